@@ -1,0 +1,23 @@
+//! Database migrations for authd, written with sea-orm-migration's
+//! backend-neutral helpers so that one set serves SQLite and PostgreSQL.
+//! A migration that has landed is never edited: add a new one instead.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_users;
+mod m20261123_000002_create_revoked_tokens;
+mod m20261123_000003_create_signing_keys;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_users::Migration),
+            Box::new(m20261123_000002_create_revoked_tokens::Migration),
+            Box::new(m20261123_000003_create_signing_keys::Migration),
+        ]
+    }
+}

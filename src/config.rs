@@ -1,0 +1,170 @@
+//! Command line and environment configuration. Every option has an
+//! environment variable of the same meaning; `authd --help` lists them all.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::domain::{HashingSettings, TokenSettings};
+use crate::storage::DatabaseSettings;
+
+/// authd: register, log in, log out and verify access tokens over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "authd", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// What to do; serving is the default.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum Command {
+    /// Apply database migrations, then serve (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "AUTHD_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// Database URL: `sqlite://FILE?mode=rwc` (embedded, one instance) or
+    /// `postgres://USER@HOST/DB` (production, several instances).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://authd.db?mode=rwc",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Database connection pool size.
+    #[arg(long, env = "AUTHD_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+
+    /// Longest wait for a database connection before answering UNAVAILABLE.
+    #[arg(long, env = "AUTHD_DATABASE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub database_timeout: Duration,
+
+    /// How long an access token is valid (e.g. `15m`, `1h`, `1d`).
+    #[arg(long, env = "AUTHD_TOKEN_LIFETIME", default_value = "1h", value_parser = parse_token_lifetime)]
+    pub token_lifetime: Duration,
+
+    /// The `iss` claim of issued tokens; only tokens with it are accepted.
+    #[arg(long, env = "AUTHD_ISSUER", default_value = "authd")]
+    pub issuer: String,
+
+    /// The `aud` claim of issued tokens; only tokens with it are accepted.
+    #[arg(long, env = "AUTHD_AUDIENCE", default_value = "authd")]
+    pub audience: String,
+
+    /// Argon2id memory cost in KiB (OWASP's recommendation: 19456).
+    #[arg(long, env = "AUTHD_ARGON2_MEMORY_KIB", default_value_t = 19456)]
+    pub argon2_memory_kib: u32,
+
+    /// Argon2id iterations (OWASP's recommendation: 2).
+    #[arg(long, env = "AUTHD_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+
+    /// Argon2id parallelism (OWASP's recommendation: 1).
+    #[arg(long, env = "AUTHD_ARGON2_PARALLELISM", default_value_t = 1)]
+    pub argon2_parallelism: u32,
+
+    /// Password hashes computed at once [default: the number of CPUs].
+    #[arg(long, env = "AUTHD_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<NonZeroUsize>,
+
+    /// How often the database is pinged to keep gRPC health current.
+    #[arg(long, env = "AUTHD_HEALTH_CHECK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub health_check_interval: Duration,
+}
+
+impl Settings {
+    pub fn database(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            url: self.database_url.clone(),
+            max_connections: self.database_max_connections,
+            connect_timeout: self.database_timeout,
+        }
+    }
+
+    pub fn tokens(&self) -> TokenSettings {
+        TokenSettings {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            lifetime: self.token_lifetime,
+        }
+    }
+
+    pub fn hashing(&self) -> HashingSettings {
+        let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        HashingSettings {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+            max_concurrent: self.hash_concurrency.map_or(cpus, NonZeroUsize::get),
+        }
+    }
+
+    /// The database URL without its password, for logs.
+    pub fn database_url_redacted(&self) -> String {
+        match url::Url::parse(&self.database_url) {
+            Ok(mut url) if url.password().is_some() => {
+                // Only fails for URLs that cannot have a password at all.
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            Ok(_) => self.database_url.clone(),
+            Err(_) => "(unparsable database URL)".into(),
+        }
+    }
+}
+
+/// Token lifetimes from one second to what `expires_in` (u32 seconds) holds.
+fn parse_token_lifetime(text: &str) -> Result<Duration, String> {
+    let lifetime = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if lifetime < Duration::from_secs(1) || lifetime.as_secs() > u64::from(u32::MAX) {
+        return Err("must be between 1s and 136 years".into());
+    }
+    Ok(lifetime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(database_url: &str) -> Settings {
+        Cli::parse_from(["authd", "--database-url", database_url]).settings
+    }
+
+    #[test]
+    fn database_passwords_stay_out_of_logs() {
+        assert_eq!(
+            settings("postgres://app:s3cr%40t@db:5432/auth").database_url_redacted(),
+            "postgres://app:***@db:5432/auth"
+        );
+        assert_eq!(
+            settings("postgres://app@db/auth").database_url_redacted(),
+            "postgres://app@db/auth"
+        );
+        assert_eq!(
+            settings("sqlite://authd.db?mode=rwc").database_url_redacted(),
+            "sqlite://authd.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn token_lifetimes_outside_expires_in_are_refused() {
+        assert!(parse_token_lifetime("0s").is_err());
+        assert!(parse_token_lifetime("200years").is_err());
+        assert_eq!(parse_token_lifetime("15m"), Ok(Duration::from_secs(900)));
+    }
+}

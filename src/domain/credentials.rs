@@ -1,0 +1,231 @@
+//! Usernames and passwords as the domain accepts them. Parsing happens at the
+//! edge: past `Credentials::for_registration` / `for_login` an invalid value
+//! cannot exist.
+
+use secrecy::{ExposeSecret, SecretString};
+use unicode_normalization::UnicodeNormalization;
+
+use super::error::{AuthError, FieldViolation};
+
+/// A username: trimmed and NFKC-normalized for display, plus a case-folded
+/// canonical form that decides identity ("Alice" and "ALICE" are one user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username {
+    display: String,
+    canonical: String,
+}
+
+impl Username {
+    /// Fewest characters (after normalization).
+    pub const MIN_CHARS: usize = 3;
+    /// Most characters (after normalization).
+    pub const MAX_CHARS: usize = 32;
+    // Inputs far beyond any valid name are refused before normalizing them.
+    const MAX_RAW_BYTES: usize = 4 * Self::MAX_CHARS * 4;
+
+    /// Accepts letters and digits of any script plus `.`, `_` and `-`,
+    /// starting with a letter or digit. Nothing invisible, no spaces, no
+    /// symbols: names are shown to people and typed by them.
+    pub fn parse(raw: &str) -> Result<Self, FieldViolation> {
+        let invalid = |description: String| FieldViolation {
+            field: "username",
+            reason: "INVALID_USERNAME",
+            description,
+        };
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(invalid("username is required".into()));
+        }
+        let length_error = || {
+            invalid(format!(
+                "username must be {} to {} characters long",
+                Self::MIN_CHARS,
+                Self::MAX_CHARS
+            ))
+        };
+        if trimmed.len() > Self::MAX_RAW_BYTES {
+            return Err(length_error());
+        }
+        let display: String = trimmed.nfkc().collect();
+        let length = display.chars().count();
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&length) {
+            return Err(length_error());
+        }
+        if !display
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(invalid(
+                "username may contain only letters, digits, '.', '_' and '-'".into(),
+            ));
+        }
+        if !display.starts_with(char::is_alphanumeric) {
+            return Err(invalid("username must start with a letter or digit".into()));
+        }
+        // Lower-casing can denormalize (e.g. U+0130), so normalize again.
+        let canonical = display.to_lowercase().nfkc().collect();
+        Ok(Self { display, canonical })
+    }
+
+    /// The name as the user wrote it (trimmed, NFKC).
+    pub fn as_str(&self) -> &str {
+        &self.display
+    }
+
+    /// The form that decides identity and uniqueness.
+    pub fn canonical(&self) -> &str {
+        &self.canonical
+    }
+}
+
+/// A password, NFKC-normalized (as NIST SP 800-63B advises, so the same
+/// password typed on another keyboard still matches) and kept secret.
+pub struct Password(SecretString);
+
+impl Password {
+    /// Fewest characters of a new password.
+    pub const MIN_CHARS: usize = 8;
+    /// Most characters of any password; longer ones are refused before any
+    /// hashing, so nobody can make the server hash megabytes.
+    pub const MAX_CHARS: usize = 128;
+
+    /// Checks a new password against the length policy. No composition rules.
+    pub fn parse_new(raw: String) -> Result<Self, FieldViolation> {
+        let raw = SecretString::from(raw);
+        let length = Self::bounded_length(raw.expose_secret())?;
+        if length < Self::MIN_CHARS {
+            return Err(FieldViolation {
+                field: "password",
+                reason: "PASSWORD_TOO_SHORT",
+                description: format!(
+                    "password must be at least {} characters long",
+                    Self::MIN_CHARS
+                ),
+            });
+        }
+        Ok(Self::normalized(&raw))
+    }
+
+    /// Checks a password offered at login: only the upper bound, so that
+    /// raising the minimum later never locks existing users out.
+    pub fn parse_existing(raw: String) -> Result<Self, FieldViolation> {
+        let raw = SecretString::from(raw);
+        Self::bounded_length(raw.expose_secret())?;
+        Ok(Self::normalized(&raw))
+    }
+
+    fn bounded_length(raw: &str) -> Result<usize, FieldViolation> {
+        if raw.is_empty() {
+            return Err(FieldViolation {
+                field: "password",
+                reason: "PASSWORD_REQUIRED",
+                description: "password is required".into(),
+            });
+        }
+        let too_long = raw.len() > 4 * Self::MAX_CHARS || raw.chars().count() > Self::MAX_CHARS;
+        if too_long {
+            return Err(FieldViolation {
+                field: "password",
+                reason: "PASSWORD_TOO_LONG",
+                description: format!(
+                    "password must be at most {} characters long",
+                    Self::MAX_CHARS
+                ),
+            });
+        }
+        Ok(raw.chars().count())
+    }
+
+    fn normalized(raw: &SecretString) -> Self {
+        Self(raw.expose_secret().nfkc().collect::<String>().into())
+    }
+
+    /// The bytes to hash.
+    pub fn expose_bytes(&self) -> &[u8] {
+        self.0.expose_secret().as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([REDACTED])")
+    }
+}
+
+/// A username and password that passed validation.
+#[derive(Debug)]
+pub struct Credentials {
+    pub username: Username,
+    pub password: Password,
+}
+
+impl Credentials {
+    /// Validates a registration, reporting every bad field at once.
+    pub fn for_registration(username: &str, password: String) -> Result<Self, AuthError> {
+        Self::collect(Username::parse(username), Password::parse_new(password))
+    }
+
+    /// Validates a login, reporting every bad field at once.
+    pub fn for_login(username: &str, password: String) -> Result<Self, AuthError> {
+        Self::collect(
+            Username::parse(username),
+            Password::parse_existing(password),
+        )
+    }
+
+    fn collect(
+        username: Result<Username, FieldViolation>,
+        password: Result<Password, FieldViolation>,
+    ) -> Result<Self, AuthError> {
+        match (username, password) {
+            (Ok(username), Ok(password)) => Ok(Self { username, password }),
+            (username, password) => Err(AuthError::InvalidInput(
+                [username.err(), password.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_fold_case_and_compatibility_forms() {
+        let fullwidth = Username::parse("  Ａｌｉｃｅ ").unwrap();
+        assert_eq!(fullwidth.as_str(), "Alice");
+        assert_eq!(fullwidth.canonical(), "alice");
+        assert_eq!(Username::parse("ALICE").unwrap().canonical(), "alice");
+    }
+
+    #[test]
+    fn usernames_refuse_controls_spaces_and_symbols() {
+        for bad in ["al ice", "al\0ice", "a';--", "ab", "_alice", "💥boom", ""] {
+            let violation = Username::parse(bad).unwrap_err();
+            assert_eq!(violation.reason, "INVALID_USERNAME", "{bad:?}");
+        }
+        assert!(Username::parse(&"a".repeat(33)).is_err());
+        assert!(Username::parse(&"a".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn password_lengths_count_characters_not_bytes() {
+        assert!(Password::parse_new("ééééééé".into()).is_err());
+        assert!(Password::parse_new("éééééééé".into()).is_ok());
+        let too_long = Password::parse_new("é".repeat(129)).unwrap_err();
+        assert_eq!(too_long.reason, "PASSWORD_TOO_LONG");
+        assert!(Password::parse_new("é".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn login_passwords_are_bounded_above_only() {
+        assert!(Password::parse_existing("short".into()).is_ok());
+        assert_eq!(
+            Password::parse_existing(String::new()).unwrap_err().reason,
+            "PASSWORD_REQUIRED"
+        );
+    }
+}

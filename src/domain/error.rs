@@ -1,0 +1,125 @@
+//! The one error type of the domain. Each surface maps it in exactly one
+//! place: `grpc::status` to a gRPC status, later the REST gateway to
+//! problem+json. The `reason()` strings are a public contract: clients branch
+//! on them (they travel in `google.rpc.ErrorInfo`), so never rename one.
+
+use std::fmt;
+
+/// A boxed cause, kept for the logs and never sent to clients.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in the domain, as a client should see it.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The request is malformed; each violation names the field and why.
+    /// Clients see INVALID_ARGUMENT with `google.rpc.BadRequest` details.
+    #[error("{}", FieldViolation::join(.0))]
+    InvalidInput(Vec<FieldViolation>),
+    /// The username is registered already. Clients see ALREADY_EXISTS.
+    #[error("username is already taken")]
+    UsernameTaken,
+    /// Wrong username or wrong password. One message for both on purpose, so
+    /// that nobody learns which usernames exist. Clients see UNAUTHENTICATED.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The access token is missing or refused. Clients see UNAUTHENTICATED.
+    #[error("{0}")]
+    InvalidToken(#[from] TokenRejection),
+    /// The database cannot be reached. Clients see UNAVAILABLE and may retry;
+    /// the cause is logged, never sent.
+    #[error("service temporarily unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A bug or an impossible state. Clients see INTERNAL with this generic
+    /// message; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl AuthError {
+    /// The stable, machine-readable reason (`google.rpc.ErrorInfo.reason`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidInput(violations) => violations
+                .first()
+                .map_or("INVALID_ARGUMENT", |violation| violation.reason),
+            Self::UsernameTaken => "USERNAME_TAKEN",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::InvalidToken(rejection) => rejection.reason(),
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// Wraps an unexpected failure; see [`AuthError::Internal`].
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        Self::Internal(cause.into())
+    }
+}
+
+/// One thing wrong with one field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The request field, as named in the proto and the JSON body.
+    pub field: &'static str,
+    /// Stable reason, e.g. `INVALID_USERNAME` or `PASSWORD_TOO_SHORT`.
+    pub reason: &'static str,
+    /// What is wrong, for people.
+    pub description: String,
+}
+
+impl FieldViolation {
+    fn join(violations: &[FieldViolation]) -> String {
+        let descriptions: Vec<&str> = violations.iter().map(|v| v.description.as_str()).collect();
+        descriptions.join("; ")
+    }
+}
+
+impl fmt::Display for FieldViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+/// Why an access token was refused. Deliberately coarse: enough for a client
+/// to decide between "log in again" and "report a bug", nothing an attacker
+/// could use to refine a forgery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    /// No token was sent where one is required.
+    #[error("missing bearer token")]
+    Missing,
+    /// Not a well-formed JWT, not a Bearer credential, or too large.
+    #[error("malformed access token")]
+    Malformed,
+    /// The signature does not verify, the algorithm is not the key's, or the
+    /// key id is unknown.
+    #[error("access token signature is invalid")]
+    BadSignature,
+    /// Signed by us but not an access token for this audience and issuer.
+    #[error("access token was not issued for this service")]
+    WrongClaims,
+    /// Past its `exp`.
+    #[error("access token has expired")]
+    Expired,
+    /// Before its `nbf`.
+    #[error("access token is not valid yet")]
+    NotYetValid,
+    /// Logged out.
+    #[error("access token has been revoked")]
+    Revoked,
+}
+
+impl TokenRejection {
+    /// The stable, machine-readable reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Missing => "MISSING_TOKEN",
+            Self::Malformed => "TOKEN_MALFORMED",
+            Self::BadSignature => "TOKEN_INVALID_SIGNATURE",
+            Self::WrongClaims => "TOKEN_INVALID_CLAIMS",
+            Self::Expired => "TOKEN_EXPIRED",
+            Self::NotYetValid => "TOKEN_NOT_YET_VALID",
+            Self::Revoked => "TOKEN_REVOKED",
+        }
+    }
+}

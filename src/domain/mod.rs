@@ -1,0 +1,18 @@
+//! The domain: what authd does, independent of how it is reached (gRPC,
+//! REST) and of where it keeps its data (`crate::storage`).
+
+mod credentials;
+mod error;
+mod passwords;
+mod revocations;
+mod service;
+mod tokens;
+
+pub use credentials::{Credentials, Password, Username};
+pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};
+pub use passwords::{HashingSettings, PasswordHasher};
+pub use revocations::RevocationList;
+pub use service::{Authenticator, Session, User};
+pub use tokens::{
+    AccessToken, CLOCK_LEEWAY, Claims, TokenService, TokenSettings, load_or_create_signing_keys,
+};

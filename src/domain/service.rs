@@ -1,0 +1,123 @@
+//! The domain service: register, log in, log out, verify. Every surface
+//! (gRPC, later REST and grpc-web) calls these and nothing else.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::credentials::Credentials;
+use super::error::AuthError;
+use super::passwords::PasswordHasher;
+use super::tokens::{AccessToken, Claims, TokenService};
+use crate::storage::{Revocation, Store, UserRecord};
+
+/// An account as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+}
+
+/// A logged-in user and their new token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: User,
+    pub token: AccessToken,
+}
+
+/// The authentication service.
+pub struct Authenticator<S> {
+    store: S,
+    hasher: PasswordHasher,
+    tokens: Arc<TokenService>,
+}
+
+impl<S: Store> Authenticator<S> {
+    pub fn new(store: S, hasher: PasswordHasher, tokens: Arc<TokenService>) -> Self {
+        Self {
+            store,
+            hasher,
+            tokens,
+        }
+    }
+
+    /// Creates an account and logs it in.
+    #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str()))]
+    pub async fn register(&self, credentials: Credentials) -> Result<Session, AuthError> {
+        let Credentials { username, password } = credentials;
+        let password_hash = self.hasher.hash(password).await?;
+        let user = User {
+            id: Uuid::now_v7(),
+            username: username.as_str().to_owned(),
+        };
+        self.store
+            .insert_user(UserRecord {
+                id: user.id,
+                username: user.username.clone(),
+                username_canonical: username.canonical().to_owned(),
+                password_hash,
+                created_at: Utc::now(),
+            })
+            .await?;
+        tracing::info!(user_id = %user.id, "registered");
+        self.session_for(user)
+    }
+
+    /// Exchanges a username and password for a token.
+    #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str()))]
+    pub async fn login(&self, credentials: Credentials) -> Result<Session, AuthError> {
+        let Credentials { username, password } = credentials;
+        let record = self.store.find_user(username.canonical()).await?;
+        let stored_hash = record.as_ref().map(|record| record.password_hash.clone());
+        // Runs the same argon2 work whether or not the user exists.
+        let password_matches = self.hasher.verify(password, stored_hash).await?;
+        match record {
+            Some(record) if password_matches => self.session_for(User {
+                id: record.id,
+                username: record.username,
+            }),
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Revokes the token these claims came from, durably first: once this
+    /// returns, the token is refused here and after any restart.
+    #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
+    pub async fn logout(&self, claims: &Claims) -> Result<(), AuthError> {
+        let user_id = claims.sub.parse().map_err(AuthError::internal)?;
+        self.store
+            .insert_revocation(&Revocation {
+                jti: claims.jti.clone(),
+                user_id,
+                expires_at: claims.exp,
+            })
+            .await?;
+        self.tokens
+            .revocations()
+            .insert(claims.jti.clone(), claims.exp);
+        tracing::info!("logged out");
+        Ok(())
+    }
+
+    /// Tells whom a token belongs to, or why it is refused. No database
+    /// round trip.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        Ok(self.tokens.verify(token)?)
+    }
+
+    /// The token service, for the surfaces' bearer checks.
+    pub fn tokens(&self) -> &Arc<TokenService> {
+        &self.tokens
+    }
+
+    /// The store, for background upkeep.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn session_for(&self, user: User) -> Result<Session, AuthError> {
+        let token = self.tokens.issue(user.id, &user.username)?;
+        Ok(Session { user, token })
+    }
+}

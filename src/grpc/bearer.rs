@@ -1,0 +1,58 @@
+//! The one place where `authorization` metadata is read for the gRPC surface.
+
+use std::sync::Arc;
+
+use tonic::service::Interceptor;
+use tonic::{Request, Status};
+
+use crate::domain::{AuthError, Claims, TokenRejection, TokenService};
+
+/// The outcome of the bearer check, left in the request extensions for the
+/// handlers. Absent when the caller sent no `authorization` metadata.
+#[derive(Debug, Clone)]
+pub struct Authentication(Result<Claims, TokenRejection>);
+
+impl Authentication {
+    /// The verified claims of a request to a protected RPC, or why there are
+    /// none. A missing token and a refused one are both errors here: a
+    /// protected RPC never runs without claims.
+    pub fn require<T>(request: &Request<T>) -> Result<Claims, AuthError> {
+        match request.extensions().get::<Self>() {
+            Some(Self(outcome)) => outcome.clone().map_err(AuthError::from),
+            None => Err(TokenRejection::Missing.into()),
+        }
+    }
+}
+
+/// Verifies `authorization: Bearer <jwt>` on every call. It never refuses a
+/// call itself: unprotected RPCs (Register, Login, Verify) must work even if a
+/// caller sends credentials of its own, so protected ones ask
+/// [`Authentication::require`].
+#[derive(Clone)]
+pub struct BearerAuth {
+    tokens: Arc<TokenService>,
+}
+
+impl BearerAuth {
+    pub fn new(tokens: Arc<TokenService>) -> Self {
+        Self { tokens }
+    }
+}
+
+impl Interceptor for BearerAuth {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let mut values = request.metadata().get_all("authorization").iter();
+        let outcome = match (values.next(), values.next()) {
+            (None, _) => return Ok(request),
+            // Two credentials are ambiguous; accepting either could let a
+            // proxy and authd disagree about who the caller is.
+            (Some(_), Some(_)) => Err(TokenRejection::Malformed),
+            (Some(value), None) => value
+                .to_str()
+                .map_err(|_| TokenRejection::Malformed)
+                .and_then(|header| self.tokens.verify_authorization(header)),
+        };
+        request.extensions_mut().insert(Authentication(outcome));
+        Ok(request)
+    }
+}

@@ -1,0 +1,101 @@
+//! `auth.v1.AuthService`: converts messages, calls the domain, converts back.
+
+use std::sync::Arc;
+
+use prost_types::Timestamp;
+use tonic::{Request, Response, Status};
+
+use super::bearer::Authentication;
+use super::pb::{
+    self, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, RegisterRequest,
+    RegisterResponse, VerifyRequest, VerifyResponse, auth_service_server::AuthService,
+};
+use crate::domain::{Authenticator, Credentials, Session, User};
+use crate::storage::Store;
+
+const TOKEN_TYPE: &str = "Bearer";
+
+/// The gRPC face of the [`Authenticator`].
+pub struct AuthGrpc<S> {
+    auth: Arc<Authenticator<S>>,
+}
+
+impl<S> AuthGrpc<S> {
+    pub fn new(auth: Arc<Authenticator<S>>) -> Self {
+        Self { auth }
+    }
+}
+
+#[tonic::async_trait]
+impl<S: Store> AuthService for AuthGrpc<S> {
+    async fn register(
+        &self,
+        request: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
+        let RegisterRequest { username, password } = request.into_inner();
+        let credentials = Credentials::for_registration(&username, password)?;
+        let Session { user, token } = self.auth.register(credentials).await?;
+        Ok(Response::new(RegisterResponse {
+            access_token: token.token,
+            token_type: TOKEN_TYPE.into(),
+            expires_in: token.expires_in,
+            user: Some(user.into()),
+        }))
+    }
+
+    async fn login(
+        &self,
+        request: Request<LoginRequest>,
+    ) -> Result<Response<LoginResponse>, Status> {
+        let LoginRequest { username, password } = request.into_inner();
+        let credentials = Credentials::for_login(&username, password)?;
+        let Session { user, token } = self.auth.login(credentials).await?;
+        Ok(Response::new(LoginResponse {
+            access_token: token.token,
+            token_type: TOKEN_TYPE.into(),
+            expires_in: token.expires_in,
+            user: Some(user.into()),
+        }))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
+        let claims = Authentication::require(&request)?;
+        self.auth.logout(&claims).await?;
+        Ok(Response::new(LogoutResponse {}))
+    }
+
+    async fn verify(
+        &self,
+        request: Request<VerifyRequest>,
+    ) -> Result<Response<VerifyResponse>, Status> {
+        let claims = self.auth.verify(&request.get_ref().access_token)?;
+        Ok(Response::new(VerifyResponse {
+            user: Some(pb::User {
+                id: claims.sub,
+                username: claims.username,
+            }),
+            issued_at: Some(timestamp(claims.iat)),
+            expires_at: Some(timestamp(claims.exp)),
+            token_id: claims.jti,
+        }))
+    }
+}
+
+impl From<User> for pb::User {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            username: user.username,
+        }
+    }
+}
+
+fn timestamp(unix_seconds: i64) -> Timestamp {
+    Timestamp {
+        seconds: unix_seconds,
+        nanos: 0,
+    }
+}

@@ -1,0 +1,41 @@
+//! The one mapping from domain errors to gRPC statuses, with the standard
+//! rich error details (`google.rpc.ErrorInfo`, `google.rpc.BadRequest`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+use crate::domain::AuthError;
+
+/// `google.rpc.ErrorInfo.domain` of every authd error.
+pub const ERROR_DOMAIN: &str = "authd";
+
+impl From<AuthError> for Status {
+    fn from(error: AuthError) -> Self {
+        let code = match &error {
+            AuthError::InvalidInput(_) => Code::InvalidArgument,
+            AuthError::UsernameTaken => Code::AlreadyExists,
+            AuthError::InvalidCredentials | AuthError::InvalidToken(_) => Code::Unauthenticated,
+            AuthError::Unavailable(_) => Code::Unavailable,
+            AuthError::Internal(_) => Code::Internal,
+        };
+        let mut details =
+            ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, HashMap::new());
+        match &error {
+            AuthError::InvalidInput(violations) => {
+                for violation in violations {
+                    details.add_bad_request_violation(violation.field, &violation.description);
+                }
+            }
+            AuthError::Unavailable(cause) => {
+                tracing::warn!(cause = ?cause, "database unavailable");
+                details.set_retry_info(Some(Duration::from_secs(1)));
+            }
+            AuthError::Internal(cause) => tracing::error!(cause = ?cause, "internal error"),
+            _ => {}
+        }
+        Status::with_error_details(code, error.to_string(), details)
+    }
+}

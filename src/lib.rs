@@ -1,0 +1,11 @@
+//! authd: an authentication microservice. Transport surfaces (`grpc`) sit
+//! outside, one domain service (`domain`) in the middle, storage (`storage`)
+//! behind it; configuration, telemetry and start-up at the edge.
+
+pub mod config;
+pub mod domain;
+pub mod grpc;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
+mod upkeep;

@@ -1,0 +1,177 @@
+//! Builds the application from its settings and serves it. The binary and
+//! the tests start authd the same way: `Application::build`, then
+//! `run_until_stopped`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic_health::server::HealthReporter;
+
+use crate::config::Settings;
+use crate::domain::{
+    Authenticator, CLOCK_LEEWAY, PasswordHasher, RevocationList, TokenService,
+    load_or_create_signing_keys,
+};
+use crate::grpc::{self, pb};
+use crate::storage::{Database, Store};
+use crate::{telemetry, upkeep};
+
+/// A bound, ready-to-serve authd.
+pub struct Application {
+    settings: Settings,
+    listener: TcpListener,
+    auth: Arc<Authenticator<Database>>,
+    health: HealthReporter,
+    routes: Routes,
+}
+
+impl Application {
+    /// Connects to and migrates the database, loads keys and revocations,
+    /// and binds the listener. Fails with a message fit for an operator.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let database = connect_and_migrate(&settings).await?;
+        let keys = load_or_create_signing_keys(&database)
+            .await
+            .context("cannot load the token signing keys")?;
+        let revocations: RevocationList = database
+            .revocations_in_force(Utc::now().timestamp() - CLOCK_LEEWAY.as_secs() as i64)
+            .await
+            .context("cannot load revoked tokens")?
+            .into_iter()
+            .collect();
+        let tokens = TokenService::new(&keys, settings.tokens(), revocations)
+            .context("cannot set up token signing")?;
+        let hasher =
+            PasswordHasher::new(&settings.hashing()).context("invalid argon2 parameters")?;
+        let auth = Arc::new(Authenticator::new(database, hasher, Arc::new(tokens)));
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<pb::auth_service_server::AuthServiceServer<grpc::AuthGrpc<Database>>>()
+            .await;
+        let routes = Routes::new(health_service)
+            .add_service(grpc::auth_service(Arc::clone(&auth)))
+            .add_service(
+                reflection()
+                    .build_v1()
+                    .context("cannot build gRPC reflection")?,
+            )
+            // Older grpcurl releases speak only v1alpha.
+            .add_service(
+                reflection()
+                    .build_v1alpha()
+                    .context("cannot build gRPC reflection")?,
+            );
+
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        Ok(Self {
+            settings,
+            listener,
+            auth,
+            health,
+            routes,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.settings.listen)
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight RPCs finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        tracing::info!(
+            listen = %self.local_addr(),
+            database = %self.settings.database_url_redacted(),
+            "authd serving gRPC"
+        );
+        let health = tokio::spawn(upkeep::report_health(
+            Arc::clone(&self.auth),
+            self.health.clone(),
+            self.settings.health_check_interval,
+        ));
+        let pruning = tokio::spawn(upkeep::prune_revocations(Arc::clone(&self.auth)));
+        let served = Server::builder()
+            .layer(telemetry::rpc_trace_layer())
+            .add_routes(self.routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await;
+        health.abort();
+        pruning.abort();
+        tracing::info!("authd stopped");
+        served.context("gRPC server failed")
+    }
+}
+
+/// Applies the migrations and exits: `authd migrate`.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    connect_and_migrate(settings).await?;
+    tracing::info!(database = %settings.database_url_redacted(), "migrations applied");
+    Ok(())
+}
+
+async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database> {
+    let url = settings.database_url_redacted();
+    let database = Database::connect(&settings.database())
+        .await
+        .with_context(|| format!("database {url}"))?;
+    database
+        .migrate()
+        .await
+        .with_context(|| format!("database {url}"))?;
+    Ok(database)
+}
+
+/// Reflection serves authd's protos, health, the rich error details (so
+/// grpcurl can show them) and both reflection versions.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        .include_reflection_service(false)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

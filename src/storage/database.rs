@@ -1,0 +1,199 @@
+//! The sea-orm adapter behind [`Store`], for SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectOptions, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, RuntimeErr, SqlErr, sqlx,
+};
+
+use super::entities::{revoked_token, signing_key, user};
+use super::{Revocation, SigningKeyRecord, Store, UserRecord};
+use crate::domain::AuthError;
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Bound on opening a connection and on waiting for a pooled one, so a
+    /// dead database gives UNAVAILABLE quickly instead of a hang.
+    pub connect_timeout: Duration,
+}
+
+/// A pool of connections to SQLite or PostgreSQL.
+#[derive(Clone)]
+pub struct Database {
+    connection: DatabaseConnection,
+}
+
+impl Database {
+    /// Opens the pool and checks that the database answers.
+    pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        let mut options = ConnectOptions::new(settings.url.clone());
+        options
+            .max_connections(settings.max_connections)
+            .connect_timeout(settings.connect_timeout)
+            .acquire_timeout(settings.connect_timeout)
+            .sqlx_logging(false)
+            // WAL lets readers (logins) proceed while a writer holds the lock.
+            .map_sqlx_sqlite_opts(|options| {
+                options.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            });
+        let connection = sea_orm::Database::connect(options)
+            .await
+            .context("cannot connect to the database")?;
+        Ok(Self { connection })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.connection, None)
+            .await
+            .context("cannot apply database migrations")
+    }
+}
+
+impl Store for Database {
+    async fn insert_user(&self, record: UserRecord) -> Result<(), AuthError> {
+        let row = user::ActiveModel {
+            id: Set(record.id),
+            username: Set(record.username),
+            username_canonical: Set(record.username_canonical),
+            password_hash: Set(record.password_hash),
+            created_at: Set(record.created_at),
+        };
+        match user::Entity::insert(row)
+            .exec_without_returning(&self.connection)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(AuthError::UsernameTaken)
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    async fn find_user(&self, username_canonical: &str) -> Result<Option<UserRecord>, AuthError> {
+        let found = user::Entity::find()
+            .filter(user::Column::UsernameCanonical.eq(username_canonical))
+            .one(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(found.map(|row| UserRecord {
+            id: row.id,
+            username: row.username,
+            username_canonical: row.username_canonical,
+            password_hash: row.password_hash,
+            created_at: row.created_at,
+        }))
+    }
+
+    async fn insert_revocation(&self, revocation: &Revocation) -> Result<(), AuthError> {
+        let row = revoked_token::ActiveModel {
+            jti: Set(revocation.jti.clone()),
+            user_id: Set(revocation.user_id),
+            expires_at: Set(revocation.expires_at),
+            revoked_at: Set(Utc::now()),
+        };
+        revoked_token::Entity::insert(row)
+            .on_conflict_do_nothing()
+            .exec_without_returning(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn revocations_in_force(&self, now: i64) -> Result<Vec<Revocation>, AuthError> {
+        let rows = revoked_token::Entity::find()
+            .filter(revoked_token::Column::ExpiresAt.gte(now))
+            .all(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Revocation {
+                jti: row.jti,
+                user_id: row.user_id,
+                expires_at: row.expires_at,
+            })
+            .collect())
+    }
+
+    async fn delete_revocations_expired_before(&self, before: i64) -> Result<u64, AuthError> {
+        let result = revoked_token::Entity::delete_many()
+            .filter(revoked_token::Column::ExpiresAt.lt(before))
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, AuthError> {
+        let rows = signing_key::Entity::find()
+            .order_by_desc(signing_key::Column::CreatedAt)
+            .order_by_desc(signing_key::Column::Kid)
+            .all(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| SigningKeyRecord {
+                kid: row.kid,
+                algorithm: row.algorithm,
+                private_key: row.private_key,
+                public_key: row.public_key,
+                created_at: row.created_at,
+            })
+            .collect())
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), AuthError> {
+        let row = signing_key::ActiveModel {
+            kid: Set(key.kid.clone()),
+            algorithm: Set(key.algorithm.clone()),
+            private_key: Set(key.private_key.clone()),
+            public_key: Set(key.public_key.clone()),
+            created_at: Set(key.created_at),
+        };
+        signing_key::Entity::insert(row)
+            .exec_without_returning(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), AuthError> {
+        self.connection.ping().await.map_err(classify)
+    }
+}
+
+/// Maps a database error to what the client should see: connection trouble
+/// is UNAVAILABLE (retry later), anything else INTERNAL.
+fn classify(error: DbErr) -> AuthError {
+    let unreachable = match &error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(cause)) | DbErr::Query(RuntimeErr::SqlxError(cause)) => {
+            matches!(
+                cause.as_ref(),
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            )
+        }
+        _ => false,
+    };
+    if unreachable {
+        AuthError::Unavailable(error.into())
+    } else {
+        AuthError::internal(error)
+    }
+}

@@ -1,0 +1,109 @@
+//! Storage: the port the domain talks to (`Store`) and its one adapter on
+//! sea-orm (`Database`), which serves SQLite and PostgreSQL alike. Nothing
+//! outside this module imports sea-orm.
+
+mod database;
+mod entities;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use database::{Database, DatabaseSettings};
+
+use crate::domain::AuthError;
+
+/// An account as stored.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub username: String,
+    pub username_canonical: String,
+    /// PHC string (`$argon2id$...`).
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A logged-out token, remembered until it would have expired anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub jti: String,
+    pub user_id: Uuid,
+    /// The token's `exp`, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// A token signing key pair.
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    /// JWS algorithm name; the only one the key may verify.
+    pub algorithm: String,
+    /// PKCS#8 DER.
+    pub private_key: Vec<u8>,
+    /// Raw public key bytes.
+    pub public_key: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the domain needs from a database. Every method fails with
+/// `AuthError::Unavailable` when the database cannot be reached and with
+/// `AuthError::Internal` on anything unexpected.
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new account.
+    ///
+    /// # Errors
+    /// MUST return `AuthError::UsernameTaken` when an account with the same
+    /// canonical username exists, decided by the database's unique index
+    /// (never by a check-then-insert, which races).
+    fn insert_user(&self, user: UserRecord) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// Finds an account by canonical username.
+    fn find_user(
+        &self,
+        username_canonical: &str,
+    ) -> impl Future<Output = Result<Option<UserRecord>, AuthError>> + Send;
+
+    /// Records a revocation durably. Revoking a token twice is not an error.
+    fn insert_revocation(
+        &self,
+        revocation: &Revocation,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// All revocations whose token is still valid at `now` (Unix seconds).
+    fn revocations_in_force(
+        &self,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<Revocation>, AuthError>> + Send;
+
+    /// Forgets revocations of tokens that expired before `before`; returns how
+    /// many.
+    fn delete_revocations_expired_before(
+        &self,
+        before: i64,
+    ) -> impl Future<Output = Result<u64, AuthError>> + Send;
+
+    /// Every signing key, newest first.
+    fn signing_keys(&self)
+    -> impl Future<Output = Result<Vec<SigningKeyRecord>, AuthError>> + Send;
+
+    /// Stores a new signing key.
+    fn insert_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// Whether the database answers.
+    fn ping(&self) -> impl Future<Output = Result<(), AuthError>> + Send;
+}

@@ -1,0 +1,64 @@
+//! Background upkeep while serving: gRPC health follows the database, and
+//! revocations of expired tokens are forgotten.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::domain::{Authenticator, CLOCK_LEEWAY};
+use crate::grpc::pb::auth_service_server::SERVICE_NAME;
+use crate::storage::Store;
+
+/// How often expired revocations are pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Pings the database every `interval` and reports SERVING or NOT_SERVING
+/// for the whole server ("") and for `auth.v1.AuthService`.
+pub async fn report_health<S: Store>(
+    auth: Arc<Authenticator<S>>,
+    health: HealthReporter,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported = None;
+    loop {
+        ticker.tick().await;
+        let status = match auth.store().ping().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(error) => {
+                if reported != Some(ServingStatus::NotServing) {
+                    tracing::warn!(error = ?error, "database unreachable; reporting NOT_SERVING");
+                }
+                ServingStatus::NotServing
+            }
+        };
+        if reported != Some(status) {
+            if reported.is_some() && status == ServingStatus::Serving {
+                tracing::info!("database reachable again; reporting SERVING");
+            }
+            health.set_service_status("", status).await;
+            health.set_service_status(SERVICE_NAME, status).await;
+            reported = Some(status);
+        }
+    }
+}
+
+/// Forgets revocations of tokens that no check would accept anyway, in
+/// memory and in the database.
+pub async fn prune_revocations<S: Store>(auth: Arc<Authenticator<S>>) {
+    let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        ticker.tick().await;
+        // A token is accepted until exp + leeway; keep its revocation as long.
+        let before = Utc::now().timestamp() - CLOCK_LEEWAY.as_secs() as i64;
+        auth.tokens().revocations().prune_expired_before(before);
+        match auth.store().delete_revocations_expired_before(before).await {
+            Ok(deleted) => tracing::debug!(deleted, "pruned expired revocations"),
+            Err(error) => tracing::warn!(error = ?error, "cannot prune expired revocations"),
+        }
+    }
+}
