@@ -1,6 +1,7 @@
 //! Logging: the subscriber, and one line per RPC with its method, gRPC status
 //! code and latency. Never passwords or whole tokens.
 
+use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use http::{HeaderMap, Request, Response};
@@ -15,6 +16,8 @@ pub fn init() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only for people: no escape codes in files and log shippers.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

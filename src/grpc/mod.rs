@@ -27,7 +27,7 @@ pub mod pb {
 
 /// Requests are tiny (a username, a password, a token of at most 8 KiB);
 /// anything much larger is refused before it is decoded.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 
 /// `auth.v1.AuthService` behind the bearer check.
 pub fn auth_service<S: Store>(

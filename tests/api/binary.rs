@@ -1,0 +1,158 @@
+//! The `authd` binary as an operator meets it: help, start-up failures,
+//! migrations, serving and SIGTERM.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::Command;
+
+use crate::helpers::TestDatabase;
+
+fn authd() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
+    command
+        .env_clear()
+        .env("RUST_LOG", "info")
+        .kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn help_documents_every_option_and_its_environment_variable() {
+    let output = authd().arg("--help").output().await.expect("runs");
+
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).expect("utf-8");
+    for option in [
+        "--listen",
+        "AUTHD_LISTEN",
+        "--database-url",
+        "DATABASE_URL",
+        "--token-lifetime",
+        "--issuer",
+        "--audience",
+        "--argon2-memory-kib",
+        "--argon2-iterations",
+        "--argon2-parallelism",
+        "--hash-concurrency",
+        "--health-check-interval",
+        "migrate",
+    ] {
+        assert!(help.contains(option), "--help does not mention {option}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_option_is_one_clear_error_not_a_panic() {
+    let output = authd()
+        .args(["--listen", "not-an-address"])
+        .output()
+        .await
+        .expect("runs");
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--listen"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_at_start_is_one_line_and_a_failure_exit() {
+    let output = authd()
+        .args([
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/authd",
+            "--database-timeout",
+            "2s",
+        ])
+        .output()
+        .await
+        .expect("runs");
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last_line = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last_line.starts_with("authd: database postgres://postgres@127.0.0.1:1/authd"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn migrate_applies_the_schema_and_exits() {
+    let database = TestDatabase::create().await;
+
+    let output = authd()
+        .args(["--database-url", &database.url, "migrate"])
+        .output()
+        .await
+        .expect("runs");
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let users: i64 = database
+        .query_value("SELECT COUNT(*) AS n FROM users", "n")
+        .await;
+    assert_eq!(users, 0);
+}
+
+#[tokio::test]
+async fn the_binary_serves_logs_where_and_stops_cleanly_on_sigterm() {
+    let database = TestDatabase::create().await;
+    let mut child = authd()
+        .args(["--listen", "127.0.0.1:0", "--database-url", &database.url])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+
+    let serving = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("read log") {
+            if line.contains("authd serving gRPC") {
+                return line;
+            }
+        }
+        panic!("authd exited before serving");
+    })
+    .await
+    .expect("authd starts serving");
+    assert!(serving.contains("listen=127.0.0.1:"), "{serving}");
+    assert!(serving.contains("database="), "{serving}");
+    let address = serving
+        .split("listen=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("address in log line")
+        .to_owned();
+    let mut client = authd::grpc::pb::auth_service_client::AuthServiceClient::connect(format!(
+        "http://{address}"
+    ))
+    .await
+    .expect("connects");
+    client
+        .register(authd::grpc::pb::RegisterRequest {
+            username: "binary-user".into(),
+            password: crate::helpers::PASSWORD.into(),
+        })
+        .await
+        .expect("serves real requests");
+    drop(client);
+
+    let pid = child.id().expect("pid").to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops after SIGTERM")
+        .expect("exit status");
+    assert!(status.success(), "{status:?}");
+}

@@ -1,0 +1,86 @@
+use std::time::Duration;
+
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::{TestApp, postgres_admin, postgres_admin_url};
+
+async fn health_of(app: &TestApp, service: &str) -> Result<ServingStatus, tonic::Status> {
+    let response = HealthClient::new(app.channel.clone())
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await?;
+    Ok(ServingStatus::try_from(response.into_inner().status).expect("known status"))
+}
+
+/// Polls until `service` reports `expected`, for at most ten seconds.
+async fn wait_for_health(app: &TestApp, service: &str, expected: ServingStatus) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = health_of(app, service).await.expect("health answers");
+        if status == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {status:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn health_reports_serving_for_the_server_and_the_auth_service() {
+    let app = TestApp::spawn().await;
+
+    assert_eq!(
+        health_of(&app, "").await.expect("answers"),
+        ServingStatus::Serving
+    );
+    assert_eq!(
+        health_of(&app, "auth.v1.AuthService")
+            .await
+            .expect("answers"),
+        ServingStatus::Serving
+    );
+    let unknown = health_of(&app, "no.such.Service")
+        .await
+        .expect_err("unknown");
+    assert_eq!(unknown.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn health_follows_the_database_down_and_back_up() {
+    // Needs a database that can vanish and return: PostgreSQL. SQLite is a
+    // file the process holds open; it cannot become unreachable this way.
+    if postgres_admin_url().is_none() {
+        eprintln!("skipped: set TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let name = app
+        .database
+        .postgres_name
+        .clone()
+        .expect("PostgreSQL database");
+
+    postgres_admin(&format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    wait_for_health(&app, "", ServingStatus::NotServing).await;
+    wait_for_health(&app, "auth.v1.AuthService", ServingStatus::NotServing).await;
+    let status = app
+        .register("unreachable", crate::helpers::PASSWORD)
+        .await
+        .expect_err("database is gone");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(crate::helpers::reason(&status), "SERVICE_UNAVAILABLE");
+    assert!(
+        !status.message().contains(&name),
+        "no internals leak: {status:?}"
+    );
+
+    postgres_admin(&format!("CREATE DATABASE {name}")).await;
+    wait_for_health(&app, "", ServingStatus::Serving).await;
+}

@@ -1,0 +1,303 @@
+//! `TestApp`: a running authd with a typed client, on a fresh database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authd::config::Settings;
+use authd::grpc::pb::auth_service_client::AuthServiceClient;
+use authd::grpc::pb::{
+    LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, RegisterRequest, RegisterResponse,
+    VerifyRequest, VerifyResponse,
+};
+use authd::startup::Application;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+use tonic_types::StatusExt as _;
+
+/// A password that passes the policy.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The token lifetime every test app uses.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(900);
+
+/// Which database the suite runs on.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Runs a statement on the PostgreSQL server as its administrator.
+pub async fn postgres_admin(sql: &str) {
+    let admin_url = postgres_admin_url().expect("TEST_DATABASE_URL is set");
+    let admin = sea_orm::Database::connect(&admin_url)
+        .await
+        .expect("TEST_DATABASE_URL must reach PostgreSQL");
+    admin.execute_unprepared(sql).await.expect(sql);
+    admin.close().await.expect("close");
+}
+
+/// A database of one test: a SQLite file in a temporary directory, or a
+/// fresh PostgreSQL database.
+pub struct TestDatabase {
+    pub url: String,
+    /// The PostgreSQL database name, or none on SQLite.
+    pub postgres_name: Option<String>,
+    _dir: Option<TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        match postgres_admin_url() {
+            Some(admin_url) => {
+                let name = format!("authd_test_{}", uuid::Uuid::new_v4().simple());
+                postgres_admin(&format!("CREATE DATABASE {name}")).await;
+                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    postgres_name: Some(name),
+                    _dir: None,
+                }
+            }
+            None => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("authd.db").display()
+                );
+                Self {
+                    url,
+                    postgres_name: None,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    /// A direct connection, for looking behind the service's back.
+    pub async fn connect(&self) -> DatabaseConnection {
+        sea_orm::Database::connect(&self.url)
+            .await
+            .expect("connect to test database")
+    }
+
+    /// Runs a query and returns one column of the first row.
+    pub async fn query_value<T: sea_orm::TryGetable>(&self, sql: &str, column: &str) -> T {
+        let connection = self.connect().await;
+        let backend = connection.get_database_backend();
+        let row = connection
+            .query_one_raw(Statement::from_string(backend, sql))
+            .await
+            .expect("query")
+            .expect("a row");
+        let value = row.try_get("", column).expect("column");
+        connection.close().await.expect("close");
+        value
+    }
+}
+
+/// Settings for tests: an ephemeral port, cheap argon2 parameters (the
+/// defaults are covered by a test of their own), quick health checks.
+pub fn test_settings(database_url: &str) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        database_url: database_url.to_owned(),
+        database_max_connections: 5,
+        database_timeout: Duration::from_secs(2),
+        token_lifetime: TOKEN_LIFETIME,
+        issuer: "authd".into(),
+        audience: "authd".into(),
+        argon2_memory_kib: 256,
+        argon2_iterations: 1,
+        argon2_parallelism: 1,
+        hash_concurrency: None,
+        health_check_interval: Duration::from_millis(100),
+    }
+}
+
+/// A running authd and a client connected to it.
+pub struct TestApp {
+    pub client: AuthServiceClient<Channel>,
+    pub channel: Channel,
+    pub database: Arc<TestDatabase>,
+    pub settings: Settings,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts authd on a fresh database with adjusted settings.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        let database = Arc::new(TestDatabase::create().await);
+        let mut settings = test_settings(&database.url);
+        configure(&mut settings);
+        Self::start(settings, database).await
+    }
+
+    async fn start(settings: Settings, database: Arc<TestDatabase>) -> Self {
+        let application = Application::build(settings.clone())
+            .await
+            .expect("authd starts");
+        let address = application.local_addr();
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{address}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to authd");
+        Self {
+            client: AuthServiceClient::new(channel.clone()),
+            channel,
+            database,
+            settings,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and starts a new one on the same database.
+    pub async fn restart(mut self) -> Self {
+        self.stop().await;
+        let mut settings = self.settings.clone();
+        settings.listen = "127.0.0.1:0".parse().expect("address");
+        Self::start(settings, Arc::clone(&self.database)).await
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+    }
+
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<RegisterResponse, Status> {
+        self.client
+            .clone()
+            .register(RegisterRequest {
+                username: username.into(),
+                password: password.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Registers a user that must succeed; returns its access token.
+    pub async fn registered_token(&self, username: &str) -> String {
+        self.register(username, PASSWORD)
+            .await
+            .expect("registration succeeds")
+            .access_token
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Result<LoginResponse, Status> {
+        self.client
+            .clone()
+            .login(LoginRequest {
+                username: username.into(),
+                password: password.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Logout with `authorization: Bearer <token>`.
+    pub async fn logout(&self, token: &str) -> Result<LogoutResponse, Status> {
+        self.logout_with_authorization(&format!("Bearer {token}"))
+            .await
+    }
+
+    /// Logout with exactly this `authorization` value.
+    pub async fn logout_with_authorization(&self, value: &str) -> Result<LogoutResponse, Status> {
+        let mut request = Request::new(LogoutRequest {});
+        request.metadata_mut().insert(
+            "authorization",
+            MetadataValue::try_from(value).expect("ASCII metadata"),
+        );
+        self.client
+            .clone()
+            .logout(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<VerifyResponse, Status> {
+        self.client
+            .clone()
+            .verify(VerifyRequest {
+                access_token: token.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// The `google.rpc.ErrorInfo` reason of a status, checking its domain.
+pub fn reason(status: &Status) -> String {
+    let info = status
+        .get_details_error_info()
+        .unwrap_or_else(|| panic!("status without ErrorInfo: {status:?}"));
+    assert_eq!(info.domain, "authd");
+    info.reason
+}
+
+/// Asserts the code and the ErrorInfo reason of a failed call.
+#[track_caller]
+pub fn assert_refused<T: std::fmt::Debug>(
+    outcome: Result<T, Status>,
+    code: Code,
+    expected_reason: &str,
+) -> Status {
+    let status = outcome.expect_err("the call must be refused");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_eq!(reason(&status), expected_reason, "{status:?}");
+    status
+}
+
+/// The fields named by the `google.rpc.BadRequest` details.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|bad_request| {
+            bad_request
+                .field_violations
+                .into_iter()
+                .map(|violation| violation.field)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A username no other test uses.
+pub fn unique_username() -> String {
+    format!("user-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}

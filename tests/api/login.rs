@@ -1,0 +1,85 @@
+use tonic::Code;
+
+use crate::helpers::{
+    PASSWORD, TOKEN_LIFETIME, TestApp, assert_refused, unique_username, violated_fields,
+};
+
+#[tokio::test]
+async fn login_returns_a_fresh_token_for_the_account() {
+    let app = TestApp::spawn().await;
+    let registered = app.register("Grace", PASSWORD).await.expect("registered");
+
+    let logged_in = app.login("GRACE", PASSWORD).await.expect("logged in");
+
+    assert_eq!(logged_in.token_type, "Bearer");
+    assert_eq!(u64::from(logged_in.expires_in), TOKEN_LIFETIME.as_secs());
+    assert_eq!(logged_in.user, registered.user);
+    assert_ne!(logged_in.access_token, registered.access_token);
+    let verified = app.verify(&logged_in.access_token).await.expect("valid");
+    assert_eq!(verified.user, registered.user);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_are_indistinguishable() {
+    let app = TestApp::spawn().await;
+    app.register("Heidi", PASSWORD).await.expect("registered");
+
+    let wrong_password = assert_refused(
+        app.login("Heidi", "not the password").await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+    let unknown_user = assert_refused(
+        app.login("nobody-here", PASSWORD).await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+
+    assert_eq!(wrong_password.message(), unknown_user.message());
+    assert_eq!(wrong_password.message(), "invalid username or password");
+}
+
+#[tokio::test]
+async fn a_short_password_at_login_is_just_wrong_not_invalid() {
+    // Login only bounds passwords from above, so raising the minimum length
+    // later never locks existing users out.
+    let app = TestApp::spawn().await;
+    app.register("Ivan", PASSWORD).await.expect("registered");
+
+    assert_refused(
+        app.login("Ivan", "short").await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
+}
+
+#[tokio::test]
+async fn login_input_is_validated_before_any_lookup() {
+    let app = TestApp::spawn().await;
+
+    let status = assert_refused(
+        app.login(&unique_username(), &"p".repeat(129)).await,
+        Code::InvalidArgument,
+        "PASSWORD_TOO_LONG",
+    );
+    assert_eq!(violated_fields(&status), ["password"]);
+    let status = assert_refused(
+        app.login("", "").await,
+        Code::InvalidArgument,
+        "INVALID_USERNAME",
+    );
+    assert_eq!(violated_fields(&status), ["username", "password"]);
+}
+
+#[tokio::test]
+async fn passwords_match_in_any_unicode_normalization_form() {
+    let app = TestApp::spawn().await;
+    // "é" precomposed (U+00E9) at registration, decomposed (e + U+0301) at login.
+    app.register("Judy", "caf\u{e9} au lait")
+        .await
+        .expect("registered");
+
+    app.login("Judy", "cafe\u{301} au lait")
+        .await
+        .expect("same password");
+}

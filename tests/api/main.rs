@@ -1,0 +1,14 @@
+//! Integration tests: each starts the real server on an ephemeral port with
+//! its own database and talks to it over the network. SQLite always;
+//! PostgreSQL too when `TEST_DATABASE_URL` is set (`.ci/run` sets it).
+//! One test binary, so the suite compiles once.
+
+mod binary;
+mod health;
+mod helpers;
+mod login;
+mod logout;
+mod reflection;
+mod register;
+mod token_attacks;
+mod verify;
