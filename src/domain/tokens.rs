@@ -25,6 +25,7 @@ const ALGORITHM_NAME: &str = "EdDSA";
 /// RFC 9068: marks the JWT as an access token, so no other JWT signed with the
 /// same key (an ID token, say) passes for one.
 const TOKEN_TYPE: &str = "at+jwt";
+const TOKEN_MEDIA_TYPE: &str = "application/at+jwt";
 /// Larger tokens are refused before any parsing.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Tolerated clock difference between instances, for `exp` and `nbf`.
@@ -162,7 +163,7 @@ impl TokenService {
         if header.crit.is_some() {
             return Err(TokenRejection::Malformed);
         }
-        if header.typ.as_deref() != Some(TOKEN_TYPE) {
+        if !header.typ.as_deref().is_some_and(is_access_token_type) {
             return Err(TokenRejection::WrongClaims);
         }
         // `jku`, `x5u`, `jwk` and the like are ignored: keys come only from
@@ -218,6 +219,12 @@ pub async fn load_or_create_signing_keys<S: Store>(
     // Instances starting together on one database may each have added a
     // key; reading again makes them all sign with the same newest one.
     store.signing_keys().await
+}
+
+/// `at+jwt`, also in its full media type form, case-insensitively (RFC 9068
+/// section 4, RFC 7515 section 4.1.9).
+fn is_access_token_type(typ: &str) -> bool {
+    typ.eq_ignore_ascii_case(TOKEN_TYPE) || typ.eq_ignore_ascii_case(TOKEN_MEDIA_TYPE)
 }
 
 fn rejection(kind: &ErrorKind) -> TokenRejection {

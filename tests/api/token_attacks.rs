@@ -216,6 +216,19 @@ async fn tokens_for_another_issuer_audience_or_type_are_refused() {
 }
 
 #[tokio::test]
+async fn the_access_token_type_may_be_written_as_a_media_type() {
+    let app = TestApp::spawn().await;
+    let key = server_key(&app).await;
+    let claims = claims_of(&app, &app.registered_token("Bart").await).await;
+
+    for typ in ["application/at+jwt", "AT+JWT"] {
+        let mut header = header(&key.kid);
+        header.typ = Some(typ.into());
+        app.verify(&sign(&header, &claims, &key)).await.expect(typ);
+    }
+}
+
+#[tokio::test]
 async fn unknown_critical_header_extensions_are_refused() {
     let app = TestApp::spawn().await;
     let key = server_key(&app).await;
