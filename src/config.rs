@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use http::HeaderValue;
 
 use crate::domain::{HashingSettings, TokenSettings};
 use crate::storage::DatabaseSettings;
@@ -82,6 +84,21 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<NonZeroUsize>,
 
+    /// Browser origins allowed to call authd (CORS), comma-separated, e.g.
+    /// `https://app.example.com`. None by default: browsers may then call
+    /// authd only from pages it serves itself.
+    #[arg(long, env = "AUTHD_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_allowed_origins: Vec<HeaderValue>,
+
+    /// Name of the cookie the REST gateway keeps the access token in.
+    #[arg(long, env = "AUTHD_COOKIE_NAME", default_value = "authd_token")]
+    pub cookie_name: String,
+
+    /// Serve the files in this directory (e.g. the demo page, `web/dist`)
+    /// at `/`. Off by default.
+    #[arg(long, env = "AUTHD_WEB_ROOT")]
+    pub web_root: Option<PathBuf>,
+
     /// How often the database is pinged to keep gRPC health current.
     #[arg(long, env = "AUTHD_HEALTH_CHECK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub health_check_interval: Duration,
@@ -137,6 +154,19 @@ fn parse_token_lifetime(text: &str) -> Result<Duration, String> {
     Ok(lifetime)
 }
 
+/// An origin as browsers send it: scheme, host and optional port, nothing
+/// else (RFC 6454).
+fn parse_origin(text: &str) -> Result<HeaderValue, String> {
+    let url = url::Url::parse(text).map_err(|error| error.to_string())?;
+    let origin = url.origin().ascii_serialization();
+    if origin != text.trim_end_matches('/') {
+        return Err(format!(
+            "not an origin (scheme://host[:port]); did you mean {origin}?"
+        ));
+    }
+    HeaderValue::from_str(&origin).map_err(|error| error.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +189,32 @@ mod tests {
             settings("sqlite://authd.db?mode=rwc").database_url_redacted(),
             "sqlite://authd.db?mode=rwc"
         );
+    }
+
+    #[test]
+    fn cors_origins_must_be_bare_origins() {
+        assert_eq!(
+            parse_origin("https://app.example.com").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(
+            parse_origin("http://127.0.0.1:5173/").unwrap(),
+            "http://127.0.0.1:5173"
+        );
+        assert!(parse_origin("https://app.example.com/path").is_err());
+        assert!(parse_origin("*").is_err());
+    }
+
+    #[test]
+    fn defaults_are_owasp_argon2_and_no_cors() {
+        let settings = Cli::parse_from(["authd"]).settings;
+        let hashing = settings.hashing();
+        assert_eq!(
+            (hashing.memory_kib, hashing.iterations, hashing.parallelism),
+            (19456, 2, 1)
+        );
+        assert!(settings.cors_allowed_origins.is_empty());
+        assert!(settings.web_root.is_none());
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! authd: an authentication microservice. Transport surfaces (`grpc`) sit
+//! authd: an authentication microservice. Transport surfaces (`grpc`,
+//! `rest`, `web` for grpc-web and CORS) sit
 //! outside, one domain service (`domain`) in the middle, storage (`storage`)
 //! behind it; configuration, telemetry and start-up at the edge.
 
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod rest;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
 mod upkeep;
+pub mod web;

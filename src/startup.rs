@@ -10,9 +10,10 @@ use anyhow::Context as _;
 use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::service::Routes;
+use tonic::service::{LayerExt as _, Routes};
 use tonic::transport::Server;
 use tonic_health::server::HealthReporter;
+use tonic_web::GrpcWebLayer;
 
 use crate::config::Settings;
 use crate::domain::{
@@ -21,7 +22,7 @@ use crate::domain::{
 };
 use crate::grpc::{self, pb};
 use crate::storage::{Database, Store};
-use crate::{telemetry, upkeep};
+use crate::{rest, telemetry, upkeep, web};
 
 /// A bound, ready-to-serve authd.
 pub struct Application {
@@ -56,8 +57,10 @@ impl Application {
         health
             .set_serving::<pb::auth_service_server::AuthServiceServer<grpc::AuthGrpc<Database>>>()
             .await;
-        let routes = Routes::new(health_service)
-            .add_service(grpc::auth_service(Arc::clone(&auth)))
+        let grpc_web = GrpcWebLayer::new();
+        let routes = Routes::from(rest::router(settings.web_root.as_deref()))
+            .add_service(grpc_web.named_layer(health_service))
+            .add_service(grpc_web.named_layer(grpc::auth_service(Arc::clone(&auth))))
             .add_service(
                 reflection()
                     .build_v1()
@@ -95,7 +98,8 @@ impl Application {
         tracing::info!(
             listen = %self.local_addr(),
             database = %self.settings.database_url_redacted(),
-            "authd serving gRPC"
+            web_root = ?self.settings.web_root,
+            "authd serving gRPC, grpc-web and REST"
         );
         let health = tokio::spawn(upkeep::report_health(
             Arc::clone(&self.auth),
@@ -104,7 +108,10 @@ impl Application {
         ));
         let pruning = tokio::spawn(upkeep::prune_revocations(Arc::clone(&self.auth)));
         let served = Server::builder()
-            .layer(telemetry::rpc_trace_layer())
+            // HTTP/1.1 for REST and grpc-web from browsers; gRPC uses HTTP/2.
+            .accept_http1(true)
+            .layer(telemetry::request_trace_layer())
+            .layer(web::cors_layer(&self.settings.cors_allowed_origins))
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await;

@@ -1,12 +1,13 @@
-//! Logging: the subscriber, and one line per RPC with its method, gRPC status
-//! code and latency. Never passwords or whole tokens.
+//! Logging: the subscriber, and one line per request (REST, gRPC or
+//! grpc-web) with its method, path, HTTP status, gRPC status and latency.
+//! Never bodies, so never passwords or tokens.
 
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use http::{HeaderMap, Request, Response};
-use tower_http::classify::{GrpcErrorsAsFailures, GrpcFailureClass, SharedClassifier};
-use tower_http::trace::{MakeSpan, OnEos, OnFailure, OnResponse, TraceLayer};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::{MakeSpan, OnEos, OnResponse, TraceLayer};
 use tracing::Span;
 use tracing_subscriber::EnvFilter;
 
@@ -21,70 +22,88 @@ pub fn init() {
         .init();
 }
 
-/// The tower layer that logs every RPC.
-pub type RpcTraceLayer =
-    TraceLayer<SharedClassifier<GrpcErrorsAsFailures>, RpcSpan, (), RpcLatency, (), RpcEnd, RpcEnd>;
+/// The tower layer that logs every request.
+pub type RequestTraceLayer = TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    RequestSpan,
+    (),
+    RecordResponse,
+    (),
+    LogOutcome,
+    (),
+>;
 
-/// Builds the [`RpcTraceLayer`].
-pub fn rpc_trace_layer() -> RpcTraceLayer {
-    TraceLayer::new_for_grpc()
-        .make_span_with(RpcSpan)
+/// Builds the [`RequestTraceLayer`].
+pub fn request_trace_layer() -> RequestTraceLayer {
+    TraceLayer::new_for_http()
+        .make_span_with(RequestSpan)
         .on_request(())
-        .on_response(RpcLatency)
+        .on_response(RecordResponse)
         .on_body_chunk(())
-        .on_eos(RpcEnd)
-        .on_failure(RpcEnd)
+        .on_eos(LogOutcome)
+        .on_failure(())
 }
 
-/// A span per RPC, named by its method path.
+/// A span per request; the outcome fields are filled in as they become known.
 #[derive(Debug, Clone, Copy)]
-pub struct RpcSpan;
+pub struct RequestSpan;
 
-impl<B> MakeSpan<B> for RpcSpan {
+impl<B> MakeSpan<B> for RequestSpan {
     fn make_span(&mut self, request: &Request<B>) -> Span {
         tracing::info_span!(
-            "rpc",
-            method = %request.uri().path(),
+            "request",
+            method = %request.method(),
+            path = %request.uri().path(),
+            status = tracing::field::Empty,
+            grpc_status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         )
     }
 }
 
-/// Records the time to the response headers, which for a unary RPC is the
-/// time the handler took. The status may only come later, in the trailers.
+/// Records the HTTP status and latency (the time to the headers, which for a
+/// unary call is the time the handler took) and logs the request, unless it
+/// is a gRPC call whose status is still to come in the HTTP trailers.
+/// (grpc-web carries its trailers inside the body, unread here: its log line
+/// shows the gRPC status only for calls that failed before any message.)
 #[derive(Debug, Clone, Copy)]
-pub struct RpcLatency;
+pub struct RecordResponse;
 
-impl<B> OnResponse<B> for RpcLatency {
-    fn on_response(self, _response: &Response<B>, latency: Duration, span: &Span) {
+impl<B> OnResponse<B> for RecordResponse {
+    fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
+        span.record("status", response.status().as_u16());
         span.record("latency_ms", latency.as_secs_f64() * 1e3);
-    }
-}
-
-/// Logs the outcome once the status code is known.
-#[derive(Debug, Clone, Copy)]
-pub struct RpcEnd;
-
-impl OnEos for RpcEnd {
-    fn on_eos(self, trailers: Option<&HeaderMap>, _stream_duration: Duration, span: &Span) {
-        let code = trailers
-            .and_then(tonic::Status::from_header_map)
-            .map_or(tonic::Code::Ok, |status| status.code());
-        tracing::info!(parent: span, code = ?code, "rpc finished");
-    }
-}
-
-impl OnFailure<GrpcFailureClass> for RpcEnd {
-    fn on_failure(&mut self, failure: GrpcFailureClass, _latency: Duration, span: &Span) {
-        match failure {
-            GrpcFailureClass::Status(status) => {
-                let code = tonic::Code::from_i32(status.code_raw());
-                tracing::info!(parent: span, code = ?code, "rpc finished");
-            }
-            GrpcFailureClass::Error(error) => {
-                tracing::warn!(parent: span, %error, "rpc failed");
-            }
-            _ => tracing::warn!(parent: span, "rpc failed"),
+        let status_in_headers = record_grpc_status(response.headers(), span);
+        if status_in_headers || !is_native_grpc(response.headers()) {
+            tracing::info!(parent: span, "finished");
         }
     }
+}
+
+/// Logs a gRPC call once its trailers, and with them its status, arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct LogOutcome;
+
+impl OnEos for LogOutcome {
+    fn on_eos(self, trailers: Option<&HeaderMap>, _stream_duration: Duration, span: &Span) {
+        if let Some(trailers) = trailers {
+            record_grpc_status(trailers, span);
+            tracing::info!(parent: span, "finished");
+        }
+    }
+}
+
+fn is_native_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value == "application/grpc" || value.starts_with("application/grpc+"))
+}
+
+fn record_grpc_status(headers: &HeaderMap, span: &Span) -> bool {
+    let status = tonic::Status::from_header_map(headers);
+    if let Some(status) = &status {
+        span.record("grpc_status", tracing::field::debug(status.code()));
+    }
+    status.is_some()
 }

@@ -113,7 +113,7 @@ async fn the_binary_serves_logs_where_and_stops_cleanly_on_sigterm() {
 
     let serving = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.expect("read log") {
-            if line.contains("authd serving gRPC") {
+            if line.contains("authd serving") {
                 return line;
             }
         }

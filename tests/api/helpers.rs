@@ -117,6 +117,9 @@ pub fn test_settings(database_url: &str) -> Settings {
         argon2_iterations: 1,
         argon2_parallelism: 1,
         hash_concurrency: None,
+        cors_allowed_origins: Vec::new(),
+        cookie_name: "authd_token".into(),
+        web_root: None,
         health_check_interval: Duration::from_millis(100),
     }
 }
