@@ -58,7 +58,12 @@ impl Application {
             .set_serving::<pb::auth_service_server::AuthServiceServer<grpc::AuthGrpc<Database>>>()
             .await;
         let grpc_web = GrpcWebLayer::new();
-        let routes = Routes::from(rest::router(settings.web_root.as_deref()))
+        let rest = rest::router(
+            Arc::clone(&auth),
+            settings.cookie_name.clone(),
+            settings.web_root.as_deref(),
+        );
+        let routes = Routes::from(rest)
             .add_service(grpc_web.named_layer(health_service))
             .add_service(grpc_web.named_layer(grpc::auth_service(Arc::clone(&auth))))
             .add_service(

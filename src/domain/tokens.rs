@@ -199,6 +199,25 @@ impl TokenService {
         self.verify(token)
     }
 
+    /// Checks the `Authorization` values of a request, given as raw bytes so
+    /// that every surface (gRPC metadata, HTTP headers) shares this path.
+    /// `None` when there is none; more than one is ambiguous and refused, so
+    /// a proxy and authd can never disagree about who the caller is.
+    pub fn verify_authorization_values<'a>(
+        &self,
+        mut values: impl Iterator<Item = &'a [u8]>,
+    ) -> Option<Result<Claims, TokenRejection>> {
+        let first = values.next()?;
+        if values.next().is_some() {
+            return Some(Err(TokenRejection::Malformed));
+        }
+        Some(
+            std::str::from_utf8(first)
+                .map_err(|_| TokenRejection::Malformed)
+                .and_then(|header| self.verify_authorization(header)),
+        )
+    }
+
     /// The revocation list every check consults.
     pub fn revocations(&self) -> &RevocationList {
         &self.revocations

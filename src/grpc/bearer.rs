@@ -41,16 +41,13 @@ impl BearerAuth {
 
 impl Interceptor for BearerAuth {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let mut values = request.metadata().get_all("authorization").iter();
-        let outcome = match (values.next(), values.next()) {
-            (None, _) => return Ok(request),
-            // Two credentials are ambiguous; accepting either could let a
-            // proxy and authd disagree about who the caller is.
-            (Some(_), Some(_)) => Err(TokenRejection::Malformed),
-            (Some(value), None) => value
-                .to_str()
-                .map_err(|_| TokenRejection::Malformed)
-                .and_then(|header| self.tokens.verify_authorization(header)),
+        let values = request.metadata().get_all("authorization");
+        let outcome = match self
+            .tokens
+            .verify_authorization_values(values.iter().map(|value| value.as_encoded_bytes()))
+        {
+            Some(outcome) => outcome,
+            None => return Ok(request),
         };
         request.extensions_mut().insert(Authentication(outcome));
         Ok(request)

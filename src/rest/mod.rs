@@ -1,28 +1,108 @@
 //! The REST gateway: the documented HTTP endpoints, mapped onto the same
-//! domain service as the gRPC surface.
+//! domain service as the gRPC surface, with an OpenAPI 3.1 document made
+//! from the handlers themselves.
 
+mod caller;
+mod handlers;
 mod problem;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::handler::HandlerWithoutStateExt as _;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use http::Request;
 use http::header::CONTENT_TYPE;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use problem::Problem;
+use crate::domain::Authenticator;
+use crate::storage::Store;
+pub use problem::Problem;
 
-/// The REST routes, and for unknown paths either the static files under
-/// `web_root` or a 404.
-pub fn router(web_root: Option<&Path>) -> Router {
-    let router = Router::new();
+/// Request bodies are a username and a password, or a token: 16 KiB is
+/// plenty, and anything larger is refused before it is read.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What the handlers share.
+pub struct RestState<S> {
+    auth: Arc<Authenticator<S>>,
+    /// Name of the session cookie.
+    cookie_name: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "authd REST gateway",
+        description = "Register, log in, log out and verify access tokens. The same service is \
+                       available over gRPC (auth.v1.AuthService) and grpc-web on the same port. \
+                       Errors are RFC 9457 problem+json whose `reason` matches the gRPC \
+                       ErrorInfo reason."
+    ),
+    tags((name = "auth", description = "Accounts and sessions"))
+)]
+struct ApiDoc;
+
+/// The bearer token and the session cookie, as OpenAPI security schemes.
+fn add_security_schemes(openapi: &mut utoipa::openapi::OpenApi, cookie_name: &str) {
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "cookie",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(cookie_name))),
+    );
+}
+
+/// The REST routes with `/openapi.json`, and for unknown paths either the
+/// static files under `web_root` or a 404 problem.
+pub fn router<S: Store>(
+    auth: Arc<Authenticator<S>>,
+    cookie_name: String,
+    web_root: Option<&Path>,
+) -> Router {
+    let (api_routes, mut openapi) = api_router()
+        .with_state(Arc::new(RestState {
+            auth,
+            cookie_name: cookie_name.clone(),
+        }))
+        .split_for_parts();
+    add_security_schemes(&mut openapi, &cookie_name);
+    let openapi_json = openapi.to_pretty_json().unwrap_or_default();
+    let router = api_routes
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], openapi_json) }),
+        );
     match web_root {
         Some(root) => router.fallback_service(
             crate::web::static_files(root).not_found_service(not_found.into_service()),
         ),
         None => router.fallback(not_found),
     }
+}
+
+fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(handlers::register))
+        .routes(routes!(handlers::login))
+        .routes(routes!(handlers::logout))
+        .routes(routes!(handlers::verify))
+        .routes(routes!(handlers::me))
 }
 
 /// Unknown paths: a gRPC client gets UNIMPLEMENTED as gRPC expects, anyone

@@ -1,26 +1,56 @@
-//! RFC 9457 problem details: the one mapping from domain errors (and from
-//! malformed HTTP requests) to HTTP responses.
+//! RFC 9457 problem details: the one mapping from domain errors, and from
+//! requests the gateway cannot read, to HTTP responses.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
 use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::{AuthError, TokenRejection};
 
 /// An `application/problem+json` body.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
-    /// Always `about:blank`: `reason` is what clients branch on.
+    /// Always `about:blank`; `reason` is what clients branch on.
     #[serde(rename = "type")]
+    #[schema(example = "about:blank")]
     pub problem_type: &'static str,
     /// The HTTP status phrase.
+    #[schema(example = "Conflict")]
     pub title: String,
     /// The HTTP status code.
+    #[schema(example = 409)]
     pub status: u16,
     /// What went wrong, for people.
+    #[schema(example = "username is already taken")]
     pub detail: String,
-    /// Stable, machine-readable reason, the same as gRPC's
-    /// `google.rpc.ErrorInfo.reason` (e.g. `USERNAME_TAKEN`).
+    /// Stable, machine-readable reason, the same as the gRPC surface's
+    /// `google.rpc.ErrorInfo.reason`.
+    #[schema(example = "USERNAME_TAKEN")]
     pub reason: String,
+    /// One entry per invalid field, for `400` responses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// `WWW-Authenticate` for `401` responses (RFC 6750 section 3).
+    #[serde(skip)]
+    www_authenticate: Option<String>,
+    /// `Retry-After` seconds for `503` responses.
+    #[serde(skip)]
+    retry_after: Option<u32>,
+}
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldError {
+    #[schema(example = "password")]
+    pub field: String,
+    #[schema(example = "PASSWORD_TOO_SHORT")]
+    pub reason: String,
+    #[schema(example = "password must be at least 8 characters long")]
+    pub detail: String,
 }
 
 impl Problem {
@@ -31,6 +61,9 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             reason: reason.to_owned(),
+            errors: Vec::new(),
+            www_authenticate: None,
+            retry_after: None,
         }
     }
 
@@ -44,14 +77,103 @@ impl Problem {
     }
 }
 
+impl From<AuthError> for Problem {
+    fn from(error: AuthError) -> Self {
+        let status = match &error {
+            AuthError::InvalidInput(_) => StatusCode::BAD_REQUEST,
+            AuthError::UsernameTaken => StatusCode::CONFLICT,
+            AuthError::InvalidCredentials | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut problem = Self::new(status, error.reason(), error.to_string());
+        match &error {
+            AuthError::InvalidInput(violations) => {
+                problem.errors = violations
+                    .iter()
+                    .map(|violation| FieldError {
+                        field: violation.field.to_owned(),
+                        reason: violation.reason.to_owned(),
+                        detail: violation.description.clone(),
+                    })
+                    .collect();
+            }
+            AuthError::InvalidCredentials => {
+                problem.www_authenticate = Some(r#"Bearer realm="authd""#.to_owned());
+            }
+            // RFC 6750: no error code when the request carried no token.
+            AuthError::InvalidToken(TokenRejection::Missing) => {
+                problem.www_authenticate = Some(r#"Bearer realm="authd""#.to_owned());
+            }
+            AuthError::InvalidToken(rejection) => {
+                problem.www_authenticate = Some(format!(
+                    r#"Bearer realm="authd", error="invalid_token", error_description="{rejection}""#
+                ));
+            }
+            AuthError::Unavailable(cause) => {
+                tracing::warn!(cause = ?cause, "database unavailable");
+                problem.retry_after = Some(1);
+            }
+            AuthError::Internal(cause) => tracing::error!(cause = ?cause, "internal error"),
+            AuthError::UsernameTaken => {}
+        }
+        problem
+    }
+}
+
+/// Bodies that are not the JSON an endpoint expects: wrong media type, too
+/// large, not JSON, or JSON of the wrong shape.
+impl From<JsonRejection> for Problem {
+    fn from(rejection: JsonRejection) -> Self {
+        match &rejection {
+            JsonRejection::MissingJsonContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "expected a body with Content-Type: application/json",
+            ),
+            JsonRejection::BytesRejection(_)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Self::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "BODY_TOO_LARGE",
+                    format!(
+                        "request bodies are limited to {} bytes",
+                        super::MAX_BODY_BYTES
+                    ),
+                )
+            }
+            JsonRejection::JsonSyntaxError(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_JSON",
+                rejection.body_text(),
+            ),
+            _ => Self::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_BODY",
+                rejection.body_text(),
+            ),
+        }
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let www_authenticate = self.www_authenticate.clone();
+        let retry_after = self.retry_after;
         let mut response = (status, Json(self)).into_response();
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/problem+json"),
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(value) = www_authenticate.and_then(|value| HeaderValue::from_str(&value).ok()) {
+            headers.insert(WWW_AUTHENTICATE, value);
+        }
+        if let Some(seconds) = retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

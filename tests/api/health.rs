@@ -80,6 +80,16 @@ async fn health_follows_the_database_down_and_back_up() {
         !status.message().contains(&name),
         "no internals leak: {status:?}"
     );
+    let response = app
+        .rest_register("unreachable", crate::helpers::PASSWORD)
+        .await;
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (code, reason, body) = crate::helpers::problem(response).await;
+    assert_eq!((code, reason.as_str()), (503, "SERVICE_UNAVAILABLE"));
+    assert!(
+        !body.to_string().contains(&name),
+        "no internals leak: {body}"
+    );
 
     postgres_admin(&format!("CREATE DATABASE {name}")).await;
     wait_for_health(&app, "", ServingStatus::Serving).await;

@@ -126,6 +126,11 @@ pub fn test_settings(database_url: &str) -> Settings {
 
 /// A running authd and a client connected to it.
 pub struct TestApp {
+    /// `http://127.0.0.1:PORT`, for REST and grpc-web.
+    pub base_url: String,
+    /// An HTTP/1.1 client (REST and grpc-web), no cookie store: tests look
+    /// at cookies themselves.
+    pub http: reqwest::Client,
     pub client: AuthServiceClient<Channel>,
     pub channel: Channel,
     pub database: Arc<TestDatabase>,
@@ -162,6 +167,11 @@ impl TestApp {
             .await
             .expect("connect to authd");
         Self {
+            base_url: format!("http://{address}"),
+            http: reqwest::Client::builder()
+                .http1_only()
+                .build()
+                .expect("HTTP client"),
             client: AuthServiceClient::new(channel.clone()),
             channel,
             database,
@@ -254,6 +264,75 @@ impl TestApp {
             .await
             .map(tonic::Response::into_inner)
     }
+}
+
+impl TestApp {
+    /// A GET request to a path of the HTTP surface.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base_url))
+    }
+
+    /// A POST request to a path of the HTTP surface.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base_url))
+    }
+
+    /// POSTs a JSON body to a REST endpoint.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.post(path)
+            .json(&body)
+            .send()
+            .await
+            .expect("REST request")
+    }
+
+    /// `POST /user/register` with a username and password.
+    pub async fn rest_register(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/user/register",
+            serde_json::json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// `POST /login` with a username and password.
+    pub async fn rest_login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/login",
+            serde_json::json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// `POST /logout` with `Authorization: Bearer <token>`.
+    pub async fn rest_logout(&self, token: &str) -> reqwest::Response {
+        self.post("/logout")
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("REST request")
+    }
+}
+
+/// The reason and status of a problem+json response, checking its shape.
+pub async fn problem(response: reqwest::Response) -> (u16, String, serde_json::Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json", "status {status}");
+    let body: serde_json::Value = response.json().await.expect("problem body");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["type"], "about:blank", "{body}");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    let reason = body["reason"].as_str().expect("reason").to_owned();
+    (status, reason, body)
 }
 
 impl Drop for TestApp {

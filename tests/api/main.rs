@@ -4,11 +4,16 @@
 //! One test binary, so the suite compiles once.
 
 mod binary;
+mod cors;
+mod cross_surface;
+mod grpc_web;
 mod health;
 mod helpers;
 mod login;
 mod logout;
+mod openapi;
 mod reflection;
 mod register;
+mod rest;
 mod token_attacks;
 mod verify;
