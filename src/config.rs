@@ -84,6 +84,11 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<NonZeroUsize>,
 
+    /// Password hashes that may wait for a turn; more are refused at once
+    /// with RESOURCE_EXHAUSTED / 503 [default: 8 per concurrent hash].
+    #[arg(long, env = "AUTHD_HASH_QUEUE_LIMIT")]
+    pub hash_queue_limit: Option<usize>,
+
     /// Browser origins allowed to call authd (CORS), comma-separated, e.g.
     /// `https://app.example.com`. None by default: browsers may then call
     /// authd only from pages it serves itself.
@@ -123,11 +128,14 @@ impl Settings {
 
     pub fn hashing(&self) -> HashingSettings {
         let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        let max_concurrent = self.hash_concurrency.map_or(cpus, NonZeroUsize::get);
         HashingSettings {
             memory_kib: self.argon2_memory_kib,
             iterations: self.argon2_iterations,
             parallelism: self.argon2_parallelism,
-            max_concurrent: self.hash_concurrency.map_or(cpus, NonZeroUsize::get),
+            max_concurrent,
+            // At ~20 ms a hash, 8 waiting per slot answer within ~0.2 s.
+            max_queued: self.hash_queue_limit.unwrap_or(8 * max_concurrent),
         }
     }
 

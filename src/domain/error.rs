@@ -25,6 +25,11 @@ pub enum AuthError {
     /// The access token is missing or refused. Clients see UNAUTHENTICATED.
     #[error("{0}")]
     InvalidToken(#[from] TokenRejection),
+    /// Too many password hashes are waiting already; the call was refused
+    /// without queueing. Clients see RESOURCE_EXHAUSTED (gRPC) or 503 (REST)
+    /// and may retry shortly.
+    #[error("server busy, retry shortly")]
+    Overloaded,
     /// The database cannot be reached. Clients see UNAVAILABLE and may retry;
     /// the cause is logged, never sent.
     #[error("service temporarily unavailable")]
@@ -45,6 +50,7 @@ impl AuthError {
             Self::UsernameTaken => "USERNAME_TAKEN",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::InvalidToken(rejection) => rejection.reason(),
+            Self::Overloaded => "SERVER_BUSY",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }

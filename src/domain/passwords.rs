@@ -1,12 +1,15 @@
 //! Password hashing with argon2id, off the async runtime and bounded, so that
-//! token checks stay fast however many logins pour in.
+//! token checks stay fast however many logins pour in, and admission
+//! controlled, so that a flood is refused at once instead of queueing
+//! without end.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, TryAcquireError};
 use tracing::Instrument;
 
 use super::credentials::Password;
@@ -23,12 +26,18 @@ pub struct HashingSettings {
     pub parallelism: u32,
     /// Hashes computed concurrently; the rest wait their turn.
     pub max_concurrent: usize,
+    /// Hashes that may wait for a turn; beyond that, calls are refused at
+    /// once with [`AuthError::Overloaded`].
+    pub max_queued: usize,
 }
 
 /// Hashes new passwords and verifies offered ones.
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
     slots: Arc<Semaphore>,
+    /// How many calls wait for a slot now.
+    queued: Arc<AtomicUsize>,
+    max_queued: usize,
     /// Verified against when the user does not exist, so that an unknown
     /// username costs as much time as a wrong password and timing reveals
     /// nothing.
@@ -53,6 +62,8 @@ impl PasswordHasher {
         Ok(Self {
             argon2,
             slots: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
+            queued: Arc::new(AtomicUsize::new(0)),
+            max_queued: settings.max_queued,
             dummy_hash,
         })
     }
@@ -93,21 +104,53 @@ impl PasswordHasher {
     }
 
     /// Runs `work` on the blocking pool once a slot is free, in the caller's
-    /// tracing span.
+    /// tracing span. The slot stays taken until the work is done, even if the
+    /// caller gives up (a cancelled RPC cannot stop a hash half-way).
     async fn run_blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, AuthError> {
-        let _slot = self
-            .slots
-            .acquire()
-            .instrument(tracing::debug_span!("wait_for_hash_slot"))
-            .await
-            .map_err(AuthError::internal)?;
+        let slot = match Arc::clone(&self.slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(TryAcquireError::NoPermits) => {
+                let _place =
+                    QueuePlace::take(&self.queued, self.max_queued).ok_or(AuthError::Overloaded)?;
+                Arc::clone(&self.slots)
+                    .acquire_owned()
+                    .instrument(tracing::debug_span!("wait_for_hash_slot"))
+                    .await
+                    .map_err(AuthError::internal)?
+            }
+            Err(TryAcquireError::Closed) => return Err(AuthError::internal("hash slots closed")),
+        };
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .await
-            .map_err(AuthError::internal)?
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            span.in_scope(work)
+        })
+        .await
+        .map_err(AuthError::internal)?
+    }
+}
+
+/// A place in the queue for a hash slot, given back when dropped, also when
+/// the waiting call is cancelled.
+struct QueuePlace<'a>(&'a AtomicUsize);
+
+impl<'a> QueuePlace<'a> {
+    fn take(queued: &'a AtomicUsize, max_queued: usize) -> Option<Self> {
+        queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
+                (waiting < max_queued).then_some(waiting + 1)
+            })
+            .ok()
+            .map(|_| Self(queued))
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -121,6 +164,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             max_concurrent: 2,
+            max_queued: 2,
         })
         .unwrap()
     }
@@ -153,5 +197,22 @@ mod tests {
         let hasher = hasher();
         let dummy = password("authd dummy password for unknown users");
         assert!(!hasher.verify(dummy, None).await.unwrap());
+    }
+}
+
+#[cfg(test)]
+mod admission_tests {
+    use super::*;
+
+    #[test]
+    fn queue_places_are_bounded_and_given_back() {
+        let queued = AtomicUsize::new(0);
+        let first = QueuePlace::take(&queued, 2).expect("room");
+        let second = QueuePlace::take(&queued, 2).expect("room");
+        assert!(QueuePlace::take(&queued, 2).is_none());
+        drop(first);
+        let third = QueuePlace::take(&queued, 2).expect("room again");
+        drop((second, third));
+        assert_eq!(queued.load(Ordering::Acquire), 0);
     }
 }

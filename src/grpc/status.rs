@@ -18,6 +18,7 @@ impl From<AuthError> for Status {
             AuthError::InvalidInput(_) => Code::InvalidArgument,
             AuthError::UsernameTaken => Code::AlreadyExists,
             AuthError::InvalidCredentials | AuthError::InvalidToken(_) => Code::Unauthenticated,
+            AuthError::Overloaded => Code::ResourceExhausted,
             AuthError::Unavailable(_) => Code::Unavailable,
             AuthError::Internal(_) => Code::Internal,
         };
@@ -28,6 +29,9 @@ impl From<AuthError> for Status {
                 for violation in violations {
                     details.add_bad_request_violation(violation.field, &violation.description);
                 }
+            }
+            AuthError::Overloaded => {
+                details.set_retry_info(Some(Duration::from_secs(1)));
             }
             AuthError::Unavailable(cause) => {
                 tracing::warn!(cause = ?cause, "database unavailable");

@@ -83,7 +83,7 @@ impl From<AuthError> for Problem {
             AuthError::InvalidInput(_) => StatusCode::BAD_REQUEST,
             AuthError::UsernameTaken => StatusCode::CONFLICT,
             AuthError::InvalidCredentials | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::Overloaded | AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut problem = Self::new(status, error.reason(), error.to_string());
@@ -110,6 +110,7 @@ impl From<AuthError> for Problem {
                     r#"Bearer realm="authd", error="invalid_token", error_description="{rejection}""#
                 ));
             }
+            AuthError::Overloaded => problem.retry_after = Some(1),
             AuthError::Unavailable(cause) => {
                 tracing::warn!(cause = ?cause, "database unavailable");
                 problem.retry_after = Some(1);

@@ -117,6 +117,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         argon2_iterations: 1,
         argon2_parallelism: 1,
         hash_concurrency: None,
+        hash_queue_limit: None,
         cors_allowed_origins: Vec::new(),
         cookie_name: "authd_token".into(),
         web_root: None,

@@ -3,6 +3,7 @@
 //! PostgreSQL too when `TEST_DATABASE_URL` is set (`.ci/run` sets it).
 //! One test binary, so the suite compiles once.
 
+mod admission;
 mod binary;
 mod cors;
 mod cross_surface;
