@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
-use crate::domain::{HashingSettings, TokenSettings};
+use crate::domain::{HashingSettings, Rate, RateLimitSettings, TokenSettings};
 use crate::storage::DatabaseSettings;
 
 /// authd: register, log in, log out and verify access tokens over gRPC.
@@ -89,6 +89,27 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_HASH_QUEUE_LIMIT")]
     pub hash_queue_limit: Option<usize>,
 
+    /// Login attempts per client address: CAPACITY/PERIOD (the budget
+    /// refills evenly over the period) or `off`.
+    #[arg(long, env = "AUTHD_LOGIN_RATE_PER_ADDRESS", default_value = "60/1m", value_parser = parse_rate)]
+    pub login_rate_per_address: RateOrOff,
+
+    /// Registrations per client address: CAPACITY/PERIOD or `off`.
+    #[arg(long, env = "AUTHD_REGISTER_RATE_PER_ADDRESS", default_value = "20/1h", value_parser = parse_rate)]
+    pub register_rate_per_address: RateOrOff,
+
+    /// Failed logins per username, shared by every instance on the database:
+    /// CAPACITY/PERIOD or `off`. The default allows at most 100 in any hour
+    /// (OWASP ASVS), far more than a person mistyping.
+    #[arg(long, env = "AUTHD_LOGIN_FAILURES_PER_USERNAME", default_value = "50/1h", value_parser = parse_rate)]
+    pub login_failures_per_username: RateOrOff,
+
+    /// Header a trusted reverse proxy sets to the client address (e.g.
+    /// `x-forwarded-for`; its last entry counts). Off by default: rate limits
+    /// then count the TCP peer.
+    #[arg(long, env = "AUTHD_CLIENT_ADDRESS_HEADER")]
+    pub client_address_header: Option<HeaderName>,
+
     /// Browser origins allowed to call authd (CORS), comma-separated, e.g.
     /// `https://app.example.com`. None by default: browsers may then call
     /// authd only from pages it serves itself.
@@ -115,6 +136,14 @@ impl Settings {
             url: self.database_url.clone(),
             max_connections: self.database_max_connections,
             connect_timeout: self.database_timeout,
+        }
+    }
+
+    pub fn rate_limits(&self) -> RateLimitSettings {
+        RateLimitSettings {
+            login_per_address: self.login_rate_per_address,
+            register_per_address: self.register_rate_per_address,
+            login_failures_per_username: self.login_failures_per_username,
         }
     }
 
@@ -160,6 +189,18 @@ fn parse_token_lifetime(text: &str) -> Result<Duration, String> {
         return Err("must be between 1s and 136 years".into());
     }
     Ok(lifetime)
+}
+
+/// A rate limit, `None` when `off`. An alias rather than `Option<Rate>` in
+/// the fields, because clap reads an `Option` field as "may be absent".
+pub type RateOrOff = Option<Rate>;
+
+/// `off`, or a [`Rate`] such as `60/1m`.
+fn parse_rate(text: &str) -> Result<RateOrOff, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.parse().map(Some)
 }
 
 /// An origin as browsers send it: scheme, host and optional port, nothing

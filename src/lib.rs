@@ -3,6 +3,7 @@
 //! outside, one domain service (`domain`) in the middle, storage (`storage`)
 //! behind it; configuration, telemetry and start-up at the edge.
 
+pub mod client_address;
 pub mod config;
 pub mod domain;
 pub mod grpc;

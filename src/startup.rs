@@ -15,9 +15,10 @@ use tonic::transport::Server;
 use tonic_health::server::HealthReporter;
 use tonic_web::GrpcWebLayer;
 
+use crate::client_address::ClientAddressResolver;
 use crate::config::Settings;
 use crate::domain::{
-    Authenticator, CLOCK_LEEWAY, PasswordHasher, RevocationList, TokenService,
+    Authenticator, CLOCK_LEEWAY, PasswordHasher, RateLimiter, RevocationList, TokenService,
     load_or_create_signing_keys,
 };
 use crate::grpc::{self, pb};
@@ -51,7 +52,14 @@ impl Application {
             .context("cannot set up token signing")?;
         let hasher =
             PasswordHasher::new(&settings.hashing()).context("invalid argon2 parameters")?;
-        let auth = Arc::new(Authenticator::new(database, hasher, Arc::new(tokens)));
+        let limits = RateLimiter::new(settings.rate_limits());
+        let auth = Arc::new(Authenticator::new(
+            database,
+            hasher,
+            Arc::new(tokens),
+            limits,
+        ));
+        let addresses = ClientAddressResolver::new(settings.client_address_header.clone());
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -60,12 +68,13 @@ impl Application {
         let grpc_web = GrpcWebLayer::new();
         let rest = rest::router(
             Arc::clone(&auth),
+            addresses.clone(),
             settings.cookie_name.clone(),
             settings.web_root.as_deref(),
         );
         let routes = Routes::from(rest)
             .add_service(grpc_web.named_layer(health_service))
-            .add_service(grpc_web.named_layer(grpc::auth_service(Arc::clone(&auth))))
+            .add_service(grpc_web.named_layer(grpc::auth_service(Arc::clone(&auth), addresses)))
             .add_service(
                 reflection()
                     .build_v1()
@@ -111,7 +120,7 @@ impl Application {
             self.health.clone(),
             self.settings.health_check_interval,
         ));
-        let pruning = tokio::spawn(upkeep::prune_revocations(Arc::clone(&self.auth)));
+        let pruning = tokio::spawn(upkeep::prune(Arc::clone(&self.auth)));
         let served = Server::builder()
             // HTTP/1.1 for REST and grpc-web from browsers; gRPC uses HTTP/2.
             .accept_http1(true)

@@ -1,5 +1,5 @@
 //! Background upkeep while serving: gRPC health follows the database, and
-//! revocations of expired tokens are forgotten.
+//! state nothing needs any more is forgotten.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use crate::domain::{Authenticator, CLOCK_LEEWAY};
 use crate::grpc::pb::auth_service_server::SERVICE_NAME;
 use crate::storage::Store;
 
-/// How often expired revocations are pruned.
+/// How often expired revocations and full rate-limit budgets are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Pings the database every `interval` and reports SERVING or NOT_SERVING
@@ -47,12 +47,20 @@ pub async fn report_health<S: Store>(
     }
 }
 
-/// Forgets revocations of tokens that no check would accept anyway, in
-/// memory and in the database.
-pub async fn prune_revocations<S: Store>(auth: Arc<Authenticator<S>>) {
+/// Forgets what no check needs any more: revocations of tokens that have
+/// expired, and rate-limit state whose budget is full again.
+pub async fn prune<S: Store>(auth: Arc<Authenticator<S>>) {
     let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
     loop {
         ticker.tick().await;
+        auth.limits().forget_idle_addresses();
+        if let Err(error) = auth
+            .store()
+            .delete_rate_limits_before(Utc::now().timestamp_millis())
+            .await
+        {
+            tracing::warn!(error = ?error, "cannot prune rate limits");
+        }
         // A token is accepted until exp + leeway; keep its revocation as long.
         let before = Utc::now().timestamp() - CLOCK_LEEWAY.as_secs() as i64;
         auth.tokens().revocations().prune_expired_before(before);

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_users;
 mod m20261123_000002_create_revoked_tokens;
 mod m20261123_000003_create_signing_keys;
+mod m20261123_000004_create_rate_limits;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_users::Migration),
             Box::new(m20261123_000002_create_revoked_tokens::Migration),
             Box::new(m20261123_000003_create_signing_keys::Migration),
+            Box::new(m20261123_000004_create_rate_limits::Migration),
         ]
     }
 }

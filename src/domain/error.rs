@@ -25,6 +25,11 @@ pub enum AuthError {
     /// The access token is missing or refused. Clients see UNAUTHENTICATED.
     #[error("{0}")]
     InvalidToken(#[from] TokenRejection),
+    /// Too many attempts from this address or for this username. Clients see
+    /// RESOURCE_EXHAUSTED (gRPC) or 429 (REST), with when to retry. The same
+    /// refusal whether or not the password was right.
+    #[error("too many attempts, retry later")]
+    RateLimited { retry_after: std::time::Duration },
     /// Too many password hashes are waiting already; the call was refused
     /// without queueing. Clients see RESOURCE_EXHAUSTED (gRPC) or 503 (REST)
     /// and may retry shortly.
@@ -50,6 +55,7 @@ impl AuthError {
             Self::UsernameTaken => "USERNAME_TAKEN",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::InvalidToken(rejection) => rejection.reason(),
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Overloaded => "SERVER_BUSY",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",

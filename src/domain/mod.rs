@@ -4,6 +4,7 @@
 mod credentials;
 mod error;
 mod passwords;
+mod rate_limits;
 mod revocations;
 mod service;
 mod tokens;
@@ -11,6 +12,7 @@ mod tokens;
 pub use credentials::{Credentials, Password, Username};
 pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};
 pub use passwords::{HashingSettings, PasswordHasher};
+pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocations::RevocationList;
 pub use service::{Authenticator, Session, User};
 pub use tokens::{

@@ -1,6 +1,7 @@
 //! The domain service: register, log in, log out, verify. Every surface
 //! (gRPC, later REST and grpc-web) calls these and nothing else.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -9,6 +10,7 @@ use uuid::Uuid;
 use super::credentials::Credentials;
 use super::error::AuthError;
 use super::passwords::PasswordHasher;
+use super::rate_limits::RateLimiter;
 use super::tokens::{AccessToken, Claims, TokenService};
 use crate::storage::{Revocation, Store, UserRecord};
 
@@ -31,20 +33,32 @@ pub struct Authenticator<S> {
     store: S,
     hasher: PasswordHasher,
     tokens: Arc<TokenService>,
+    limits: RateLimiter,
 }
 
 impl<S: Store> Authenticator<S> {
-    pub fn new(store: S, hasher: PasswordHasher, tokens: Arc<TokenService>) -> Self {
+    pub fn new(
+        store: S,
+        hasher: PasswordHasher,
+        tokens: Arc<TokenService>,
+        limits: RateLimiter,
+    ) -> Self {
         Self {
             store,
             hasher,
             tokens,
+            limits,
         }
     }
 
     /// Creates an account and logs it in.
-    #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str()))]
-    pub async fn register(&self, credentials: Credentials) -> Result<Session, AuthError> {
+    #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str(), %client))]
+    pub async fn register(
+        &self,
+        credentials: Credentials,
+        client: IpAddr,
+    ) -> Result<Session, AuthError> {
+        self.limits.admit_registration(client)?;
         let Credentials { username, password } = credentials;
         let password_hash = self.hasher.hash(password).await?;
         let user = User {
@@ -65,9 +79,18 @@ impl<S: Store> Authenticator<S> {
     }
 
     /// Exchanges a username and password for a token.
-    #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str()))]
-    pub async fn login(&self, credentials: Credentials) -> Result<Session, AuthError> {
+    #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str(), %client))]
+    pub async fn login(
+        &self,
+        credentials: Credentials,
+        client: IpAddr,
+    ) -> Result<Session, AuthError> {
         let Credentials { username, password } = credentials;
+        self.limits.admit_login(client)?;
+        let now_ms = Utc::now().timestamp_millis();
+        self.limits
+            .check_login_failures(&self.store, username.canonical(), now_ms)
+            .await?;
         let record = self.store.find_user(username.canonical()).await?;
         let stored_hash = record.as_ref().map(|record| record.password_hash.clone());
         // Runs the same argon2 work whether or not the user exists.
@@ -77,7 +100,12 @@ impl<S: Store> Authenticator<S> {
                 id: record.id,
                 username: record.username,
             }),
-            _ => Err(AuthError::InvalidCredentials),
+            _ => {
+                self.limits
+                    .record_login_failure(&self.store, username.canonical(), now_ms)
+                    .await?;
+                Err(AuthError::InvalidCredentials)
+            }
         }
     }
 
@@ -114,6 +142,11 @@ impl<S: Store> Authenticator<S> {
     /// The store, for background upkeep.
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The rate limiter, for background upkeep.
+    pub fn limits(&self) -> &RateLimiter {
+        &self.limits
     }
 
     fn session_for(&self, user: User) -> Result<Session, AuthError> {

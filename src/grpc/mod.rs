@@ -12,6 +12,7 @@ use tonic::service::interceptor::InterceptedService;
 pub use bearer::{Authentication, BearerAuth};
 pub use service::AuthGrpc;
 
+use crate::client_address::ClientAddressResolver;
 use crate::domain::Authenticator;
 use crate::storage::Store;
 use pb::auth_service_server::AuthServiceServer;
@@ -32,9 +33,10 @@ const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 /// `auth.v1.AuthService` behind the bearer check.
 pub fn auth_service<S: Store>(
     auth: Arc<Authenticator<S>>,
+    addresses: ClientAddressResolver,
 ) -> InterceptedService<AuthServiceServer<AuthGrpc<S>>, BearerAuth> {
     let bearer = BearerAuth::new(Arc::clone(auth.tokens()));
-    let server =
-        AuthServiceServer::new(AuthGrpc::new(auth)).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let server = AuthServiceServer::new(AuthGrpc::new(auth, addresses))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
     InterceptedService::new(server, bearer)
 }

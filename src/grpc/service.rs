@@ -10,6 +10,7 @@ use super::pb::{
     self, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, RegisterRequest,
     RegisterResponse, VerifyRequest, VerifyResponse, auth_service_server::AuthService,
 };
+use crate::client_address::ClientAddressResolver;
 use crate::domain::{Authenticator, Credentials, Session, User};
 use crate::storage::Store;
 
@@ -18,11 +19,17 @@ const TOKEN_TYPE: &str = "Bearer";
 /// The gRPC face of the [`Authenticator`].
 pub struct AuthGrpc<S> {
     auth: Arc<Authenticator<S>>,
+    addresses: ClientAddressResolver,
 }
 
 impl<S> AuthGrpc<S> {
-    pub fn new(auth: Arc<Authenticator<S>>) -> Self {
-        Self { auth }
+    pub fn new(auth: Arc<Authenticator<S>>, addresses: ClientAddressResolver) -> Self {
+        Self { auth, addresses }
+    }
+
+    fn client_address<T>(&self, request: &Request<T>) -> std::net::IpAddr {
+        self.addresses
+            .resolve(request.metadata().as_ref(), request.remote_addr())
     }
 }
 
@@ -32,9 +39,10 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
+        let client = self.client_address(&request);
         let RegisterRequest { username, password } = request.into_inner();
         let credentials = Credentials::for_registration(&username, password)?;
-        let Session { user, token } = self.auth.register(credentials).await?;
+        let Session { user, token } = self.auth.register(credentials, client).await?;
         Ok(Response::new(RegisterResponse {
             access_token: token.token,
             token_type: TOKEN_TYPE.into(),
@@ -47,9 +55,10 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<LoginRequest>,
     ) -> Result<Response<LoginResponse>, Status> {
+        let client = self.client_address(&request);
         let LoginRequest { username, password } = request.into_inner();
         let credentials = Credentials::for_login(&username, password)?;
-        let Session { user, token } = self.auth.login(credentials).await?;
+        let Session { user, token } = self.auth.login(credentials, client).await?;
         Ok(Response::new(LoginResponse {
             access_token: token.token,
             token_type: TOKEN_TYPE.into(),

@@ -18,7 +18,7 @@ impl From<AuthError> for Status {
             AuthError::InvalidInput(_) => Code::InvalidArgument,
             AuthError::UsernameTaken => Code::AlreadyExists,
             AuthError::InvalidCredentials | AuthError::InvalidToken(_) => Code::Unauthenticated,
-            AuthError::Overloaded => Code::ResourceExhausted,
+            AuthError::RateLimited { .. } | AuthError::Overloaded => Code::ResourceExhausted,
             AuthError::Unavailable(_) => Code::Unavailable,
             AuthError::Internal(_) => Code::Internal,
         };
@@ -29,6 +29,9 @@ impl From<AuthError> for Status {
                 for violation in violations {
                     details.add_bad_request_violation(violation.field, &violation.description);
                 }
+            }
+            AuthError::RateLimited { retry_after } => {
+                details.set_retry_info(Some(*retry_after));
             }
             AuthError::Overloaded => {
                 details.set_retry_info(Some(Duration::from_secs(1)));

@@ -1,12 +1,14 @@
 //! Who is calling a protected endpoint: the REST counterpart of the gRPC
 //! bearer interceptor, on the same domain check.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum_extra::extract::CookieJar;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
+use tonic::transport::server::TcpConnectInfo;
 
 use super::RestState;
 use super::problem::Problem;
@@ -38,5 +40,24 @@ impl<S: Store> FromRequestParts<Arc<RestState<S>>> for Caller {
             .get(&state.cookie_name)
             .ok_or(AuthError::from(TokenRejection::Missing))?;
         Ok(Self(tokens.verify(token.value()).map_err(AuthError::from)?))
+    }
+}
+
+/// The client address rate limits count this request against.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub IpAddr);
+
+impl<S: Store> FromRequestParts<Arc<RestState<S>>> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<RestState<S>>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<TcpConnectInfo>()
+            .and_then(TcpConnectInfo::remote_addr);
+        Ok(Self(state.addresses.resolve(&parts.headers, peer)))
     }
 }

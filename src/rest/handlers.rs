@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::RestState;
-use super::caller::Caller;
+use super::caller::{Caller, ClientAddress};
 use super::problem::Problem;
 use crate::domain::{AuthError, Claims, Credentials, Session, TokenRejection};
 use crate::storage::Store;
@@ -104,18 +104,21 @@ const TOKEN_TYPE: &str = "Bearer";
             headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
         (status = 400, description = "Invalid username or password, or an unreadable body", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken (reason USERNAME_TAKEN)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many registrations from this address (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
+            headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
         (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn register<S: Store>(
     State(state): State<Arc<RestState<S>>>,
+    ClientAddress(client): ClientAddress,
     jar: CookieJar,
     JsonBody(body): JsonBody<CredentialsBody>,
 ) -> Result<(StatusCode, CookieJar, Json<TokenBody>), Problem> {
     let credentials = Credentials::for_registration(&body.username, body.password)?;
-    let session = state.auth.register(credentials).await?;
+    let session = state.auth.register(credentials, client).await?;
     let (jar, body) = state.session_response(jar, session);
     Ok((StatusCode::CREATED, jar, body))
 }
@@ -131,18 +134,21 @@ pub async fn register<S: Store>(
             headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
         (status = 400, description = "Invalid input or an unreadable body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong username or password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or for this username (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
+            headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
         (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn login<S: Store>(
     State(state): State<Arc<RestState<S>>>,
+    ClientAddress(client): ClientAddress,
     jar: CookieJar,
     JsonBody(body): JsonBody<CredentialsBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
     let credentials = Credentials::for_login(&body.username, body.password)?;
-    let session = state.auth.login(credentials).await?;
+    let session = state.auth.login(credentials, client).await?;
     Ok(state.session_response(jar, session))
 }
 

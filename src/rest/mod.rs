@@ -21,6 +21,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::client_address::ClientAddressResolver;
 use crate::domain::Authenticator;
 use crate::storage::Store;
 pub use problem::Problem;
@@ -32,6 +33,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// What the handlers share.
 pub struct RestState<S> {
     auth: Arc<Authenticator<S>>,
+    addresses: ClientAddressResolver,
     /// Name of the session cookie.
     cookie_name: String,
 }
@@ -71,12 +73,14 @@ fn add_security_schemes(openapi: &mut utoipa::openapi::OpenApi, cookie_name: &st
 /// static files under `web_root` or a 404 problem.
 pub fn router<S: Store>(
     auth: Arc<Authenticator<S>>,
+    addresses: ClientAddressResolver,
     cookie_name: String,
     web_root: Option<&Path>,
 ) -> Router {
     let (api_routes, mut openapi) = api_router()
         .with_state(Arc::new(RestState {
             auth,
+            addresses,
             cookie_name: cookie_name.clone(),
         }))
         .split_for_parts();

@@ -83,6 +83,7 @@ impl From<AuthError> for Problem {
             AuthError::InvalidInput(_) => StatusCode::BAD_REQUEST,
             AuthError::UsernameTaken => StatusCode::CONFLICT,
             AuthError::InvalidCredentials | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::Overloaded | AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -109,6 +110,11 @@ impl From<AuthError> for Problem {
                 problem.www_authenticate = Some(format!(
                     r#"Bearer realm="authd", error="invalid_token", error_description="{rejection}""#
                 ));
+            }
+            AuthError::RateLimited { retry_after } => {
+                // Whole seconds, rounded up: never invite a retry too early.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                problem.retry_after = Some(u32::try_from(seconds).unwrap_or(u32::MAX));
             }
             AuthError::Overloaded => problem.retry_after = Some(1),
             AuthError::Unavailable(cause) => {

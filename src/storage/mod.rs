@@ -104,6 +104,27 @@ pub trait Store: Send + Sync + 'static {
         key: &SigningKeyRecord,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
+    /// The GCRA theoretical arrival time (Unix ms) of a rate-limit key.
+    fn rate_limit_tat(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<i64>, AuthError>> + Send;
+
+    /// Moves a key's theoretical arrival time to `max(tat, now) + interval`,
+    /// atomically, so that instances sharing the database share the budget.
+    fn advance_rate_limit_tat(
+        &self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// Forgets keys whose budget is full again (`tat` before `now_ms`).
+    fn delete_rate_limits_before(
+        &self,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<u64, AuthError>> + Send;
+
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), AuthError>> + Send;
 }

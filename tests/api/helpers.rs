@@ -118,6 +118,10 @@ pub fn test_settings(database_url: &str) -> Settings {
         argon2_parallelism: 1,
         hash_concurrency: None,
         hash_queue_limit: None,
+        login_rate_per_address: "60/1m".parse().ok(),
+        register_rate_per_address: "20/1h".parse().ok(),
+        login_failures_per_username: "50/1h".parse().ok(),
+        client_address_header: None,
         cors_allowed_origins: Vec::new(),
         cookie_name: "authd_token".into(),
         web_root: None,
@@ -180,6 +184,22 @@ impl TestApp {
             shutdown: Some(shutdown),
             server: Some(server),
         }
+    }
+
+    /// A second instance on the same database, with the same settings.
+    pub async fn spawn_beside(&self) -> Self {
+        let mut settings = self.settings.clone();
+        settings.listen = "127.0.0.1:0".parse().expect("address");
+        Self::start(settings, Arc::clone(&self.database)).await
+    }
+
+    /// An HTTP client whose connections come from another loopback address.
+    pub fn http_from(&self, address: &str) -> reqwest::Client {
+        reqwest::Client::builder()
+            .http1_only()
+            .local_address(address.parse::<std::net::IpAddr>().expect("address"))
+            .build()
+            .expect("HTTP client")
     }
 
     /// Stops the server gracefully and starts a new one on the same database.

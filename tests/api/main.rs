@@ -13,6 +13,7 @@ mod helpers;
 mod login;
 mod logout;
 mod openapi;
+mod rate_limits;
 mod reflection;
 mod register;
 mod rest;

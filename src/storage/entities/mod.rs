@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table created in `migrations/`.
 
+pub mod rate_limit;
 pub mod revoked_token;
 pub mod signing_key;
 pub mod user;

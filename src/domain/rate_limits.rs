@@ -1,0 +1,209 @@
+//! Brute-force limits, one mechanism for every surface: per client address
+//! for Login and Register (in memory: an address is one instance's
+//! business), and per username for failed logins (in the database, so that
+//! attempts spread over several instances share one budget).
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use super::error::AuthError;
+use crate::storage::Store;
+
+/// `capacity` events at once, the budget refilling evenly over `period`:
+/// written `CAPACITY/PERIOD`, e.g. `60/1m`, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub capacity: NonZeroU32,
+    pub period: Duration,
+}
+
+impl Rate {
+    /// Time for one event's worth of budget to come back.
+    fn interval(self) -> Duration {
+        self.period / self.capacity.get()
+    }
+
+    fn quota(self) -> Quota {
+        Quota::with_period(self.interval())
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(self.capacity)
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (capacity, period) = text.split_once('/').ok_or_else(|| {
+            format!("expected CAPACITY/PERIOD such as 60/1m, or off; got {text:?}")
+        })?;
+        let capacity: NonZeroU32 = capacity
+            .trim()
+            .parse()
+            .map_err(|_| format!("capacity must be a positive whole number, got {capacity:?}"))?;
+        let period = humantime::parse_duration(period.trim()).map_err(|error| error.to_string())?;
+        if period.is_zero() {
+            return Err("the period must be longer than zero".into());
+        }
+        Ok(Self { capacity, period })
+    }
+}
+
+/// The configured limits; `None` turns one off.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitSettings {
+    pub login_per_address: Option<Rate>,
+    pub register_per_address: Option<Rate>,
+    pub login_failures_per_username: Option<Rate>,
+}
+
+/// Checks and counts attempts against the limits.
+pub struct RateLimiter {
+    login_per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    register_per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    login_failures_per_username: Option<Rate>,
+}
+
+impl RateLimiter {
+    pub fn new(settings: RateLimitSettings) -> Self {
+        let keyed = |rate: Rate| DefaultKeyedRateLimiter::keyed(rate.quota());
+        Self {
+            login_per_address: settings.login_per_address.map(keyed),
+            register_per_address: settings.register_per_address.map(keyed),
+            login_failures_per_username: settings.login_failures_per_username,
+        }
+    }
+
+    /// Counts a login attempt from `client`.
+    pub fn admit_login(&self, client: IpAddr) -> Result<(), AuthError> {
+        admit(self.login_per_address.as_ref(), client)
+    }
+
+    /// Counts a registration from `client`.
+    pub fn admit_registration(&self, client: IpAddr) -> Result<(), AuthError> {
+        admit(self.register_per_address.as_ref(), client)
+    }
+
+    /// Refuses a login for a username whose failure budget is spent, before
+    /// any password is looked at: the refusal is the same whether or not the
+    /// password would have been right.
+    pub async fn check_login_failures<S: Store>(
+        &self,
+        store: &S,
+        username_canonical: &str,
+        now_ms: i64,
+    ) -> Result<(), AuthError> {
+        let Some(rate) = self.login_failures_per_username else {
+            return Ok(());
+        };
+        let Some(tat) = store
+            .rate_limit_tat(&failure_key(username_canonical))
+            .await?
+        else {
+            return Ok(());
+        };
+        // GCRA: conforming while the theoretical arrival time is at most
+        // `capacity - 1` intervals ahead.
+        let tolerance = millis(rate.interval()) * i64::from(rate.capacity.get() - 1);
+        let wait = tat - tolerance - now_ms;
+        if wait > 0 {
+            return Err(AuthError::RateLimited {
+                retry_after: Duration::from_millis(wait.unsigned_abs()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Spends one unit of a username's failure budget.
+    pub async fn record_login_failure<S: Store>(
+        &self,
+        store: &S,
+        username_canonical: &str,
+        now_ms: i64,
+    ) -> Result<(), AuthError> {
+        match self.login_failures_per_username {
+            Some(rate) => {
+                store
+                    .advance_rate_limit_tat(
+                        &failure_key(username_canonical),
+                        now_ms,
+                        millis(rate.interval()),
+                    )
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets in-memory state of addresses whose budget is full again.
+    pub fn forget_idle_addresses(&self) {
+        for limiter in [&self.login_per_address, &self.register_per_address]
+            .into_iter()
+            .flatten()
+        {
+            limiter.retain_recent();
+        }
+    }
+}
+
+fn admit(
+    limiter: Option<&DefaultKeyedRateLimiter<IpAddr>>,
+    client: IpAddr,
+) -> Result<(), AuthError> {
+    match limiter.map(|limiter| limiter.check_key(&client)) {
+        Some(Err(not_until)) => Err(AuthError::RateLimited {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn failure_key(username_canonical: &str) -> String {
+    format!("login-failures:{username_canonical}")
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_as_capacity_over_period() {
+        let rate: Rate = "60/1m".parse().unwrap();
+        assert_eq!(rate.capacity.get(), 60);
+        assert_eq!(rate.interval(), Duration::from_secs(1));
+        assert!("0/1m".parse::<Rate>().is_err());
+        assert!("10/0s".parse::<Rate>().is_err());
+        assert!("ten per minute".parse::<Rate>().is_err());
+    }
+
+    #[test]
+    fn an_address_gets_its_capacity_then_is_refused_alone() {
+        let limiter = RateLimiter::new(RateLimitSettings {
+            login_per_address: Some("3/1h".parse().unwrap()),
+            register_per_address: None,
+            login_failures_per_username: None,
+        });
+        let attacker: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..3 {
+            limiter.admit_login(attacker).unwrap();
+        }
+        let Err(AuthError::RateLimited { retry_after }) = limiter.admit_login(attacker) else {
+            panic!("the fourth attempt must be refused");
+        };
+        assert!(
+            retry_after > Duration::from_secs(60 * 19),
+            "{retry_after:?}"
+        );
+        limiter.admit_login("192.0.2.2".parse().unwrap()).unwrap();
+        limiter.admit_registration(attacker).unwrap();
+    }
+}
