@@ -29,6 +29,20 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage the token signing keys kept in the database.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `authd keys ...`
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key. Every instance verifies with it after its next
+    /// key refresh and signs with it from twice the refresh interval on;
+    /// older keys keep verifying until their last token has expired.
+    Rotate,
+    /// List the stored signing keys.
+    List,
 }
 
 /// Everything the service needs to start.
@@ -59,6 +73,21 @@ pub struct Settings {
     /// How long an access token is valid (e.g. `15m`, `1h`, `1d`).
     #[arg(long, env = "AUTHD_TOKEN_LIFETIME", default_value = "1h", value_parser = parse_token_lifetime)]
     pub token_lifetime: Duration,
+
+    /// PEM file with a PKCS#8 Ed25519 private key to sign with, instead of
+    /// the keys in the database (for keys from a secret store). Repeat it to
+    /// keep verifying tokens signed by earlier keys: the first one signs.
+    #[arg(
+        long = "signing-key-file",
+        env = "AUTHD_SIGNING_KEY_FILES",
+        value_delimiter = ','
+    )]
+    pub signing_key_files: Vec<PathBuf>,
+
+    /// How often the signing keys are reloaded from the database, so that
+    /// rotated keys reach every instance.
+    #[arg(long, env = "AUTHD_KEY_REFRESH_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub key_refresh_interval: Duration,
 
     /// The `iss` claim of issued tokens; only tokens with it are accepted.
     #[arg(long, env = "AUTHD_ISSUER", default_value = "authd")]
@@ -137,6 +166,12 @@ impl Settings {
             max_connections: self.database_max_connections,
             connect_timeout: self.database_timeout,
         }
+    }
+
+    /// How long after `authd keys rotate` the new key starts signing: two
+    /// refresh intervals, so every instance verifies with it by then.
+    pub fn key_activation_delay(&self) -> Duration {
+        self.key_refresh_interval * 2
     }
 
     pub fn rate_limits(&self) -> RateLimitSettings {

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use authd::config::{Cli, Command};
+use authd::config::{Cli, Command, KeysCommand};
 use authd::startup::{self, Application};
 use clap::Parser;
 
@@ -11,6 +11,8 @@ async fn main() -> ExitCode {
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => startup::migrate(&cli.settings).await,
+        Command::Keys(KeysCommand::Rotate) => startup::rotate_keys(&cli.settings).await,
+        Command::Keys(KeysCommand::List) => startup::list_keys(&cli.settings).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

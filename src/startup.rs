@@ -18,8 +18,8 @@ use tonic_web::GrpcWebLayer;
 use crate::client_address::ClientAddressResolver;
 use crate::config::Settings;
 use crate::domain::{
-    Authenticator, CLOCK_LEEWAY, PasswordHasher, RateLimiter, RevocationList, TokenService,
-    load_or_create_signing_keys,
+    Authenticator, CLOCK_LEEWAY, FileKey, PasswordHasher, RateLimiter, RevocationList,
+    TokenService, generate_signing_key, load_or_create_signing_keys,
 };
 use crate::grpc::{self, pb};
 use crate::storage::{Database, Store};
@@ -39,16 +39,25 @@ impl Application {
     /// and binds the listener. Fails with a message fit for an operator.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let database = connect_and_migrate(&settings).await?;
+        let files = settings
+            .signing_key_files
+            .iter()
+            .map(|path| FileKey::load(path))
+            .collect::<Result<Vec<_>, _>>()
+            .context("cannot load the signing key files")?;
         let keys = load_or_create_signing_keys(&database)
             .await
             .context("cannot load the token signing keys")?;
-        let revocations: RevocationList = database
+        let revoked = database
             .revocations_in_force(Utc::now().timestamp() - CLOCK_LEEWAY.as_secs() as i64)
             .await
-            .context("cannot load revoked tokens")?
-            .into_iter()
-            .collect();
-        let tokens = TokenService::new(&keys, settings.tokens(), revocations)
+            .context("cannot load revoked tokens")?;
+        let cutoffs = database
+            .session_cutoffs()
+            .await
+            .context("cannot load revoked sessions")?;
+        let revocations = RevocationList::new(revoked, cutoffs);
+        let tokens = TokenService::new(files, &keys, settings.tokens(), revocations)
             .context("cannot set up token signing")?;
         let hasher =
             PasswordHasher::new(&settings.hashing()).context("invalid argon2 parameters")?;
@@ -121,6 +130,10 @@ impl Application {
             self.settings.health_check_interval,
         ));
         let pruning = tokio::spawn(upkeep::prune(Arc::clone(&self.auth)));
+        let key_refresh = tokio::spawn(upkeep::refresh_keys(
+            Arc::clone(&self.auth),
+            self.settings.key_refresh_interval,
+        ));
         let served = Server::builder()
             // HTTP/1.1 for REST and grpc-web from browsers; gRPC uses HTTP/2.
             .accept_http1(true)
@@ -131,9 +144,45 @@ impl Application {
             .await;
         health.abort();
         pruning.abort();
+        key_refresh.abort();
         tracing::info!("authd stopped");
         served.context("gRPC server failed")
     }
+}
+
+/// Adds a signing key that instances start signing with after
+/// `activation_delay`, long enough for all of them to have loaded it:
+/// `authd keys rotate`. Prints the new key id.
+pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
+    let database = connect_and_migrate(settings).await?;
+    let activates_at = Utc::now() + settings.key_activation_delay();
+    let key = generate_signing_key(activates_at).context("cannot generate a key")?;
+    database
+        .insert_signing_key(&key)
+        .await
+        .context("cannot store the new key")?;
+    println!("{}\tsigns from {}", key.kid, activates_at.to_rfc3339());
+    Ok(())
+}
+
+/// Lists the stored signing keys: `authd keys list`.
+pub async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
+    let database = connect_and_migrate(settings).await?;
+    let keys = database
+        .signing_keys()
+        .await
+        .context("cannot read the keys")?;
+    println!("kid\talgorithm\tcreated\tsigns from");
+    for key in keys {
+        println!(
+            "{}\t{}\t{}\t{}",
+            key.kid,
+            key.algorithm,
+            key.created_at.to_rfc3339(),
+            key.activates_at.to_rfc3339()
+        );
+    }
+    Ok(())
 }
 
 /// Applies the migrations and exits: `authd migrate`.

@@ -8,7 +8,7 @@ use chrono::Utc;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::domain::{Authenticator, CLOCK_LEEWAY};
+use crate::domain::{AuthError, Authenticator, CLOCK_LEEWAY, retired_keys};
 use crate::grpc::pb::auth_service_server::SERVICE_NAME;
 use crate::storage::Store;
 
@@ -69,4 +69,31 @@ pub async fn prune<S: Store>(auth: Arc<Authenticator<S>>) {
             Err(error) => tracing::warn!(error = ?error, "cannot prune expired revocations"),
         }
     }
+}
+
+/// Reloads the signing keys from the database every `interval`, so that a
+/// key added by `authd keys rotate` on any machine is verified here before
+/// anyone signs with it, and deletes keys no valid token can use any more.
+pub async fn refresh_keys<S: Store>(auth: Arc<Authenticator<S>>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick completes at once; the keys were loaded at start.
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Err(error) = refresh_keys_once(&auth).await {
+            tracing::warn!(error = ?error, "cannot refresh signing keys");
+        }
+    }
+}
+
+async fn refresh_keys_once<S: Store>(auth: &Authenticator<S>) -> Result<(), AuthError> {
+    let mut keys = auth.store().signing_keys().await?;
+    let retired = retired_keys(&keys, Utc::now(), auth.tokens().lifetime());
+    if !retired.is_empty() {
+        auth.store().delete_signing_keys(&retired).await?;
+        tracing::info!(kids = ?retired, "retired signing keys");
+        keys.retain(|key| !retired.contains(&key.kid));
+    }
+    auth.tokens().reload_keys(&keys)
 }

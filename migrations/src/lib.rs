@@ -8,6 +8,7 @@ mod m20261123_000001_create_users;
 mod m20261123_000002_create_revoked_tokens;
 mod m20261123_000003_create_signing_keys;
 mod m20261123_000004_create_rate_limits;
+mod m20261123_000005_create_session_cutoffs;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_revoked_tokens::Migration),
             Box::new(m20261123_000003_create_signing_keys::Migration),
             Box::new(m20261123_000004_create_rate_limits::Migration),
+            Box::new(m20261123_000005_create_session_cutoffs::Migration),
         ]
     }
 }

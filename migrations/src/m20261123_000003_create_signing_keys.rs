@@ -17,6 +17,9 @@ impl MigrationTrait for Migration {
                     .col(blob(SigningKeys::PrivateKey))
                     .col(blob(SigningKeys::PublicKey))
                     .col(timestamp_with_time_zone(SigningKeys::CreatedAt))
+                    // Instances sign with a key only from this time on, so
+                    // that all of them know it before the first token does.
+                    .col(timestamp_with_time_zone(SigningKeys::ActivatesAt))
                     .to_owned(),
             )
             .await
@@ -37,4 +40,5 @@ enum SigningKeys {
     PrivateKey,
     PublicKey,
     CreatedAt,
+    ActivatesAt,
 }

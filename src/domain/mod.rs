@@ -3,6 +3,7 @@
 
 mod credentials;
 mod error;
+mod keys;
 mod passwords;
 mod rate_limits;
 mod revocations;
@@ -11,10 +12,11 @@ mod tokens;
 
 pub use credentials::{Credentials, Password, Username};
 pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};
-pub use passwords::{HashingSettings, PasswordHasher};
+pub use keys::{
+    FileKey, KeySet, PublicJwk, generate_signing_key, load_or_create_signing_keys, retired_keys,
+};
+pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocations::RevocationList;
 pub use service::{Authenticator, Session, User};
-pub use tokens::{
-    AccessToken, CLOCK_LEEWAY, Claims, TokenService, TokenSettings, load_or_create_signing_keys,
-};
+pub use tokens::{AccessToken, CLOCK_LEEWAY, Claims, TokenService, TokenSettings};

@@ -31,9 +31,26 @@ pub struct HashingSettings {
     pub max_queued: usize,
 }
 
+/// Ceilings on the parameters of a stored hash: 1 GiB, far above any sane
+/// configuration, and still bounded.
+const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+const MAX_ITERATIONS: u32 = 64;
+const MAX_PARALLELISM: u32 = 16;
+
+/// The outcome of checking a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// The user exists and the password is theirs.
+    pub matches: bool,
+    /// A fresh hash with the configured parameters, when the stored one was
+    /// made with others (OWASP: upgrade hashes on login).
+    pub rehashed: Option<String>,
+}
+
 /// Hashes new passwords and verifies offered ones.
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
+    params: Params,
     slots: Arc<Semaphore>,
     /// How many calls wait for a slot now.
     queued: Arc<AtomicUsize>,
@@ -54,13 +71,14 @@ impl PasswordHasher {
             None,
         )
         .map_err(AuthError::internal)?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let dummy_hash = argon2
             .hash_password(b"authd dummy password for unknown users")
             .map_err(AuthError::internal)?
             .to_string();
         Ok(Self {
             argon2,
+            params,
             slots: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
             queued: Arc::new(AtomicUsize::new(0)),
             max_queued: settings.max_queued,
@@ -81,26 +99,57 @@ impl PasswordHasher {
     }
 
     /// Whether `password` matches the stored PHC string. With no stored hash
-    /// (unknown user) it still does the same work and answers `false`.
+    /// (unknown user) it still does the same work and answers no. A match
+    /// against a hash made with other parameters than the configured ones
+    /// also returns a new hash to store. Stored parameters beyond sane
+    /// ceilings are refused, never computed: such a row could tie up the
+    /// server for minutes or exhaust its memory.
     pub async fn verify(
         &self,
         password: Password,
         stored: Option<String>,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Verification, AuthError> {
         let argon2 = self.argon2.clone();
+        let configured = self.params.clone();
         let user_exists = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy_hash.clone());
-        let matches = self
-            .run_blocking(move || {
-                let hash = PasswordHash::new(&phc).map_err(AuthError::internal)?;
-                match argon2.verify_password(password.expose_bytes(), &hash) {
-                    Ok(()) => Ok(true),
-                    Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-                    Err(other) => Err(AuthError::internal(other)),
-                }
-            })
-            .await?;
-        Ok(user_exists && matches)
+        self.run_blocking(move || {
+            let hash = PasswordHash::new(&phc).map_err(AuthError::internal)?;
+            let params = Params::try_from(&hash).map_err(AuthError::internal)?;
+            if params.m_cost() > MAX_MEMORY_KIB
+                || params.t_cost() > MAX_ITERATIONS
+                || params.p_cost() > MAX_PARALLELISM
+            {
+                return Err(AuthError::internal(format!(
+                    "stored password hash with parameters beyond the ceiling: {params}"
+                )));
+            }
+            let matches = match argon2.verify_password(password.expose_bytes(), &hash) {
+                Ok(()) => user_exists,
+                Err(argon2::password_hash::Error::PasswordInvalid) => false,
+                Err(other) => return Err(AuthError::internal(other)),
+            };
+            let outdated = hash.algorithm.as_str() != "argon2id"
+                || hash.version != Some(Version::V0x13.into())
+                || (params.m_cost(), params.t_cost(), params.p_cost())
+                    != (
+                        configured.m_cost(),
+                        configured.t_cost(),
+                        configured.p_cost(),
+                    );
+            let rehashed = if matches && outdated {
+                Some(
+                    argon2
+                        .hash_password(password.expose_bytes())
+                        .map_err(AuthError::internal)?
+                        .to_string(),
+                )
+            } else {
+                None
+            };
+            Ok(Verification { matches, rehashed })
+        })
+        .await
     }
 
     /// Runs `work` on the blocking pool once a slot is free, in the caller's
@@ -178,17 +227,84 @@ mod tests {
         let hasher = hasher();
         let phc = hasher.hash(password("correct horse")).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert!(
-            hasher
-                .verify(password("correct horse"), Some(phc.clone()))
-                .await
-                .unwrap()
+        let right = hasher
+            .verify(password("correct horse"), Some(phc.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            right,
+            Verification {
+                matches: true,
+                rehashed: None
+            }
         );
+        let wrong = hasher
+            .verify(password("wrong horse"), Some(phc))
+            .await
+            .unwrap();
+        assert!(!wrong.matches);
+    }
+
+    #[tokio::test]
+    async fn a_match_against_older_parameters_comes_with_an_upgraded_hash() {
+        let old = hasher().hash(password("correct horse")).await.unwrap();
+        let upgraded_hasher = PasswordHasher::new(&HashingSettings {
+            memory_kib: 128,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 1,
+            max_queued: 1,
+        })
+        .unwrap();
+
+        let outcome = upgraded_hasher
+            .verify(password("correct horse"), Some(old.clone()))
+            .await
+            .unwrap();
+
+        let rehashed = outcome.rehashed.expect("an upgraded hash");
         assert!(
-            !hasher
-                .verify(password("wrong horse"), Some(phc))
-                .await
-                .unwrap()
+            rehashed.starts_with("$argon2id$v=19$m=128,t=2,p=1$"),
+            "{rehashed}"
+        );
+        let again = upgraded_hasher
+            .verify(password("correct horse"), Some(rehashed))
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Verification {
+                matches: true,
+                rehashed: None
+            }
+        );
+        let wrong = upgraded_hasher
+            .verify(password("wrong horse"), Some(old))
+            .await
+            .unwrap();
+        assert_eq!(
+            wrong,
+            Verification {
+                matches: false,
+                rehashed: None
+            },
+            "no upgrade without a match"
+        );
+    }
+
+    #[tokio::test]
+    async fn absurd_stored_parameters_are_refused_not_computed() {
+        let genuine = hasher().hash(password("correct horse")).await.unwrap();
+        // 4 GiB of memory: computing it would take the server down.
+        let absurd = genuine.replace("m=64,", "m=4194304,");
+
+        let outcome = hasher()
+            .verify(password("correct horse"), Some(absurd))
+            .await;
+
+        assert!(
+            matches!(outcome, Err(AuthError::Internal(_))),
+            "{outcome:?}"
         );
     }
 
@@ -196,7 +312,7 @@ mod tests {
     async fn unknown_users_never_match_even_the_dummy_password() {
         let hasher = hasher();
         let dummy = password("authd dummy password for unknown users");
-        assert!(!hasher.verify(dummy, None).await.unwrap());
+        assert!(!hasher.verify(dummy, None).await.unwrap().matches);
     }
 }
 

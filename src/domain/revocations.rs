@@ -5,12 +5,17 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
+use uuid::Uuid;
+
+use super::tokens::Claims;
 use crate::storage::Revocation;
 
-/// Revoked token ids with their expiry (Unix seconds).
+/// Revoked token ids with their expiry (Unix seconds), and per user the
+/// second through which all their tokens are revoked ("log out everywhere").
 #[derive(Debug, Default)]
 pub struct RevocationList {
     expiry_by_jti: RwLock<HashMap<String, i64>>,
+    cutoff_by_subject: RwLock<HashMap<String, i64>>,
 }
 
 impl RevocationList {
@@ -22,12 +27,36 @@ impl RevocationList {
             .insert(jti, expires_at);
     }
 
-    /// Whether the token with this id was revoked.
-    pub fn contains(&self, jti: &str) -> bool {
-        self.expiry_by_jti
+    /// Revokes every token of `subject` issued at or before `revoked_through`.
+    pub fn cut_off(&self, subject: String, revoked_through: i64) {
+        let mut cutoffs = self
+            .cutoff_by_subject
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let cutoff = cutoffs.entry(subject).or_insert(revoked_through);
+        *cutoff = (*cutoff).max(revoked_through);
+    }
+
+    /// The second through which `subject`'s tokens are revoked, if any.
+    pub fn cutoff(&self, subject: &str) -> Option<i64> {
+        self.cutoff_by_subject
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(jti)
+            .get(subject)
+            .copied()
+    }
+
+    /// Whether the token with these claims was revoked, by id or by a cutoff.
+    pub fn revokes(&self, claims: &Claims) -> bool {
+        let revoked_by_id = self
+            .expiry_by_jti
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&claims.jti);
+        revoked_by_id
+            || self
+                .cutoff(&claims.sub)
+                .is_some_and(|cutoff| claims.iat <= cutoff)
     }
 
     /// Forgets tokens that expired before `before`, which no check would
@@ -56,14 +85,20 @@ impl RevocationList {
     }
 }
 
-impl FromIterator<Revocation> for RevocationList {
-    fn from_iter<I: IntoIterator<Item = Revocation>>(revocations: I) -> Self {
+impl RevocationList {
+    /// The list as the database holds it: revoked tokens and cutoffs.
+    pub fn new(revocations: Vec<Revocation>, cutoffs: Vec<(Uuid, i64)>) -> Self {
         let entries = revocations
             .into_iter()
             .map(|revocation| (revocation.jti, revocation.expires_at))
             .collect();
+        let cutoffs = cutoffs
+            .into_iter()
+            .map(|(user_id, revoked_through)| (user_id.to_string(), revoked_through))
+            .collect();
         Self {
             expiry_by_jti: RwLock::new(entries),
+            cutoff_by_subject: RwLock::new(cutoffs),
         }
     }
 }
@@ -79,8 +114,6 @@ mod tests {
         list.insert("edge".into(), 200);
         list.insert("new".into(), 300);
         assert_eq!(list.prune_expired_before(200), 1);
-        assert!(!list.contains("old"));
-        assert!(list.contains("edge"));
-        assert!(list.contains("new"));
+        assert_eq!(list.len(), 2);
     }
 }

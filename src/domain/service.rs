@@ -94,12 +94,21 @@ impl<S: Store> Authenticator<S> {
         let record = self.store.find_user(username.canonical()).await?;
         let stored_hash = record.as_ref().map(|record| record.password_hash.clone());
         // Runs the same argon2 work whether or not the user exists.
-        let password_matches = self.hasher.verify(password, stored_hash).await?;
+        let outcome = self.hasher.verify(password, stored_hash).await?;
         match record {
-            Some(record) if password_matches => self.session_for(User {
-                id: record.id,
-                username: record.username,
-            }),
+            Some(record) if outcome.matches => {
+                if let Some(upgraded) = outcome.rehashed {
+                    // Best effort: the login stands even if the upgrade fails.
+                    if let Err(error) = self.store.update_password_hash(record.id, &upgraded).await
+                    {
+                        tracing::warn!(error = ?error, "cannot store the upgraded password hash");
+                    }
+                }
+                self.session_for(User {
+                    id: record.id,
+                    username: record.username,
+                })
+            }
             _ => {
                 self.limits
                     .record_login_failure(&self.store, username.canonical(), now_ms)
@@ -125,6 +134,23 @@ impl<S: Store> Authenticator<S> {
             .revocations()
             .insert(claims.jti.clone(), claims.exp);
         tracing::info!("logged out");
+        Ok(())
+    }
+
+    /// Revokes every token of the caller issued up to now ("log out
+    /// everywhere"), durably first.
+    #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
+    pub async fn logout_all(&self, claims: &Claims) -> Result<(), AuthError> {
+        let user_id = claims.sub.parse().map_err(AuthError::internal)?;
+        // Through this second, and at least through the caller's own token.
+        let revoked_through = Utc::now().timestamp().max(claims.iat);
+        self.store
+            .insert_session_cutoff(user_id, revoked_through)
+            .await?;
+        self.tokens
+            .revocations()
+            .cut_off(claims.sub.clone(), revoked_through);
+        tracing::info!("logged out everywhere");
         Ok(())
     }
 

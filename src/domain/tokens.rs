@@ -2,26 +2,22 @@
 //! revocation list. Verification pins everything it can (RFC 8725): the
 //! algorithm per key, `typ`, issuer, audience, `exp` and `nbf`.
 
-use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use ed25519_dalek::pkcs8::EncodePrivateKey as _;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use super::error::{AuthError, TokenRejection};
+use super::keys::{ALGORITHM, FileKey, KeySet, PublicJwk};
 use super::revocations::RevocationList;
-use crate::storage::{SigningKeyRecord, Store};
+use crate::storage::SigningKeyRecord;
 
-/// The only algorithm authd signs with or accepts.
-const ALGORITHM: Algorithm = Algorithm::EdDSA;
-const ALGORITHM_NAME: &str = "EdDSA";
 /// RFC 9068: marks the JWT as an access token, so no other JWT signed with the
 /// same key (an ID token, say) passes for one.
 const TOKEN_TYPE: &str = "at+jwt";
@@ -65,33 +61,24 @@ pub struct AccessToken {
 
 /// Signs and verifies access tokens.
 pub struct TokenService {
-    signing_kid: String,
-    signing_key: EncodingKey,
-    verifying_keys: HashMap<String, DecodingKey>,
+    /// Swapped whole when the keys are reloaded; readers keep the set they
+    /// started with.
+    keys: RwLock<Arc<KeySet>>,
+    files: Vec<FileKey>,
     validation: Validation,
     settings: TokenSettings,
     revocations: RevocationList,
 }
 
 impl TokenService {
-    /// `keys` newest first: the newest signs, all of them verify.
+    /// `stored` latest activation first; see [`KeySet::new`].
     pub fn new(
-        keys: &[SigningKeyRecord],
+        files: Vec<FileKey>,
+        stored: &[SigningKeyRecord],
         settings: TokenSettings,
         revocations: RevocationList,
     ) -> Result<Self, AuthError> {
-        let usable: Vec<&SigningKeyRecord> = keys
-            .iter()
-            .filter(|key| key.algorithm == ALGORITHM_NAME)
-            .collect();
-        let newest = usable
-            .first()
-            .ok_or_else(|| AuthError::internal("no EdDSA signing key"))?;
-        let verifying_keys = usable
-            .iter()
-            .map(|key| (key.kid.clone(), DecodingKey::from_ed_der(&key.public_key)))
-            .collect();
-
+        let keys = KeySet::new(&files, stored, Utc::now())?;
         let mut validation = Validation::new(ALGORITHM);
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
@@ -100,53 +87,66 @@ impl TokenService {
         validation.leeway = CLOCK_LEEWAY.as_secs();
 
         Ok(Self {
-            signing_kid: newest.kid.clone(),
-            signing_key: EncodingKey::from_ed_der(&newest.private_key),
-            verifying_keys,
+            keys: RwLock::new(Arc::new(keys)),
+            files,
             validation,
             settings,
             revocations,
         })
     }
 
-    /// Makes a new Ed25519 key pair with a random key id.
-    pub fn generate_signing_key() -> Result<SigningKeyRecord, AuthError> {
-        let mut seed = Zeroizing::new([0u8; 32]);
-        getrandom::fill(seed.as_mut()).map_err(AuthError::internal)?;
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let private_key = key.to_pkcs8_der().map_err(AuthError::internal)?;
-        Ok(SigningKeyRecord {
-            kid: random_id::<8>()?,
-            algorithm: ALGORITHM_NAME.into(),
-            private_key: private_key.as_bytes().to_vec(),
-            public_key: key.verifying_key().to_bytes().to_vec(),
-            created_at: Utc::now(),
-        })
+    /// Takes up the database keys as they are now (after a rotation).
+    pub fn reload_keys(&self, stored: &[SigningKeyRecord]) -> Result<(), AuthError> {
+        let keys = Arc::new(KeySet::new(&self.files, stored, Utc::now())?);
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+        Ok(())
     }
 
-    /// Signs a new access token for a user.
+    fn keys(&self) -> Arc<KeySet> {
+        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Every public key, for the JWKS.
+    pub fn published_keys(&self) -> Vec<PublicJwk> {
+        self.keys().published().to_vec()
+    }
+
+    /// How long tokens live.
+    pub fn lifetime(&self) -> Duration {
+        self.settings.lifetime
+    }
+
+    /// Signs a new access token for a user. After a "log out everywhere" in
+    /// this very second, the token is dated just after it, so that the new
+    /// session is not caught by the cutoff.
     pub fn issue(&self, user_id: Uuid, username: &str) -> Result<AccessToken, AuthError> {
         let now = Utc::now().timestamp();
+        let subject = user_id.to_string();
+        let issued_at = self
+            .revocations
+            .cutoff(&subject)
+            .map_or(now, |revoked_through| now.max(revoked_through + 1));
         let lifetime =
             i64::try_from(self.settings.lifetime.as_secs()).map_err(AuthError::internal)?;
         let claims = Claims {
             iss: self.settings.issuer.clone(),
-            sub: user_id.to_string(),
+            sub: subject,
             aud: self.settings.audience.clone(),
-            exp: now + lifetime,
-            nbf: now,
-            iat: now,
+            exp: issued_at + lifetime,
+            nbf: issued_at,
+            iat: issued_at,
             jti: random_id::<16>()?,
             username: username.to_owned(),
         };
+        let keys = self.keys();
+        let (kid, key) = keys.signing();
         let mut header = Header::new(ALGORITHM);
         header.typ = Some(TOKEN_TYPE.into());
-        header.kid = Some(self.signing_kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.signing_key)
-            .map_err(AuthError::internal)?;
+        header.kid = Some(kid.to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, key).map_err(AuthError::internal)?;
         Ok(AccessToken {
             token,
-            expires_in: u32::try_from(lifetime).map_err(AuthError::internal)?,
+            expires_in: u32::try_from(claims.exp - now).map_err(AuthError::internal)?,
         })
     }
 
@@ -168,15 +168,16 @@ impl TokenService {
         }
         // `jku`, `x5u`, `jwk` and the like are ignored: keys come only from
         // our own store, looked up by `kid`.
+        let keys = self.keys();
         let key = header
             .kid
             .as_deref()
-            .and_then(|kid| self.verifying_keys.get(kid))
+            .and_then(|kid| keys.verifying(kid))
             .ok_or(TokenRejection::BadSignature)?;
         let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|error| rejection(error.kind()))?
             .claims;
-        if self.revocations.contains(&claims.jti) {
+        if self.revocations.revokes(&claims) {
             return Err(TokenRejection::Revoked);
         }
         Ok(claims)
@@ -222,22 +223,6 @@ impl TokenService {
     pub fn revocations(&self) -> &RevocationList {
         &self.revocations
     }
-}
-
-/// Reads the signing keys, creating the first one on a fresh database.
-pub async fn load_or_create_signing_keys<S: Store>(
-    store: &S,
-) -> Result<Vec<SigningKeyRecord>, AuthError> {
-    let keys = store.signing_keys().await?;
-    if !keys.is_empty() {
-        return Ok(keys);
-    }
-    store
-        .insert_signing_key(&TokenService::generate_signing_key()?)
-        .await?;
-    // Instances starting together on one database may each have added a
-    // key; reading again makes them all sign with the same newest one.
-    store.signing_keys().await
 }
 
 /// `at+jwt`, also in its full media type form, case-insensitively (RFC 9068

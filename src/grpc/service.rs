@@ -7,8 +7,9 @@ use tonic::{Request, Response, Status};
 
 use super::bearer::Authentication;
 use super::pb::{
-    self, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, RegisterRequest,
-    RegisterResponse, VerifyRequest, VerifyResponse, auth_service_server::AuthService,
+    self, GetJwksRequest, GetJwksResponse, LoginRequest, LoginResponse, LogoutAllRequest,
+    LogoutAllResponse, LogoutRequest, LogoutResponse, RegisterRequest, RegisterResponse,
+    VerifyRequest, VerifyResponse, auth_service_server::AuthService,
 };
 use crate::client_address::ClientAddressResolver;
 use crate::domain::{Authenticator, Credentials, Session, User};
@@ -74,6 +75,36 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let claims = Authentication::require(&request)?;
         self.auth.logout(&claims).await?;
         Ok(Response::new(LogoutResponse {}))
+    }
+
+    async fn logout_all(
+        &self,
+        request: Request<LogoutAllRequest>,
+    ) -> Result<Response<LogoutAllResponse>, Status> {
+        let claims = Authentication::require(&request)?;
+        self.auth.logout_all(&claims).await?;
+        Ok(Response::new(LogoutAllResponse {}))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<GetJwksRequest>,
+    ) -> Result<Response<GetJwksResponse>, Status> {
+        let keys = self
+            .auth
+            .tokens()
+            .published_keys()
+            .into_iter()
+            .map(|key| pb::Jwk {
+                kty: key.kty.into(),
+                crv: key.crv.into(),
+                x: key.x,
+                kid: key.kid,
+                alg: key.alg.into(),
+                r#use: key.key_use.into(),
+            })
+            .collect();
+        Ok(Response::new(GetJwksResponse { keys }))
     }
 
     async fn verify(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, HeaderName};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use utoipa::ToSchema;
 use super::RestState;
 use super::caller::{Caller, ClientAddress};
 use super::problem::Problem;
-use crate::domain::{AuthError, Claims, Credentials, Session, TokenRejection};
+use crate::domain::{AuthError, Claims, Credentials, PublicJwk, Session, TokenRejection};
 use crate::storage::Store;
 
 /// A JSON body whose rejections are problem+json like every other error.
@@ -85,6 +86,12 @@ pub struct ClaimsBody {
     pub expires_at: DateTime<Utc>,
     /// The token's unique id (its `jti` claim).
     pub token_id: String,
+}
+
+/// A JSON Web Key Set.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JwksBody {
+    pub keys: Vec<PublicJwk>,
 }
 
 /// The empty answer to a logout.
@@ -171,12 +178,49 @@ pub async fn logout<S: Store>(
     caller: Caller,
 ) -> Result<(CookieJar, Json<LogoutBody>), Problem> {
     state.auth.logout(&caller.0).await?;
-    let mut expired = state.session_cookie(String::new());
-    expired.make_removal();
-    Ok((jar.add(expired), Json(LogoutBody {})))
+    Ok((state.clear_session_cookie(jar), Json(LogoutBody {})))
 }
 
-/// Check a token another service was handed.
+/// Log out everywhere: revoke every token of the caller issued up to now.
+#[utoipa::path(
+    post,
+    path = "/logout/all",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "All the caller's tokens are revoked; the cookie is cleared", body = LogoutBody),
+        (status = 401, description = "No valid token (reasons MISSING_TOKEN, TOKEN_REVOKED, TOKEN_EXPIRED, ...)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn logout_all<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+    jar: CookieJar,
+    caller: Caller,
+) -> Result<(CookieJar, Json<LogoutBody>), Problem> {
+    state.auth.logout_all(&caller.0).await?;
+    Ok((state.clear_session_cookie(jar), Json(LogoutBody {})))
+}
+
+/// The public keys tokens are signed with (RFC 7517), for services that
+/// verify tokens themselves.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "keys",
+    responses((status = 200, description = "The JSON Web Key Set", body = JwksBody))
+)]
+pub async fn jwks<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+) -> ([(HeaderName, &'static str); 1], Json<JwksBody>) {
+    let keys = state.auth.tokens().published_keys();
+    // Short enough that verifiers see a rotated key well before it signs.
+    (
+        [(CACHE_CONTROL, "public, max-age=60")],
+        Json(JwksBody { keys }),
+    )
+}
 #[utoipa::path(
     post,
     path = "/verify",
@@ -245,6 +289,13 @@ impl<S> RestState<S> {
             },
         };
         (jar.add(cookie), Json(body))
+    }
+
+    /// Replaces the session cookie by an expired, empty one.
+    fn clear_session_cookie(&self, jar: CookieJar) -> CookieJar {
+        let mut expired = self.session_cookie(String::new());
+        expired.make_removal();
+        jar.add(expired)
     }
 
     /// The session cookie: unreadable by scripts, HTTPS only, never sent

@@ -47,7 +47,10 @@ pub struct RestState<S> {
                        Errors are RFC 9457 problem+json whose `reason` matches the gRPC \
                        ErrorInfo reason."
     ),
-    tags((name = "auth", description = "Accounts and sessions"))
+    tags(
+        (name = "auth", description = "Accounts and sessions"),
+        (name = "keys", description = "Public keys for verifying tokens locally")
+    )
 )]
 struct ApiDoc;
 
@@ -105,8 +108,10 @@ fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
         .routes(routes!(handlers::register))
         .routes(routes!(handlers::login))
         .routes(routes!(handlers::logout))
+        .routes(routes!(handlers::logout_all))
         .routes(routes!(handlers::verify))
         .routes(routes!(handlers::me))
+        .routes(routes!(handlers::jwks))
 }
 
 /// Unknown paths: a gRPC client gets UNIMPLEMENTED as gRPC expects, anyone

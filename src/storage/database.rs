@@ -10,8 +10,9 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, RuntimeErr, SqlErr, sqlx,
 };
+use uuid::Uuid;
 
-use super::entities::{rate_limit, revoked_token, signing_key, user};
+use super::entities::{rate_limit, revoked_token, session_cutoff, signing_key, user};
 use super::{Revocation, SigningKeyRecord, Store, UserRecord};
 use crate::domain::AuthError;
 
@@ -138,7 +139,7 @@ impl Store for Database {
 
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, AuthError> {
         let rows = signing_key::Entity::find()
-            .order_by_desc(signing_key::Column::CreatedAt)
+            .order_by_desc(signing_key::Column::ActivatesAt)
             .order_by_desc(signing_key::Column::Kid)
             .all(&self.connection)
             .await
@@ -151,7 +152,69 @@ impl Store for Database {
                 private_key: row.private_key,
                 public_key: row.public_key,
                 created_at: row.created_at,
+                activates_at: row.activates_at,
             })
+            .collect())
+    }
+
+    async fn delete_signing_keys(&self, kids: &[String]) -> Result<u64, AuthError> {
+        let result = signing_key::Entity::delete_many()
+            .filter(signing_key::Column::Kid.is_in(kids.iter().cloned()))
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected)
+    }
+
+    async fn update_password_hash(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+    ) -> Result<(), AuthError> {
+        user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn insert_session_cutoff(
+        &self,
+        user_id: Uuid,
+        revoked_through: i64,
+    ) -> Result<(), AuthError> {
+        let current = Expr::col((
+            session_cutoff::Entity,
+            session_cutoff::Column::RevokedThrough,
+        ));
+        let later =
+            Expr::case(current.clone().gt(revoked_through), current).finally(revoked_through);
+        let row = session_cutoff::ActiveModel {
+            user_id: Set(user_id),
+            revoked_through: Set(revoked_through),
+        };
+        session_cutoff::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(session_cutoff::Column::UserId)
+                    .value(session_cutoff::Column::RevokedThrough, later)
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn session_cutoffs(&self) -> Result<Vec<(Uuid, i64)>, AuthError> {
+        let rows = session_cutoff::Entity::find()
+            .all(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.user_id, row.revoked_through))
             .collect())
     }
 
@@ -162,6 +225,7 @@ impl Store for Database {
             private_key: Set(key.private_key.clone()),
             public_key: Set(key.public_key.clone()),
             created_at: Set(key.created_at),
+            activates_at: Set(key.activates_at),
         };
         signing_key::Entity::insert(row)
             .exec_without_returning(&self.connection)

@@ -45,6 +45,8 @@ pub struct SigningKeyRecord {
     /// Raw public key bytes.
     pub public_key: Vec<u8>,
     pub created_at: DateTime<Utc>,
+    /// Signing starts at this time; verification at once.
+    pub activates_at: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for SigningKeyRecord {
@@ -53,6 +55,7 @@ impl std::fmt::Debug for SigningKeyRecord {
             .field("kid", &self.kid)
             .field("algorithm", &self.algorithm)
             .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
             .finish_non_exhaustive()
     }
 }
@@ -94,9 +97,33 @@ pub trait Store: Send + Sync + 'static {
         before: i64,
     ) -> impl Future<Output = Result<u64, AuthError>> + Send;
 
-    /// Every signing key, newest first.
+    /// Every signing key, the latest to activate first.
     fn signing_keys(&self)
     -> impl Future<Output = Result<Vec<SigningKeyRecord>, AuthError>> + Send;
+
+    /// Deletes signing keys; returns how many existed.
+    fn delete_signing_keys(
+        &self,
+        kids: &[String],
+    ) -> impl Future<Output = Result<u64, AuthError>> + Send;
+
+    /// Replaces a user's password hash (after a parameter upgrade).
+    fn update_password_hash(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// Refuses a user's tokens issued at or before `revoked_through` (Unix
+    /// seconds); a later cutoff replaces an earlier one, never the reverse.
+    fn insert_session_cutoff(
+        &self,
+        user_id: Uuid,
+        revoked_through: i64,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// Every user's session cutoff.
+    fn session_cutoffs(&self) -> impl Future<Output = Result<Vec<(Uuid, i64)>, AuthError>> + Send;
 
     /// Stores a new signing key.
     fn insert_signing_key(

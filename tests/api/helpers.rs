@@ -111,6 +111,8 @@ pub fn test_settings(database_url: &str) -> Settings {
         database_max_connections: 5,
         database_timeout: Duration::from_secs(2),
         token_lifetime: TOKEN_LIFETIME,
+        signing_key_files: Vec::new(),
+        key_refresh_interval: Duration::from_secs(60),
         issuer: "authd".into(),
         audience: "authd".into(),
         argon2_memory_kib: 256,
@@ -203,10 +205,16 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and starts a new one on the same database.
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Restarts on the same database with adjusted settings.
+    pub async fn restart_with(mut self, configure: impl FnOnce(&mut Settings)) -> Self {
         self.stop().await;
         let mut settings = self.settings.clone();
         settings.listen = "127.0.0.1:0".parse().expect("address");
+        configure(&mut settings);
         Self::start(settings, Arc::clone(&self.database)).await
     }
 

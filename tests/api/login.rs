@@ -83,3 +83,51 @@ async fn passwords_match_in_any_unicode_normalization_form() {
         .await
         .expect("same password");
 }
+
+#[tokio::test]
+async fn a_login_upgrades_a_hash_made_with_older_parameters() {
+    let app = TestApp::spawn().await;
+    app.register("Lena", PASSWORD).await.expect("registered");
+    let app = app
+        .restart_with(|settings| {
+            settings.argon2_memory_kib = 512;
+            settings.argon2_iterations = 2;
+        })
+        .await;
+
+    app.login("Lena", PASSWORD)
+        .await
+        .expect("the old hash still matches");
+
+    let stored: String = app
+        .database
+        .query_value("SELECT password_hash FROM users", "password_hash")
+        .await;
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=512,t=2,p=1$"),
+        "{stored}"
+    );
+    app.login("Lena", PASSWORD)
+        .await
+        .expect("and the new one too");
+}
+
+#[tokio::test]
+async fn a_stored_hash_with_absurd_parameters_is_refused_not_computed() {
+    let app = TestApp::spawn().await;
+    app.register("Milo", PASSWORD).await.expect("registered");
+    let connection = app.database.connect().await;
+    use sea_orm::ConnectionTrait as _;
+    // 4 GiB: computing this would take the server down.
+    connection
+        .execute_unprepared(
+            "UPDATE users SET password_hash = REPLACE(password_hash, 'm=256,', 'm=4194304,')",
+        )
+        .await
+        .expect("tamper");
+
+    let status = app.login("Milo", PASSWORD).await.expect_err("refused");
+
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert_eq!(status.message(), "internal error", "no detail leaks");
+}

@@ -33,7 +33,7 @@ async fn server_key(app: &TestApp) -> ServerKey {
 
 /// A key of an attacker's, presenting itself under our key's id.
 fn foreign_key_claiming(kid: &str) -> ServerKey {
-    let foreign = authd::domain::TokenService::generate_signing_key().expect("key");
+    let foreign = authd::domain::generate_signing_key(chrono::Utc::now()).expect("key");
     ServerKey {
         kid: kid.to_owned(),
         private_key: foreign.private_key,

@@ -2,5 +2,6 @@
 
 pub mod rate_limit;
 pub mod revoked_token;
+pub mod session_cutoff;
 pub mod signing_key;
 pub mod user;

@@ -9,6 +9,7 @@ pub struct Model {
     pub private_key: Vec<u8>,
     pub public_key: Vec<u8>,
     pub created_at: DateTimeUtc,
+    pub activates_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
