@@ -139,6 +139,16 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_CLIENT_ADDRESS_HEADER")]
     pub client_address_header: Option<HeaderName>,
 
+    /// Longest time a request may take before it is answered with an error
+    /// (REST 503; gRPC also honours a shorter `grpc-timeout` from the client,
+    /// with DEADLINE_EXCEEDED).
+    #[arg(long, env = "AUTHD_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Concurrent HTTP/2 streams per connection, advertised to clients.
+    #[arg(long, env = "AUTHD_MAX_CONCURRENT_STREAMS", default_value_t = 128)]
+    pub max_concurrent_streams: u32,
+
     /// Browser origins allowed to call authd (CORS), comma-separated, e.g.
     /// `https://app.example.com`. None by default: browsers may then call
     /// authd only from pages it serves itself.

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -14,6 +15,7 @@ use tonic::service::{LayerExt as _, Routes};
 use tonic::transport::Server;
 use tonic_health::server::HealthReporter;
 use tonic_web::GrpcWebLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::client_address::ClientAddressResolver;
 use crate::config::Settings;
@@ -21,9 +23,16 @@ use crate::domain::{
     Authenticator, CLOCK_LEEWAY, FileKey, PasswordHasher, RateLimiter, RevocationList,
     TokenService, generate_signing_key, load_or_create_signing_keys,
 };
-use crate::grpc::{self, pb};
+use crate::grpc::{self, DeadlineLayer, pb};
 use crate::storage::{Database, Store};
 use crate::{rest, telemetry, upkeep, web};
+
+/// Headers of one request: a bearer token and a few more fit many times.
+const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much later than `--request-timeout` tonic's own timeout fires.
+const REQUEST_TIMEOUT_BACKSTOP: Duration = Duration::from_secs(1);
 
 /// A bound, ready-to-serve authd.
 pub struct Application {
@@ -80,10 +89,16 @@ impl Application {
             addresses.clone(),
             settings.cookie_name.clone(),
             settings.web_root.as_deref(),
-        );
+        )
+        .layer(TimeoutLayer::with_status_code(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ));
         let routes = Routes::from(rest)
             .add_service(grpc_web.named_layer(health_service))
-            .add_service(grpc_web.named_layer(grpc::auth_service(Arc::clone(&auth), addresses)))
+            .add_service(grpc_web.named_layer(
+                DeadlineLayer.named_layer(grpc::auth_service(Arc::clone(&auth), addresses)),
+            ))
             .add_service(
                 reflection()
                     .build_v1()
@@ -137,6 +152,15 @@ impl Application {
         let served = Server::builder()
             // HTTP/1.1 for REST and grpc-web from browsers; gRPC uses HTTP/2.
             .accept_http1(true)
+            // A backstop: REST answers its own timeout first, gRPC calls end
+            // by their grpc-timeout when the client sets one.
+            .timeout(self.settings.request_timeout + REQUEST_TIMEOUT_BACKSTOP)
+            .max_concurrent_streams(self.settings.max_concurrent_streams)
+            .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+            // Dead peers are found and their connections closed.
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
             .layer(telemetry::request_trace_layer())
             .layer(web::cors_layer(&self.settings.cors_allowed_origins))
             .add_routes(self.routes)

@@ -35,6 +35,10 @@ pub enum AuthError {
     /// and may retry shortly.
     #[error("server busy, retry shortly")]
     Overloaded,
+    /// The caller's deadline passed before the call could be served. Clients
+    /// see DEADLINE_EXCEEDED.
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
     /// The database cannot be reached. Clients see UNAVAILABLE and may retry;
     /// the cause is logged, never sent.
     #[error("service temporarily unavailable")]
@@ -57,6 +61,7 @@ impl AuthError {
             Self::InvalidToken(rejection) => rejection.reason(),
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Overloaded => "SERVER_BUSY",
+            Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }

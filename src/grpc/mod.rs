@@ -2,6 +2,7 @@
 //! mapping of domain errors to gRPC statuses.
 
 mod bearer;
+mod deadline;
 mod service;
 mod status;
 
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 
 pub use bearer::{Authentication, BearerAuth};
+pub use deadline::DeadlineLayer;
 pub use service::AuthGrpc;
 
 use crate::client_address::ClientAddressResolver;

@@ -19,6 +19,7 @@ impl From<AuthError> for Status {
             AuthError::UsernameTaken => Code::AlreadyExists,
             AuthError::InvalidCredentials | AuthError::InvalidToken(_) => Code::Unauthenticated,
             AuthError::RateLimited { .. } | AuthError::Overloaded => Code::ResourceExhausted,
+            AuthError::DeadlineExceeded => Code::DeadlineExceeded,
             AuthError::Unavailable(_) => Code::Unavailable,
             AuthError::Internal(_) => Code::Internal,
         };

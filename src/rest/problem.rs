@@ -85,6 +85,7 @@ impl From<AuthError> for Problem {
             AuthError::InvalidCredentials | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::Overloaded | AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut problem = Self::new(status, error.reason(), error.to_string());
@@ -122,7 +123,7 @@ impl From<AuthError> for Problem {
                 problem.retry_after = Some(1);
             }
             AuthError::Internal(cause) => tracing::error!(cause = ?cause, "internal error"),
-            AuthError::UsernameTaken => {}
+            AuthError::UsernameTaken | AuthError::DeadlineExceeded => {}
         }
         problem
     }

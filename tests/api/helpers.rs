@@ -124,6 +124,8 @@ pub fn test_settings(database_url: &str) -> Settings {
         register_rate_per_address: "20/1h".parse().ok(),
         login_failures_per_username: "50/1h".parse().ok(),
         client_address_header: None,
+        request_timeout: Duration::from_secs(30),
+        max_concurrent_streams: 128,
         cors_allowed_origins: Vec::new(),
         cookie_name: "authd_token".into(),
         web_root: None,

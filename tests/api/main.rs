@@ -11,6 +11,7 @@ mod grpc_web;
 mod health;
 mod helpers;
 mod keys;
+mod limits;
 mod login;
 mod logout;
 mod openapi;
