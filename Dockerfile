@@ -14,6 +14,8 @@ RUN cargo build --release --locked \
 # manager: a small attack surface that still runs a dynamically linked binary.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /src/target/release/authd /usr/local/bin/authd
+# The embedded common-password list's licenses travel with the binary.
+COPY THIRD-PARTY-NOTICES.md /usr/share/doc/authd/
 # There is no shell here to mkdir/chown, so the SQLite directory is made in
 # the builder and handed to the nonroot user (uid 65532) on copy.
 COPY --from=builder --chown=65532:65532 /out/data /data

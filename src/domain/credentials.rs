@@ -5,6 +5,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use unicode_normalization::UnicodeNormalization;
 
+use super::common_passwords;
 use super::error::{AuthError, FieldViolation};
 
 /// A username: trimmed and NFKC-normalized for display, plus a case-folded
@@ -89,7 +90,8 @@ impl Password {
     /// hashing, so nobody can make the server hash megabytes.
     pub const MAX_CHARS: usize = 128;
 
-    /// Checks a new password against the length policy. No composition rules.
+    /// Checks a new password against the length policy and the list of the
+    /// most common passwords. No composition rules.
     pub fn parse_new(raw: String) -> Result<Self, FieldViolation> {
         let raw = SecretString::from(raw);
         let length = Self::bounded_length(raw.expose_secret())?;
@@ -103,7 +105,16 @@ impl Password {
                 ),
             });
         }
-        Ok(Self::normalized(&raw))
+        let password = Self::normalized(&raw);
+        if common_passwords::is_common(password.0.expose_secret()) {
+            return Err(FieldViolation {
+                field: "password",
+                reason: "PASSWORD_TOO_COMMON",
+                description: "password is one of the most commonly used passwords; choose another"
+                    .into(),
+            });
+        }
+        Ok(password)
     }
 
     /// Checks a password offered at login: only the upper bound, so that
@@ -218,6 +229,15 @@ mod tests {
         let too_long = Password::parse_new("é".repeat(129)).unwrap_err();
         assert_eq!(too_long.reason, "PASSWORD_TOO_LONG");
         assert!(Password::parse_new("é".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_when_new_only() {
+        for common in ["Password1", "ｐａｓｓｗｏｒｄ", "QWERTYUIOP"] {
+            let violation = Password::parse_new(common.into()).unwrap_err();
+            assert_eq!(violation.reason, "PASSWORD_TOO_COMMON", "{common}");
+        }
+        assert!(Password::parse_existing("Password1".into()).is_ok());
     }
 
     #[test]

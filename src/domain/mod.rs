@@ -1,6 +1,7 @@
 //! The domain: what authd does, independent of how it is reached (gRPC,
 //! REST) and of where it keeps its data (`crate::storage`).
 
+mod common_passwords;
 mod credentials;
 mod error;
 mod keys;

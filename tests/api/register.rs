@@ -192,3 +192,17 @@ async fn passwords_are_stored_as_argon2id_with_the_configured_parameters() {
     );
     assert!(!stored.contains(PASSWORD));
 }
+
+#[tokio::test]
+async fn the_most_common_passwords_are_refused_in_any_case() {
+    let app = TestApp::spawn().await;
+
+    for password in ["password1", "Password1", "QWERTYUIOP", "iloveyou"] {
+        let status = assert_refused(
+            app.register(&unique_username(), password).await,
+            Code::InvalidArgument,
+            "PASSWORD_TOO_COMMON",
+        );
+        assert_eq!(violated_fields(&status), ["password"]);
+    }
+}
