@@ -7,6 +7,7 @@ use crate::helpers::{PASSWORD, TestApp, reason};
 
 #[tokio::test]
 async fn a_login_flood_is_refused_fast_while_verify_keeps_answering() {
+    let _exclusive = crate::helpers::cpu_heavy().await;
     let app = TestApp::spawn_with(|settings| {
         // One slow hash at a time and two waiting: the flood must overflow.
         settings.hash_concurrency = Some(1.try_into().expect("non-zero"));
@@ -56,6 +57,7 @@ async fn a_login_flood_is_refused_fast_while_verify_keeps_answering() {
 
 #[tokio::test]
 async fn the_rest_gateway_answers_a_busy_server_with_503_and_retry_after() {
+    let _exclusive = crate::helpers::cpu_heavy().await;
     let app = TestApp::spawn_with(|settings| {
         settings.hash_concurrency = Some(1.try_into().expect("non-zero"));
         settings.hash_queue_limit = Some(0);

@@ -19,6 +19,15 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt as _;
 
+/// Held by the tests that hash with real argon2 costs (floods, deadlines,
+/// timing), so that they never compete with each other for the CPU.
+static CPU_HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits until no other CPU-heavy test runs; hold the guard for the test.
+pub async fn cpu_heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    CPU_HEAVY.lock().await
+}
+
 /// A password that passes the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
 

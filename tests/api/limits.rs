@@ -46,6 +46,7 @@ fn grpc_request(path: &str) -> http::Request<()> {
 
 #[tokio::test]
 async fn a_deadline_passing_in_the_hash_queue_is_deadline_exceeded_and_frees_the_place() {
+    let _exclusive = crate::helpers::cpu_heavy().await;
     let app = TestApp::spawn_with(|settings| {
         // One slow hash at a time, one more may wait.
         settings.hash_concurrency = Some(1.try_into().expect("non-zero"));

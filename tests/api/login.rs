@@ -131,3 +131,45 @@ async fn a_stored_hash_with_absurd_parameters_is_refused_not_computed() {
     assert_eq!(status.code(), Code::Internal, "{status:?}");
     assert_eq!(status.message(), "internal error", "no detail leaks");
 }
+
+#[tokio::test]
+async fn an_unknown_username_costs_as_much_time_as_a_wrong_password() {
+    let _exclusive = crate::helpers::cpu_heavy().await;
+    // A relative comparison, not a speed test: without the dummy hash an
+    // unknown username answers ~20 times faster, far outside this bound,
+    // which leaves room for a busy machine.
+    let app = TestApp::spawn_with(|settings| {
+        settings.argon2_memory_kib = 19 * 1024;
+        settings.argon2_iterations = 2;
+        settings.login_rate_per_address = None;
+        settings.login_failures_per_username = None;
+    })
+    .await;
+    app.register("Ursula", PASSWORD).await.expect("registered");
+    let mut unknown = Vec::new();
+    let mut wrong = Vec::new();
+
+    // Interleaved, so that drift in machine load touches both alike.
+    for round in 0..15 {
+        for (username, samples) in [("Ursula", &mut wrong), ("nobody-here", &mut unknown)] {
+            let started = std::time::Instant::now();
+            let status = app
+                .login(username, "not the password")
+                .await
+                .expect_err("refused");
+            assert_eq!(status.code(), Code::Unauthenticated, "round {round}");
+            samples.push(started.elapsed());
+        }
+    }
+
+    // The fastest of each: the least disturbed by whatever else the machine
+    // (or the rest of the suite) is doing at the time.
+    let fastest =
+        |samples: &[std::time::Duration]| samples.iter().min().expect("samples").as_secs_f64();
+    let (unknown, wrong) = (fastest(&unknown), fastest(&wrong));
+    let ratio = unknown / wrong;
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "unknown {unknown:.4}s vs wrong {wrong:.4}s"
+    );
+}

@@ -201,7 +201,7 @@ async fn tokens_for_another_issuer_audience_or_type_are_refused() {
         )
         .await;
     }
-    for claim in ["iss", "aud", "sub", "exp", "nbf"] {
+    for claim in ["iss", "aud", "sub", "exp", "nbf", "iat", "jti"] {
         let mut missing = claims.clone();
         missing.as_object_mut().expect("object").remove(claim);
         let token = sign(&header(&key.kid), &missing, &key);
