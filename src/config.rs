@@ -89,6 +89,12 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_KEY_REFRESH_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
     pub key_refresh_interval: Duration,
 
+    /// How often revocations recorded by other instances on the same
+    /// database are taken up: the longest a logout elsewhere takes to reach
+    /// this instance.
+    #[arg(long, env = "AUTHD_REVOCATION_REFRESH_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub revocation_refresh_interval: Duration,
+
     /// The `iss` claim of issued tokens; only tokens with it are accepted.
     #[arg(long, env = "AUTHD_ISSUER", default_value = "authd")]
     pub issuer: String,

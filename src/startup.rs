@@ -145,6 +145,10 @@ impl Application {
             self.settings.health_check_interval,
         ));
         let pruning = tokio::spawn(upkeep::prune(Arc::clone(&self.auth)));
+        let revocation_refresh = tokio::spawn(upkeep::catch_up_revocations(
+            Arc::clone(&self.auth),
+            self.settings.revocation_refresh_interval,
+        ));
         let key_refresh = tokio::spawn(upkeep::refresh_keys(
             Arc::clone(&self.auth),
             self.settings.key_refresh_interval,
@@ -169,6 +173,7 @@ impl Application {
         health.abort();
         pruning.abort();
         key_refresh.abort();
+        revocation_refresh.abort();
         tracing::info!("authd stopped");
         served.context("gRPC server failed")
     }

@@ -71,6 +71,31 @@ pub async fn prune<S: Store>(auth: Arc<Authenticator<S>>) {
     }
 }
 
+/// How far back each catch-up looks, beyond the previous one: covers clock
+/// differences between instances and transactions that committed late.
+const REVOCATION_OVERLAP: Duration = Duration::from_secs(300);
+
+/// Takes up revocations and "log out everywhere" cutoffs that other
+/// instances recorded, every `interval`: a token revoked anywhere is refused
+/// here after at most one interval.
+pub async fn catch_up_revocations<S: Store>(auth: Arc<Authenticator<S>>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut since = Utc::now() - REVOCATION_OVERLAP;
+    loop {
+        ticker.tick().await;
+        let started = Utc::now();
+        let store = auth.store();
+        match tokio::try_join!(store.revocations_since(since), store.session_cutoffs()) {
+            Ok((revocations, cutoffs)) => {
+                auth.tokens().revocations().merge(revocations, cutoffs);
+                since = started - REVOCATION_OVERLAP;
+            }
+            Err(error) => tracing::warn!(error = ?error, "cannot catch up on revocations"),
+        }
+    }
+}
+
 /// Reloads the signing keys from the database every `interval`, so that a
 /// key added by `authd keys rotate` on any machine is verified here before
 /// anyone signs with it, and deletes keys no valid token can use any more.

@@ -28,6 +28,16 @@ impl MigrationTrait for Migration {
                     .col(RevokedTokens::ExpiresAt)
                     .to_owned(),
             )
+            .await?;
+        // Other instances catch up on recent revocations by this column.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_revoked_tokens_revoked_at")
+                    .table(RevokedTokens::Table)
+                    .col(RevokedTokens::RevokedAt)
+                    .to_owned(),
+            )
             .await
     }
 

@@ -88,17 +88,18 @@ impl RevocationList {
 impl RevocationList {
     /// The list as the database holds it: revoked tokens and cutoffs.
     pub fn new(revocations: Vec<Revocation>, cutoffs: Vec<(Uuid, i64)>) -> Self {
-        let entries = revocations
-            .into_iter()
-            .map(|revocation| (revocation.jti, revocation.expires_at))
-            .collect();
-        let cutoffs = cutoffs
-            .into_iter()
-            .map(|(user_id, revoked_through)| (user_id.to_string(), revoked_through))
-            .collect();
-        Self {
-            expiry_by_jti: RwLock::new(entries),
-            cutoff_by_subject: RwLock::new(cutoffs),
+        let list = Self::default();
+        list.merge(revocations, cutoffs);
+        list
+    }
+
+    /// Adds what other instances recorded; nothing already known is lost.
+    pub fn merge(&self, revocations: Vec<Revocation>, cutoffs: Vec<(Uuid, i64)>) {
+        for revocation in revocations {
+            self.insert(revocation.jti, revocation.expires_at);
+        }
+        for (user_id, revoked_through) in cutoffs {
+            self.cut_off(user_id.to_string(), revoked_through);
         }
     }
 }

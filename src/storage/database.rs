@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
@@ -112,20 +112,22 @@ impl Store for Database {
         Ok(())
     }
 
+    async fn revocations_since(&self, since: DateTime<Utc>) -> Result<Vec<Revocation>, AuthError> {
+        let rows = revoked_token::Entity::find()
+            .filter(revoked_token::Column::RevokedAt.gte(since))
+            .all(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(revocation).collect())
+    }
+
     async fn revocations_in_force(&self, now: i64) -> Result<Vec<Revocation>, AuthError> {
         let rows = revoked_token::Entity::find()
             .filter(revoked_token::Column::ExpiresAt.gte(now))
             .all(&self.connection)
             .await
             .map_err(classify)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Revocation {
-                jti: row.jti,
-                user_id: row.user_id,
-                expires_at: row.expires_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(revocation).collect())
     }
 
     async fn delete_revocations_expired_before(&self, before: i64) -> Result<u64, AuthError> {
@@ -280,6 +282,14 @@ impl Store for Database {
 
     async fn ping(&self) -> Result<(), AuthError> {
         self.connection.ping().await.map_err(classify)
+    }
+}
+
+fn revocation(row: revoked_token::Model) -> Revocation {
+    Revocation {
+        jti: row.jti,
+        user_id: row.user_id,
+        expires_at: row.expires_at,
     }
 }
 

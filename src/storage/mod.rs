@@ -84,6 +84,12 @@ pub trait Store: Send + Sync + 'static {
         revocation: &Revocation,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
+    /// Revocations recorded at or after `since`, by any instance.
+    fn revocations_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Revocation>, AuthError>> + Send;
+
     /// All revocations whose token is still valid at `now` (Unix seconds).
     fn revocations_in_force(
         &self,

@@ -122,6 +122,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         token_lifetime: TOKEN_LIFETIME,
         signing_key_files: Vec::new(),
         key_refresh_interval: Duration::from_secs(60),
+        revocation_refresh_interval: Duration::from_millis(100),
         issuer: "authd".into(),
         audience: "authd".into(),
         argon2_memory_kib: 256,

@@ -10,6 +10,7 @@ mod cross_surface;
 mod grpc_web;
 mod health;
 mod helpers;
+mod instances;
 mod keys;
 mod limits;
 mod login;

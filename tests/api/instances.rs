@@ -1,0 +1,66 @@
+//! Several instances on one database: a revocation made on one is refused
+//! by the others after at most one catch-up interval.
+
+use std::time::Duration;
+
+use tonic::Code;
+
+use crate::helpers::{PASSWORD, TestApp, reason};
+
+/// Polls Verify until it refuses `token` as revoked, for at most ten seconds.
+async fn wait_until_revoked(app: &TestApp, token: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match app.verify(token).await {
+            Err(status) if status.code() == Code::Unauthenticated => {
+                assert_eq!(reason(&status), "TOKEN_REVOKED");
+                return;
+            }
+            outcome => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "still accepted: {outcome:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_logout_on_one_instance_reaches_the_others() {
+    let first = TestApp::spawn().await;
+    let second = first.spawn_beside().await;
+    let token = first.registered_token("Gus").await;
+    second.verify(&token).await.expect("both accept the token");
+
+    first.logout(&token).await.expect("logged out on the first");
+
+    wait_until_revoked(&second, &token).await;
+}
+
+#[tokio::test]
+async fn logging_out_everywhere_reaches_the_other_instances() {
+    let first = TestApp::spawn().await;
+    let second = first.spawn_beside().await;
+    let token = first.registered_token("Hugo").await;
+    let other = second
+        .login("Hugo", PASSWORD)
+        .await
+        .expect("login")
+        .access_token;
+    let mut request = tonic::Request::new(authd::grpc::pb::LogoutAllRequest {});
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {other}").parse().expect("ascii"),
+    );
+
+    second
+        .client
+        .clone()
+        .logout_all(request)
+        .await
+        .expect("logged out everywhere");
+
+    wait_until_revoked(&first, &token).await;
+}
