@@ -11,6 +11,7 @@ use http::{HeaderName, HeaderValue};
 
 use crate::domain::{HashingSettings, Rate, RateLimitSettings, TokenSettings};
 use crate::storage::DatabaseSettings;
+use crate::telemetry::LogFormat;
 
 /// authd: register, log in, log out and verify access tokens over gRPC.
 #[derive(Debug, Parser)]
@@ -18,6 +19,15 @@ use crate::storage::DatabaseSettings;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// How log lines are written: `text` for people, `json` for log shippers.
+    #[arg(
+        long,
+        env = "AUTHD_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
     #[command(flatten)]
     pub settings: Settings,
 }

@@ -7,19 +7,49 @@ use std::time::Duration;
 
 use http::{HeaderMap, Request, Response};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{MakeSpan, OnEos, OnResponse, TraceLayer};
 use tracing::Span;
 use tracing_subscriber::EnvFilter;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one line per event.
+    Text,
+    /// For log shippers: one JSON object per line.
+    Json,
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init() {
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match format {
         // Colour only for people: no escape codes in files and log shippers.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+    }
+}
+
+/// The header that carries a request's id, taken from the caller or made up,
+/// and returned in the response: `x-request-id`.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Gives every request an id unless the caller sent one (a UUID).
+pub fn set_request_id_layer() -> SetRequestIdLayer<MakeRequestUuid> {
+    SetRequestIdLayer::x_request_id(MakeRequestUuid)
+}
+
+/// Returns the request's id in the response.
+pub fn propagate_request_id_layer() -> PropagateRequestIdLayer {
+    PropagateRequestIdLayer::x_request_id()
 }
 
 /// The tower layer that logs every request.
@@ -50,10 +80,16 @@ pub struct RequestSpan;
 
 impl<B> MakeSpan<B> for RequestSpan {
     fn make_span(&mut self, request: &Request<B>) -> Span {
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
         tracing::info_span!(
             "request",
             method = %request.method(),
             path = %request.uri().path(),
+            request_id,
             status = tracing::field::Empty,
             grpc_status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,

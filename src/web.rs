@@ -11,11 +11,20 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
 /// Headers a grpc-web client sends besides `content-type` and `authorization`.
-const GRPC_WEB_REQUEST_HEADERS: [&str; 3] = ["x-grpc-web", "x-user-agent", "grpc-timeout"];
+const GRPC_WEB_REQUEST_HEADERS: [&str; 4] = [
+    "x-grpc-web",
+    "x-user-agent",
+    "grpc-timeout",
+    crate::telemetry::REQUEST_ID_HEADER,
+];
 /// Headers a grpc-web client must be able to read: where the status travels
 /// when a call fails before any message.
-const GRPC_WEB_RESPONSE_HEADERS: [&str; 3] =
-    ["grpc-status", "grpc-message", "grpc-status-details-bin"];
+const GRPC_WEB_RESPONSE_HEADERS: [&str; 4] = [
+    "grpc-status",
+    "grpc-message",
+    "grpc-status-details-bin",
+    crate::telemetry::REQUEST_ID_HEADER,
+];
 
 /// CORS for browser apps served from other origins. With no allowed origin
 /// (the default) no CORS headers are sent, so browsers keep every other

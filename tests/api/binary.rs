@@ -156,3 +156,65 @@ async fn the_binary_serves_logs_where_and_stops_cleanly_on_sigterm() {
         .expect("exit status");
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_that_the_response_returns() {
+    let database = TestDatabase::create().await;
+    let mut child = authd()
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &database.url,
+            "--log-format",
+            "json",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let address = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("read log") {
+            let event: serde_json::Value = serde_json::from_str(&line).expect("every line is JSON");
+            if let Some(listen) = event["listen"].as_str() {
+                return listen.to_owned();
+            }
+        }
+        panic!("authd exited before serving");
+    })
+    .await
+    .expect("authd starts serving");
+    let http = reqwest::Client::new();
+
+    let echoed = http
+        .get(format!("http://{address}/user/me"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .expect("response");
+    let made_up = http
+        .get(format!("http://{address}/user/me"))
+        .send()
+        .await
+        .expect("response");
+
+    assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
+    let made_up = made_up.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    uuid::Uuid::parse_str(&made_up).expect("a fresh UUID when the caller sent none");
+    let logged = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = lines.next_line().await.expect("read log") {
+            if line.contains("trace-me-42") {
+                return serde_json::from_str::<serde_json::Value>(&line).expect("JSON");
+            }
+        }
+        panic!("no log line names the request id");
+    })
+    .await
+    .expect("the request is logged");
+    assert_eq!(logged["message"], "finished", "{logged}");
+    assert_eq!(logged["span"]["status"], 401, "{logged}");
+    child.kill().await.expect("stopped");
+}
