@@ -165,6 +165,16 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_MAX_CONCURRENT_STREAMS", default_value_t = 128)]
     pub max_concurrent_streams: u32,
 
+    /// On SIGTERM, how long to keep serving while health reports NOT_SERVING,
+    /// so that load balancers stop sending calls first (Ctrl-C skips it).
+    #[arg(long, env = "AUTHD_SHUTDOWN_DRAIN", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub shutdown_drain: Duration,
+
+    /// How long in-flight calls may take to finish once authd stops
+    /// accepting; calls still running then are dropped.
+    #[arg(long, env = "AUTHD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
     /// Browser origins allowed to call authd (CORS), comma-separated, e.g.
     /// `https://app.example.com`. None by default: browsers may then call
     /// authd only from pages it serves itself.

@@ -25,8 +25,9 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: authd::config::Settings) -> anyhow::Result<()> {
+    let drain = settings.shutdown_drain;
     let application = Application::build(settings).await?;
     application
-        .run_until_stopped(startup::shutdown_signal())
+        .run_until_stopped(startup::shutdown_signal(drain))
         .await
 }

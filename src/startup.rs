@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::{LayerExt as _, Routes};
 use tonic::transport::Server;
+use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tonic_web::GrpcWebLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -129,9 +130,13 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight RPCs finish.
+    /// `shutdown` resolves to how long to keep serving while health reports
+    /// NOT_SERVING, so load balancers stop sending new calls first; then
+    /// authd stops accepting and gives in-flight calls up to
+    /// `--shutdown-timeout` to finish.
     pub async fn run_until_stopped(
         self,
-        shutdown: impl Future<Output = ()> + Send,
+        shutdown: impl Future<Output = Duration> + Send,
     ) -> anyhow::Result<()> {
         tracing::info!(
             listen = %self.local_addr(),
@@ -153,7 +158,36 @@ impl Application {
             Arc::clone(&self.auth),
             self.settings.key_refresh_interval,
         ));
-        let served = Server::builder()
+        let health_reporter = self.health.clone();
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let drained = {
+            let stopping = Arc::clone(&stopping);
+            let health_task = health.abort_handle();
+            async move {
+                let drain = shutdown.await;
+                // Health must stay NOT_SERVING from here on.
+                health_task.abort();
+                health_reporter
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+                health_reporter
+                    .set_service_status(
+                        pb::auth_service_server::SERVICE_NAME,
+                        ServingStatus::NotServing,
+                    )
+                    .await;
+                tracing::info!(drain = ?drain, "shutting down: reporting NOT_SERVING while load balancers drain");
+                tokio::time::sleep(drain).await;
+                tracing::info!("shutting down: no new connections, finishing in-flight requests");
+                stopping.notify_one();
+            }
+        };
+        let shutdown_timeout = self.settings.shutdown_timeout;
+        let deadline = async move {
+            stopping.notified().await;
+            tokio::time::sleep(shutdown_timeout).await;
+        };
+        let serving = Server::builder()
             // HTTP/1.1 for REST and grpc-web from browsers; gRPC uses HTTP/2.
             .accept_http1(true)
             // A backstop: REST answers its own timeout first, gRPC calls end
@@ -170,8 +204,14 @@ impl Application {
             .layer(telemetry::propagate_request_id_layer())
             .layer(web::cors_layer(&self.settings.cors_allowed_origins))
             .add_routes(self.routes)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
-            .await;
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), drained);
+        let served = tokio::select! {
+            served = serving => served,
+            () = deadline => {
+                tracing::warn!(timeout = ?shutdown_timeout, "shutdown timeout: dropping the calls still in flight");
+                Ok(())
+            }
+        };
         health.abort();
         pruning.abort();
         key_refresh.abort();
@@ -247,8 +287,10 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .include_reflection_service(false)
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+/// Completes on Ctrl-C or SIGTERM with how long to drain: SIGTERM comes
+/// from orchestrators, whose load balancers need `drain` to notice
+/// NOT_SERVING; Ctrl-C comes from a person, who should not wait.
+pub async fn shutdown_signal(drain: Duration) -> Duration {
     let interrupt = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::warn!(%error, "cannot listen for Ctrl-C");
@@ -271,8 +313,7 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+        () = interrupt => Duration::ZERO,
+        () = terminate => drain,
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

@@ -105,7 +105,14 @@ async fn migrate_applies_the_schema_and_exits() {
 async fn the_binary_serves_logs_where_and_stops_cleanly_on_sigterm() {
     let database = TestDatabase::create().await;
     let mut child = authd()
-        .args(["--listen", "127.0.0.1:0", "--database-url", &database.url])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &database.url,
+            "--shutdown-drain",
+            "100ms",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .expect("starts");

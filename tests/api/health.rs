@@ -94,3 +94,20 @@ async fn health_follows_the_database_down_and_back_up() {
     postgres_admin(&format!("CREATE DATABASE {name}")).await;
     wait_for_health(&app, "", ServingStatus::Serving).await;
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_reports_not_serving_while_it_still_serves() {
+    let mut app = TestApp::spawn().await;
+    let token = app.registered_token("Ivy").await;
+
+    app.begin_shutdown(Duration::from_secs(2));
+
+    wait_for_health(&app, "", ServingStatus::NotServing).await;
+    wait_for_health(&app, "auth.v1.AuthService", ServingStatus::NotServing).await;
+    app.verify(&token)
+        .await
+        .expect("calls are still served while load balancers drain");
+    tokio::time::timeout(Duration::from_secs(30), app.stop())
+        .await
+        .expect("then it stops");
+}

@@ -136,6 +136,8 @@ pub fn test_settings(database_url: &str) -> Settings {
         client_address_header: None,
         request_timeout: Duration::from_secs(30),
         max_concurrent_streams: 128,
+        shutdown_drain: Duration::ZERO,
+        shutdown_timeout: Duration::from_secs(10),
         cors_allowed_origins: Vec::new(),
         cookie_name: "authd_token".into(),
         web_root: None,
@@ -154,7 +156,8 @@ pub struct TestApp {
     pub channel: Channel,
     pub database: Arc<TestDatabase>,
     pub settings: Settings,
-    shutdown: Option<oneshot::Sender<()>>,
+    /// Sends the drain time that starts a graceful shutdown.
+    shutdown: Option<oneshot::Sender<Duration>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -176,10 +179,10 @@ impl TestApp {
             .await
             .expect("authd starts");
         let address = application.local_addr();
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(application.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
+        let (shutdown, stopped) = oneshot::channel::<Duration>();
+        let server = tokio::spawn(
+            application.run_until_stopped(async { stopped.await.unwrap_or(Duration::ZERO) }),
+        );
         let channel = Channel::from_shared(format!("http://{address}"))
             .expect("endpoint")
             .connect()
@@ -230,10 +233,17 @@ impl TestApp {
         Self::start(settings, Arc::clone(&self.database)).await
     }
 
-    pub async fn stop(&mut self) {
+    /// Starts a graceful shutdown: NOT_SERVING for `drain`, then no new
+    /// connections.
+    pub fn begin_shutdown(&mut self, drain: Duration) {
         if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
+            let _ = shutdown.send(drain);
         }
+    }
+
+    /// Shuts down gracefully and waits until the server has stopped.
+    pub async fn stop(&mut self) {
+        self.begin_shutdown(Duration::ZERO);
         if let Some(server) = self.server.take() {
             server
                 .await
@@ -378,9 +388,7 @@ pub async fn problem(response: reqwest::Response) -> (u16, String, serde_json::V
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        self.begin_shutdown(Duration::ZERO);
     }
 }
 

@@ -35,6 +35,8 @@ async function startAuthd(dataDir) {
       "--database-url", `sqlite://${dataDir}/authd.db?mode=rwc`,
       "--argon2-memory-kib", "256",
       "--argon2-iterations", "1",
+      // Stop at once on SIGTERM: there is no load balancer to drain.
+      "--shutdown-drain", "0s",
     ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
