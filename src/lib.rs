@@ -7,6 +7,7 @@ pub mod client_address;
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod metrics;
 pub mod rest;
 pub mod startup;
 pub mod storage;

@@ -26,7 +26,7 @@ use crate::domain::{
 };
 use crate::grpc::{self, DeadlineLayer, pb};
 use crate::storage::{Database, Store};
-use crate::{rest, telemetry, upkeep, web};
+use crate::{metrics, rest, telemetry, upkeep, web};
 
 /// Headers of one request: a bearer token and a few more fit many times.
 const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
@@ -48,6 +48,7 @@ impl Application {
     /// Connects to and migrates the database, loads keys and revocations,
     /// and binds the listener. Fails with a message fit for an operator.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        metrics::handle();
         let database = connect_and_migrate(&settings).await?;
         let files = settings
             .signing_key_files
@@ -202,6 +203,7 @@ impl Application {
             .layer(telemetry::set_request_id_layer())
             .layer(telemetry::request_trace_layer())
             .layer(telemetry::propagate_request_id_layer())
+            .layer(metrics::RequestMetricsLayer)
             .layer(web::cors_layer(&self.settings.cors_allowed_origins))
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), drained);

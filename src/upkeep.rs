@@ -27,6 +27,9 @@ pub async fn report_health<S: Store>(
     let mut reported = None;
     loop {
         ticker.tick().await;
+        let (in_use, idle) = auth.store().connection_counts();
+        crate::metrics::database_connections(in_use, idle);
+        crate::metrics::handle().run_upkeep();
         let status = match auth.store().ping().await {
             Ok(()) => ServingStatus::Serving,
             Err(error) => {

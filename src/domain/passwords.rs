@@ -76,6 +76,8 @@ impl PasswordHasher {
             .hash_password(b"authd dummy password for unknown users")
             .map_err(AuthError::internal)?
             .to_string();
+        // The series exists from the start, not only after the first wait.
+        crate::metrics::hash_queue_depth(0);
         Ok(Self {
             argon2,
             params,
@@ -162,8 +164,10 @@ impl PasswordHasher {
         let slot = match Arc::clone(&self.slots).try_acquire_owned() {
             Ok(slot) => slot,
             Err(TryAcquireError::NoPermits) => {
-                let _place =
-                    QueuePlace::take(&self.queued, self.max_queued).ok_or(AuthError::Overloaded)?;
+                let Some(_place) = QueuePlace::take(&self.queued, self.max_queued) else {
+                    crate::metrics::hash_refused();
+                    return Err(AuthError::Overloaded);
+                };
                 Arc::clone(&self.slots)
                     .acquire_owned()
                     .instrument(tracing::debug_span!("wait_for_hash_slot"))
@@ -175,7 +179,10 @@ impl PasswordHasher {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            span.in_scope(work)
+            let started = std::time::Instant::now();
+            let outcome = span.in_scope(work);
+            crate::metrics::hash_duration(started.elapsed());
+            outcome
         })
         .await
         .map_err(AuthError::internal)?
@@ -188,18 +195,20 @@ struct QueuePlace<'a>(&'a AtomicUsize);
 
 impl<'a> QueuePlace<'a> {
     fn take(queued: &'a AtomicUsize, max_queued: usize) -> Option<Self> {
-        queued
+        let waiting = queued
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
                 (waiting < max_queued).then_some(waiting + 1)
             })
-            .ok()
-            .map(|_| Self(queued))
+            .ok()?;
+        crate::metrics::hash_queue_depth(waiting + 1);
+        Some(Self(queued))
     }
 }
 
 impl Drop for QueuePlace<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let waiting = self.0.fetch_sub(1, Ordering::AcqRel);
+        crate::metrics::hash_queue_depth(waiting.saturating_sub(1));
     }
 }
 

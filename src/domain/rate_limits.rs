@@ -81,12 +81,16 @@ impl RateLimiter {
 
     /// Counts a login attempt from `client`.
     pub fn admit_login(&self, client: IpAddr) -> Result<(), AuthError> {
-        admit(self.login_per_address.as_ref(), client)
+        admit(self.login_per_address.as_ref(), client, "login_per_address")
     }
 
     /// Counts a registration from `client`.
     pub fn admit_registration(&self, client: IpAddr) -> Result<(), AuthError> {
-        admit(self.register_per_address.as_ref(), client)
+        admit(
+            self.register_per_address.as_ref(),
+            client,
+            "register_per_address",
+        )
     }
 
     /// Refuses a login for a username whose failure budget is spent, before
@@ -112,6 +116,7 @@ impl RateLimiter {
         let tolerance = millis(rate.interval()) * i64::from(rate.capacity.get() - 1);
         let wait = tat - tolerance - now_ms;
         if wait > 0 {
+            crate::metrics::rate_limited("login_failures_per_username");
             return Err(AuthError::RateLimited {
                 retry_after: Duration::from_millis(wait.unsigned_abs()),
             });
@@ -154,11 +159,15 @@ impl RateLimiter {
 fn admit(
     limiter: Option<&DefaultKeyedRateLimiter<IpAddr>>,
     client: IpAddr,
+    name: &'static str,
 ) -> Result<(), AuthError> {
     match limiter.map(|limiter| limiter.check_key(&client)) {
-        Some(Err(not_until)) => Err(AuthError::RateLimited {
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-        }),
+        Some(Err(not_until)) => {
+            crate::metrics::rate_limited(name);
+            Err(AuthError::RateLimited {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            })
+        }
         _ => Ok(()),
     }
 }

@@ -21,10 +21,12 @@ pub struct RevocationList {
 impl RevocationList {
     /// Remembers a revoked token until `expires_at`.
     pub fn insert(&self, jti: String, expires_at: i64) {
-        self.expiry_by_jti
+        let mut entries = self
+            .expiry_by_jti
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(jti, expires_at);
+            .unwrap_or_else(PoisonError::into_inner);
+        entries.insert(jti, expires_at);
+        crate::metrics::revoked_tokens(entries.len());
     }
 
     /// Revokes every token of `subject` issued at or before `revoked_through`.
@@ -68,6 +70,7 @@ impl RevocationList {
             .unwrap_or_else(PoisonError::into_inner);
         let size = entries.len();
         entries.retain(|_, expires_at| *expires_at >= before);
+        crate::metrics::revoked_tokens(entries.len());
         size - entries.len()
     }
 

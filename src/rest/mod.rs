@@ -94,7 +94,8 @@ pub fn router<S: Store>(
         .route(
             "/openapi.json",
             get(move || async move { ([(CONTENT_TYPE, "application/json")], openapi_json) }),
-        );
+        )
+        .route("/metrics", get(prometheus_metrics));
     match web_root {
         Some(root) => router.fallback_service(
             crate::web::static_files(root).not_found_service(not_found.into_service()),
@@ -112,6 +113,14 @@ fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
         .routes(routes!(handlers::verify))
         .routes(routes!(handlers::me))
         .routes(routes!(handlers::jwks))
+}
+
+/// The Prometheus text exposition of every metric.
+async fn prometheus_metrics() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::handle().render(),
+    )
 }
 
 /// Unknown paths: a gRPC client gets UNIMPLEMENTED as gRPC expects, anyone

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectOptions, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, RuntimeErr, SqlErr, sqlx,
+    ActiveValue::Set, ColumnTrait, ConnectOptions, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, RuntimeErr, SqlErr, sqlx,
 };
 use uuid::Uuid;
 
@@ -278,6 +278,22 @@ impl Store for Database {
             .await
             .map_err(classify)?;
         Ok(result.rows_affected)
+    }
+
+    fn connection_counts(&self) -> (usize, usize) {
+        let (size, idle) = match self.connection.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = self.connection.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::Sqlite => {
+                let pool = self.connection.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        };
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        (size.saturating_sub(idle), idle)
     }
 
     async fn ping(&self) -> Result<(), AuthError> {

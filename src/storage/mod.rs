@@ -158,6 +158,9 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> impl Future<Output = Result<u64, AuthError>> + Send;
 
+    /// Connections of the pool: `(in use, idle)`.
+    fn connection_counts(&self) -> (usize, usize);
+
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), AuthError>> + Send;
 }

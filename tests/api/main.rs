@@ -15,6 +15,7 @@ mod keys;
 mod limits;
 mod login;
 mod logout;
+mod metrics;
 mod openapi;
 mod rate_limits;
 mod reflection;

@@ -1,0 +1,228 @@
+//! Prometheus metrics, scraped at `/metrics`: requests by route and outcome,
+//! latency, the password-hash queue, rate-limit refusals, revoked tokens and
+//! database connections. All names are defined here.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower::{Layer, Service};
+
+/// Latency buckets in seconds: token checks are sub-millisecond, password
+/// hashes tens of milliseconds, timeouts seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's metrics. The `metrics` facade has one recorder per process,
+/// so the first call installs it and every later call shares it.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets(LATENCY_BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+        }
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        "authd_requests_total",
+        "Requests by route, HTTP status and gRPC status."
+    );
+    metrics::describe_histogram!(
+        "authd_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to the response headers, by route."
+    );
+    metrics::describe_gauge!(
+        "authd_password_hash_queue_depth",
+        "Password hashes waiting for a slot."
+    );
+    metrics::describe_histogram!(
+        "authd_password_hash_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to hash or verify one password."
+    );
+    metrics::describe_counter!(
+        "authd_password_hash_refusals_total",
+        "Calls refused because the hash queue was full."
+    );
+    metrics::describe_counter!(
+        "authd_rate_limit_refusals_total",
+        "Calls refused by a rate limit."
+    );
+    metrics::describe_gauge!(
+        "authd_revoked_tokens",
+        "Revoked tokens remembered until they expire."
+    );
+    metrics::describe_gauge!(
+        "authd_database_connections",
+        "Database pool connections by state."
+    );
+}
+
+/// Counts a password hash waiting for, or leaving, the queue.
+pub fn hash_queue_depth(waiting: usize) {
+    metrics::gauge!("authd_password_hash_queue_depth").set(waiting as f64);
+}
+
+/// Records the time one hash took.
+pub fn hash_duration(duration: Duration) {
+    metrics::histogram!("authd_password_hash_duration_seconds").record(duration.as_secs_f64());
+}
+
+/// Counts a call refused for a full hash queue.
+pub fn hash_refused() {
+    metrics::counter!("authd_password_hash_refusals_total").increment(1);
+}
+
+/// Counts a call refused by the named rate limit.
+pub fn rate_limited(limit: &'static str) {
+    metrics::counter!("authd_rate_limit_refusals_total", "limit" => limit).increment(1);
+}
+
+/// Sets the number of revoked tokens remembered.
+pub fn revoked_tokens(count: usize) {
+    metrics::gauge!("authd_revoked_tokens").set(count as f64);
+}
+
+/// Sets the database pool's connections in use and idle.
+pub fn database_connections(in_use: usize, idle: usize) {
+    metrics::gauge!("authd_database_connections", "state" => "in_use").set(in_use as f64);
+    metrics::gauge!("authd_database_connections", "state" => "idle").set(idle as f64);
+}
+
+/// The route a request counts under: its gRPC method or REST path when it
+/// is one of ours, else `other`, so that scanning for paths cannot blow up
+/// the number of series.
+fn route_label(path: &str) -> String {
+    const GRPC_SERVICES: [&str; 4] = [
+        "/auth.v1.AuthService/",
+        "/grpc.health.v1.Health/",
+        "/grpc.reflection.v1.ServerReflection/",
+        "/grpc.reflection.v1alpha.ServerReflection/",
+    ];
+    const REST_ROUTES: [&str; 9] = [
+        "/user/register",
+        "/login",
+        "/logout",
+        "/logout/all",
+        "/verify",
+        "/user/me",
+        "/.well-known/jwks.json",
+        "/openapi.json",
+        "/metrics",
+    ];
+    let known_method = GRPC_SERVICES.iter().any(|service| {
+        path.strip_prefix(service)
+            .is_some_and(|method| !method.is_empty() && method.chars().all(char::is_alphanumeric))
+    });
+    if known_method || REST_ROUTES.contains(&path) {
+        path.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+/// Counts every request and times it to its response headers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestMetricsLayer;
+
+impl<S> Layer<S> for RequestMetricsLayer {
+    type Service = RequestMetrics<S>;
+
+    fn layer(&self, inner: S) -> RequestMetrics<S> {
+        RequestMetrics { inner }
+    }
+}
+
+/// See [`RequestMetricsLayer`].
+#[derive(Debug, Clone)]
+pub struct RequestMetrics<S> {
+    inner: S,
+}
+
+impl<S, B, ResponseBody> Service<Request<B>> for RequestMetrics<S>
+where
+    S: Service<Request<B>, Response = Response<ResponseBody>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let route = route_label(request.uri().path());
+        let started = Instant::now();
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            let response = call.await?;
+            let status = response.status().as_u16().to_string();
+            // A unary gRPC call that failed carries its status in the
+            // headers; one that succeeded sends it in the trailers, always 0.
+            let grpc_status = match response.headers().get("grpc-status") {
+                Some(code) => code.to_str().unwrap_or("unknown").to_owned(),
+                None if is_grpc(&response) => "0".to_owned(),
+                None => String::new(),
+            };
+            metrics::histogram!("authd_request_duration_seconds", "route" => route.clone())
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!(
+                "authd_requests_total",
+                "route" => route,
+                "status" => status,
+                "grpc_status" => grpc_status
+            )
+            .increment(1);
+            Ok(response)
+        })
+    }
+}
+
+fn is_grpc<B>(response: &Response<B>) -> bool {
+    response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/grpc"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_routes_get_their_own_series() {
+        assert_eq!(
+            route_label("/auth.v1.AuthService/Login"),
+            "/auth.v1.AuthService/Login"
+        );
+        assert_eq!(route_label("/login"), "/login");
+        for scanned in [
+            "/wp-admin",
+            "/auth.v1.AuthService/",
+            "/auth.v1.AuthService/a/b",
+            "/login/x",
+        ] {
+            assert_eq!(route_label(scanned), "other", "{scanned}");
+        }
+    }
+}
