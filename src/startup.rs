@@ -151,6 +151,8 @@ impl Application {
             self.settings.health_check_interval,
         ));
         let pruning = tokio::spawn(upkeep::prune(Arc::clone(&self.auth)));
+        let revocation_notices =
+            tokio::spawn(upkeep::listen_for_revocations(Arc::clone(&self.auth)));
         let revocation_refresh = tokio::spawn(upkeep::catch_up_revocations(
             Arc::clone(&self.auth),
             self.settings.revocation_refresh_interval,
@@ -218,6 +220,7 @@ impl Application {
         pruning.abort();
         key_refresh.abort();
         revocation_refresh.abort();
+        revocation_notices.abort();
         tracing::info!("authd stopped");
         served.context("gRPC server failed")
     }

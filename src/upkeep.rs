@@ -99,6 +99,26 @@ pub async fn catch_up_revocations<S: Store>(auth: Arc<Authenticator<S>>, interva
     }
 }
 
+/// Takes up revocations the moment another instance announces them
+/// (PostgreSQL LISTEN/NOTIFY), reconnecting after failures. The periodic
+/// catch-up stays as the safety net for anything missed meanwhile.
+pub async fn listen_for_revocations<S: Store>(auth: Arc<Authenticator<S>>) {
+    loop {
+        let revocations = auth.tokens().revocations();
+        match auth
+            .store()
+            .listen_for_revocations(|event| revocations.apply(event))
+            .await
+        {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(error = ?error, "revocation notices interrupted; reconnecting");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// Reloads the signing keys from the database every `interval`, so that a
 /// key added by `authd keys rotate` on any machine is verified here before
 /// anyone signs with it, and deletes keys no valid token can use any more.

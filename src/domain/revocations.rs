@@ -8,7 +8,7 @@ use std::sync::{PoisonError, RwLock};
 use uuid::Uuid;
 
 use super::tokens::Claims;
-use crate::storage::Revocation;
+use crate::storage::{Revocation, RevocationEvent};
 
 /// Revoked token ids with their expiry (Unix seconds), and per user the
 /// second through which all their tokens are revoked ("log out everywhere").
@@ -94,6 +94,19 @@ impl RevocationList {
         let list = Self::default();
         list.merge(revocations, cutoffs);
         list
+    }
+
+    /// Takes up one revocation another instance announced.
+    pub fn apply(&self, event: RevocationEvent) {
+        match event {
+            RevocationEvent::Token(revocation) => {
+                self.insert(revocation.jti, revocation.expires_at)
+            }
+            RevocationEvent::AllOf {
+                user_id,
+                revoked_through,
+            } => self.cut_off(user_id.to_string(), revoked_through),
+        }
     }
 
     /// Adds what other instances recorded; nothing already known is lost.

@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectOptions, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, RuntimeErr, SqlErr, sqlx,
+    ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait as _, DatabaseConnection,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, RuntimeErr, SqlErr, Statement, sqlx,
 };
 use uuid::Uuid;
 
 use super::entities::{rate_limit, revoked_token, session_cutoff, signing_key, user};
-use super::{Revocation, SigningKeyRecord, Store, UserRecord};
+use super::{Revocation, RevocationEvent, SigningKeyRecord, Store, UserRecord};
 use crate::domain::AuthError;
 
 /// How to reach the database.
@@ -58,6 +58,28 @@ impl Database {
         Migrator::up(&self.connection, None)
             .await
             .context("cannot apply database migrations")
+    }
+}
+
+/// The PostgreSQL channel revocations are announced on.
+const REVOCATION_CHANNEL: &str = "authd_revocations";
+
+impl Database {
+    /// Announces a revocation to the other instances (PostgreSQL only). Best
+    /// effort: the revocation is stored already, and a missed notice is
+    /// found by the others' periodic catch-up.
+    async fn notify(&self, event: &RevocationEvent) {
+        if self.connection.get_database_backend() != DbBackend::Postgres {
+            return;
+        }
+        let notice = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [REVOCATION_CHANNEL.into(), event.encode().into()],
+        );
+        if let Err(error) = self.connection.execute_raw(notice).await {
+            tracing::warn!(error = %error, "cannot announce a revocation; the catch-up will");
+        }
     }
 }
 
@@ -109,6 +131,8 @@ impl Store for Database {
             .exec_without_returning(&self.connection)
             .await
             .map_err(classify)?;
+        self.notify(&RevocationEvent::Token(revocation.clone()))
+            .await;
         Ok(())
     }
 
@@ -206,6 +230,11 @@ impl Store for Database {
             .exec_without_returning(&self.connection)
             .await
             .map_err(classify)?;
+        self.notify(&RevocationEvent::AllOf {
+            user_id,
+            revoked_through,
+        })
+        .await;
         Ok(())
     }
 
@@ -278,6 +307,38 @@ impl Store for Database {
             .await
             .map_err(classify)?;
         Ok(result.rows_affected)
+    }
+
+    async fn listen_for_revocations(
+        &self,
+        mut on_event: impl FnMut(RevocationEvent) + Send,
+    ) -> Result<(), AuthError> {
+        if self.connection.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        let pool = self.connection.get_postgres_connection_pool();
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+            .await
+            .map_err(|error| AuthError::Unavailable(error.into()))?;
+        listener
+            .listen(REVOCATION_CHANNEL)
+            .await
+            .map_err(|error| AuthError::Unavailable(error.into()))?;
+        loop {
+            // Reconnects by itself; what is missed meanwhile, the periodic
+            // catch-up finds.
+            let notification = listener
+                .recv()
+                .await
+                .map_err(|error| AuthError::Unavailable(error.into()))?;
+            match RevocationEvent::decode(notification.payload()) {
+                Some(event) => on_event(event),
+                None => tracing::warn!(
+                    payload = notification.payload(),
+                    "unreadable revocation notice"
+                ),
+            }
+        }
     }
 
     fn connection_counts(&self) -> (usize, usize) {

@@ -34,6 +34,48 @@ pub struct Revocation {
     pub expires_at: i64,
 }
 
+/// A revocation as announced between instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationEvent {
+    /// One token logged out.
+    Token(Revocation),
+    /// Every token of a user issued at or before `revoked_through`.
+    AllOf { user_id: Uuid, revoked_through: i64 },
+}
+
+impl RevocationEvent {
+    /// A compact text form for a notification payload.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Token(revocation) => format!(
+                "token {} {} {}",
+                revocation.jti, revocation.user_id, revocation.expires_at
+            ),
+            Self::AllOf {
+                user_id,
+                revoked_through,
+            } => format!("all {user_id} {revoked_through}"),
+        }
+    }
+
+    /// Reads what [`encode`](Self::encode) wrote.
+    pub fn decode(payload: &str) -> Option<Self> {
+        let fields: Vec<&str> = payload.split(' ').collect();
+        match fields.as_slice() {
+            ["token", jti, user_id, expires_at] => Some(Self::Token(Revocation {
+                jti: (*jti).to_owned(),
+                user_id: user_id.parse().ok()?,
+                expires_at: expires_at.parse().ok()?,
+            })),
+            ["all", user_id, revoked_through] => Some(Self::AllOf {
+                user_id: user_id.parse().ok()?,
+                revoked_through: revoked_through.parse().ok()?,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// A token signing key pair.
 #[derive(Clone)]
 pub struct SigningKeyRecord {
@@ -158,9 +200,41 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> impl Future<Output = Result<u64, AuthError>> + Send;
 
+    /// Delivers revocations other instances announce, as they happen, until
+    /// the connection fails (an error). Returns `Ok` at once where the
+    /// database cannot announce (SQLite: one instance only).
+    fn listen_for_revocations(
+        &self,
+        on_event: impl FnMut(RevocationEvent) + Send,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
     /// Connections of the pool: `(in use, idle)`.
     fn connection_counts(&self) -> (usize, usize);
 
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), AuthError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocation_notices_read_back_as_written() {
+        let events = [
+            RevocationEvent::Token(Revocation {
+                jti: "AbC-_123".into(),
+                user_id: Uuid::now_v7(),
+                expires_at: 1_800_000_000,
+            }),
+            RevocationEvent::AllOf {
+                user_id: Uuid::now_v7(),
+                revoked_through: 1_700_000_000,
+            },
+        ];
+        for event in events {
+            assert_eq!(RevocationEvent::decode(&event.encode()), Some(event));
+        }
+        assert_eq!(RevocationEvent::decode("token only-two"), None);
+    }
 }
