@@ -7,20 +7,11 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::TestDatabase;
-
-fn authd() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
-    command
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .kill_on_drop(true);
-    command
-}
+use crate::helpers::{TestDatabase, authd_command, spawn_authd_process};
 
 #[tokio::test]
 async fn help_documents_every_option_and_its_environment_variable() {
-    let output = authd().arg("--help").output().await.expect("runs");
+    let output = authd_command().arg("--help").output().await.expect("runs");
 
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).expect("utf-8");
@@ -45,7 +36,7 @@ async fn help_documents_every_option_and_its_environment_variable() {
 
 #[tokio::test]
 async fn a_bad_option_is_one_clear_error_not_a_panic() {
-    let output = authd()
+    let output = authd_command()
         .args(["--listen", "not-an-address"])
         .output()
         .await
@@ -59,7 +50,7 @@ async fn a_bad_option_is_one_clear_error_not_a_panic() {
 
 #[tokio::test]
 async fn an_unreachable_database_at_start_is_one_line_and_a_failure_exit() {
-    let output = authd()
+    let output = authd_command()
         .args([
             "--database-url",
             "postgres://postgres@127.0.0.1:1/authd",
@@ -84,7 +75,7 @@ async fn an_unreachable_database_at_start_is_one_line_and_a_failure_exit() {
 async fn migrate_applies_the_schema_and_exits() {
     let database = TestDatabase::create().await;
 
-    let output = authd()
+    let output = authd_command()
         .args(["--database-url", &database.url, "migrate"])
         .output()
         .await
@@ -104,38 +95,11 @@ async fn migrate_applies_the_schema_and_exits() {
 #[tokio::test]
 async fn the_binary_serves_logs_where_and_stops_cleanly_on_sigterm() {
     let database = TestDatabase::create().await;
-    let mut child = authd()
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &database.url,
-            "--shutdown-drain",
-            "100ms",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (mut child, address, serving) =
+        spawn_authd_process(&["--database-url", &database.url, "--shutdown-drain", "100ms"]).await;
 
-    let serving = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("read log") {
-            if line.contains("authd serving") {
-                return line;
-            }
-        }
-        panic!("authd exited before serving");
-    })
-    .await
-    .expect("authd starts serving");
     assert!(serving.contains("listen=127.0.0.1:"), "{serving}");
     assert!(serving.contains("database="), "{serving}");
-    let address = serving
-        .split("listen=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("address in log line")
-        .to_owned();
     let mut client = authd::grpc::pb::auth_service_client::AuthServiceClient::connect(format!(
         "http://{address}"
     ))
@@ -167,7 +131,7 @@ async fn the_binary_serves_logs_where_and_stops_cleanly_on_sigterm() {
 #[tokio::test]
 async fn json_logs_carry_the_request_id_that_the_response_returns() {
     let database = TestDatabase::create().await;
-    let mut child = authd()
+    let mut child = authd_command()
         .args([
             "--listen",
             "127.0.0.1:0",

@@ -392,6 +392,48 @@ impl Drop for TestApp {
     }
 }
 
+/// The `authd` binary with a clean environment, logging at `info`.
+pub fn authd_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authd"));
+    command
+        .env_clear()
+        .env("RUST_LOG", "info")
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts the `authd` binary with `args` (plus an ephemeral port) and waits
+/// until it serves; returns the process, its address and its log line.
+pub async fn spawn_authd_process(args: &[&str]) -> (tokio::process::Child, String, String) {
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+    let mut child = authd_command()
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("authd starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let serving = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("read log") {
+            if line.contains("authd serving") {
+                return line;
+            }
+        }
+        panic!("authd exited before serving");
+    })
+    .await
+    .expect("authd starts serving");
+    // Keep reading, so that a full pipe never blocks authd's logging.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let address = serving
+        .split("listen=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("address in the log line")
+        .to_owned();
+    (child, address, serving)
+}
+
 /// The `google.rpc.ErrorInfo` reason of a status, checking its domain.
 pub fn reason(status: &Status) -> String {
     let info = status

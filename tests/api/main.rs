@@ -6,6 +6,7 @@
 mod admission;
 mod binary;
 mod cors;
+mod crash;
 mod cross_surface;
 mod grpc_web;
 mod health;
