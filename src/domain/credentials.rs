@@ -48,23 +48,28 @@ impl Username {
             return Err(length_error());
         }
         let display: String = trimmed.nfkc().collect();
-        let length = display.chars().count();
-        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&length) {
-            return Err(length_error());
-        }
-        if !display
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        {
-            return Err(invalid(
-                "username may contain only letters, digits, '.', '_' and '-'".into(),
-            ));
+        // Lower-casing can denormalize (e.g. U+0130), so normalize again.
+        let canonical: String = display.to_lowercase().nfkc().collect();
+        // Both forms must follow the rules: a name whose lower case leaves
+        // them (U+0130 becomes "i" plus a combining dot) would get an
+        // identity no name could be typed as.
+        for form in [&display, &canonical] {
+            let length = form.chars().count();
+            if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&length) {
+                return Err(length_error());
+            }
+            if !form
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            {
+                return Err(invalid(
+                    "username may contain only letters, digits, '.', '_' and '-'".into(),
+                ));
+            }
         }
         if !display.starts_with(char::is_alphanumeric) {
             return Err(invalid("username must start with a letter or digit".into()));
         }
-        // Lower-casing can denormalize (e.g. U+0130), so normalize again.
-        let canonical = display.to_lowercase().nfkc().collect();
         Ok(Self { display, canonical })
     }
 
@@ -210,6 +215,18 @@ mod tests {
         assert_eq!(fullwidth.as_str(), "Alice");
         assert_eq!(fullwidth.canonical(), "alice");
         assert_eq!(Username::parse("ALICE").unwrap().canonical(), "alice");
+    }
+
+    #[test]
+    fn canonical_forms_are_valid_names_of_themselves() {
+        // Found by the fuzzer: U+0130 lower-cases to "i" + U+0307.
+        let violation = Username::parse("İİİ").unwrap_err();
+        assert_eq!(violation.reason, "INVALID_USERNAME");
+        for name in ["Ÿvonne", "ΣΊΣΥΦΟΣ", "Straße", "Ａｌｉｃｅ"] {
+            let parsed = Username::parse(name).unwrap();
+            let again = Username::parse(parsed.canonical()).unwrap();
+            assert_eq!(again.canonical(), parsed.canonical(), "{name}");
+        }
     }
 
     #[test]
