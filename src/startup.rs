@@ -170,15 +170,7 @@ impl Application {
                 let drain = shutdown.await;
                 // Health must stay NOT_SERVING from here on.
                 health_task.abort();
-                health_reporter
-                    .set_service_status("", ServingStatus::NotServing)
-                    .await;
-                health_reporter
-                    .set_service_status(
-                        pb::auth_service_server::SERVICE_NAME,
-                        ServingStatus::NotServing,
-                    )
-                    .await;
+                upkeep::set_health(&health_reporter, ServingStatus::NotServing).await;
                 tracing::info!(drain = ?drain, "shutting down: reporting NOT_SERVING while load balancers drain");
                 tokio::time::sleep(drain).await;
                 tracing::info!("shutting down: no new connections, finishing in-flight requests");

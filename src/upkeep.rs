@@ -43,11 +43,16 @@ pub async fn report_health<S: Store>(
             if reported.is_some() && status == ServingStatus::Serving {
                 tracing::info!("database reachable again; reporting SERVING");
             }
-            health.set_service_status("", status).await;
-            health.set_service_status(SERVICE_NAME, status).await;
+            set_health(&health, status).await;
             reported = Some(status);
         }
     }
+}
+
+/// Reports `status` for the whole server ("") and for `auth.v1.AuthService`.
+pub async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health.set_service_status(SERVICE_NAME, status).await;
 }
 
 /// Forgets what no check needs any more: revocations of tokens that have

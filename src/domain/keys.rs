@@ -178,10 +178,8 @@ pub fn generate_signing_key(activates_at: DateTime<Utc>) -> Result<SigningKeyRec
     getrandom::fill(seed.as_mut()).map_err(AuthError::internal)?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     let private_key = key.to_pkcs8_der().map_err(AuthError::internal)?;
-    let mut kid = [0u8; 8];
-    getrandom::fill(&mut kid).map_err(AuthError::internal)?;
     Ok(SigningKeyRecord {
-        kid: URL_SAFE_NO_PAD.encode(kid),
+        kid: super::tokens::random_id::<8>()?,
         algorithm: ALGORITHM_NAME.into(),
         private_key: private_key.as_bytes().to_vec(),
         public_key: key.verifying_key().to_bytes().to_vec(),

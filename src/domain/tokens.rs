@@ -248,7 +248,7 @@ fn rejection(kind: &ErrorKind) -> TokenRejection {
 }
 
 /// `N` random bytes, base64url: ids nobody can guess or enumerate.
-fn random_id<const N: usize>() -> Result<String, AuthError> {
+pub(super) fn random_id<const N: usize>() -> Result<String, AuthError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(AuthError::internal)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
