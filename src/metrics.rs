@@ -69,6 +69,10 @@ fn describe() {
         "authd_revoked_tokens",
         "Revoked tokens remembered until they expire."
     );
+    metrics::describe_counter!(
+        "authd_verified_token_cache_lookups_total",
+        "Token checks that found the token already verified (hit) or not (miss)."
+    );
     metrics::describe_gauge!(
         "authd_database_connections",
         "Database pool connections by state."
@@ -93,6 +97,12 @@ pub fn hash_refused() {
 /// Counts a call refused by the named rate limit.
 pub fn rate_limited(limit: &'static str) {
     metrics::counter!("authd_rate_limit_refusals_total", "limit" => limit).increment(1);
+}
+
+/// Counts a token check that found the token already verified, or not.
+pub fn verified_token_lookup(hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    metrics::counter!("authd_verified_token_cache_lookups_total", "result" => result).increment(1);
 }
 
 /// Sets the number of revoked tokens remembered.

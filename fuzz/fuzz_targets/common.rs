@@ -19,6 +19,7 @@ fn fixture(key: SigningKeyRecord) -> Fixture {
         issuer: "authd".into(),
         audience: "authd".into(),
         lifetime: Duration::from_secs(3600),
+        verified_token_cache: 1_000,
     };
     let service = TokenService::new(
         Vec::new(),

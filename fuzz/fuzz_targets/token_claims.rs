@@ -183,10 +183,7 @@ fuzz_target!(|input: (bool, Part, Part)| {
     assert!(!foreign, "foreign key accepted: {}", context());
 
     let header: Value = serde_json::from_str(&header).expect("accepted header is JSON");
-    // serde (behind jsonwebtoken) also reads the enum in its map form,
-    // `{"EdDSA": null}`: lax, but the same algorithm.
-    let alg = &header["alg"];
-    assert!(*alg == "EdDSA" || *alg == json!({"EdDSA": null}), "{}", context());
+    assert_eq!(header["alg"], "EdDSA", "{}", context());
     let typ = header["typ"]
         .as_str()
         .unwrap_or_default()
@@ -197,7 +194,7 @@ fuzz_target!(|input: (bool, Part, Part)| {
         context()
     );
     assert_eq!(header["kid"], kid.as_str(), "{}", context());
-    assert!(header["crit"].is_null(), "{}", context());
+    assert!(header.get("crit").is_none(), "{}", context());
 
     assert_eq!(claims.iss, "authd", "{}", context());
     assert_eq!(claims.aud, "authd", "{}", context());

@@ -10,18 +10,19 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use ed25519_dalek::VerifyingKey;
 use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 use super::error::AuthError;
+use super::jws::ALGORITHM_NAME;
 use crate::storage::{SigningKeyRecord, Store};
 
 /// The only algorithm authd signs with or accepts.
 pub const ALGORITHM: Algorithm = Algorithm::EdDSA;
-const ALGORITHM_NAME: &str = "EdDSA";
 
 /// A public key in JWK form (RFC 8037), as published in the JWKS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -97,11 +98,12 @@ fn thumbprint(public_key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(canonical.as_bytes())[..16])
 }
 
-/// The keys in force: one signs, all verify, all are published.
+/// The keys in force: one signs, all verify, all are published. Public keys
+/// are parsed (the curve point decompressed) here, once, not per token.
 pub struct KeySet {
     signing_kid: String,
     signing_key: EncodingKey,
-    verifying: HashMap<String, DecodingKey>,
+    verifying: HashMap<String, VerifyingKey>,
     published: Vec<PublicJwk>,
 }
 
@@ -145,7 +147,11 @@ impl KeySet {
         let mut verifying = HashMap::new();
         let mut published = Vec::new();
         for (kid, public_key) in public_keys {
-            verifying.insert(kid.to_owned(), DecodingKey::from_ed_der(public_key));
+            let key = <[u8; 32]>::try_from(public_key)
+                .ok()
+                .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+                .ok_or_else(|| AuthError::internal(format!("key {kid} is not an Ed25519 key")))?;
+            verifying.insert(kid.to_owned(), key);
             published.push(PublicJwk::ed25519(kid, public_key));
         }
         Ok(Self {
@@ -162,7 +168,7 @@ impl KeySet {
     }
 
     /// The key a token naming `kid` must verify with.
-    pub fn verifying(&self, kid: &str) -> Option<&DecodingKey> {
+    pub fn verifying(&self, kid: &str) -> Option<&VerifyingKey> {
         self.verifying.get(kid)
     }
 

@@ -4,12 +4,14 @@
 mod common_passwords;
 mod credentials;
 mod error;
+mod jws;
 mod keys;
 mod passwords;
 mod rate_limits;
 mod revocations;
 mod service;
 mod tokens;
+mod verified_tokens;
 
 pub use credentials::{Credentials, Password, Username};
 pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};

@@ -156,7 +156,7 @@ impl<S: Store> Authenticator<S> {
 
     /// Tells whom a token belongs to, or why it is refused. No database
     /// round trip.
-    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
         Ok(self.tokens.verify(token)?)
     }
 

@@ -8,14 +8,16 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Header, Validation};
+use jsonwebtoken::Header;
 use serde::{Deserialize, Serialize};
+use serde_json::error::Category;
 use uuid::Uuid;
 
 use super::error::{AuthError, TokenRejection};
+use super::jws;
 use super::keys::{ALGORITHM, FileKey, KeySet, PublicJwk};
 use super::revocations::RevocationList;
+use super::verified_tokens::VerifiedTokens;
 use crate::storage::SigningKeyRecord;
 
 /// RFC 9068: marks the JWT as an access token, so no other JWT signed with the
@@ -48,6 +50,8 @@ pub struct TokenSettings {
     pub issuer: String,
     pub audience: String,
     pub lifetime: Duration,
+    /// How many verified tokens to remember (0: none).
+    pub verified_token_cache: usize,
 }
 
 /// A freshly signed token.
@@ -65,9 +69,9 @@ pub struct TokenService {
     /// started with.
     keys: RwLock<Arc<KeySet>>,
     files: Vec<FileKey>,
-    validation: Validation,
     settings: TokenSettings,
     revocations: RevocationList,
+    verified: VerifiedTokens,
 }
 
 impl TokenService {
@@ -79,17 +83,10 @@ impl TokenService {
         revocations: RevocationList,
     ) -> Result<Self, AuthError> {
         let keys = KeySet::new(&files, stored, Utc::now())?;
-        let mut validation = Validation::new(ALGORITHM);
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&[&settings.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = CLOCK_LEEWAY.as_secs();
-
         Ok(Self {
             keys: RwLock::new(Arc::new(keys)),
             files,
-            validation,
+            verified: VerifiedTokens::new(settings.verified_token_cache),
             settings,
             revocations,
         })
@@ -98,7 +95,19 @@ impl TokenService {
     /// Takes up the database keys as they are now (after a rotation).
     pub fn reload_keys(&self, stored: &[SigningKeyRecord]) -> Result<(), AuthError> {
         let keys = Arc::new(KeySet::new(&self.files, stored, Utc::now())?);
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+        let previous = std::mem::replace(
+            &mut *self.keys.write().unwrap_or_else(PoisonError::into_inner),
+            keys,
+        );
+        let current = self.keys();
+        // A token verified under a key that is gone must be checked again.
+        if previous
+            .published()
+            .iter()
+            .any(|key| current.verifying(&key.kid).is_none())
+        {
+            self.verified.clear();
+        }
         Ok(())
     }
 
@@ -151,41 +160,62 @@ impl TokenService {
     }
 
     /// Checks a compact JWT: size, header, signature, claims, revocation.
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenRejection> {
+    /// A token verified before skips straight to the revocation check.
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenRejection> {
         if token.is_empty() {
             return Err(TokenRejection::Missing);
         }
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenRejection::Malformed);
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Malformed)?;
-        // We understand no JWS extensions, so any `crit` must be refused.
-        if header.crit.is_some() {
-            return Err(TokenRejection::Malformed);
-        }
-        if !header.typ.as_deref().is_some_and(is_access_token_type) {
-            return Err(TokenRejection::WrongClaims);
-        }
-        // `jku`, `x5u`, `jwk` and the like are ignored: keys come only from
-        // our own store, looked up by `kid`.
-        let keys = self.keys();
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| keys.verifying(kid))
-            .ok_or(TokenRejection::BadSignature)?;
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-            .map_err(|error| rejection(error.kind()))?
-            .claims;
+        let now = Utc::now().timestamp();
+        let digest = VerifiedTokens::digest(token);
+        let claims = match self.verified.get(&digest, now) {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(self.verify_signed(token, now)?);
+                // Tokens in their leeway after `exp` are not worth keeping.
+                if now < claims.exp {
+                    self.verified.insert(digest, Arc::clone(&claims));
+                }
+                claims
+            }
+        };
         if self.revocations.revokes(&claims) {
             return Err(TokenRejection::Revoked);
         }
         Ok(claims)
     }
 
+    /// The signature and the claims of a token, checked as RFC 8725 asks:
+    /// one algorithm, `typ`, key by `kid` from our own store, then issuer,
+    /// audience, `exp` and `nbf`.
+    fn verify_signed(&self, token: &str, now: i64) -> Result<Claims, TokenRejection> {
+        let keys = self.keys();
+        let payload = jws::verify(token, is_access_token_type, |kid| keys.verifying(kid))?;
+        let claims: Claims = serde_json::from_slice(&payload).map_err(|error| {
+            match error.classify() {
+                // Well-formed JSON, but not our claims: one missing, say.
+                Category::Data => TokenRejection::WrongClaims,
+                _ => TokenRejection::Malformed,
+            }
+        })?;
+        let leeway = CLOCK_LEEWAY.as_secs().cast_signed();
+        if claims.exp < now - leeway {
+            return Err(TokenRejection::Expired);
+        }
+        if claims.nbf > now + leeway {
+            return Err(TokenRejection::NotYetValid);
+        }
+        if claims.iss != self.settings.issuer || claims.aud != self.settings.audience {
+            return Err(TokenRejection::WrongClaims);
+        }
+        Ok(claims)
+    }
+
     /// Checks the value of an `Authorization` header: `Bearer <token>`, the
     /// scheme case-insensitive (RFC 7235), separated by spaces.
-    pub fn verify_authorization(&self, header: &str) -> Result<Claims, TokenRejection> {
+    pub fn verify_authorization(&self, header: &str) -> Result<Arc<Claims>, TokenRejection> {
         let (scheme, token) = header
             .trim()
             .split_once(' ')
@@ -207,7 +237,7 @@ impl TokenService {
     pub fn verify_authorization_values<'a>(
         &self,
         mut values: impl Iterator<Item = &'a [u8]>,
-    ) -> Option<Result<Claims, TokenRejection>> {
+    ) -> Option<Result<Arc<Claims>, TokenRejection>> {
         let first = values.next()?;
         if values.next().is_some() {
             return Some(Err(TokenRejection::Malformed));
@@ -231,25 +261,51 @@ fn is_access_token_type(typ: &str) -> bool {
     typ.eq_ignore_ascii_case(TOKEN_TYPE) || typ.eq_ignore_ascii_case(TOKEN_MEDIA_TYPE)
 }
 
-fn rejection(kind: &ErrorKind) -> TokenRejection {
-    match kind {
-        ErrorKind::ExpiredSignature => TokenRejection::Expired,
-        ErrorKind::ImmatureSignature => TokenRejection::NotYetValid,
-        ErrorKind::InvalidSignature
-        | ErrorKind::InvalidAlgorithm
-        | ErrorKind::InvalidEddsaKey
-        | ErrorKind::InvalidKeyFormat => TokenRejection::BadSignature,
-        ErrorKind::InvalidIssuer
-        | ErrorKind::InvalidAudience
-        | ErrorKind::InvalidSubject
-        | ErrorKind::MissingRequiredClaim(_) => TokenRejection::WrongClaims,
-        _ => TokenRejection::Malformed,
-    }
-}
-
 /// `N` random bytes, base64url: ids nobody can guess or enumerate.
 pub(super) fn random_id<const N: usize>() -> Result<String, AuthError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(AuthError::internal)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::keys::generate_signing_key;
+
+    fn service(key: &SigningKeyRecord) -> TokenService {
+        let settings = TokenSettings {
+            issuer: "authd".into(),
+            audience: "authd".into(),
+            lifetime: Duration::from_secs(3600),
+            verified_token_cache: 100,
+        };
+        let revocations = RevocationList::default();
+        TokenService::new(Vec::new(), std::slice::from_ref(key), settings, revocations).unwrap()
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_checked_for_revocation() {
+        let key = generate_signing_key(Utc::now()).unwrap();
+        let tokens = service(&key);
+        let token = tokens.issue(Uuid::now_v7(), "alice").unwrap().token;
+        let claims = tokens.verify(&token).unwrap();
+
+        tokens.revocations().insert(claims.jti.clone(), claims.exp);
+
+        assert_eq!(tokens.verify(&token), Err(TokenRejection::Revoked));
+    }
+
+    #[test]
+    fn remembered_tokens_are_forgotten_when_their_key_is() {
+        let old = generate_signing_key(Utc::now()).unwrap();
+        let tokens = service(&old);
+        let token = tokens.issue(Uuid::now_v7(), "alice").unwrap().token;
+        tokens.verify(&token).unwrap();
+
+        let new = generate_signing_key(Utc::now()).unwrap();
+        tokens.reload_keys(&[new]).unwrap();
+
+        assert_eq!(tokens.verify(&token), Err(TokenRejection::BadSignature));
+    }
 }

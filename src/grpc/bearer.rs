@@ -10,13 +10,13 @@ use crate::domain::{AuthError, Claims, TokenRejection, TokenService};
 /// The outcome of the bearer check, left in the request extensions for the
 /// handlers. Absent when the caller sent no `authorization` metadata.
 #[derive(Debug, Clone)]
-pub struct Authentication(Result<Claims, TokenRejection>);
+pub struct Authentication(Result<Arc<Claims>, TokenRejection>);
 
 impl Authentication {
     /// The verified claims of a request to a protected RPC, or why there are
     /// none. A missing token and a refused one are both errors here: a
     /// protected RPC never runs without claims.
-    pub fn require<T>(request: &Request<T>) -> Result<Claims, AuthError> {
+    pub fn require<T>(request: &Request<T>) -> Result<Arc<Claims>, AuthError> {
         match request.extensions().get::<Self>() {
             Some(Self(outcome)) => outcome.clone().map_err(AuthError::from),
             None => Err(TokenRejection::Missing.into()),

@@ -114,12 +114,12 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let claims = self.auth.verify(&request.get_ref().access_token)?;
         Ok(Response::new(VerifyResponse {
             user: Some(pb::User {
-                id: claims.sub,
-                username: claims.username,
+                id: claims.sub.clone(),
+                username: claims.username.clone(),
             }),
             issued_at: Some(timestamp(claims.iat)),
             expires_at: Some(timestamp(claims.exp)),
-            token_id: claims.jti,
+            token_id: claims.jti.clone(),
         }))
     }
 }

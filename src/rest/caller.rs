@@ -19,7 +19,7 @@ use crate::storage::Store;
 /// `Authorization` header wins over the session cookie; a bad header is
 /// refused, never passed over for the cookie.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Claims);
+pub struct Caller(pub Arc<Claims>);
 
 impl<S: Store> FromRequestParts<Arc<RestState<S>>> for Caller {
     type Rejection = Problem;

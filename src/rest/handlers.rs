@@ -238,7 +238,7 @@ pub async fn verify<S: Store>(
     JsonBody(body): JsonBody<VerifyBody>,
 ) -> Result<Json<ClaimsBody>, Problem> {
     let claims = state.auth.verify(&body.access_token)?;
-    Ok(Json(claims_body(claims)?))
+    Ok(Json(claims_body(&claims)?))
 }
 
 /// Who am I: the caller's own token, from the `Authorization` header or the
@@ -255,10 +255,10 @@ pub async fn verify<S: Store>(
     )
 )]
 pub async fn me(caller: Caller) -> Result<Json<ClaimsBody>, Problem> {
-    Ok(Json(claims_body(caller.0)?))
+    Ok(Json(claims_body(&caller.0)?))
 }
 
-fn claims_body(claims: Claims) -> Result<ClaimsBody, AuthError> {
+fn claims_body(claims: &Claims) -> Result<ClaimsBody, AuthError> {
     let timestamp = |seconds: i64| {
         DateTime::from_timestamp(seconds, 0).ok_or(AuthError::from(TokenRejection::Malformed))
     };
@@ -266,10 +266,10 @@ fn claims_body(claims: Claims) -> Result<ClaimsBody, AuthError> {
         issued_at: timestamp(claims.iat)?,
         expires_at: timestamp(claims.exp)?,
         user: UserBody {
-            id: claims.sub,
-            username: claims.username,
+            id: claims.sub.clone(),
+            username: claims.username.clone(),
         },
-        token_id: claims.jti,
+        token_id: claims.jti.clone(),
     })
 }
 

@@ -120,6 +120,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         database_max_connections: 5,
         database_timeout: Duration::from_secs(2),
         token_lifetime: TOKEN_LIFETIME,
+        verified_token_cache: 50_000,
         signing_key_files: Vec::new(),
         key_refresh_interval: Duration::from_secs(60),
         revocation_refresh_interval: Duration::from_millis(100),
