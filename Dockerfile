@@ -6,8 +6,11 @@
 FROM rust:1.95-slim-bookworm AS builder
 WORKDIR /src
 COPY . .
+# Optional cargo features, e.g. --build-arg FEATURES=otel for OpenTelemetry
+# trace export; none by default.
+ARG FEATURES=""
 # --locked: fail rather than silently resolve different dependency versions.
-RUN cargo build --release --locked \
+RUN cargo build --release --locked --features "${FEATURES}" \
     && mkdir -p /out/data
 
 # distroless/cc has glibc, libgcc and CA certificates but no shell or package

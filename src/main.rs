@@ -7,21 +7,28 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    authd::telemetry::init(cli.log_format);
+    let telemetry = match authd::telemetry::init(cli.log_format) {
+        Ok(telemetry) => telemetry,
+        Err(error) => return failure(&error),
+    };
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => startup::migrate(&cli.settings).await,
         Command::Keys(KeysCommand::Rotate) => startup::rotate_keys(&cli.settings).await,
         Command::Keys(KeysCommand::List) => startup::list_keys(&cli.settings).await,
     };
+    // After the server has stopped, so the last requests' spans go too.
+    telemetry.shutdown();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // One line an operator can act on, no backtrace.
-            eprintln!("authd: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => failure(&error),
     }
+}
+
+/// One line an operator can act on, no backtrace.
+fn failure(error: &anyhow::Error) -> ExitCode {
+    eprintln!("authd: {error:#}");
+    ExitCode::FAILURE
 }
 
 async fn serve(settings: authd::config::Settings) -> anyhow::Result<()> {

@@ -120,6 +120,13 @@ pub fn database_connections(in_use: usize, idle: usize) {
 /// is one of ours, else `other`, so that scanning for paths cannot blow up
 /// the number of series.
 fn route_label(path: &str) -> String {
+    known_route(path).unwrap_or("other").to_owned()
+}
+
+/// The path when it is one of authd's gRPC methods or REST routes: a name
+/// safe to aggregate by, where any other path could be anything a client
+/// made up.
+pub(crate) fn known_route(path: &str) -> Option<&str> {
     const GRPC_SERVICES: [&str; 4] = [
         "/auth.v1.AuthService/",
         "/grpc.health.v1.Health/",
@@ -141,11 +148,7 @@ fn route_label(path: &str) -> String {
         path.strip_prefix(service)
             .is_some_and(|method| !method.is_empty() && method.chars().all(char::is_alphanumeric))
     });
-    if known_method || REST_ROUTES.contains(&path) {
-        path.to_owned()
-    } else {
-        "other".to_owned()
-    }
+    (known_method || REST_ROUTES.contains(&path)).then_some(path)
 }
 
 /// Counts every request and times it to its response headers.

@@ -1,6 +1,10 @@
 //! Logging: the subscriber, and one line per request (REST, gRPC or
 //! grpc-web) with its method, path, HTTP status, gRPC status and latency.
-//! Never bodies, so never passwords or tokens.
+//! Never bodies, so never passwords or tokens. With the `otel` feature the
+//! same spans are also exported over OTLP.
+
+#[cfg(feature = "otel")]
+mod otel;
 
 use std::io::IsTerminal as _;
 use std::time::Duration;
@@ -10,7 +14,9 @@ use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{MakeSpan, OnEos, OnResponse, TraceLayer};
 use tracing::Span;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,20 +27,54 @@ pub enum LogFormat {
     Json,
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init(format: LogFormat) {
+/// What must outlive the server: with the `otel` feature, the span exporter.
+#[derive(Debug, Default)]
+#[must_use = "call `shutdown` once the server has stopped, or the last spans are lost"]
+pub struct Telemetry {
+    #[cfg(feature = "otel")]
+    traces: Option<otel::Traces>,
+}
+
+impl Telemetry {
+    /// Exports the spans still waiting in the batch; call it once the
+    /// server has stopped.
+    pub fn shutdown(self) {
+        #[cfg(feature = "otel")]
+        if let Some(traces) = self.traces {
+            traces.shutdown();
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). With the `otel`
+/// feature and an OTLP endpoint in the environment, the spans that pass the
+/// same filter are exported too. Fails only on an export configuration that
+/// cannot work.
+pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
         // Colour only for people: no escape codes in files and log shippers.
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).boxed(),
         LogFormat::Json => logs
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .init(),
+            .boxed(),
+    };
+    let subscriber = tracing_subscriber::registry().with(filter).with(logs);
+    #[cfg(feature = "otel")]
+    {
+        let traces = otel::Traces::from_env()?;
+        subscriber
+            .with(traces.as_ref().map(otel::Traces::layer))
+            .init();
+        Ok(Telemetry { traces })
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        subscriber.init();
+        Ok(Telemetry::default())
     }
 }
 
@@ -85,7 +125,7 @@ impl<B> MakeSpan<B> for RequestSpan {
             .get(REQUEST_ID_HEADER)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "request",
             method = %request.method(),
             path = %request.uri().path(),
@@ -93,7 +133,14 @@ impl<B> MakeSpan<B> for RequestSpan {
             status = tracing::field::Empty,
             grpc_status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
-        )
+            // Set only by the `otel` feature, for the exported span.
+            otel.name = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        #[cfg(feature = "otel")]
+        otel::join_callers_trace(&span, request);
+        span
     }
 }
 
@@ -108,6 +155,8 @@ pub struct RecordResponse;
 impl<B> OnResponse<B> for RecordResponse {
     fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
         span.record("status", response.status().as_u16());
+        #[cfg(feature = "otel")]
+        otel::record_http_status(span, response.status());
         span.record("latency_ms", latency.as_secs_f64() * 1e3);
         let status_in_headers = record_grpc_status(response.headers(), span);
         if status_in_headers || !is_native_grpc(response.headers()) {
@@ -140,6 +189,8 @@ fn record_grpc_status(headers: &HeaderMap, span: &Span) -> bool {
     let status = tonic::Status::from_header_map(headers);
     if let Some(status) = &status {
         span.record("grpc_status", tracing::field::debug(status.code()));
+        #[cfg(feature = "otel")]
+        otel::record_grpc_status(span, status.code());
     }
     status.is_some()
 }

@@ -406,8 +406,17 @@ pub fn authd_command() -> tokio::process::Command {
 /// Starts the `authd` binary with `args` (plus an ephemeral port) and waits
 /// until it serves; returns the process, its address and its log line.
 pub async fn spawn_authd_process(args: &[&str]) -> (tokio::process::Child, String, String) {
+    spawn_authd_process_with_env(&[], args).await
+}
+
+/// [`spawn_authd_process`] with these environment variables set for authd.
+pub async fn spawn_authd_process_with_env(
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (tokio::process::Child, String, String) {
     use tokio::io::{AsyncBufReadExt as _, BufReader};
     let mut child = authd_command()
+        .envs(env.iter().copied())
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .stderr(std::process::Stdio::piped())

@@ -18,6 +18,8 @@ mod login;
 mod logout;
 mod metrics;
 mod openapi;
+#[cfg(feature = "otel")]
+mod otel;
 mod rate_limits;
 mod reflection;
 mod register;
