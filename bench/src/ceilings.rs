@@ -1,0 +1,161 @@
+//! What the hardware allows, measured in the same run: the signature check
+//! a token costs, and argon2id hashes per second on every core, both by the
+//! argon2 crate authd uses and by the C reference implementation.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use ed25519_dalek::{Signer as _, SigningKey};
+
+/// Argon2id parameters, authd's defaults unless told otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct HashParameters {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+pub const DEFAULT_HASHING: HashParameters = HashParameters {
+    memory_kib: 19456,
+    iterations: 2,
+    parallelism: 1,
+};
+
+/// One Ed25519 verification, single-threaded, keys already parsed.
+pub fn signature_verify_time(duration: Duration) -> Duration {
+    let key = SigningKey::from_bytes(&[3; 32]);
+    let public = key.verifying_key();
+    // The size of authd's signing input.
+    let message = [b'x'; 300];
+    let signature = key.sign(&message);
+    let started = Instant::now();
+    let mut count = 0u32;
+    while started.elapsed() < duration {
+        for _ in 0..100 {
+            public
+                .verify_strict(black_box(&message), black_box(&signature))
+                .expect("valid signature");
+        }
+        count += 100;
+    }
+    started.elapsed() / count
+}
+
+/// Which implementation hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Argon2Implementation {
+    /// The argon2 crate as authd calls it: a fresh memory block per hash.
+    Crate,
+    /// The argon2 crate with one memory block per thread, reused.
+    CrateReusedMemory,
+    /// libargon2, the C reference implementation (through argon2-sys).
+    Reference,
+}
+
+impl Argon2Implementation {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Crate => "argon2 crate (as authd uses it)",
+            Self::CrateReusedMemory => "argon2 crate, memory block reused",
+            Self::Reference => "libargon2 (C reference, -march=native)",
+        }
+    }
+}
+
+/// Hashes per second over `threads` threads, each hashing for `duration`.
+pub fn hash_rate(
+    implementation: Argon2Implementation,
+    parameters: HashParameters,
+    threads: usize,
+    duration: Duration,
+) -> f64 {
+    let started = Instant::now();
+    let hashes: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(move || hash_for(implementation, parameters, duration)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("hash thread"))
+            .sum()
+    });
+    hashes as f64 / started.elapsed().as_secs_f64()
+}
+
+fn hash_for(
+    implementation: Argon2Implementation,
+    parameters: HashParameters,
+    duration: Duration,
+) -> u64 {
+    let password = b"bench-Pa55word-for-load";
+    let salt = [7u8; 16];
+    let mut output = [0u8; 32];
+    let params = Params::new(
+        parameters.memory_kib,
+        parameters.iterations,
+        parameters.parallelism,
+        Some(output.len()),
+    )
+    .expect("argon2 parameters");
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut memory = vec![Block::default(); params.block_count()];
+    let started = Instant::now();
+    let mut count = 0;
+    while started.elapsed() < duration {
+        match implementation {
+            Argon2Implementation::Crate => argon2
+                .hash_password_into(password, &salt, &mut output)
+                .expect("argon2 hash"),
+            Argon2Implementation::CrateReusedMemory => argon2
+                .hash_password_into_with_memory(password, &salt, &mut output, &mut memory)
+                .expect("argon2 hash"),
+            Argon2Implementation::Reference => {
+                reference_hash(parameters, password, &salt, &mut output);
+            }
+        }
+        black_box(&output);
+        count += 1;
+    }
+    count
+}
+
+/// The two must agree, or the comparison means nothing.
+pub fn implementations_agree(parameters: HashParameters) -> bool {
+    let password = b"bench-Pa55word-for-load";
+    let salt = [7u8; 16];
+    let mut output = [0u8; 32];
+    let params = Params::new(
+        parameters.memory_kib,
+        parameters.iterations,
+        parameters.parallelism,
+        Some(32),
+    )
+    .expect("argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(password, &salt, &mut output)
+        .expect("argon2 hash");
+    let mut reference = [0u8; 32];
+    reference_hash(parameters, password, &salt, &mut reference);
+    reference == output
+}
+
+/// argon2id by libargon2, into `output`.
+fn reference_hash(parameters: HashParameters, password: &[u8], salt: &[u8], output: &mut [u8]) {
+    // SAFETY: every pointer comes with its own slice's length, and the
+    // library writes only `output.len()` bytes into `output`.
+    let status = unsafe {
+        argon2_sys::argon2id_hash_raw(
+            parameters.iterations,
+            parameters.memory_kib,
+            parameters.parallelism,
+            password.as_ptr().cast(),
+            password.len(),
+            salt.as_ptr().cast(),
+            salt.len(),
+            output.as_mut_ptr().cast(),
+            output.len(),
+        )
+    };
+    assert_eq!(status, 0, "libargon2 failed");
+}

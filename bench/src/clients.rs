@@ -1,0 +1,147 @@
+//! One call of each kind, over gRPC, grpc-web and REST, as the services and
+//! browsers that use authd make them.
+
+use authd::grpc::pb::auth_service_client::AuthServiceClient;
+use authd::grpc::pb::{LoginRequest, RegisterRequest, VerifyRequest, VerifyResponse};
+use prost::Message as _;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+/// A password the policy accepts, for every benchmark user.
+pub const PASSWORD: &str = "bench-Pa55word-for-load";
+
+fn failed(status: &Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}
+
+/// The no-op ceiling: a health check, answered from memory through the same
+/// server, runtime and layers as every other call.
+pub async fn noop(channel: Channel) -> Result<(), String> {
+    HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await
+        .map(drop)
+        .map_err(|status| failed(&status))
+}
+
+pub async fn verify(channel: Channel, token: String) -> Result<(), String> {
+    AuthServiceClient::new(channel)
+        .verify(VerifyRequest {
+            access_token: token,
+        })
+        .await
+        .map(drop)
+        .map_err(|status| failed(&status))
+}
+
+/// Logs in; the token on success.
+pub async fn login(channel: Channel, username: String) -> Result<String, Status> {
+    AuthServiceClient::new(channel)
+        .login(LoginRequest {
+            username,
+            password: PASSWORD.into(),
+        })
+        .await
+        .map(|response| response.into_inner().access_token)
+}
+
+/// Registers; the token on success.
+pub async fn register(channel: Channel, username: String) -> Result<String, Status> {
+    AuthServiceClient::new(channel)
+        .register(RegisterRequest {
+            username,
+            password: PASSWORD.into(),
+        })
+        .await
+        .map(|response| response.into_inner().access_token)
+}
+
+/// Whether a Login refusal is the hash queue's overload answer.
+pub fn is_overload(status: &Status) -> bool {
+    matches!(status.code(), Code::ResourceExhausted | Code::Unavailable)
+}
+
+pub async fn rest_login(
+    http: reqwest::Client,
+    base: String,
+    username: String,
+) -> Result<(), String> {
+    let body = serde_json::json!({ "username": username, "password": PASSWORD });
+    let response = http
+        .post(format!("{base}/login"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    success(response).await
+}
+
+pub async fn rest_verify(http: reqwest::Client, base: String, token: String) -> Result<(), String> {
+    let body = serde_json::json!({ "access_token": token });
+    let response = http
+        .post(format!("{base}/verify"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    success(response).await
+}
+
+async fn success(response: reqwest::Response) -> Result<(), String> {
+    let status = response.status();
+    let body = response.bytes().await.map_err(|error| error.to_string())?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("{status}: {}", String::from_utf8_lossy(&body)))
+    }
+}
+
+/// Verify as a browser sends it over grpc-web (binary, HTTP/1.1): one
+/// length-prefixed message in, a message frame and a trailer frame out.
+pub async fn grpc_web_verify(
+    http: reqwest::Client,
+    base: String,
+    token: String,
+) -> Result<(), String> {
+    let message = VerifyRequest {
+        access_token: token,
+    }
+    .encode_to_vec();
+    let mut body = Vec::with_capacity(5 + message.len());
+    body.push(0);
+    body.extend_from_slice(
+        &u32::try_from(message.len())
+            .map_err(|e| e.to_string())?
+            .to_be_bytes(),
+    );
+    body.extend_from_slice(&message);
+    let response = http
+        .post(format!("{base}/auth.v1.AuthService/Verify"))
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    let body = response.bytes().await.map_err(|error| error.to_string())?;
+    let (frame, rest) = grpc_web_frame(&body).ok_or("no message frame")?;
+    VerifyResponse::decode(frame).map_err(|error| error.to_string())?;
+    let (trailers, _) = grpc_web_frame(rest).ok_or("no trailer frame")?;
+    if String::from_utf8_lossy(trailers).contains("grpc-status:0") {
+        Ok(())
+    } else {
+        Err(format!("trailers: {}", String::from_utf8_lossy(trailers)))
+    }
+}
+
+/// The payload of the first grpc-web frame and what follows it.
+fn grpc_web_frame(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let length = u32::from_be_bytes(bytes.get(1..5)?.try_into().ok()?) as usize;
+    let end = 5usize.checked_add(length)?;
+    Some((bytes.get(5..end)?, &bytes[end..]))
+}

@@ -1,0 +1,208 @@
+//! Driving load: closed loops (a fixed number of calls always in flight) and
+//! an open loop (calls started on a schedule, whatever the answers do).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::task::JoinSet;
+
+/// Calls in flight: `connections` × `in_flight` on each.
+#[derive(Debug, Clone, Copy)]
+pub struct Concurrency {
+    pub connections: usize,
+    pub in_flight: usize,
+}
+
+impl Concurrency {
+    pub fn total(self) -> usize {
+        self.connections * self.in_flight
+    }
+}
+
+impl std::fmt::Display for Concurrency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}×{}", self.connections, self.in_flight)
+    }
+}
+
+/// What a run measured.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub calls: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub elapsed: Duration,
+    /// Latency of the successful calls, in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl Outcome {
+    fn new() -> Self {
+        Self {
+            calls: 0,
+            errors: 0,
+            first_error: None,
+            elapsed: Duration::ZERO,
+            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+        }
+    }
+
+    fn record(&mut self, latency: Duration, result: Result<(), String>) {
+        self.calls += 1;
+        match result {
+            Ok(()) => {
+                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                self.latency.saturating_record(micros.max(1));
+            }
+            Err(error) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(error);
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.latency
+            .add(other.latency)
+            .expect("same histogram bounds");
+    }
+
+    /// Successful calls per second.
+    pub fn throughput(&self) -> f64 {
+        (self.calls - self.errors) as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// A latency quantile in milliseconds.
+    pub fn millis(&self, quantile: f64) -> f64 {
+        self.latency.value_at_quantile(quantile) as f64 / 1000.0
+    }
+}
+
+/// Runs `call(worker, n)` from `concurrency.total()` workers, each with one
+/// call in flight, for `warmup` (not counted) then `duration`. Worker `w`
+/// is meant to use connection `w % connections`.
+pub async fn closed_loop<F, Fut>(
+    concurrency: Concurrency,
+    warmup: Duration,
+    duration: Duration,
+    call: F,
+) -> Outcome
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let call = Arc::new(call);
+    let started = Instant::now();
+    let measure_from = started + warmup;
+    let end = measure_from + duration;
+    let mut workers = JoinSet::new();
+    for worker in 0..concurrency.total() {
+        let call = Arc::clone(&call);
+        workers.spawn(async move {
+            let mut outcome = Outcome::new();
+            let mut n = worker as u64;
+            loop {
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                let result = call(worker, n).await;
+                if sent >= measure_from {
+                    outcome.record(sent.elapsed(), result);
+                }
+                n += concurrency.total() as u64;
+            }
+            outcome
+        });
+    }
+    let mut total = Outcome::new();
+    while let Some(outcome) = workers.join_next().await {
+        total.merge(outcome.expect("worker panicked"));
+    }
+    total.elapsed = duration;
+    total
+}
+
+/// Starts `call(n)` at `rate` per second for `duration`, with at most
+/// `max_in_flight` outstanding (beyond that a start counts as an error).
+/// Latency is measured from the scheduled start, so a stalled server shows
+/// as latency rather than as fewer calls.
+pub async fn open_loop<F, Fut>(
+    rate: f64,
+    duration: Duration,
+    max_in_flight: usize,
+    call: F,
+) -> Outcome
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let total_calls = (duration.as_secs_f64() * rate) as u64;
+    let started = Instant::now();
+    let mut calls = JoinSet::new();
+    let mut outcome = Outcome::new();
+    for n in 0..total_calls {
+        let scheduled = started + interval.mul_f64(n as f64);
+        tokio::time::sleep_until(scheduled.into()).await;
+        while let Some(done) = calls.try_join_next() {
+            let (latency, result) = done.expect("call panicked");
+            outcome.record(latency, result);
+        }
+        if calls.len() >= max_in_flight {
+            outcome.record(Duration::ZERO, Err("too many calls in flight".into()));
+            continue;
+        }
+        let call = call(n);
+        calls.spawn(async move {
+            let result = call.await;
+            (scheduled.elapsed(), result)
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        let (latency, result) = done.expect("call panicked");
+        outcome.record(latency, result);
+    }
+    outcome.elapsed = duration;
+    outcome
+}
+
+/// Like [`open_loop`], but sorts the answers into two outcomes by `accepted`
+/// (e.g. served vs refused for overload), both counted as successes.
+pub async fn open_loop_split<F, Fut>(rate: f64, duration: Duration, call: F) -> (Outcome, Outcome)
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<bool, String>> + Send + 'static,
+{
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let total_calls = (duration.as_secs_f64() * rate) as u64;
+    let started = Instant::now();
+    let mut calls = JoinSet::new();
+    for n in 0..total_calls {
+        let scheduled = started + interval.mul_f64(n as f64);
+        tokio::time::sleep_until(scheduled.into()).await;
+        let call = call(n);
+        calls.spawn(async move {
+            let result = call.await;
+            (scheduled.elapsed(), result)
+        });
+    }
+    let (mut accepted, mut refused) = (Outcome::new(), Outcome::new());
+    while let Some(done) = calls.join_next().await {
+        match done.expect("call panicked") {
+            (latency, Ok(true)) => accepted.record(latency, Ok(())),
+            (latency, Ok(false)) => refused.record(latency, Ok(())),
+            (latency, Err(error)) => accepted.record(latency, Err(error)),
+        }
+    }
+    accepted.elapsed = duration;
+    refused.elapsed = duration;
+    (accepted, refused)
+}

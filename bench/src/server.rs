@@ -1,0 +1,183 @@
+//! An authd process under test: started from its binary on a SQLite file,
+//! on a loopback port, and stopped when dropped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use tokio::process::{Child, Command};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Argon2 parameters so cheap that making thousands of tokens takes
+/// seconds; only for servers whose Login is not what is measured.
+pub const CHEAP_HASHING: [&str; 4] = ["--argon2-memory-kib", "8", "--argon2-iterations", "1"];
+
+/// Rate limits would refuse a load generator on one address.
+const NO_RATE_LIMITS: [&str; 6] = [
+    "--login-rate-per-address",
+    "off",
+    "--register-rate-per-address",
+    "off",
+    "--login-failures-per-username",
+    "off",
+];
+
+pub struct Server {
+    child: Child,
+    pub address: SocketAddr,
+    /// From spawning the process to its first SERVING health answer.
+    pub startup: Duration,
+}
+
+impl Server {
+    /// Starts `binary` on the SQLite database file `database` (created if
+    /// missing) with `args` added, and waits until it serves.
+    pub async fn start(
+        binary: &Path,
+        database: &Path,
+        log: &Path,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
+        let address = free_loopback_address()?;
+        let log_file = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("cannot open {}", log.display()))?;
+        let spawned = Instant::now();
+        let mut child = Command::new(binary)
+            .arg("--listen")
+            .arg(address.to_string())
+            .arg("--database-url")
+            .arg(format!("sqlite://{}?mode=rwc", database.display()))
+            .args(["--shutdown-drain", "0s", "--shutdown-timeout", "5s"])
+            .args(NO_RATE_LIMITS)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))?;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                bail!("authd exited at start ({status}); see {}", log.display());
+            }
+            if spawned.elapsed() > Duration::from_secs(60) {
+                bail!("authd did not serve within a minute; see {}", log.display());
+            }
+            if serving(&endpoint).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(Self {
+            child,
+            address,
+            startup: spawned.elapsed(),
+        })
+    }
+
+    /// `connections` separate HTTP/2 connections.
+    pub async fn channels(&self, connections: usize) -> anyhow::Result<Vec<Channel>> {
+        let mut channels = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            channels.push(
+                Endpoint::from_shared(self.url())?
+                    .tcp_nodelay(true)
+                    .connect()
+                    .await?,
+            );
+        }
+        Ok(channels)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Resident memory in KiB, from `/proc` (Linux).
+    pub fn resident_kib(&self) -> anyhow::Result<u64> {
+        let pid = self.child.id().context("authd has exited")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS in /proc status")
+    }
+
+    /// The sum of every series of a Prometheus metric whose labels contain
+    /// `labels` (e.g. `result="hit"`).
+    pub async fn metric(&self, name: &str, labels: &str) -> anyhow::Result<f64> {
+        let text = reqwest::get(format!("{}/metrics", self.url()))
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .filter(|line| line.starts_with(name) && line.contains(labels))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+
+    /// Stops authd with SIGTERM and waits for it to exit.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await?;
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .context("authd did not stop within 10 s")??;
+        Ok(())
+    }
+}
+
+async fn serving(endpoint: &Endpoint) -> bool {
+    let Ok(channel) = endpoint.connect().await else {
+        return false;
+    };
+    HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await
+        .is_ok_and(|response| response.get_ref().status == ServingStatus::Serving as i32)
+}
+
+fn free_loopback_address() -> anyhow::Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// The authd binary: the given path, or the one cargo builds beside this
+/// bench (same profile) when the bench runs under `cargo run`.
+pub fn authd_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path);
+    }
+    let release = !cfg!(debug_assertions);
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let mut build = std::process::Command::new(cargo);
+        build.args(["build", "--locked", "-p", "authd", "--bin", "authd"]);
+        if release {
+            build.arg("--release");
+        }
+        if !build.status()?.success() {
+            bail!("cargo could not build authd");
+        }
+    }
+    let beside = std::env::current_exe()?.with_file_name("authd");
+    if !beside.exists() {
+        bail!(
+            "no authd binary at {}: run the bench with `cargo run`, or pass --authd",
+            beside.display()
+        );
+    }
+    Ok(beside)
+}
