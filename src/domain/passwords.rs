@@ -179,6 +179,7 @@ impl PasswordHasher {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
+            yield_to_the_runtime();
             let started = std::time::Instant::now();
             let outcome = span.in_scope(work);
             crate::metrics::hash_duration(started.elapsed());
@@ -188,6 +189,31 @@ impl PasswordHasher {
         .map_err(AuthError::internal)?
     }
 }
+
+/// Lowers the calling thread's priority (nice 10), so that the hashes,
+/// which may fill every core, run in the time the async runtime leaves:
+/// token checks keep their latency while logins flood in. The blocking
+/// pool's thread stays lowered for whatever it runs next, which is only
+/// more hashing or file reads for the web page. Linux only: elsewhere the
+/// scheduler decides.
+fn yield_to_the_runtime() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain integer arguments; on Linux the nice value belongs to
+    // the thread, named here by its own id. Raising niceness needs no
+    // privilege, and a failure only leaves the priority as it was.
+    unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            libc::gettid().cast_unsigned(),
+            HASH_NICENESS,
+        );
+    }
+}
+
+/// From -20 (first) to 19 (last); 10 gives a hash about a tenth of a core
+/// that the runtime also wants.
+#[cfg(target_os = "linux")]
+const HASH_NICENESS: libc::c_int = 10;
 
 /// A place in the queue for a hash slot, given back when dropped, also when
 /// the waiting call is cancelled.
