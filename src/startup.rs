@@ -59,15 +59,14 @@ impl Application {
         let keys = load_or_create_signing_keys(&database)
             .await
             .context("cannot load the token signing keys")?;
-        let revoked = database
-            .revocations_in_force(Utc::now().timestamp() - CLOCK_LEEWAY.as_secs() as i64)
-            .await
-            .context("cannot load revoked tokens")?;
         let cutoffs = database
             .session_cutoffs()
             .await
             .context("cannot load revoked sessions")?;
-        let revocations = RevocationList::new(revoked, cutoffs);
+        let revocations = RevocationList::new(Vec::new(), cutoffs);
+        load_revocations(&database, &revocations, REVOCATION_PAGE)
+            .await
+            .context("cannot load revoked tokens")?;
         let tokens = TokenService::new(files, &keys, settings.tokens(), revocations)
             .context("cannot set up token signing")?;
         let hasher =
@@ -312,5 +311,72 @@ pub async fn shutdown_signal(drain: Duration) -> Duration {
     tokio::select! {
         () = interrupt => Duration::ZERO,
         () = terminate => drain,
+    }
+}
+
+/// Revocations read at start, a page at a time: a million of them never sit
+/// in memory twice (as rows and in the set).
+const REVOCATION_PAGE: u64 = 10_000;
+
+async fn load_revocations(
+    database: &Database,
+    revocations: &RevocationList,
+    page_size: u64,
+) -> anyhow::Result<()> {
+    let now = Utc::now().timestamp() - CLOCK_LEEWAY.as_secs().cast_signed();
+    let mut after = None;
+    loop {
+        let page = database
+            .revocations_in_force(now, after.as_deref(), page_size)
+            .await?;
+        let full = page.len() as u64 == page_size;
+        after = page.last().map(|revocation| revocation.jti.clone());
+        revocations.merge(page, Vec::new());
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{DatabaseSettings, Revocation};
+
+    #[tokio::test]
+    async fn every_page_of_revocations_in_force_is_loaded() {
+        let directory = tempfile::tempdir().unwrap();
+        let database = Database::connect(&DatabaseSettings {
+            url: format!(
+                "sqlite://{}?mode=rwc",
+                directory.path().join("authd.db").display()
+            ),
+            max_connections: 2,
+            connect_timeout: Duration::from_secs(5),
+        })
+        .await
+        .unwrap();
+        database.migrate().await.unwrap();
+        let now = Utc::now().timestamp();
+        for (n, expires_at) in [now + 60, now + 60, now - 3600, now + 60, now + 60, now + 60]
+            .into_iter()
+            .enumerate()
+        {
+            let revocation = Revocation {
+                jti: format!("token-{n}"),
+                user_id: uuid::Uuid::now_v7(),
+                expires_at,
+            };
+            database.insert_revocation(&revocation).await.unwrap();
+        }
+
+        let revocations = RevocationList::default();
+        load_revocations(&database, &revocations, 2).await.unwrap();
+
+        assert_eq!(
+            revocations.len(),
+            5,
+            "every token still valid, over three pages"
+        );
     }
 }

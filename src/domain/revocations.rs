@@ -5,27 +5,54 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use super::tokens::Claims;
 use crate::storage::{Revocation, RevocationEvent};
 
+/// A token id as the set keeps it: the 16 random bytes authd's `jti` spells
+/// in base64url, so an entry costs about 25 bytes rather than 80 with a
+/// string; any other `jti` (none is ever issued) by its SHA-256, cut to 16.
+type TokenIdKey = [u8; 16];
+
+fn token_id_key(jti: &str) -> TokenIdKey {
+    let mut key = [0u8; 16];
+    // 22 characters decode to exactly 16 bytes; a buffer with room for more
+    // makes any other length fail or show.
+    let mut decoded = [0u8; 18];
+    match URL_SAFE_NO_PAD.decode_slice(jti, &mut decoded) {
+        Ok(16) => key.copy_from_slice(&decoded[..16]),
+        _ => key.copy_from_slice(&Sha256::digest(jti.as_bytes())[..16]),
+    }
+    key
+}
+
 /// Revoked token ids with their expiry (Unix seconds), and per user the
 /// second through which all their tokens are revoked ("log out everywhere").
 #[derive(Debug, Default)]
 pub struct RevocationList {
-    expiry_by_jti: RwLock<HashMap<String, i64>>,
+    expiry_by_jti: RwLock<HashMap<TokenIdKey, i64>>,
     cutoff_by_subject: RwLock<HashMap<String, i64>>,
 }
 
 impl RevocationList {
     /// Remembers a revoked token until `expires_at`.
-    pub fn insert(&self, jti: String, expires_at: i64) {
+    pub fn insert(&self, jti: &str, expires_at: i64) {
+        self.insert_all([(jti, expires_at)]);
+    }
+
+    /// Remembers many revoked tokens under one lock.
+    fn insert_all<'a>(&self, revoked: impl IntoIterator<Item = (&'a str, i64)>) {
         let mut entries = self
             .expiry_by_jti
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        entries.insert(jti, expires_at);
+        for (jti, expires_at) in revoked {
+            entries.insert(token_id_key(jti), expires_at);
+        }
         crate::metrics::revoked_tokens(entries.len());
     }
 
@@ -54,7 +81,7 @@ impl RevocationList {
             .expiry_by_jti
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(&claims.jti);
+            .contains_key(&token_id_key(&claims.jti));
         revoked_by_id
             || self
                 .cutoff(&claims.sub)
@@ -100,7 +127,7 @@ impl RevocationList {
     pub fn apply(&self, event: RevocationEvent) {
         match event {
             RevocationEvent::Token(revocation) => {
-                self.insert(revocation.jti, revocation.expires_at)
+                self.insert(&revocation.jti, revocation.expires_at)
             }
             RevocationEvent::AllOf {
                 user_id,
@@ -111,9 +138,11 @@ impl RevocationList {
 
     /// Adds what other instances recorded; nothing already known is lost.
     pub fn merge(&self, revocations: Vec<Revocation>, cutoffs: Vec<(Uuid, i64)>) {
-        for revocation in revocations {
-            self.insert(revocation.jti, revocation.expires_at);
-        }
+        self.insert_all(
+            revocations
+                .iter()
+                .map(|revocation| (revocation.jti.as_str(), revocation.expires_at)),
+        );
         for (user_id, revoked_through) in cutoffs {
             self.cut_off(user_id.to_string(), revoked_through);
         }
@@ -127,10 +156,28 @@ mod tests {
     #[test]
     fn pruning_keeps_tokens_that_are_still_valid() {
         let list = RevocationList::default();
-        list.insert("old".into(), 100);
-        list.insert("edge".into(), 200);
-        list.insert("new".into(), 300);
+        list.insert("old", 100);
+        list.insert("edge", 200);
+        list.insert("new", 300);
         assert_eq!(list.prune_expired_before(200), 1);
         assert_eq!(list.len(), 2);
+    }
+
+    #[test]
+    fn token_ids_of_any_form_are_told_apart() {
+        let issued = crate::domain::tokens::random_id::<16>().unwrap();
+        let ids = [
+            issued.as_str(),
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAB",
+            "short",
+            "AAAAAAAAAAAAAAAAAAAAAAAA",
+        ];
+        let keys: std::collections::HashSet<_> = ids.iter().map(|id| token_id_key(id)).collect();
+        assert_eq!(keys.len(), ids.len());
+        assert_eq!(
+            token_id_key(&issued).to_vec(),
+            URL_SAFE_NO_PAD.decode(&issued).unwrap()
+        );
     }
 }

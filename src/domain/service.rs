@@ -130,9 +130,7 @@ impl<S: Store> Authenticator<S> {
                 expires_at: claims.exp,
             })
             .await?;
-        self.tokens
-            .revocations()
-            .insert(claims.jti.clone(), claims.exp);
+        self.tokens.revocations().insert(&claims.jti, claims.exp);
         tracing::info!("logged out");
         Ok(())
     }

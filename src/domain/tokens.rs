@@ -291,7 +291,7 @@ mod tests {
         let token = tokens.issue(Uuid::now_v7(), "alice").unwrap().token;
         let claims = tokens.verify(&token).unwrap();
 
-        tokens.revocations().insert(claims.jti.clone(), claims.exp);
+        tokens.revocations().insert(&claims.jti, claims.exp);
 
         assert_eq!(tokens.verify(&token), Err(TokenRejection::Revoked));
     }

@@ -8,7 +8,8 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait as _, DatabaseConnection,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, RuntimeErr, SqlErr, Statement, sqlx,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqlErr,
+    Statement, sqlx,
 };
 use uuid::Uuid;
 
@@ -145,9 +146,20 @@ impl Store for Database {
         Ok(rows.into_iter().map(revocation).collect())
     }
 
-    async fn revocations_in_force(&self, now: i64) -> Result<Vec<Revocation>, AuthError> {
-        let rows = revoked_token::Entity::find()
-            .filter(revoked_token::Column::ExpiresAt.gte(now))
+    async fn revocations_in_force(
+        &self,
+        now: i64,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Revocation>, AuthError> {
+        let mut query =
+            revoked_token::Entity::find().filter(revoked_token::Column::ExpiresAt.gte(now));
+        if let Some(after) = after {
+            query = query.filter(revoked_token::Column::Jti.gt(after));
+        }
+        let rows = query
+            .order_by_asc(revoked_token::Column::Jti)
+            .limit(limit)
             .all(&self.connection)
             .await
             .map_err(classify)?;

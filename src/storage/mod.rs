@@ -132,10 +132,13 @@ pub trait Store: Send + Sync + 'static {
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<Revocation>, AuthError>> + Send;
 
-    /// All revocations whose token is still valid at `now` (Unix seconds).
+    /// Revocations whose token is still valid at `now` (Unix seconds), a page
+    /// at a time: up to `limit` in `jti` order, after the `jti` given.
     fn revocations_in_force(
         &self,
         now: i64,
+        after: Option<&str>,
+        limit: u64,
     ) -> impl Future<Output = Result<Vec<Revocation>, AuthError>> + Send;
 
     /// Forgets revocations of tokens that expired before `before`; returns how
