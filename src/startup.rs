@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::{LayerExt as _, Routes};
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tonic_web::GrpcWebLayer;
@@ -181,6 +181,12 @@ impl Application {
             stopping.notified().await;
             tokio::time::sleep(shutdown_timeout).await;
         };
+        // The builder's TCP options apply only to listeners it binds itself;
+        // without TCP_NODELAY, a caller making one call at a time waits for
+        // Nagle's algorithm (40 ms per call on Linux).
+        let incoming = TcpIncoming::from(self.listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(KEEPALIVE_INTERVAL));
         let serving = Server::builder()
             // HTTP/1.1 for REST and grpc-web from browsers; gRPC uses HTTP/2.
             .accept_http1(true)
@@ -192,14 +198,13 @@ impl Application {
             // Dead peers are found and their connections closed.
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-            .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
             .layer(telemetry::set_request_id_layer())
             .layer(telemetry::request_trace_layer())
             .layer(telemetry::propagate_request_id_layer())
             .layer(metrics::RequestMetricsLayer)
             .layer(web::cors_layer(&self.settings.cors_allowed_origins))
             .add_routes(self.routes)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), drained);
+            .serve_with_incoming_shutdown(incoming, drained);
         let served = tokio::select! {
             served = serving => served,
             () = deadline => {
