@@ -190,30 +190,23 @@ impl PasswordHasher {
     }
 }
 
-/// Lowers the calling thread's priority (nice 10), so that the hashes,
-/// which may fill every core, run in the time the async runtime leaves:
-/// token checks keep their latency while logins flood in. The blocking
-/// pool's thread stays lowered for whatever it runs next, which is only
-/// more hashing or file reads for the web page. Linux only: elsewhere the
-/// scheduler decides.
+/// Moves the calling thread to the idle scheduling class (SCHED_IDLE), so
+/// that the hashes, which may fill every core, run only in the time the
+/// async runtime leaves: token checks keep their latency while logins flood
+/// in, and an overloaded Login is refused at once. The blocking pool's
+/// thread stays there for whatever it runs next, which is only more hashing
+/// or file reads for the web page. Linux only: elsewhere the scheduler
+/// decides.
 fn yield_to_the_runtime() {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain integer arguments; on Linux the nice value belongs to
-    // the thread, named here by its own id. Raising niceness needs no
-    // privilege, and a failure only leaves the priority as it was.
+    // SAFETY: `param` outlives the call, which only reads it; on Linux the
+    // policy belongs to the thread, named here by its own id. Lowering it
+    // needs no privilege, and a failure leaves the policy as it was.
     unsafe {
-        libc::setpriority(
-            libc::PRIO_PROCESS,
-            libc::gettid().cast_unsigned(),
-            HASH_NICENESS,
-        );
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(libc::gettid(), libc::SCHED_IDLE, &raw const param);
     }
 }
-
-/// From -20 (first) to 19 (last); 10 gives a hash about a tenth of a core
-/// that the runtime also wants.
-#[cfg(target_os = "linux")]
-const HASH_NICENESS: libc::c_int = 10;
 
 /// A place in the queue for a hash slot, given back when dropped, also when
 /// the waiting call is cancelled.
