@@ -38,6 +38,7 @@ impl Server {
     /// Starts `binary` on the SQLite database file `database` (created if
     /// missing) with `args` added, and waits until it serves.
     pub async fn start(
+        wrapper: &[String],
         binary: &Path,
         database: &Path,
         log: &Path,
@@ -50,7 +51,15 @@ impl Server {
             .open(log)
             .with_context(|| format!("cannot open {}", log.display()))?;
         let spawned = Instant::now();
-        let mut child = Command::new(binary)
+        let mut command = match wrapper {
+            [program, arguments @ ..] => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(binary);
+                command
+            }
+            [] => Command::new(binary),
+        };
+        let mut child = command
             .arg("--listen")
             .arg(address.to_string())
             .arg("--database-url")
