@@ -63,6 +63,21 @@ impl Argon2Implementation {
     }
 }
 
+const PASSWORD: &[u8] = b"bench-Pa55word-for-load";
+const SALT: [u8; 16] = [7; 16];
+
+/// The argon2 crate's argon2id at `parameters`, for 32-byte hashes.
+fn argon2id(parameters: HashParameters) -> Argon2<'static> {
+    let params = Params::new(
+        parameters.memory_kib,
+        parameters.iterations,
+        parameters.parallelism,
+        Some(32),
+    )
+    .expect("argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
 /// Hashes per second over `threads` threads, each hashing for `duration`.
 pub fn hash_rate(
     implementation: Argon2Implementation,
@@ -88,18 +103,10 @@ fn hash_for(
     parameters: HashParameters,
     duration: Duration,
 ) -> u64 {
-    let password = b"bench-Pa55word-for-load";
-    let salt = [7u8; 16];
+    let (password, salt) = (PASSWORD, SALT);
     let mut output = [0u8; 32];
-    let params = Params::new(
-        parameters.memory_kib,
-        parameters.iterations,
-        parameters.parallelism,
-        Some(output.len()),
-    )
-    .expect("argon2 parameters");
-    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    let mut memory = vec![Block::default(); params.block_count()];
+    let argon2 = argon2id(parameters);
+    let mut memory = vec![Block::default(); argon2.params().block_count()];
     let started = Instant::now();
     let mut count = 0;
     while started.elapsed() < duration {
@@ -122,21 +129,12 @@ fn hash_for(
 
 /// The two must agree, or the comparison means nothing.
 pub fn implementations_agree(parameters: HashParameters) -> bool {
-    let password = b"bench-Pa55word-for-load";
-    let salt = [7u8; 16];
     let mut output = [0u8; 32];
-    let params = Params::new(
-        parameters.memory_kib,
-        parameters.iterations,
-        parameters.parallelism,
-        Some(32),
-    )
-    .expect("argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(password, &salt, &mut output)
+    argon2id(parameters)
+        .hash_password_into(PASSWORD, &SALT, &mut output)
         .expect("argon2 hash");
     let mut reference = [0u8; 32];
-    reference_hash(parameters, password, &salt, &mut reference);
+    reference_hash(parameters, PASSWORD, &SALT, &mut reference);
     reference == output
 }
 

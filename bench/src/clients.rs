@@ -69,20 +69,22 @@ pub async fn rest_login(
     username: String,
 ) -> Result<(), String> {
     let body = serde_json::json!({ "username": username, "password": PASSWORD });
-    let response = http
-        .post(format!("{base}/login"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|error| error.to_string())?;
-    success(response).await
+    post_json(http, format!("{base}/login"), body).await
 }
 
 pub async fn rest_verify(http: reqwest::Client, base: String, token: String) -> Result<(), String> {
     let body = serde_json::json!({ "access_token": token });
+    post_json(http, format!("{base}/verify"), body).await
+}
+
+/// A JSON POST that must succeed.
+async fn post_json(
+    http: reqwest::Client,
+    url: String,
+    body: serde_json::Value,
+) -> Result<(), String> {
     let response = http
-        .post(format!("{base}/verify"))
+        .post(url)
         .header("content-type", "application/json")
         .body(body.to_string())
         .send()

@@ -5,9 +5,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::Command;
 
-use crate::helpers::{TestDatabase, authd_command, spawn_authd_process};
+use crate::helpers::{TestDatabase, authd_command, spawn_authd_process, terminate};
 
 #[tokio::test]
 async fn help_documents_every_option_and_its_environment_variable() {
@@ -114,17 +113,7 @@ async fn the_binary_serves_logs_where_and_stops_cleanly_on_sigterm() {
         .expect("serves real requests");
     drop(client);
 
-    let pid = child.id().expect("pid").to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("stops after SIGTERM")
-        .expect("exit status");
+    let status = terminate(&mut child).await;
     assert!(status.success(), "{status:?}");
 }
 

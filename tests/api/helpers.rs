@@ -444,6 +444,21 @@ pub async fn spawn_authd_process_with_env(
     (child, address, serving)
 }
 
+/// Sends SIGTERM to a spawned authd and waits (30 s at most) for it to exit.
+pub async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().expect("pid").to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(killed.success());
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops after SIGTERM")
+        .expect("exit status")
+}
+
 /// The `google.rpc.ErrorInfo` reason of a status, checking its domain.
 pub fn reason(status: &Status) -> String {
     let info = status

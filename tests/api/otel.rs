@@ -17,10 +17,9 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message as _;
 use tokio::net::TcpListener;
-use tokio::process::Command;
 use tokio::sync::mpsc;
 
-use crate::helpers::{TestDatabase, spawn_authd_process_with_env};
+use crate::helpers::{TestDatabase, spawn_authd_process_with_env, terminate};
 
 /// The callers' span, as in the W3C Trace Context examples.
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
@@ -250,17 +249,7 @@ async fn sigterm_exports_the_spans_still_batched() {
         .expect("REST response");
     assert!(!collector.received_any(), "exported before the batch delay");
 
-    let pid = child.id().expect("pid").to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("stops after SIGTERM")
-        .expect("exit status");
+    let status = terminate(&mut child).await;
 
     assert!(status.success(), "{status:?}");
     let span = collector.span_in(&trace).await;
