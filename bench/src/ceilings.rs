@@ -98,6 +98,29 @@ pub fn hash_rate(
     hashes as f64 / started.elapsed().as_secs_f64()
 }
 
+/// [`hash_rate`] of several implementations over `duration` each, taken in
+/// turns of a second, so that the machine's drift (shared CPUs) falls
+/// on all of them alike.
+pub fn hash_rates(
+    implementations: &[Argon2Implementation],
+    parameters: HashParameters,
+    threads: usize,
+    duration: Duration,
+) -> Vec<f64> {
+    let slice = Duration::from_secs(1).min(duration);
+    let turns = (duration.as_secs_f64() / slice.as_secs_f64()).ceil() as u32;
+    let mut totals = vec![0.0; implementations.len()];
+    for _ in 0..turns {
+        for (total, implementation) in totals.iter_mut().zip(implementations) {
+            *total += hash_rate(*implementation, parameters, threads, slice);
+        }
+    }
+    totals
+        .into_iter()
+        .map(|total| total / f64::from(turns))
+        .collect()
+}
+
 fn hash_for(
     implementation: Argon2Implementation,
     parameters: HashParameters,

@@ -181,14 +181,13 @@ fn ceilings(run: &Run, report: &mut Report) {
     report.signature_verify = ceilings::signature_verify_time(time.min(Duration::from_secs(2)));
     let parameters = run.hashing;
     report.argon2_agree = ceilings::implementations_agree(parameters);
-    for implementation in [
+    let implementations = [
         Argon2Implementation::Crate,
         Argon2Implementation::CrateReusedMemory,
         Argon2Implementation::Reference,
-    ] {
-        let rate = ceilings::hash_rate(implementation, parameters, cores, time);
-        report.hash_rates.push((implementation, rate));
-    }
+    ];
+    let rates = ceilings::hash_rates(&implementations, parameters, cores, time);
+    report.hash_rates = implementations.into_iter().zip(rates).collect();
 }
 
 /// Tokens for `users` users, `per_user` each (one from Register, the rest
@@ -504,8 +503,13 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
             .unzip();
     let (usernames, tokens) = (Arc::new(usernames), Arc::new(tokens));
 
-    let ceiling = hash_rate(Argon2Implementation::Crate);
-    let reference = hash_rate(Argon2Implementation::Reference);
+    let [ceiling, reference] = <[f64; 2]>::try_from(ceilings::hash_rates(
+        &[Argon2Implementation::Crate, Argon2Implementation::Reference],
+        run.hashing,
+        cores,
+        run.duration,
+    ))
+    .expect("two rates");
     let hash_seconds = server
         .metric("authd_password_hash_duration_seconds_sum", "")
         .await?;
