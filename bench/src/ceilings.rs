@@ -78,29 +78,21 @@ fn argon2id(parameters: HashParameters) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Hashes per second over `threads` threads, each hashing for `duration`.
+/// Hashes per second of `implementation` over `threads` threads.
 pub fn hash_rate(
     implementation: Argon2Implementation,
     parameters: HashParameters,
     threads: usize,
     duration: Duration,
 ) -> f64 {
-    let started = Instant::now();
-    let hashes: u64 = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| scope.spawn(move || hash_for(implementation, parameters, duration)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| worker.join().expect("hash thread"))
-            .sum()
-    });
-    hashes as f64 / started.elapsed().as_secs_f64()
+    hash_rates(&[implementation], parameters, threads, duration)[0]
 }
 
-/// [`hash_rate`] of several implementations over `duration` each, taken in
-/// turns of a second, so that the machine's drift (shared CPUs) falls
-/// on all of them alike.
+/// Hashes per second of each implementation, over `duration` each on
+/// `threads` threads. The implementations take turns of a second, so that
+/// the machine's drift (shared CPUs) falls on all of them alike; each thread
+/// lives through every turn, as authd's hash threads do, so no turn pays for
+/// a thread's first allocations.
 pub fn hash_rates(
     implementations: &[Argon2Implementation],
     parameters: HashParameters,
@@ -109,45 +101,91 @@ pub fn hash_rates(
 ) -> Vec<f64> {
     let slice = Duration::from_secs(1).min(duration);
     let turns = (duration.as_secs_f64() / slice.as_secs_f64()).ceil() as u32;
-    let mut totals = vec![0.0; implementations.len()];
-    for _ in 0..turns {
-        for (total, implementation) in totals.iter_mut().zip(implementations) {
-            *total += hash_rate(*implementation, parameters, threads, slice);
-        }
-    }
-    totals
-        .into_iter()
-        .map(|total| total / f64::from(turns))
+    let per_thread: Vec<Vec<(u64, Duration)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut hasher = Hasher::new(parameters);
+                    let mut done = vec![(0, Duration::ZERO); implementations.len()];
+                    for _ in 0..turns {
+                        for ((hashes, time), implementation) in done.iter_mut().zip(implementations)
+                        {
+                            let started = Instant::now();
+                            *hashes += hasher.hash_for(*implementation, slice);
+                            *time += started.elapsed();
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("hash thread"))
+            .collect()
+    });
+    (0..implementations.len())
+        .map(|index| {
+            per_thread
+                .iter()
+                .map(|done| {
+                    let (hashes, time) = done[index];
+                    hashes as f64 / time.as_secs_f64()
+                })
+                .sum()
+        })
         .collect()
 }
 
-fn hash_for(
-    implementation: Argon2Implementation,
+/// One thread's hashing state: the crate's hasher and a memory block kept
+/// for the implementation that reuses it.
+struct Hasher {
     parameters: HashParameters,
-    duration: Duration,
-) -> u64 {
-    let (password, salt) = (PASSWORD, SALT);
-    let mut output = [0u8; 32];
-    let argon2 = argon2id(parameters);
-    let mut memory = vec![Block::default(); argon2.params().block_count()];
-    let started = Instant::now();
-    let mut count = 0;
-    while started.elapsed() < duration {
-        match implementation {
-            Argon2Implementation::Crate => argon2
-                .hash_password_into(password, &salt, &mut output)
-                .expect("argon2 hash"),
-            Argon2Implementation::CrateReusedMemory => argon2
-                .hash_password_into_with_memory(password, &salt, &mut output, &mut memory)
-                .expect("argon2 hash"),
-            Argon2Implementation::Reference => {
-                reference_hash(parameters, password, &salt, &mut output);
-            }
+    argon2: Argon2<'static>,
+    memory: Vec<Block>,
+    output: [u8; 32],
+}
+
+impl Hasher {
+    fn new(parameters: HashParameters) -> Self {
+        let argon2 = argon2id(parameters);
+        let memory = vec![Block::default(); argon2.params().block_count()];
+        Self {
+            parameters,
+            argon2,
+            memory,
+            output: [0; 32],
         }
-        black_box(&output);
-        count += 1;
     }
-    count
+
+    /// How many hashes `implementation` makes in `duration`.
+    fn hash_for(&mut self, implementation: Argon2Implementation, duration: Duration) -> u64 {
+        let started = Instant::now();
+        let mut count = 0;
+        while started.elapsed() < duration {
+            match implementation {
+                Argon2Implementation::Crate => self
+                    .argon2
+                    .hash_password_into(PASSWORD, &SALT, &mut self.output)
+                    .expect("argon2 hash"),
+                Argon2Implementation::CrateReusedMemory => self
+                    .argon2
+                    .hash_password_into_with_memory(
+                        PASSWORD,
+                        &SALT,
+                        &mut self.output,
+                        &mut self.memory,
+                    )
+                    .expect("argon2 hash"),
+                Argon2Implementation::Reference => {
+                    reference_hash(self.parameters, PASSWORD, &SALT, &mut self.output);
+                }
+            }
+            black_box(&self.output);
+            count += 1;
+        }
+        count
+    }
 }
 
 /// The two must agree, or the comparison means nothing.
