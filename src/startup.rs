@@ -63,7 +63,7 @@ impl Application {
             .session_cutoffs()
             .await
             .context("cannot load revoked sessions")?;
-        let revocations = RevocationList::new(Vec::new(), cutoffs);
+        let revocations = RevocationList::with_cutoffs(cutoffs);
         load_revocations(&database, &revocations, REVOCATION_PAGE)
             .await
             .context("cannot load revoked tokens")?;
@@ -336,7 +336,7 @@ async fn load_revocations(
             .await?;
         let full = page.len() as u64 == page_size;
         after = page.last().map(|revocation| revocation.jti.clone());
-        revocations.merge(page, Vec::new());
+        revocations.remember(&page);
         if !full {
             return Ok(());
         }

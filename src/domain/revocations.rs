@@ -116,11 +116,21 @@ impl RevocationList {
 }
 
 impl RevocationList {
-    /// The list as the database holds it: revoked tokens and cutoffs.
-    pub fn new(revocations: Vec<Revocation>, cutoffs: Vec<(Uuid, i64)>) -> Self {
+    /// A list with the database's "log out everywhere" cutoffs; revoked
+    /// tokens come with [`Self::remember`], a page at a time.
+    pub fn with_cutoffs(cutoffs: Vec<(Uuid, i64)>) -> Self {
         let list = Self::default();
-        list.merge(revocations, cutoffs);
+        list.cut_off_all(cutoffs);
         list
+    }
+
+    /// Remembers revoked tokens as the database holds them.
+    pub fn remember(&self, revocations: &[Revocation]) {
+        self.insert_all(
+            revocations
+                .iter()
+                .map(|revocation| (revocation.jti.as_str(), revocation.expires_at)),
+        );
     }
 
     /// Takes up one revocation another instance announced.
@@ -138,11 +148,11 @@ impl RevocationList {
 
     /// Adds what other instances recorded; nothing already known is lost.
     pub fn merge(&self, revocations: Vec<Revocation>, cutoffs: Vec<(Uuid, i64)>) {
-        self.insert_all(
-            revocations
-                .iter()
-                .map(|revocation| (revocation.jti.as_str(), revocation.expires_at)),
-        );
+        self.remember(&revocations);
+        self.cut_off_all(cutoffs);
+    }
+
+    fn cut_off_all(&self, cutoffs: Vec<(Uuid, i64)>) {
         for (user_id, revoked_through) in cutoffs {
             self.cut_off(user_id.to_string(), revoked_through);
         }

@@ -97,14 +97,13 @@ impl TokenService {
         let keys = Arc::new(KeySet::new(&self.files, stored, Utc::now())?);
         let previous = std::mem::replace(
             &mut *self.keys.write().unwrap_or_else(PoisonError::into_inner),
-            keys,
+            Arc::clone(&keys),
         );
-        let current = self.keys();
         // A token verified under a key that is gone must be checked again.
         if previous
             .published()
             .iter()
-            .any(|key| current.verifying(&key.kid).is_none())
+            .any(|key| keys.verifying(&key.kid).is_none())
         {
             self.verified.clear();
         }
