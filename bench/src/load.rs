@@ -144,20 +144,45 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
+    let (served, _) = open_loop_split(rate, duration, max_in_flight, move |n| {
+        let call = call(n);
+        async move { call.await.map(|()| true) }
+    })
+    .await;
+    served
+}
+
+/// Like [`open_loop`], but sorts the answers into two outcomes by what the
+/// call returns (e.g. served or refused under overload), both counted as
+/// successes; failures count with the first.
+pub async fn open_loop_split<F, Fut>(
+    rate: f64,
+    duration: Duration,
+    max_in_flight: usize,
+    call: F,
+) -> (Outcome, Outcome)
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<bool, String>> + Send + 'static,
+{
     let interval = Duration::from_secs_f64(1.0 / rate);
     let total_calls = (duration.as_secs_f64() * rate) as u64;
     let started = Instant::now();
     let mut calls = JoinSet::new();
-    let mut outcome = Outcome::new();
+    let (mut first, mut second) = (Outcome::new(), Outcome::new());
+    let mut record = |(latency, result): (Duration, Result<bool, String>)| match result {
+        Ok(true) => first.record(latency, Ok(())),
+        Ok(false) => second.record(latency, Ok(())),
+        Err(error) => first.record(latency, Err(error)),
+    };
     for n in 0..total_calls {
         let scheduled = started + interval.mul_f64(n as f64);
         tokio::time::sleep_until(scheduled.into()).await;
         while let Some(done) = calls.try_join_next() {
-            let (latency, result) = done.expect("call panicked");
-            outcome.record(latency, result);
+            record(done.expect("call panicked"));
         }
         if calls.len() >= max_in_flight {
-            outcome.record(Duration::ZERO, Err("too many calls in flight".into()));
+            record((Duration::ZERO, Err("too many calls in flight".into())));
             continue;
         }
         let call = call(n);
@@ -167,42 +192,9 @@ where
         });
     }
     while let Some(done) = calls.join_next().await {
-        let (latency, result) = done.expect("call panicked");
-        outcome.record(latency, result);
+        record(done.expect("call panicked"));
     }
-    outcome.elapsed = duration;
-    outcome
-}
-
-/// Like [`open_loop`], but sorts the answers into two outcomes by `accepted`
-/// (e.g. served vs refused for overload), both counted as successes.
-pub async fn open_loop_split<F, Fut>(rate: f64, duration: Duration, call: F) -> (Outcome, Outcome)
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<bool, String>> + Send + 'static,
-{
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let total_calls = (duration.as_secs_f64() * rate) as u64;
-    let started = Instant::now();
-    let mut calls = JoinSet::new();
-    for n in 0..total_calls {
-        let scheduled = started + interval.mul_f64(n as f64);
-        tokio::time::sleep_until(scheduled.into()).await;
-        let call = call(n);
-        calls.spawn(async move {
-            let result = call.await;
-            (scheduled.elapsed(), result)
-        });
-    }
-    let (mut accepted, mut refused) = (Outcome::new(), Outcome::new());
-    while let Some(done) = calls.join_next().await {
-        match done.expect("call panicked") {
-            (latency, Ok(true)) => accepted.record(latency, Ok(())),
-            (latency, Ok(false)) => refused.record(latency, Ok(())),
-            (latency, Err(error)) => accepted.record(latency, Err(error)),
-        }
-    }
-    accepted.elapsed = duration;
-    refused.elapsed = duration;
-    (accepted, refused)
+    first.elapsed = duration;
+    second.elapsed = duration;
+    (first, second)
 }

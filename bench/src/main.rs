@@ -516,7 +516,14 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     let hash_count = server
         .metric("authd_password_hash_duration_seconds_count", "")
         .await?;
-    let login = login_case(run, &channels, hashing, password_time, &usernames).await;
+    let login = login_case(
+        run.warmup,
+        password_time,
+        channels.clone(),
+        hashing,
+        Arc::clone(&usernames),
+    )
+    .await;
     let hash_seconds = server
         .metric("authd_password_hash_duration_seconds_sum", "")
         .await?
@@ -558,7 +565,7 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     ));
 
     // Verify at a steady 1,000/s on the same instance while Login is flat out.
-    let background = tokio::spawn(login_case_owned(
+    let background = tokio::spawn(login_case(
         run.warmup,
         password_time,
         channels.clone(),
@@ -586,7 +593,7 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     let overload_channel = channels[0].clone();
     let (accepted, refused) = {
         let usernames = Arc::clone(&usernames);
-        open_loop_split(offered, run.duration, move |n| {
+        open_loop_split(offered, run.duration, usize::MAX, move |n| {
             let (channel, username) = (
                 overload_channel.clone(),
                 usernames[n as usize % usernames.len()].clone(),
@@ -606,23 +613,6 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
 }
 
 async fn login_case(
-    run: &Run,
-    channels: &[Channel],
-    concurrency: Concurrency,
-    duration: Duration,
-    usernames: &Arc<Vec<String>>,
-) -> Outcome {
-    login_case_owned(
-        run.warmup,
-        duration,
-        channels.to_vec(),
-        concurrency,
-        Arc::clone(usernames),
-    )
-    .await
-}
-
-async fn login_case_owned(
     warmup: Duration,
     duration: Duration,
     channels: Vec<Channel>,
