@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use http::{HeaderName, HeaderValue};
 
 use crate::domain::{HashingSettings, Rate, RateLimitSettings, TokenSettings};
+use crate::proxy::IdentityHeaders;
 use crate::storage::DatabaseSettings;
 use crate::telemetry::LogFormat;
 
@@ -190,6 +191,20 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_COOKIE_NAME", default_value = "authd_token")]
     pub cookie_name: String,
 
+    /// Header that carries the user id to the upstream of an allowed request,
+    /// set by the proxy checks (`/auth/forward`, Envoy's `Check`).
+    #[arg(long, env = "AUTHD_USER_ID_HEADER", default_value = "x-authd-user-id")]
+    pub user_id_header: HeaderName,
+
+    /// Header that carries the user name to the upstream of an allowed
+    /// request (`Remote-User` carries it too).
+    #[arg(
+        long,
+        env = "AUTHD_USERNAME_HEADER",
+        default_value = "x-authd-username"
+    )]
+    pub username_header: HeaderName,
+
     /// Serve the files in this directory (e.g. the demo page, `web/dist`)
     /// at `/`. Off by default.
     #[arg(long, env = "AUTHD_WEB_ROOT")]
@@ -213,6 +228,13 @@ impl Settings {
     /// refresh intervals, so every instance verifies with it by then.
     pub fn key_activation_delay(&self) -> Duration {
         self.key_refresh_interval * 2
+    }
+
+    pub fn identity_headers(&self) -> IdentityHeaders {
+        IdentityHeaders {
+            user_id: self.user_id_header.clone(),
+            username: self.username_header.clone(),
+        }
     }
 
     pub fn rate_limits(&self) -> RateLimitSettings {

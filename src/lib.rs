@@ -1,6 +1,6 @@
 //! authd: an authentication microservice. Transport surfaces (`grpc`,
-//! `rest`, `web` for grpc-web and CORS) sit
-//! outside, one domain service (`domain`) in the middle, storage (`storage`)
+//! `rest`, `web` for grpc-web and CORS, `proxy` for the checks proxies
+//! make) sit outside, one domain service (`domain`) in the middle, storage (`storage`)
 //! behind it; configuration, telemetry and start-up at the edge.
 
 pub mod client_address;
@@ -8,6 +8,8 @@ pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod metrics;
+pub mod proxy;
+mod request_token;
 pub mod rest;
 pub mod startup;
 pub mod storage;

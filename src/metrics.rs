@@ -127,13 +127,15 @@ fn route_label(path: &str) -> String {
 /// safe to aggregate by, where any other path could be anything a client
 /// made up.
 pub(crate) fn known_route(path: &str) -> Option<&str> {
-    const GRPC_SERVICES: [&str; 4] = [
+    const GRPC_SERVICES: [&str; 5] = [
         "/auth.v1.AuthService/",
+        "/envoy.service.auth.v3.Authorization/",
         "/grpc.health.v1.Health/",
         "/grpc.reflection.v1.ServerReflection/",
         "/grpc.reflection.v1alpha.ServerReflection/",
     ];
-    const REST_ROUTES: [&str; 9] = [
+    const REST_ROUTES: [&str; 10] = [
+        "/auth/forward",
         "/user/register",
         "/login",
         "/logout",

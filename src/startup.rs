@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
+use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use tokio::net::TcpListener;
 use tonic::service::{LayerExt as _, Routes};
 use tonic::transport::Server;
@@ -25,6 +26,7 @@ use crate::domain::{
     TokenService, generate_signing_key, load_or_create_signing_keys,
 };
 use crate::grpc::{self, DeadlineLayer, pb};
+use crate::proxy::{self, EnvoyAuthorization};
 use crate::storage::{Database, Store};
 use crate::{metrics, rest, telemetry, upkeep, web};
 
@@ -32,6 +34,9 @@ use crate::{metrics, rest, telemetry, upkeep, web};
 const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Envoy's check of one request: its headers, and its body only if Envoy is
+/// told to send it, which authd has no use for.
+const MAX_CHECK_REQUEST_BYTES: usize = 256 * 1024;
 /// How much later than `--request-timeout` tonic's own timeout fires.
 const REQUEST_TIMEOUT_BACKSTOP: Duration = Duration::from_secs(1);
 
@@ -91,6 +96,11 @@ impl Application {
             settings.cookie_name.clone(),
             settings.web_root.as_deref(),
         )
+        .merge(proxy::forward_auth_router(
+            Arc::clone(auth.tokens()),
+            settings.cookie_name.clone(),
+            settings.identity_headers(),
+        ))
         .layer(TimeoutLayer::with_status_code(
             http::StatusCode::SERVICE_UNAVAILABLE,
             settings.request_timeout,
@@ -100,6 +110,14 @@ impl Application {
             .add_service(grpc_web.named_layer(
                 DeadlineLayer.named_layer(grpc::auth_service(Arc::clone(&auth), addresses)),
             ))
+            .add_service(
+                AuthorizationServer::new(EnvoyAuthorization::new(
+                    Arc::clone(auth.tokens()),
+                    settings.cookie_name.clone(),
+                    settings.identity_headers(),
+                ))
+                .max_decoding_message_size(MAX_CHECK_REQUEST_BYTES),
+            )
             .add_service(
                 reflection()
                     .build_v1()

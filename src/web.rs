@@ -3,12 +3,17 @@
 //! untouched), CORS, and optionally the demo page's static files.
 
 use std::path::Path;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderName, HeaderValue, Method};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use http::{HeaderName, HeaderValue, Method, Request, Response};
+use tower::{Layer, Service};
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tower_http::services::ServeDir;
+
+use crate::proxy::FORWARD_AUTH_PATH;
 
 /// Headers a grpc-web client sends besides `content-type` and `authorization`.
 const GRPC_WEB_REQUEST_HEADERS: [&str; 4] = [
@@ -29,19 +34,76 @@ const GRPC_WEB_RESPONSE_HEADERS: [&str; 4] = [
 /// CORS for browser apps served from other origins. With no allowed origin
 /// (the default) no CORS headers are sent, so browsers keep every other
 /// origin out.
-pub fn cors_layer(allowed_origins: &[HeaderValue]) -> CorsLayer {
+pub fn cors_layer(allowed_origins: &[HeaderValue]) -> CorsExceptLayer {
     let request_headers = GRPC_WEB_REQUEST_HEADERS
         .into_iter()
         .map(HeaderName::from_static)
         .chain([CONTENT_TYPE, AUTHORIZATION]);
-    CorsLayer::new()
+    let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed_origins.iter().cloned()))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers(request_headers.collect::<Vec<_>>())
         .expose_headers(GRPC_WEB_RESPONSE_HEADERS.map(HeaderName::from_static))
         // The allow-list is explicit, so the session cookie may travel too.
         .allow_credentials(true)
-        .max_age(Duration::from_secs(600))
+        .max_age(Duration::from_secs(600));
+    CorsExceptLayer {
+        cors,
+        path: FORWARD_AUTH_PATH,
+    }
+}
+
+/// CORS on every path but one: forward auth's. Proxies ask there about
+/// requests of every method, and CORS answers any OPTIONS request itself
+/// with a 200, which a proxy would take for "allowed".
+#[derive(Debug, Clone)]
+pub struct CorsExceptLayer {
+    cors: CorsLayer,
+    path: &'static str,
+}
+
+impl<S: Clone> Layer<S> for CorsExceptLayer {
+    type Service = CorsExcept<S>;
+
+    fn layer(&self, inner: S) -> CorsExcept<S> {
+        CorsExcept {
+            cors: self.cors.layer(inner.clone()),
+            plain: inner,
+            path: self.path,
+        }
+    }
+}
+
+/// See [`CorsExceptLayer`].
+#[derive(Debug, Clone)]
+pub struct CorsExcept<S> {
+    cors: Cors<S>,
+    plain: S,
+    path: &'static str,
+}
+
+impl<S, B, ResponseBody> Service<Request<B>> for CorsExcept<S>
+where
+    S: Service<Request<B>, Response = Response<ResponseBody>> + Clone,
+    ResponseBody: Default,
+{
+    type Response = Response<ResponseBody>;
+    type Error = S::Error;
+    type Future = Either<<Cors<S> as Service<Request<B>>>::Future, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        // Each holds its own clone of the inner service; both must be ready.
+        ready!(self.cors.poll_ready(cx))?;
+        self.plain.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if request.uri().path() == self.path {
+            Either::Right(self.plain.call(request))
+        } else {
+            Either::Left(self.cors.call(request))
+        }
+    }
 }
 
 /// Serves the files under `root`, `index.html` for directories.

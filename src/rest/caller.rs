@@ -5,19 +5,17 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum_extra::extract::CookieJar;
-use http::header::AUTHORIZATION;
 use http::request::Parts;
 use tonic::transport::server::TcpConnectInfo;
 
 use super::RestState;
 use super::problem::Problem;
-use crate::domain::{AuthError, Claims, TokenRejection};
+use crate::domain::{AuthError, Claims};
+use crate::request_token::verify_request_token;
 use crate::storage::Store;
 
-/// The verified claims of the caller of a protected endpoint. An
-/// `Authorization` header wins over the session cookie; a bad header is
-/// refused, never passed over for the cookie.
+/// The verified claims of the caller of a protected endpoint, from its
+/// `Authorization` header or its session cookie.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Arc<Claims>);
 
@@ -28,18 +26,9 @@ impl<S: Store> FromRequestParts<Arc<RestState<S>>> for Caller {
         parts: &mut Parts,
         state: &Arc<RestState<S>>,
     ) -> Result<Self, Problem> {
-        let tokens = state.auth.tokens();
-        let headers = parts.headers.get_all(AUTHORIZATION);
-        if let Some(outcome) =
-            tokens.verify_authorization_values(headers.iter().map(|value| value.as_bytes()))
-        {
-            return Ok(Self(outcome.map_err(AuthError::from)?));
-        }
-        let jar = CookieJar::from_headers(&parts.headers);
-        let token = jar
-            .get(&state.cookie_name)
-            .ok_or(AuthError::from(TokenRejection::Missing))?;
-        Ok(Self(tokens.verify(token.value()).map_err(AuthError::from)?))
+        let claims = verify_request_token(state.auth.tokens(), &parts.headers, &state.cookie_name)
+            .map_err(AuthError::from)?;
+        Ok(Self(claims))
     }
 }
 

@@ -1,11 +1,10 @@
 //! RFC 9457 problem details: the one mapping from domain errors, and from
 //! requests the gateway cannot read, to HTTP responses.
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -165,23 +164,35 @@ impl From<JsonRejection> for Problem {
     }
 }
 
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+impl Problem {
+    /// The status, headers and body this problem is sent as: the one
+    /// rendering for the REST gateway and for denials other programs relay
+    /// (forward auth, Envoy's Check).
+    pub fn into_http_parts(self) -> (StatusCode, HeaderMap, Vec<u8>) {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let www_authenticate = self.www_authenticate.clone();
-        let retry_after = self.retry_after;
-        let mut response = (status, Json(self)).into_response();
-        let headers = response.headers_mut();
+        let mut headers = HeaderMap::new();
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(value) = www_authenticate.and_then(|value| HeaderValue::from_str(&value).ok()) {
+        if let Some(value) = self
+            .www_authenticate
+            .as_deref()
+            .and_then(|value| HeaderValue::from_str(value).ok())
+        {
             headers.insert(WWW_AUTHENTICATE, value);
         }
-        if let Some(seconds) = retry_after {
+        if let Some(seconds) = self.retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
-        response
+        // Serializing plain strings and numbers cannot fail.
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        (status, headers, body)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        self.into_http_parts().into_response()
     }
 }

@@ -3,13 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use authd::config::Settings;
+use authd::config::{Cli, Settings};
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::grpc::pb::{
     LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, RegisterRequest, RegisterResponse,
     VerifyRequest, VerifyResponse,
 };
 use authd::startup::Application;
+use clap::Parser as _;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -111,39 +112,23 @@ impl TestDatabase {
     }
 }
 
-/// Settings for tests: an ephemeral port, cheap argon2 parameters (the
-/// defaults are covered by a test of their own), quick health checks.
+/// Settings for tests: authd's defaults, but an ephemeral port, cheap
+/// argon2 parameters (the defaults are covered by a test of their own) and
+/// quick health checks and catch-ups.
 pub fn test_settings(database_url: &str) -> Settings {
-    Settings {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        database_url: database_url.to_owned(),
-        database_max_connections: 5,
-        database_timeout: Duration::from_secs(2),
-        token_lifetime: TOKEN_LIFETIME,
-        verified_token_cache: 50_000,
-        signing_key_files: Vec::new(),
-        key_refresh_interval: Duration::from_secs(60),
-        revocation_refresh_interval: Duration::from_millis(100),
-        issuer: "authd".into(),
-        audience: "authd".into(),
-        argon2_memory_kib: 256,
-        argon2_iterations: 1,
-        argon2_parallelism: 1,
-        hash_concurrency: None,
-        hash_queue_limit: None,
-        login_rate_per_address: "60/1m".parse().ok(),
-        register_rate_per_address: "20/1h".parse().ok(),
-        login_failures_per_username: "50/1h".parse().ok(),
-        client_address_header: None,
-        request_timeout: Duration::from_secs(30),
-        max_concurrent_streams: 128,
-        shutdown_drain: Duration::ZERO,
-        shutdown_timeout: Duration::from_secs(10),
-        cors_allowed_origins: Vec::new(),
-        cookie_name: "authd_token".into(),
-        web_root: None,
-        health_check_interval: Duration::from_millis(100),
-    }
+    let mut settings = Cli::parse_from(["authd"]).settings;
+    settings.listen = "127.0.0.1:0".parse().expect("address");
+    settings.database_url = database_url.to_owned();
+    settings.database_max_connections = 5;
+    settings.database_timeout = Duration::from_secs(2);
+    settings.token_lifetime = TOKEN_LIFETIME;
+    settings.revocation_refresh_interval = Duration::from_millis(100);
+    settings.argon2_memory_kib = 256;
+    settings.argon2_iterations = 1;
+    settings.shutdown_drain = Duration::ZERO;
+    settings.shutdown_timeout = Duration::from_secs(10);
+    settings.health_check_interval = Duration::from_millis(100);
+    settings
 }
 
 /// A running authd and a client connected to it.
@@ -498,4 +483,14 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
 /// A username no other test uses.
 pub fn unique_username() -> String {
     format!("user-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A token whose signature no longer matches: one character in the middle
+/// of the signature changed (never the last one, whose spare bits a
+/// decoder might ignore).
+pub fn with_broken_signature(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    let position = bytes.len() - 20;
+    bytes[position] = if bytes[position] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).expect("ASCII token")
 }

@@ -8,6 +8,8 @@ mod binary;
 mod cors;
 mod crash;
 mod cross_surface;
+mod envoy_check;
+mod forward_auth;
 mod grpc_web;
 mod health;
 mod helpers;
