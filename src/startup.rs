@@ -89,6 +89,11 @@ impl Application {
         health
             .set_serving::<pb::auth_service_server::AuthServiceServer<grpc::AuthGrpc<Database>>>()
             .await;
+        // Checks need no database, so this one does not follow it: an Envoy
+        // health-checking this name keeps sending checks through an outage.
+        health
+            .set_serving::<AuthorizationServer<EnvoyAuthorization>>()
+            .await;
         let grpc_web = GrpcWebLayer::new();
         let rest = rest::router(
             Arc::clone(&auth),
@@ -188,6 +193,9 @@ impl Application {
                 // Health must stay NOT_SERVING from here on.
                 health_task.abort();
                 upkeep::set_health(&health_reporter, ServingStatus::NotServing).await;
+                health_reporter
+                    .set_not_serving::<AuthorizationServer<EnvoyAuthorization>>()
+                    .await;
                 tracing::info!(drain = ?drain, "shutting down: reporting NOT_SERVING while load balancers drain");
                 tokio::time::sleep(drain).await;
                 tracing::info!("shutting down: no new connections, finishing in-flight requests");

@@ -7,6 +7,10 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::helpers::{TestApp, postgres_admin, postgres_admin_url};
 
+/// The health of Envoy's `Check`, which follows the process, not the
+/// database.
+const ENVOY_CHECK: &str = "envoy.service.auth.v3.Authorization";
+
 async fn health_of(app: &TestApp, service: &str) -> Result<ServingStatus, tonic::Status> {
     let response = HealthClient::new(app.channel.clone())
         .check(HealthCheckRequest {
@@ -46,6 +50,10 @@ async fn health_reports_serving_for_the_server_and_the_auth_service() {
             .expect("answers"),
         ServingStatus::Serving
     );
+    assert_eq!(
+        health_of(&app, ENVOY_CHECK).await.expect("answers"),
+        ServingStatus::Serving
+    );
     let unknown = health_of(&app, "no.such.Service")
         .await
         .expect_err("unknown");
@@ -80,6 +88,11 @@ async fn a_database_outage_is_survived_and_recovered_from_without_a_restart() {
 
     wait_for_health(&app, "", ServingStatus::NotServing).await;
     wait_for_health(&app, "auth.v1.AuthService", ServingStatus::NotServing).await;
+    assert_eq!(
+        health_of(&app, ENVOY_CHECK).await.expect("answers"),
+        ServingStatus::Serving,
+        "checks need no database"
+    );
     let status = app
         .register("unreachable", crate::helpers::PASSWORD)
         .await
@@ -125,6 +138,7 @@ async fn a_graceful_shutdown_reports_not_serving_while_it_still_serves() {
 
     wait_for_health(&app, "", ServingStatus::NotServing).await;
     wait_for_health(&app, "auth.v1.AuthService", ServingStatus::NotServing).await;
+    wait_for_health(&app, ENVOY_CHECK, ServingStatus::NotServing).await;
     app.verify(&token)
         .await
         .expect("calls are still served while load balancers drain");

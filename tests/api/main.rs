@@ -8,6 +8,7 @@ mod binary;
 mod cors;
 mod crash;
 mod cross_surface;
+mod deploy_envoy;
 mod envoy_check;
 mod forward_auth;
 mod grpc_web;
