@@ -279,11 +279,7 @@ async fn a_logout_on_another_instance_is_denied_here_too() {
 
 #[tokio::test]
 async fn the_identity_header_names_are_configurable() {
-    let app = TestApp::spawn_with(|settings| {
-        settings.user_id_header = "x-user-id".parse().expect("header name");
-        settings.username_header = "x-user".parse().expect("header name");
-    })
-    .await;
+    let app = TestApp::spawn_with_identity_headers("x-user-id", "x-user").await;
     let username = unique_username();
     let bearer = format!("Bearer {}", app.registered_token(&username).await);
 

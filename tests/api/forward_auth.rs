@@ -6,6 +6,15 @@ use reqwest::Method;
 
 use crate::helpers::{PASSWORD, TestApp, problem, unique_username, with_broken_signature};
 
+/// `GET /auth/forward` with `Authorization: Bearer <token>`.
+async fn ask_with_bearer(app: &TestApp, token: &str) -> reqwest::Response {
+    app.get("/auth/forward")
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+}
+
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
     response
         .headers()
@@ -119,12 +128,7 @@ async fn forged_and_logged_out_tokens_are_401_invalid_token() {
         ("a.b.c", "TOKEN_MALFORMED"),
     ];
     for (bad, expected) in cases {
-        let response = app
-            .get("/auth/forward")
-            .bearer_auth(bad)
-            .send()
-            .await
-            .expect("request");
+        let response = ask_with_bearer(&app, bad).await;
         assert!(
             header(&response, "www-authenticate").contains(r#"error="invalid_token""#),
             "{expected}"
@@ -135,32 +139,18 @@ async fn forged_and_logged_out_tokens_are_401_invalid_token() {
     }
 
     app.logout(&token).await.expect("logged out");
-    let response = app
-        .get("/auth/forward")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = ask_with_bearer(&app, &token).await;
     let (status, reason, _) = problem(response).await;
     assert_eq!((status, reason.as_str()), (401, "TOKEN_REVOKED"));
 }
 
 #[tokio::test]
 async fn the_identity_header_names_are_configurable() {
-    let app = TestApp::spawn_with(|settings| {
-        settings.user_id_header = "x-user-id".parse().expect("header name");
-        settings.username_header = "x-user".parse().expect("header name");
-    })
-    .await;
+    let app = TestApp::spawn_with_identity_headers("x-user-id", "x-user").await;
     let username = unique_username();
     let token = app.registered_token(&username).await;
 
-    let response = app
-        .get("/auth/forward")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = ask_with_bearer(&app, &token).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-user"), username);
     assert!(!header(&response, "x-user-id").is_empty());
@@ -174,12 +164,7 @@ async fn names_in_any_script_travel_as_utf8() {
     let username = "Ωmega-名前";
     let token = app.registered_token(username).await;
 
-    let response = app
-        .get("/auth/forward")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = ask_with_bearer(&app, &token).await;
     assert_eq!(response.status(), 200);
     let value = response.headers().get("x-authd-username").expect("header");
     assert_eq!(value.as_bytes(), username.as_bytes());

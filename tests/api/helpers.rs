@@ -189,6 +189,16 @@ impl TestApp {
         }
     }
 
+    /// Starts authd with other names for the identity headers it gives
+    /// proxies.
+    pub async fn spawn_with_identity_headers(user_id: &str, username: &str) -> Self {
+        Self::spawn_with(|settings| {
+            settings.user_id_header = user_id.parse().expect("header name");
+            settings.username_header = username.parse().expect("header name");
+        })
+        .await
+    }
+
     /// A second instance on the same database, with the same settings.
     pub async fn spawn_beside(&self) -> Self {
         let mut settings = self.settings.clone();
