@@ -23,6 +23,7 @@ mod metrics;
 mod openapi;
 #[cfg(feature = "otel")]
 mod otel;
+mod proxies;
 mod rate_limits;
 mod reflection;
 mod register;
