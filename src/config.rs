@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use http::{HeaderName, HeaderValue};
 
-use crate::domain::{HashingSettings, Rate, RateLimitSettings, TokenSettings};
+use crate::domain::{CLOCK_LEEWAY, HashingSettings, Rate, RateLimitSettings, TokenSettings};
 use crate::proxy::IdentityHeaders;
 use crate::storage::DatabaseSettings;
 use crate::telemetry::LogFormat;
@@ -48,9 +48,11 @@ pub enum Command {
 /// `authd keys ...`
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum KeysCommand {
-    /// Add a new signing key. Every instance verifies with it after its next
-    /// key refresh and signs with it from twice the refresh interval on;
-    /// older keys keep verifying until their last token has expired.
+    /// Add a new signing key, signing from twice this command's
+    /// `--key-refresh-interval` on. Every instance verifies with it after
+    /// its next key refresh, or as soon as it meets a token naming it,
+    /// whatever its own interval; older keys keep verifying until their last
+    /// token has expired.
     Rotate,
     /// List the stored signing keys.
     List,
@@ -101,7 +103,8 @@ pub struct Settings {
     pub signing_key_files: Vec<PathBuf>,
 
     /// How often the signing keys are reloaded from the database, so that
-    /// rotated keys reach every instance.
+    /// rotated keys reach every instance and its JWKS (a token naming a key
+    /// not loaded yet reloads them at once, at most once a second).
     #[arg(long, env = "AUTHD_KEY_REFRESH_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
     pub key_refresh_interval: Duration,
 
@@ -135,10 +138,13 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<NonZeroUsize>,
 
-    /// Password hashes that may wait for a turn; more are refused at once
-    /// with RESOURCE_EXHAUSTED / 503 [default: 8 per concurrent hash].
-    #[arg(long, env = "AUTHD_HASH_QUEUE_LIMIT")]
-    pub hash_queue_limit: Option<usize>,
+    /// Longest a Login or Register may expect to wait for its password hash,
+    /// its turn included, reckoned from the hashes ahead of it and the
+    /// recently measured hash time. Calls expected to take longer, or more
+    /// than three quarters of the client's remaining `grpc-timeout`, are
+    /// refused at once with RESOURCE_EXHAUSTED / 503 and when to retry.
+    #[arg(long, env = "AUTHD_HASH_QUEUE_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub hash_queue_timeout: Duration,
 
     /// Login attempts per client address: CAPACITY/PERIOD (the budget
     /// refills evenly over the period) or `off`.
@@ -225,9 +231,24 @@ impl Settings {
     }
 
     /// How long after `authd keys rotate` the new key starts signing: two
-    /// refresh intervals, so every instance verifies with it by then.
+    /// refresh intervals, so every instance with these settings publishes
+    /// it in its JWKS at least one interval before it signs. (Instances
+    /// verify with it whatever their interval: a token naming a key they do
+    /// not hold makes them reload the keys.)
     pub fn key_activation_delay(&self) -> Duration {
         self.key_refresh_interval * 2
+    }
+
+    /// The JWKS's `Cache-Control: max-age`: no longer than the time between
+    /// a key's publication and its first signature, so that a verifier
+    /// honouring it fetches every key before the key signs. The JWKS shows a
+    /// rotated key at most one refresh interval after `authd keys rotate`
+    /// added it, and the key signs one activation delay after that; the
+    /// clock leeway covers clocks that differ between machines.
+    pub fn jwks_max_age(&self) -> Duration {
+        self.key_activation_delay()
+            .saturating_sub(self.key_refresh_interval)
+            .saturating_sub(CLOCK_LEEWAY)
     }
 
     pub fn identity_headers(&self) -> IdentityHeaders {
@@ -262,8 +283,8 @@ impl Settings {
             iterations: self.argon2_iterations,
             parallelism: self.argon2_parallelism,
             max_concurrent,
-            // At ~20 ms a hash, 8 waiting per slot answer within ~0.2 s.
-            max_queued: self.hash_queue_limit.unwrap_or(8 * max_concurrent),
+            // A call is cut off at the request timeout anyway.
+            max_wait: self.hash_queue_timeout.min(self.request_timeout),
         }
     }
 
@@ -363,6 +384,27 @@ mod tests {
         );
         assert!(settings.cors_allowed_origins.is_empty());
         assert!(settings.web_root.is_none());
+    }
+
+    #[test]
+    fn the_jwks_is_cached_for_less_than_a_key_takes_to_sign_after_it_is_published() {
+        let mut settings = Cli::parse_from(["authd"]).settings;
+        for (interval, max_age) in [(60, 50), (3600, 3590), (5, 0)] {
+            settings.key_refresh_interval = Duration::from_secs(interval);
+            assert_eq!(settings.jwks_max_age(), Duration::from_secs(max_age));
+            assert!(
+                settings.key_refresh_interval + settings.jwks_max_age()
+                    <= settings.key_activation_delay()
+            );
+        }
+    }
+
+    #[test]
+    fn hashes_wait_two_seconds_at_most_and_never_past_the_request_timeout() {
+        let defaults = Cli::parse_from(["authd"]).settings;
+        assert_eq!(defaults.hashing().max_wait, Duration::from_secs(2));
+        let hurried = Cli::parse_from(["authd", "--request-timeout", "500ms"]).settings;
+        assert_eq!(hurried.hashing().max_wait, Duration::from_millis(500));
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //! behind it; configuration, telemetry and start-up at the edge.
 
 pub mod client_address;
+pub mod client_gone;
 pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod metrics;
 pub mod proxy;
-mod request_token;
+pub mod request_token;
 pub mod rest;
 pub mod startup;
 pub mod storage;

@@ -13,6 +13,8 @@ use http::{Request, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower::{Layer, Service};
 
+use crate::client_gone::{CLIENT_CLOSED_REQUEST, is_grpc};
+
 /// Latency buckets in seconds: token checks are sub-millisecond, password
 /// hashes tens of milliseconds, timeouts seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -59,7 +61,7 @@ fn describe() {
     );
     metrics::describe_counter!(
         "authd_password_hash_refusals_total",
-        "Calls refused because the hash queue was full."
+        "Calls refused because their hash was not expected to finish in time."
     );
     metrics::describe_counter!(
         "authd_rate_limit_refusals_total",
@@ -153,7 +155,9 @@ pub(crate) fn known_route(path: &str) -> Option<&str> {
     (known_method || REST_ROUTES.contains(&path)).then_some(path)
 }
 
-/// Counts every request and times it to its response headers.
+/// Counts every request and times it to its response headers, or, when
+/// the call is dropped before it answers (its client went away), to then,
+/// counted as [`CLIENT_CLOSED_REQUEST`] and, for gRPC, CANCELLED.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestMetricsLayer;
 
@@ -185,39 +189,58 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let route = route_label(request.uri().path());
-        let started = Instant::now();
+        let mut count = RequestCount {
+            route: Some(route_label(request.uri().path())),
+            grpc: is_grpc(request.headers()),
+            started: Instant::now(),
+        };
         let call = self.inner.call(request);
         Box::pin(async move {
             let response = call.await?;
-            let status = response.status().as_u16().to_string();
             // A unary gRPC call that failed carries its status in the
             // headers; one that succeeded sends it in the trailers, always 0.
             let grpc_status = match response.headers().get("grpc-status") {
                 Some(code) => code.to_str().unwrap_or("unknown").to_owned(),
-                None if is_grpc(&response) => "0".to_owned(),
+                None if is_grpc(response.headers()) => "0".to_owned(),
                 None => String::new(),
             };
-            metrics::histogram!("authd_request_duration_seconds", "route" => route.clone())
-                .record(started.elapsed().as_secs_f64());
-            metrics::counter!(
-                "authd_requests_total",
-                "route" => route,
-                "status" => status,
-                "grpc_status" => grpc_status
-            )
-            .increment(1);
+            count.record(response.status().as_str(), &grpc_status);
             Ok(response)
         })
     }
 }
 
-fn is_grpc<B>(response: &Response<B>) -> bool {
-    response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/grpc"))
+/// One request, counted exactly once: when it answers, or when it is
+/// dropped unanswered.
+struct RequestCount {
+    /// Taken once counted.
+    route: Option<String>,
+    grpc: bool,
+    started: Instant,
+}
+
+impl RequestCount {
+    fn record(&mut self, status: &str, grpc_status: &str) {
+        let Some(route) = self.route.take() else {
+            return;
+        };
+        metrics::histogram!("authd_request_duration_seconds", "route" => route.clone())
+            .record(self.started.elapsed().as_secs_f64());
+        metrics::counter!(
+            "authd_requests_total",
+            "route" => route,
+            "status" => status.to_owned(),
+            "grpc_status" => grpc_status.to_owned()
+        )
+        .increment(1);
+    }
+}
+
+impl Drop for RequestCount {
+    fn drop(&mut self) {
+        let grpc_status = if self.grpc { "1" } else { "" };
+        self.record(CLIENT_CLOSED_REQUEST.as_str(), grpc_status);
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use tonic_web::GrpcWebLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::client_address::ClientAddressResolver;
+use crate::client_gone::ClientGoneLayer;
 use crate::config::Settings;
 use crate::domain::{
     Authenticator, CLOCK_LEEWAY, FileKey, PasswordHasher, RateLimiter, RevocationList,
@@ -100,6 +101,7 @@ impl Application {
             addresses.clone(),
             settings.cookie_name.clone(),
             settings.web_root.as_deref(),
+            settings.jwks_max_age(),
         )
         .merge(proxy::forward_auth_router(
             Arc::clone(auth.tokens()),
@@ -228,6 +230,8 @@ impl Application {
             .layer(telemetry::request_trace_layer())
             .layer(telemetry::propagate_request_id_layer())
             .layer(metrics::RequestMetricsLayer)
+            // Inside the two above, so that they log and count its answer.
+            .layer(ClientGoneLayer)
             .layer(web::cors_layer(&self.settings.cors_allowed_origins))
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, drained);
@@ -248,9 +252,11 @@ impl Application {
     }
 }
 
-/// Adds a signing key that instances start signing with after
-/// `activation_delay`, long enough for all of them to have loaded it:
-/// `authd keys rotate`. Prints the new key id.
+/// Adds a signing key that instances start signing with after the
+/// activation delay, long enough for instances with these settings to
+/// publish it in their JWKS first (they verify with it at once, whatever
+/// their settings: a token naming a key they do not hold makes them reload
+/// the keys): `authd keys rotate`. Prints the new key id.
 pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
     let database = connect_and_migrate(settings).await?;
     let activates_at = Utc::now() + settings.key_activation_delay();

@@ -1,15 +1,21 @@
 //! Logging: the subscriber, and one line per request (REST, gRPC or
-//! grpc-web) with its method, path, HTTP status, gRPC status and latency.
-//! Never bodies, so never passwords or tokens. With the `otel` feature the
-//! same spans are also exported over OTLP.
+//! grpc-web) with its method, path, HTTP status, gRPC status and latency,
+//! also when the client went away before the answer (status 499, gRPC
+//! CANCELLED). Never bodies, so never passwords or tokens. With the `otel`
+//! feature the same spans are also exported over OTLP.
 
 #[cfg(feature = "otel")]
 mod otel;
 
+use std::future::Future;
 use std::io::IsTerminal as _;
-use std::time::Duration;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, Request, Response, StatusCode};
+use tower::layer::util::Stack;
+use tower::{Layer, Service};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{MakeSpan, OnEos, OnResponse, TraceLayer};
@@ -17,6 +23,8 @@ use tracing::Span;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
+
+use crate::client_gone::{self, CLIENT_CLOSED_REQUEST};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -92,26 +100,31 @@ pub fn propagate_request_id_layer() -> PropagateRequestIdLayer {
     PropagateRequestIdLayer::x_request_id()
 }
 
-/// The tower layer that logs every request.
-pub type RequestTraceLayer = TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    RequestSpan,
-    (),
-    RecordResponse,
-    (),
-    LogOutcome,
-    (),
+/// The tower layer that logs every request: tower-http's trace layer, and
+/// inside its span a guard for the calls dropped before they answer.
+pub type RequestTraceLayer = Stack<
+    LogUnansweredLayer,
+    TraceLayer<
+        SharedClassifier<ServerErrorsAsFailures>,
+        RequestSpan,
+        (),
+        RecordResponse,
+        (),
+        LogOutcome,
+        (),
+    >,
 >;
 
 /// Builds the [`RequestTraceLayer`].
 pub fn request_trace_layer() -> RequestTraceLayer {
-    TraceLayer::new_for_http()
+    let trace = TraceLayer::new_for_http()
         .make_span_with(RequestSpan)
         .on_request(())
         .on_response(RecordResponse)
         .on_body_chunk(())
         .on_eos(LogOutcome)
-        .on_failure(())
+        .on_failure(());
+    Stack::new(LogUnansweredLayer, trace)
 }
 
 /// A span per request; the outcome fields are filled in as they become known.
@@ -154,14 +167,89 @@ pub struct RecordResponse;
 
 impl<B> OnResponse<B> for RecordResponse {
     fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
-        span.record("status", response.status().as_u16());
-        #[cfg(feature = "otel")]
-        otel::record_http_status(span, response.status());
-        span.record("latency_ms", latency.as_secs_f64() * 1e3);
+        record_http_status(span, response.status(), latency);
         let status_in_headers = record_grpc_status(response.headers(), span);
         if status_in_headers || !is_native_grpc(response.headers()) {
             tracing::info!(parent: span, "finished");
         }
+    }
+}
+
+/// Logs a call that is dropped before it answers, because its client went
+/// away (the connection closed, or the call was cancelled mid-hash): hyper
+/// drops the call, so tower-http's trace layer never hears of it. The line
+/// is the usual one, with status 499 ([`CLIENT_CLOSED_REQUEST`]) and, for
+/// gRPC, CANCELLED. Sits inside the trace layer, whose span it takes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogUnansweredLayer;
+
+impl<S> Layer<S> for LogUnansweredLayer {
+    type Service = LogUnanswered<S>;
+
+    fn layer(&self, inner: S) -> LogUnanswered<S> {
+        LogUnanswered { inner }
+    }
+}
+
+/// See [`LogUnansweredLayer`].
+#[derive(Debug, Clone)]
+pub struct LogUnanswered<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for LogUnanswered<S>
+where
+    S: Service<Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let unanswered = Unanswered {
+            // The trace layer's: it calls this service inside its span.
+            span: Some(Span::current()),
+            grpc: client_gone::is_grpc(request.headers()),
+            started: Instant::now(),
+        };
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            let answer = call.await;
+            // Answered or failed: the trace layer logs it.
+            unanswered.answered();
+            answer
+        })
+    }
+}
+
+/// A call not answered yet; logged as cancelled if dropped so.
+struct Unanswered {
+    span: Option<Span>,
+    grpc: bool,
+    started: Instant,
+}
+
+impl Unanswered {
+    fn answered(mut self) {
+        self.span.take();
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        let Some(span) = self.span.take() else {
+            return;
+        };
+        record_http_status(&span, CLIENT_CLOSED_REQUEST, self.started.elapsed());
+        if self.grpc {
+            record_grpc_code(&span, tonic::Code::Cancelled);
+        }
+        tracing::info!(parent: &span, "finished");
     }
 }
 
@@ -185,12 +273,23 @@ fn is_native_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|value| value == "application/grpc" || value.starts_with("application/grpc+"))
 }
 
+fn record_http_status(span: &Span, status: StatusCode, latency: Duration) {
+    span.record("status", status.as_u16());
+    #[cfg(feature = "otel")]
+    otel::record_http_status(span, status);
+    span.record("latency_ms", latency.as_secs_f64() * 1e3);
+}
+
 fn record_grpc_status(headers: &HeaderMap, span: &Span) -> bool {
     let status = tonic::Status::from_header_map(headers);
     if let Some(status) = &status {
-        span.record("grpc_status", tracing::field::debug(status.code()));
-        #[cfg(feature = "otel")]
-        otel::record_grpc_status(span, status.code());
+        record_grpc_code(span, status.code());
     }
     status.is_some()
+}
+
+fn record_grpc_code(span: &Span, code: tonic::Code) {
+    span.record("grpc_status", tracing::field::debug(code));
+    #[cfg(feature = "otel")]
+    otel::record_grpc_status(span, code);
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use tokio::time::Instant;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -124,19 +125,43 @@ pub async fn listen_for_revocations<S: Store>(auth: Arc<Authenticator<S>>) {
     }
 }
 
-/// Reloads the signing keys from the database every `interval`, so that a
-/// key added by `authd keys rotate` on any machine is verified here before
-/// anyone signs with it, and deletes keys no valid token can use any more.
+/// The shortest time between a reload of the signing keys and one asked
+/// for by a token check: a flood of tokens naming keys that exist nowhere
+/// costs the database at most one read a second.
+const ASKED_RELOAD_SPACING: Duration = Duration::from_secs(1);
+
+/// Reloads the signing keys from the database every `interval`, and when a
+/// token check meets a key id this instance does not hold (spaced by
+/// [`ASKED_RELOAD_SPACING`]), so that a key added by `authd keys rotate` on
+/// any machine is verified here before or as soon as a token names it,
+/// whatever the intervals; deletes keys no valid token can use any more.
+/// The only task that reloads them, so reloads never overlap; checks of
+/// known keys never wait for it.
 pub async fn refresh_keys<S: Store>(auth: Arc<Authenticator<S>>, interval: Duration) {
+    let reloads = auth.tokens().key_reloads();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first tick completes at once; the keys were loaded at start.
     ticker.tick().await;
+    let mut last_reload: Option<Instant> = None;
     loop {
-        ticker.tick().await;
-        if let Err(error) = refresh_keys_once(&auth).await {
+        let asked = async move {
+            reloads.asked().await;
+            if let Some(last) = last_reload {
+                tokio::time::sleep_until(last + ASKED_RELOAD_SPACING).await;
+            }
+        };
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = asked => tracing::info!("a token names a key this instance does not hold; reloading the signing keys"),
+        }
+        last_reload = Some(Instant::now());
+        reloads.start();
+        let outcome = refresh_keys_once(&auth).await;
+        if let Err(error) = &outcome {
             tracing::warn!(error = ?error, "cannot refresh signing keys");
         }
+        reloads.finish(outcome.is_ok());
     }
 }
 
@@ -144,9 +169,15 @@ async fn refresh_keys_once<S: Store>(auth: &Authenticator<S>) -> Result<(), Auth
     let mut keys = auth.store().signing_keys().await?;
     let retired = retired_keys(&keys, Utc::now(), auth.tokens().lifetime());
     if !retired.is_empty() {
-        auth.store().delete_signing_keys(&retired).await?;
-        tracing::info!(kids = ?retired, "retired signing keys");
-        keys.retain(|key| !retired.contains(&key.kid));
+        match auth.store().delete_signing_keys(&retired).await {
+            Ok(_) => {
+                tracing::info!(kids = ?retired, "retired signing keys");
+                keys.retain(|key| !retired.contains(&key.kid));
+            }
+            // The keys just read are loaded all the same; the next refresh
+            // tries again.
+            Err(error) => tracing::warn!(error = ?error, "cannot delete retired signing keys"),
+        }
     }
     auth.tokens().reload_keys(&keys)
 }

@@ -1,11 +1,13 @@
 //! What the hardware allows, measured in the same run: the signature check
-//! a token costs, and argon2id hashes per second on every core, both by the
-//! argon2 crate authd uses and by the C reference implementation.
+//! a token costs, and argon2id hashes per second on every core, by authd's
+//! argon2 engine, by the argon2 crate (the reference authd's PHC strings go
+//! through) and by the C reference implementation.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use authd::domain::Argon2Engine;
 use ed25519_dalek::{Signer as _, SigningKey};
 
 /// Argon2id parameters, authd's defaults unless told otherwise.
@@ -51,6 +53,9 @@ pub enum Argon2Implementation {
     CrateReusedMemory,
     /// libargon2, the C reference implementation (through argon2-sys).
     Reference,
+    /// What authd hashes with (`src/domain/argon2_engine.rs`): argon2-rust,
+    /// one engine shared by the threads as authd's hashing slots share it.
+    Engine,
 }
 
 impl Argon2Implementation {
@@ -59,6 +64,7 @@ impl Argon2Implementation {
             Self::Crate => "argon2 crate (as authd uses it)",
             Self::CrateReusedMemory => "argon2 crate, memory block reused",
             Self::Reference => "libargon2 (C reference, -march=native)",
+            Self::Engine => "authd's engine (argon2-rust, runtime SIMD dispatch)",
         }
     }
 }
@@ -101,11 +107,13 @@ pub fn hash_rates(
 ) -> Vec<f64> {
     let slice = Duration::from_secs(1).min(duration);
     let turns = (duration.as_secs_f64() / slice.as_secs_f64()).ceil() as u32;
+    let engine = engine(parameters);
     let per_thread: Vec<Vec<(u64, Duration)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
+                let engine = engine.clone();
                 scope.spawn(move || {
-                    let mut hasher = Hasher::new(parameters);
+                    let mut hasher = Hasher::new(parameters, engine);
                     let mut done = vec![(0, Duration::ZERO); implementations.len()];
                     for _ in 0..turns {
                         for ((hashes, time), implementation) in done.iter_mut().zip(implementations)
@@ -137,23 +145,25 @@ pub fn hash_rates(
         .collect()
 }
 
-/// One thread's hashing state: the crate's hasher and a memory block kept
-/// for the implementation that reuses it.
+/// One thread's hashing state: the crate's hasher, a memory block kept
+/// for the implementation that reuses it, and the shared engine.
 struct Hasher {
     parameters: HashParameters,
     argon2: Argon2<'static>,
     memory: Vec<Block>,
+    engine: Argon2Engine,
     output: [u8; 32],
 }
 
 impl Hasher {
-    fn new(parameters: HashParameters) -> Self {
+    fn new(parameters: HashParameters, engine: Argon2Engine) -> Self {
         let argon2 = argon2id(parameters);
         let memory = vec![Block::default(); argon2.params().block_count()];
         Self {
             parameters,
             argon2,
             memory,
+            engine,
             output: [0; 32],
         }
     }
@@ -180,6 +190,9 @@ impl Hasher {
                 Argon2Implementation::Reference => {
                     reference_hash(self.parameters, PASSWORD, &SALT, &mut self.output);
                 }
+                Argon2Implementation::Engine => {
+                    engine_hash(&self.engine, self.argon2.params(), &mut self.output);
+                }
             }
             black_box(&self.output);
             count += 1;
@@ -188,15 +201,42 @@ impl Hasher {
     }
 }
 
-/// The two must agree, or the comparison means nothing.
+/// The three must agree, or the comparison means nothing.
 pub fn implementations_agree(parameters: HashParameters) -> bool {
+    let argon2 = argon2id(parameters);
     let mut output = [0u8; 32];
-    argon2id(parameters)
+    argon2
         .hash_password_into(PASSWORD, &SALT, &mut output)
         .expect("argon2 hash");
     let mut reference = [0u8; 32];
     reference_hash(parameters, PASSWORD, &SALT, &mut reference);
-    reference == output
+    let mut engine = [0u8; 32];
+    engine_hash(&self::engine(parameters), argon2.params(), &mut engine);
+    reference == output && engine == output
+}
+
+/// authd's engine, configured as authd configures it.
+fn engine(parameters: HashParameters) -> Argon2Engine {
+    Argon2Engine::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        argon2id(parameters).params().clone(),
+    )
+}
+
+/// argon2id by authd's engine, into `output`.
+fn engine_hash(engine: &Argon2Engine, params: &Params, output: &mut [u8]) {
+    engine
+        .hash_into(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            params,
+            &[],
+            PASSWORD,
+            &SALT,
+            output,
+        )
+        .expect("argon2 hash");
 }
 
 /// argon2id by libargon2, into `output`.

@@ -1,8 +1,12 @@
-//! One call of each kind, over gRPC, grpc-web and REST, as the services and
-//! browsers that use authd make them.
+//! One call of each kind, over gRPC, grpc-web and REST, as the services,
+//! browsers and proxies that use authd make them.
 
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::grpc::pb::{LoginRequest, RegisterRequest, VerifyRequest, VerifyResponse};
+use envoy_types::ext_authz::v3::pb::{CheckRequest, HttpResponse};
+use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use prost::Message as _;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -34,6 +38,56 @@ pub async fn verify(channel: Channel, token: String) -> Result<(), String> {
         .await
         .map(drop)
         .map_err(|status| failed(&status))
+}
+
+/// Envoy's ext_authz `Check` for the request the nginx cases send (`GET
+/// /orders` bearing `token`), with the attributes Envoy would send: its
+/// lower-case headers, pseudo-headers included, and those Envoy adds. Only
+/// an OK answer that allows the request succeeds.
+pub async fn check(channel: Channel, token: String) -> Result<(), String> {
+    let authorization = format!("Bearer {token}");
+    let headers = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "app.example"),
+        (":path", "/orders"),
+        ("authorization", authorization.as_str()),
+        ("user-agent", "authd-bench"),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "0196f2a1-7c3e-7d2a-9b41-3e5f6a7b8c9d"),
+    ];
+    let http = HttpRequest {
+        method: "GET".into(),
+        scheme: "http".into(),
+        host: "app.example".into(),
+        path: "/orders".into(),
+        protocol: "HTTP/1.1".into(),
+        headers: headers
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect(),
+        ..HttpRequest::default()
+    };
+    let request = CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(http),
+                ..Request::default()
+            }),
+            ..AttributeContext::default()
+        }),
+    };
+    let response = AuthorizationClient::new(channel)
+        .check(request)
+        .await
+        .map_err(|status| failed(&status))?
+        .into_inner();
+    match (response.status, response.http_response) {
+        (Some(status), Some(HttpResponse::OkResponse(_))) if status.code == Code::Ok as i32 => {
+            Ok(())
+        }
+        (status, _) => Err(format!("not allowed: {status:?}")),
+    }
 }
 
 /// Logs in; the token on success.
@@ -75,6 +129,18 @@ pub async fn rest_login(
 pub async fn rest_verify(http: reqwest::Client, base: String, token: String) -> Result<(), String> {
     let body = serde_json::json!({ "access_token": token });
     post_json(http, format!("{base}/verify"), body).await
+}
+
+/// A GET bearing `token` in `Authorization` that must succeed: a forward
+/// auth check, or a request through a proxy.
+pub async fn get_bearer(http: reqwest::Client, url: String, token: String) -> Result<(), String> {
+    let response = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    success(response).await
 }
 
 /// A JSON POST that must succeed.

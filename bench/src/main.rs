@@ -7,20 +7,24 @@
 mod ceilings;
 mod clients;
 mod load;
+mod memory;
+mod nginx;
 mod report;
 mod revocations;
 mod server;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authd::proxy::FORWARD_AUTH_PATH;
 use clap::Parser;
 use tonic::transport::Channel;
 
 use ceilings::{Argon2Implementation, DEFAULT_HASHING, HashParameters};
 use load::{Concurrency, Outcome, closed_loop, open_loop, open_loop_split};
-use report::{Report, Row, SweepPoint};
+use report::{CpuPerCall, Report, Row, SweepPoint};
 use server::{CHEAP_HASHING, Server};
 
 #[derive(Debug, Parser)]
@@ -49,7 +53,7 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "verify,revocations,passwords,startup"
+        default_value = "verify,revocations,passwords,startup,proxies"
     )]
     cases: Vec<CaseGroup>,
     /// Where the report (`report.md`) and plot (`verify.svg`) go.
@@ -65,6 +69,9 @@ enum CaseGroup {
     Revocations,
     Passwords,
     Startup,
+    /// Envoy's `Check` beside Verify; forward auth through nginx (skipped
+    /// if nginx is not installed).
+    Proxies,
 }
 
 /// Everything a case needs to know about the run.
@@ -113,6 +120,11 @@ impl Run {
         .collect()
     }
 
+    /// Rounds of a comparison measured in turns: one in a quick run.
+    fn turns(&self) -> usize {
+        if self.quick { 1 } else { TURNS }
+    }
+
     /// How many of a thing to prepare: less in a quick run.
     fn scaled(&self, full: usize) -> usize {
         if self.quick {
@@ -159,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
             CaseGroup::Revocations => revocation_cases(&run, &mut report).await?,
             CaseGroup::Passwords => password_cases(&run, &mut report).await?,
             CaseGroup::Startup => startup_cases(&run, &mut report).await?,
+            CaseGroup::Proxies => proxy_cases(&run, &mut report).await?,
         }
     }
 
@@ -185,6 +198,7 @@ fn ceilings(run: &Run, report: &mut Report) {
         Argon2Implementation::Crate,
         Argon2Implementation::CrateReusedMemory,
         Argon2Implementation::Reference,
+        Argon2Implementation::Engine,
     ];
     let rates = ceilings::hash_rates(&implementations, parameters, cores, time);
     report.hash_rates = implementations.into_iter().zip(rates).collect();
@@ -211,7 +225,7 @@ async fn mint_tokens(
             }
             Ok::<_, tonic::Status>(tokens)
         });
-        // Within the hash queue (8 per CPU), so that none is refused.
+        // Few enough at once that admission (by expected wait) refuses none.
         if batch.len() >= 12 {
             tokens.extend(batch.join_next().await.expect("a task")??);
         }
@@ -266,17 +280,8 @@ async fn verify_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     report.verify_p99_vs_noop = verify.millis(0.99) / noop.millis(0.99);
     let grpc_verify = verify.throughput();
 
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(run.concurrency.total())
-        .build()?;
-    let rest = {
-        let (http, base, tokens) = (http.clone(), server.url(), Arc::clone(&tokens));
-        closed_loop(run.concurrency, run.warmup, run.duration, move |_, n| {
-            let token = tokens[n as usize % tokens.len()].clone();
-            clients::rest_verify(http.clone(), base.clone(), token)
-        })
-        .await
-    };
+    let http = http_client(run)?;
+    let rest = http_token_case(run, &http, server.url(), &tokens, clients::rest_verify).await;
     report.rows.push(Row::against(
         "Verify over REST (POST /verify, HTTP/1.1)",
         run.concurrency,
@@ -285,14 +290,7 @@ async fn verify_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
         grpc_verify,
         0.5,
     ));
-    let web = {
-        let (http, base, tokens) = (http.clone(), server.url(), Arc::clone(&tokens));
-        closed_loop(run.concurrency, run.warmup, run.duration, move |_, n| {
-            let token = tokens[n as usize % tokens.len()].clone();
-            clients::grpc_web_verify(http.clone(), base.clone(), token)
-        })
-        .await
-    };
+    let web = http_token_case(run, &http, server.url(), &tokens, clients::grpc_web_verify).await;
     report.rows.push(Row::against(
         "Verify over grpc-web (HTTP/1.1)",
         run.concurrency,
@@ -372,12 +370,77 @@ async fn verify_case(
     concurrency: Concurrency,
     tokens: &Arc<Vec<String>>,
 ) -> Outcome {
+    grpc_token_case(run, channels, concurrency, tokens, clients::verify).await
+}
+
+/// `call(channel, token)` from every worker, over the tokens in turn.
+async fn grpc_token_case<C, Fut>(
+    run: &Run,
+    channels: &[Channel],
+    concurrency: Concurrency,
+    tokens: &Arc<Vec<String>>,
+    call: C,
+) -> Outcome
+where
+    C: Fn(Channel, String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
     let (channels, tokens) = (channels.to_vec(), Arc::clone(tokens));
     closed_loop(concurrency, run.warmup, run.duration, move |worker, n| {
         let token = tokens[n as usize % tokens.len()].clone();
-        clients::verify(channels[worker % channels.len()].clone(), token)
+        call(channels[worker % channels.len()].clone(), token)
     })
     .await
+}
+
+/// An HTTP/1.1 client with a connection for each worker of the main
+/// concurrency, never through a proxy from the environment.
+fn http_client(run: &Run) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(run.concurrency.total())
+        .no_proxy()
+        .build()?)
+}
+
+/// `call(http, url, token)` from every worker of the main concurrency (over
+/// HTTP/1.1, a connection each), over the tokens in turn.
+async fn http_token_case<C, Fut>(
+    run: &Run,
+    http: &reqwest::Client,
+    url: String,
+    tokens: &Arc<Vec<String>>,
+    call: C,
+) -> Outcome
+where
+    C: Fn(reqwest::Client, String, String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let (http, tokens) = (http.clone(), Arc::clone(tokens));
+    closed_loop(run.concurrency, run.warmup, run.duration, move |_, n| {
+        let token = tokens[n as usize % tokens.len()].clone();
+        call(http.clone(), url.clone(), token)
+    })
+    .await
+}
+
+/// Measures `N` cases (`measure(0)` to `measure(N - 1)`) in turns, `turns`
+/// rounds of each, so that the machine's drift (shared CPUs) falls on all
+/// alike; each case's median round by throughput.
+async fn in_turns<T, const N: usize>(
+    turns: usize,
+    outcome: fn(&T) -> &Outcome,
+    mut measure: impl AsyncFnMut(usize) -> anyhow::Result<T>,
+) -> anyhow::Result<[T; N]> {
+    let mut rounds: [Vec<T>; N] = std::array::from_fn(|_| Vec::new());
+    for _ in 0..turns {
+        for (case, measured) in rounds.iter_mut().enumerate() {
+            measured.push(measure(case).await?);
+        }
+    }
+    Ok(rounds.map(|mut measured| {
+        measured.sort_by(|a, b| outcome(a).throughput().total_cmp(&outcome(b).throughput()));
+        measured.swap_remove(measured.len() / 2)
+    }))
 }
 
 /// Each token verified once, in order, until the time is up.
@@ -409,22 +472,25 @@ async fn revocation_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> 
         let server = run.start(database, &CHEAP_HASHING).await?;
         let tokens = Arc::new(mint_tokens(&server, "revoked", run.scaled(250), 4).await?);
         let channels = server.channels(run.concurrency.connections).await?;
-        sides.push((server, tokens, channels, Vec::new()));
+        sides.push((server, tokens, channels));
     }
-    for _ in 0..TURNS {
-        for (_, tokens, channels, outcomes) in &mut sides {
-            outcomes.push(verify_case(run, channels, run.concurrency, tokens).await);
-        }
-    }
-    let mut medians = Vec::new();
-    for (server, _, _, mut outcomes) in sides {
+    let [empty, full] = in_turns(
+        run.turns(),
+        |outcome| outcome,
+        async |side| {
+            let (_, tokens, channels) = &sides[side];
+            Ok(verify_case(run, channels, run.concurrency, tokens).await)
+        },
+    )
+    .await?;
+    for (server, _, _) in sides {
         server.stop().await?;
-        outcomes.sort_by(|a, b| a.throughput().total_cmp(&b.throughput()));
-        medians.push(outcomes.swap_remove(TURNS / 2));
     }
-    let [empty, full] = <[Outcome; 2]>::try_from(medians).expect("two sides");
     report.rows.push(Row::against(
-        &format!("Verify with {revoked} revoked tokens (gRPC, median of {TURNS})"),
+        &format!(
+            "Verify with {revoked} revoked tokens (gRPC, median of {})",
+            run.turns()
+        ),
         run.concurrency,
         &full,
         "Verify, no revoked tokens",
@@ -450,8 +516,9 @@ async fn prepare_database(run: &Run, database: &str, revoked: usize) -> anyhow::
     revocations::insert(&run.path(database), revoked).await
 }
 
-/// Register, Login (gRPC and REST) against the argon2 ceiling, Verify's
-/// latency while Login runs flat out, and Login overloaded four times.
+/// Register, Login (gRPC and REST) against the argon2 ceiling, resident
+/// memory around them, Verify's latency while Login runs flat out, and
+/// Login overloaded four times.
 async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     let hashing_args = run.hashing_args();
     let hashing_args: Vec<&str> = hashing_args.iter().map(String::as_str).collect();
@@ -462,7 +529,12 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let hash_rate =
         |implementation| ceilings::hash_rate(implementation, run.hashing, cores, run.duration);
-    let ceiling = hash_rate(Argon2Implementation::Crate);
+    // Idle once the start-up hash's memory is given back.
+    let pid = server.pid()?;
+    tokio::time::sleep(authd::domain::ARGON2_MEMORY_LINGER * 2).await;
+    let idle_kib = memory::status_kib(pid, "VmRSS")?;
+    memory::reset_peak(pid)?;
+    let ceiling = hash_rate(Argon2Implementation::Engine);
     // Enough in flight to keep every hash slot busy, few enough to queue.
     let hashing = Concurrency {
         connections: 1,
@@ -493,7 +565,7 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
         "Register (gRPC: hash + insert + token)",
         hashing,
         &register,
-        "argon2 crate, just before",
+        "authd's argon2 engine, just before",
         ceiling,
         0.8,
     ));
@@ -504,7 +576,10 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     let (usernames, tokens) = (Arc::new(usernames), Arc::new(tokens));
 
     let [ceiling, reference] = <[f64; 2]>::try_from(ceilings::hash_rates(
-        &[Argon2Implementation::Crate, Argon2Implementation::Reference],
+        &[
+            Argon2Implementation::Engine,
+            Argon2Implementation::Reference,
+        ],
         run.hashing,
         cores,
         run.duration,
@@ -537,12 +612,21 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
         "Login (gRPC)",
         hashing,
         &login,
-        "argon2 crate, just before",
+        "authd's argon2 engine, just before",
         ceiling,
         0.9,
     ));
     report.login_vs_reference = login.throughput() / reference;
-    let ceiling = hash_rate(Argon2Implementation::Crate);
+    let peak_kib = memory::status_kib(pid, "VmHWM")?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    report.hashing_memory = Some(memory::BurstMemory {
+        slots: cores as u64,
+        memory_kib: run.hashing.memory_kib.into(),
+        idle_kib,
+        peak_kib,
+        after_kib: memory::status_kib(pid, "VmRSS")?,
+    });
+    let ceiling = hash_rate(Argon2Implementation::Engine);
     let http = reqwest::Client::new();
     let rest_login = {
         let (base, usernames) = (server.url(), Arc::clone(&usernames));
@@ -559,7 +643,7 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
         "Login (REST, HTTP/1.1)",
         hashing,
         &rest_login,
-        "argon2 crate, just before",
+        "authd's argon2 engine, just before",
         ceiling,
         0.9,
     ));
@@ -589,13 +673,15 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
 
     // Login offered at four times what the hashes can serve (a quick run's
     // tiny hashes would ask for more calls than the bench can start).
+    // Spread over every connection: one connection's 128 streams would hold
+    // the excess in the client, where authd's admission never sees it.
     let offered = (4.0 * ceiling).min(2000.0);
-    let overload_channel = channels[0].clone();
     let (accepted, refused) = {
         let usernames = Arc::clone(&usernames);
+        let channels = channels.clone();
         open_loop_split(offered, run.duration, usize::MAX, move |n| {
             let (channel, username) = (
-                overload_channel.clone(),
+                channels[n as usize % channels.len()].clone(),
                 usernames[n as usize % usernames.len()].clone(),
             );
             async move {
@@ -646,4 +732,144 @@ async fn startup_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     startups.sort();
     report.cold_start = startups[startups.len() / 2];
     Ok(())
+}
+
+/// Envoy's `Check` against Verify on the same tokens, in turns; then forward
+/// auth through nginx (`deploy/nginx/authd.conf`) beside authd's own
+/// `/auth/forward` and beside nginx alone in front of the same app, in turns.
+/// Each with the CPU time authd, nginx and the bench spent per call.
+async fn proxy_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
+    let server = run.start("proxies.db", &CHEAP_HASHING).await?;
+    let tokens = Arc::new(mint_tokens(&server, "proxies", run.scaled(250), 4).await?);
+    let channels = server.channels(run.concurrency.connections).await?;
+    let authd = server.pid()?;
+    let median = format!("median of {}", run.turns());
+
+    let [verify, check] = in_turns(run.turns(), Measured::outcome, async |case| {
+        let calls = async {
+            match case {
+                0 => verify_case(run, &channels, run.concurrency, &tokens).await,
+                _ => {
+                    grpc_token_case(run, &channels, run.concurrency, &tokens, clients::check).await
+                }
+            }
+        };
+        with_cpu(run, authd, None, calls).await
+    })
+    .await?;
+    report.add_measured(
+        Row::against(
+            &format!("Check (Envoy ext_authz, gRPC, {median})"),
+            run.concurrency,
+            &check.outcome,
+            "Verify, same tokens, in turns",
+            verify.outcome.throughput(),
+            0.8,
+        ),
+        check.cpu,
+    );
+    let verify_name = format!("Verify, tokens seen before (gRPC, in turns with Check, {median})");
+    report.add_measured(
+        Row::baseline(&verify_name, run.concurrency, &verify.outcome),
+        verify.cpu,
+    );
+
+    let app = nginx::App::start().await?;
+    let Some(nginx) = nginx::Nginx::start(&run.path("nginx"), server.address, app.address).await?
+    else {
+        let note = "nginx not installed: forward-auth cases skipped";
+        eprintln!("{note}");
+        report.notes.push(note.into());
+        return server.stop().await;
+    };
+    let http = http_client(run)?;
+    let urls = [
+        format!("{}/orders", nginx.url()),
+        format!("{}{FORWARD_AUTH_PATH}", server.url()),
+        // Public in the deployment file: nginx passes it to the app without
+        // asking authd.
+        format!("{}/healthz", nginx.url()),
+    ];
+    let nginx_pid = nginx.pid()?;
+    let [through, direct, alone] = in_turns(run.turns(), Measured::outcome, async |case| {
+        let calls = http_token_case(run, &http, urls[case].clone(), &tokens, clients::get_bearer);
+        with_cpu(run, authd, Some(nginx_pid), calls).await
+    })
+    .await?;
+    report.add_measured(
+        Row::beside(
+            &format!("Forward auth through nginx (auth_request, HTTP/1.1, {median})"),
+            run.concurrency,
+            &through.outcome,
+            "authd's /auth/forward directly",
+            direct.outcome.throughput(),
+        ),
+        through.cpu,
+    );
+    let direct_name = format!("GET {FORWARD_AUTH_PATH} on authd directly (HTTP/1.1, {median})");
+    report.add_measured(
+        Row::baseline(&direct_name, run.concurrency, &direct.outcome),
+        direct.cpu,
+    );
+    let alone_name =
+        format!("nginx alone: the same requests to its public /healthz (HTTP/1.1, {median})");
+    report.add_measured(
+        Row::baseline(&alone_name, run.concurrency, &alone.outcome),
+        alone.cpu,
+    );
+    drop((nginx, app));
+    server.stop().await
+}
+
+/// A case's outcome, and the CPU time each process spent per call in it.
+struct Measured {
+    outcome: Outcome,
+    cpu: CpuPerCall,
+}
+
+impl Measured {
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+}
+
+/// Runs `case`, and measures the CPU time that authd, nginx (if given) and
+/// the bench itself spent per successful call after the warm-up.
+async fn with_cpu(
+    run: &Run,
+    authd: u32,
+    nginx: Option<u32>,
+    case: impl Future<Output = Outcome>,
+) -> anyhow::Result<Measured> {
+    let processes: Vec<u32> = [Some(authd), Some(std::process::id()), nginx]
+        .into_iter()
+        .flatten()
+        .collect();
+    let cpu_times = |processes: &[u32]| -> anyhow::Result<Vec<Duration>> {
+        processes.iter().map(|&pid| server::cpu_time(pid)).collect()
+    };
+    let after_warmup = {
+        let (processes, warmup) = (processes.clone(), run.warmup);
+        tokio::spawn(async move {
+            tokio::time::sleep(warmup).await;
+            cpu_times(&processes)
+        })
+    };
+    let outcome = case.await;
+    let end = cpu_times(&processes)?;
+    let start = after_warmup.await??;
+    let calls = u32::try_from((outcome.calls - outcome.errors).max(1)).unwrap_or(u32::MAX);
+    let per_call: Vec<Duration> = end
+        .iter()
+        .zip(&start)
+        .map(|(end, start)| end.saturating_sub(*start) / calls)
+        .collect();
+    Ok(Measured {
+        cpu: CpuPerCall {
+            authd: per_call[0],
+            bench: per_call[1],
+            nginx: per_call.get(2).copied(),
+        },
+        outcome,
+    })
 }

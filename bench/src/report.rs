@@ -9,6 +9,7 @@ use plotters::prelude::*;
 
 use crate::ceilings::Argon2Implementation;
 use crate::load::{Concurrency, Outcome};
+use crate::memory::{AFTER_KIB, BurstMemory, CONSTANT_KIB};
 
 /// The verified-token cache's default capacity (authd's
 /// `--verified-token-cache`).
@@ -24,8 +25,17 @@ pub struct Row {
     p999: f64,
     errors: u64,
     first_error: Option<String>,
-    /// What it is compared with, its figure, and the ratio to reach.
-    ceiling: Option<(String, f64, f64)>,
+    comparison: Comparison,
+}
+
+/// What a row is measured against.
+enum Comparison {
+    /// Nothing: it is a ceiling itself.
+    Ceiling,
+    /// Nothing: it is what another row is compared with.
+    Baseline,
+    /// Another case or ceiling, its figure, and the ratio to reach if any.
+    Against(String, f64, Option<f64>),
 }
 
 impl Row {
@@ -39,7 +49,7 @@ impl Row {
             p999: outcome.millis(0.999),
             errors: outcome.errors,
             first_error: outcome.first_error.clone(),
-            ceiling: None,
+            comparison: Comparison::Ceiling,
         }
     }
 
@@ -53,7 +63,21 @@ impl Row {
         target: f64,
     ) -> Self {
         Self {
-            ceiling: Some((ceiling.into(), value, target)),
+            comparison: Comparison::Against(ceiling.into(), value, Some(target)),
+            ..Self::new(name, concurrency, outcome)
+        }
+    }
+
+    /// A case beside another, with no ratio to reach.
+    pub fn beside(
+        name: &str,
+        concurrency: Concurrency,
+        outcome: &Outcome,
+        other: &str,
+        value: f64,
+    ) -> Self {
+        Self {
+            comparison: Comparison::Against(other.into(), value, None),
             ..Self::new(name, concurrency, outcome)
         }
     }
@@ -61,6 +85,14 @@ impl Row {
     /// A ceiling itself.
     pub fn ceiling(name: &str, concurrency: Concurrency, outcome: &Outcome) -> Self {
         Self::new(name, concurrency, outcome)
+    }
+
+    /// What other rows are compared with.
+    pub fn baseline(name: &str, concurrency: Concurrency, outcome: &Outcome) -> Self {
+        Self {
+            comparison: Comparison::Baseline,
+            ..Self::new(name, concurrency, outcome)
+        }
     }
 }
 
@@ -95,6 +127,21 @@ pub struct Report {
     /// Offered Login rate, the calls served and the calls refused.
     pub overload: Option<(f64, Outcome, Outcome)>,
     pub cold_start: Duration,
+    /// Resident memory at idle, at its peak during Register and Login, and
+    /// 10 s after.
+    pub hashing_memory: Option<BurstMemory>,
+    /// CPU time per call in the proxy cases, by row name.
+    cpu_per_call: Vec<(String, CpuPerCall)>,
+    /// Lines said after the main table (e.g. cases skipped, and why).
+    pub notes: Vec<String>,
+}
+
+/// The CPU time each process spent per successful call of a case.
+pub struct CpuPerCall {
+    pub authd: Duration,
+    pub nginx: Option<Duration>,
+    /// The load generator, and the app behind nginx.
+    pub bench: Duration,
 }
 
 impl Report {
@@ -120,7 +167,16 @@ impl Report {
             verify_under_login: None,
             overload: None,
             cold_start: Duration::ZERO,
+            hashing_memory: None,
+            cpu_per_call: Vec::new(),
+            notes: Vec::new(),
         }
+    }
+
+    /// A row, and the CPU time per call its case took.
+    pub fn add_measured(&mut self, row: Row, cpu: CpuPerCall) {
+        self.cpu_per_call.push((row.name.clone(), cpu));
+        self.rows.push(row);
     }
 
     pub fn hash_rate(&self, implementation: Argon2Implementation) -> f64 {
@@ -189,6 +245,10 @@ impl Report {
             }
         );
         self.main_table(&mut out);
+        for note in &self.notes {
+            let _ = writeln!(out, "{note}\n");
+        }
+        self.cpu_table(&mut out);
         self.ceiling_table(&mut out);
         self.other_figures(&mut out);
         out
@@ -201,16 +261,19 @@ impl Report {
         );
         let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---|---:|---|");
         for row in &self.rows {
-            let (against, ratio, target) = match &row.ceiling {
-                Some((name, value, target)) => {
+            let (against, ratio, target) = match &row.comparison {
+                Comparison::Against(name, value, target) => {
                     let ratio = row.throughput / value;
                     (
                         format!("{name} ({value:.0}/s)"),
                         format!("{ratio:.2}"),
-                        format!("≥ {target} {}", verdict(ratio >= *target)),
+                        target.map_or_else(String::new, |target| {
+                            format!("≥ {target} {}", verdict(ratio >= target))
+                        }),
                     )
                 }
-                None => ("(ceiling)".into(), String::new(), String::new()),
+                Comparison::Ceiling => ("(ceiling)".into(), String::new(), String::new()),
+                Comparison::Baseline => (String::new(), String::new(), String::new()),
             };
             let _ = writeln!(
                 out,
@@ -221,9 +284,33 @@ impl Report {
         out.push('\n');
     }
 
+    fn cpu_table(&self, out: &mut String) {
+        if self.cpu_per_call.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "| CPU per call (µs) | authd | nginx | bench (load generator, app) |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        let micros = |time: Duration| format!("{:.1}", time.as_secs_f64() * 1e6);
+        for (case, cpu) in &self.cpu_per_call {
+            let _ = writeln!(
+                out,
+                "| {case} | {} | {} | {} |",
+                micros(cpu.authd),
+                cpu.nginx.map_or_else(String::new, micros),
+                micros(cpu.bench)
+            );
+        }
+        out.push('\n');
+    }
+
     fn ceiling_table(&self, out: &mut String) {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let crate_rate = self.hash_rate(Argon2Implementation::Crate);
+        let reference_rate = self.hash_rate(Argon2Implementation::Reference);
+        let engine_rate = self.hash_rate(Argon2Implementation::Engine);
         let _ = writeln!(out, "| Ceiling | Figure |");
         let _ = writeln!(out, "|---|---:|");
         let _ = writeln!(
@@ -235,26 +322,28 @@ impl Report {
         for (implementation, rate) in &self.hash_rates {
             let _ = writeln!(
                 out,
-                "| argon2id hashes/s on {cores} threads: {} | {rate:.1} ({:.2}× the crate) |",
+                "| argon2id hashes/s on {cores} threads: {} | {rate:.1} ({:.2}× the crate, {:.2}× libargon2) |",
                 implementation.label(),
-                rate / crate_rate
+                rate / crate_rate,
+                rate / reference_rate
             );
         }
         let _ = writeln!(
             out,
-            "| Both implementations give the same hash | {} |",
+            "| The three implementations give the same hash | {} |",
             if self.argon2_agree { "yes" } else { "NO" }
         );
         let _ = writeln!(
             out,
-            "| Login ÷ libargon2's rate | {:.2} |",
-            self.login_vs_reference
+            "| Login ÷ libargon2's rate, just before | {:.2} (≥ 0.95 {}) |",
+            self.login_vs_reference,
+            verdict(self.login_vs_reference >= 0.95)
         );
         let _ = writeln!(
             out,
             "| One hash inside authd during Login (mean); the same on an idle core | {:.1} ms; {:.1} ms |\n",
             self.login_hash_time.as_secs_f64() * 1000.0,
-            cores as f64 / crate_rate * 1000.0
+            cores as f64 / engine_rate * 1000.0
         );
     }
 
@@ -320,6 +409,23 @@ impl Report {
             self.idle_resident_kib as f64 / 1024.0,
             with_revoked as f64 / 1024.0
         );
+        if let Some(memory) = &self.hashing_memory {
+            let mib = |kib: u64| kib as f64 / 1024.0;
+            let _ = writeln!(
+                out,
+                "| Resident memory, {} hash slots × {:.0} MiB: idle / peak during Register and Login / 10 s after | {:.1} / {:.1} / {:.1} MiB | peak ≤ idle + slots × memory + {:.0} MiB ({:.1}) {}; after ≤ idle + {:.0} MiB {} |",
+                memory.slots,
+                mib(memory.memory_kib),
+                mib(memory.idle_kib),
+                mib(memory.peak_kib),
+                mib(memory.after_kib),
+                mib(CONSTANT_KIB),
+                mib(memory.bound_kib()),
+                verdict(memory.peak_kib <= memory.bound_kib()),
+                mib(AFTER_KIB),
+                verdict(memory.after_kib <= memory.idle_kib + AFTER_KIB)
+            );
+        }
         let _ = writeln!(
             out,
             "| Cold start to SERVING, existing SQLite database (median of 5) | {:.0} ms | < 200 ms {} |",

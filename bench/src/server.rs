@@ -110,9 +110,13 @@ impl Server {
         format!("http://{}", self.address)
     }
 
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        self.child.id().context("authd has exited")
+    }
+
     /// Resident memory in KiB, from `/proc` (Linux).
     pub fn resident_kib(&self) -> anyhow::Result<u64> {
-        let pid = self.child.id().context("authd has exited")?;
+        let pid = self.pid()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         status
             .lines()
@@ -160,7 +164,30 @@ async fn serving(endpoint: &Endpoint) -> bool {
         .is_ok_and(|response| response.get_ref().status == ServingStatus::Serving as i32)
 }
 
-fn free_loopback_address() -> anyhow::Result<SocketAddr> {
+/// What `/proc` counts CPU time in (`USER_HZ`: 100 on x86 and arm64).
+const CLOCK_TICKS_PER_SECOND: u64 = 100;
+
+/// The CPU time a process has used so far, all threads, user and system,
+/// from `/proc/PID/stat` (Linux).
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // After the command name in parentheses: state (field 3), ... utime
+    // (14), stime (15).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("no command name in /proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |field: usize| -> anyhow::Result<u64> {
+        Ok(fields.get(field - 3).context("short /proc stat")?.parse()?)
+    };
+    let ticks = ticks(14)? + ticks(15)?;
+    Ok(Duration::from_millis(ticks * 1000 / CLOCK_TICKS_PER_SECOND))
+}
+
+/// A loopback address nothing listens on now.
+pub fn free_loopback_address() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 

@@ -30,11 +30,12 @@ pub enum AuthError {
     /// refusal whether or not the password was right.
     #[error("too many attempts, retry later")]
     RateLimited { retry_after: std::time::Duration },
-    /// Too many password hashes are waiting already; the call was refused
-    /// without queueing. Clients see RESOURCE_EXHAUSTED (gRPC) or 503 (REST)
-    /// and may retry shortly.
+    /// The password hashes ahead of this call would not be done in time
+    /// (within `--hash-queue-timeout` and the client's deadline); the call
+    /// was refused without queueing. Clients see RESOURCE_EXHAUSTED (gRPC)
+    /// or 503 (REST), with when the call would be admitted again.
     #[error("server busy, retry shortly")]
-    Overloaded,
+    Overloaded { retry_after: std::time::Duration },
     /// The caller's deadline passed before the call could be served. Clients
     /// see DEADLINE_EXCEEDED.
     #[error("deadline exceeded")]
@@ -60,7 +61,7 @@ impl AuthError {
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::InvalidToken(rejection) => rejection.reason(),
             Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::Overloaded => "SERVER_BUSY",
+            Self::Overloaded { .. } => "SERVER_BUSY",
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
@@ -108,10 +109,16 @@ pub enum TokenRejection {
     /// Not a well-formed JWT, not a Bearer credential, or too large.
     #[error("malformed access token")]
     Malformed,
-    /// The signature does not verify, the algorithm is not the key's, or the
-    /// key id is unknown.
+    /// The signature does not verify, the algorithm is not the key's, or
+    /// the token names no key.
     #[error("access token signature is invalid")]
     BadSignature,
+    /// The token names a key this instance does not hold, even after
+    /// reading the keys again. Clients see the same reason and message as
+    /// for a bad signature; inside authd, met with the keys in memory only,
+    /// it is no final answer (see `TokenService::verify_in_memory`).
+    #[error("access token signature is invalid")]
+    UnknownKey,
     /// Signed by us but not an access token for this audience and issuer.
     #[error("access token was not issued for this service")]
     WrongClaims,
@@ -132,7 +139,7 @@ impl TokenRejection {
         match self {
             Self::Missing => "MISSING_TOKEN",
             Self::Malformed => "TOKEN_MALFORMED",
-            Self::BadSignature => "TOKEN_INVALID_SIGNATURE",
+            Self::BadSignature | Self::UnknownKey => "TOKEN_INVALID_SIGNATURE",
             Self::WrongClaims => "TOKEN_INVALID_CLAIMS",
             Self::Expired => "TOKEN_EXPIRED",
             Self::NotYetValid => "TOKEN_NOT_YET_VALID",

@@ -43,7 +43,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error>
 
 /// Checks a compact JWS and returns its decoded payload, once the header is
 /// acceptable (`typ_accepted`) and the signature holds under the key its
-/// `kid` names (`key_for`).
+/// `kid` names (`key_for`; `UnknownKey` when it has none).
 pub fn verify<'k>(
     token: &str,
     typ_accepted: impl FnOnce(&str) -> bool,
@@ -75,11 +75,8 @@ pub fn verify<'k>(
     if header.alg != ALGORITHM_NAME {
         return Err(TokenRejection::BadSignature);
     }
-    let key = header
-        .kid
-        .as_deref()
-        .and_then(key_for)
-        .ok_or(TokenRejection::BadSignature)?;
+    let kid = header.kid.as_deref().ok_or(TokenRejection::BadSignature)?;
+    let key = key_for(kid).ok_or(TokenRejection::UnknownKey)?;
 
     let mut signature_bytes = [0u8; SIGNATURE_BYTES + 2];
     if decode_into(signature, &mut signature_bytes)? != SIGNATURE_BYTES {
@@ -166,7 +163,7 @@ mod tests {
             (r#"{"alg":"EdDSA","kid":"k1"}"#, TokenRejection::WrongClaims),
             (
                 r#"{"alg":"EdDSA","typ":"at+jwt","kid":"k2"}"#,
-                TokenRejection::BadSignature,
+                TokenRejection::UnknownKey,
             ),
             (
                 r#"{"alg":"EdDSA","typ":"at+jwt"}"#,

@@ -1,10 +1,14 @@
 //! The domain: what authd does, independent of how it is reached (gRPC,
 //! REST) and of where it keeps its data (`crate::storage`).
 
+mod admission;
+mod argon2_engine;
 mod common_passwords;
 mod credentials;
+mod deadline;
 mod error;
 mod jws;
+mod key_reloads;
 mod keys;
 mod passwords;
 mod rate_limits;
@@ -13,8 +17,12 @@ mod service;
 mod tokens;
 mod verified_tokens;
 
+pub use admission::HashTicket;
+pub use argon2_engine::{ARGON2_MEMORY_LINGER, Argon2Engine};
 pub use credentials::{Credentials, Password, Username};
+pub use deadline::Deadline;
 pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};
+pub use key_reloads::KeyReloads;
 pub use keys::{
     FileKey, KeySet, PublicJwk, generate_signing_key, load_or_create_signing_keys, retired_keys,
 };

@@ -1,18 +1,19 @@
 //! Password hashing with argon2id, off the async runtime and bounded, so that
-//! token checks stay fast however many logins pour in, and admission
-//! controlled, so that a flood is refused at once instead of queueing
-//! without end.
+//! token checks stay fast however many logins pour in, and admitted by
+//! expected wait (`super::admission`), so that a flood is refused at once
+//! and every admitted call is answered before its deadline.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
-};
+use argon2::{Algorithm, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version};
 use tokio::sync::{Semaphore, TryAcquireError};
 use tracing::Instrument;
 
+use super::admission::{Admission, HashTicket};
+use super::argon2_engine::Argon2Engine;
 use super::credentials::Password;
+use super::deadline::Deadline;
 use super::error::AuthError;
 
 /// Argon2id cost parameters and how many hashes may run at once.
@@ -26,9 +27,10 @@ pub struct HashingSettings {
     pub parallelism: u32,
     /// Hashes computed concurrently; the rest wait their turn.
     pub max_concurrent: usize,
-    /// Hashes that may wait for a turn; beyond that, calls are refused at
-    /// once with [`AuthError::Overloaded`].
-    pub max_queued: usize,
+    /// The longest a call may expect to wait for its hash to be done, its
+    /// turn included; a call expected to take longer, or longer than its
+    /// client's deadline, is refused at once with [`AuthError::Overloaded`].
+    pub max_wait: Duration,
 }
 
 /// Ceilings on the parameters of a stored hash: 1 GiB, far above any sane
@@ -36,6 +38,9 @@ pub struct HashingSettings {
 const MAX_MEMORY_KIB: u32 = 1024 * 1024;
 const MAX_ITERATIONS: u32 = 64;
 const MAX_PARALLELISM: u32 = 16;
+
+/// Hashes timed at start for the first estimate of the hash time.
+const FIRST_ESTIMATE_HASHES: usize = 3;
 
 /// The outcome of checking a password.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,12 +54,10 @@ pub struct Verification {
 
 /// Hashes new passwords and verifies offered ones.
 pub struct PasswordHasher {
-    argon2: Argon2<'static>,
+    argon2: Argon2Engine,
     params: Params,
     slots: Arc<Semaphore>,
-    /// How many calls wait for a slot now.
-    queued: Arc<AtomicUsize>,
-    max_queued: usize,
+    admission: Arc<Admission>,
     /// Verified against when the user does not exist, so that an unknown
     /// username costs as much time as a wrong password and timing reveals
     /// nothing.
@@ -62,7 +65,8 @@ pub struct PasswordHasher {
 }
 
 impl PasswordHasher {
-    /// Builds the hasher and its dummy hash (one hash at start).
+    /// Builds the hasher and its dummy hash, and times the first estimate
+    /// admission goes by (a few hashes at start).
     pub fn new(settings: &HashingSettings) -> Result<Self, AuthError> {
         let params = Params::new(
             settings.memory_kib,
@@ -71,27 +75,45 @@ impl PasswordHasher {
             None,
         )
         .map_err(AuthError::internal)?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let dummy_hash = argon2
-            .hash_password(b"authd dummy password for unknown users")
-            .map_err(AuthError::internal)?
-            .to_string();
+        let argon2 = Argon2Engine::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        // The fastest of three: one hash may compete with whatever else
+        // starts at the same moment, and admission goes by this until hashes
+        // in service correct it.
+        let mut dummy_hash = String::new();
+        let mut first_hash = Duration::MAX;
+        for _ in 0..FIRST_ESTIMATE_HASHES {
+            let started = Instant::now();
+            dummy_hash = argon2
+                .hash_password(b"authd dummy password for unknown users")
+                .map_err(AuthError::internal)?
+                .to_string();
+            first_hash = first_hash.min(started.elapsed());
+        }
         // The series exists from the start, not only after the first wait.
         crate::metrics::hash_queue_depth(0);
+        let slots = settings.max_concurrent.max(1);
         Ok(Self {
             argon2,
             params,
-            slots: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
-            queued: Arc::new(AtomicUsize::new(0)),
-            max_queued: settings.max_queued,
+            slots: Arc::new(Semaphore::new(slots)),
+            admission: Admission::new(slots, settings.max_wait, first_hash),
             dummy_hash,
         })
     }
 
+    /// Admits one hash if it is expected to be done before `deadline` and
+    /// within the configured bound, or refuses at once with
+    /// [`AuthError::Overloaded`]. Taken before the work that leads to the
+    /// hash (database reads), so that a refused call costs nothing more; a
+    /// ticket dropped unused gives its place back.
+    pub fn admit(&self, deadline: Option<Deadline>) -> Result<HashTicket, AuthError> {
+        self.admission.admit(deadline)
+    }
+
     /// Returns the PHC string of a new salted hash.
-    pub async fn hash(&self, password: Password) -> Result<String, AuthError> {
+    pub async fn hash(&self, ticket: HashTicket, password: Password) -> Result<String, AuthError> {
         let argon2 = self.argon2.clone();
-        self.run_blocking(move || {
+        self.run_blocking(ticket, move || {
             argon2
                 .hash_password(password.expose_bytes())
                 .map(|hash| hash.to_string())
@@ -108,6 +130,7 @@ impl PasswordHasher {
     /// server for minutes or exhaust its memory.
     pub async fn verify(
         &self,
+        ticket: HashTicket,
         password: Password,
         stored: Option<String>,
     ) -> Result<Verification, AuthError> {
@@ -115,7 +138,7 @@ impl PasswordHasher {
         let configured = self.params.clone();
         let user_exists = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy_hash.clone());
-        self.run_blocking(move || {
+        self.run_blocking(ticket, move || {
             let hash = PasswordHash::new(&phc).map_err(AuthError::internal)?;
             let params = Params::try_from(&hash).map_err(AuthError::internal)?;
             if params.m_cost() > MAX_MEMORY_KIB
@@ -155,34 +178,33 @@ impl PasswordHasher {
     }
 
     /// Runs `work` on the blocking pool once a slot is free, in the caller's
-    /// tracing span. The slot stays taken until the work is done, even if the
-    /// caller gives up (a cancelled RPC cannot stop a hash half-way).
+    /// tracing span. The slot and the admission ticket stay taken until the
+    /// work is done, even if the caller gives up (a cancelled RPC cannot stop
+    /// a hash half-way); a call cancelled while it waits gives its ticket
+    /// back at once.
     async fn run_blocking<T: Send + 'static>(
         &self,
+        ticket: HashTicket,
         work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, AuthError> {
         let slot = match Arc::clone(&self.slots).try_acquire_owned() {
             Ok(slot) => slot,
-            Err(TryAcquireError::NoPermits) => {
-                let Some(_place) = QueuePlace::take(&self.queued, self.max_queued) else {
-                    crate::metrics::hash_refused();
-                    return Err(AuthError::Overloaded);
-                };
-                Arc::clone(&self.slots)
-                    .acquire_owned()
-                    .instrument(tracing::debug_span!("wait_for_hash_slot"))
-                    .await
-                    .map_err(AuthError::internal)?
-            }
+            Err(TryAcquireError::NoPermits) => Arc::clone(&self.slots)
+                .acquire_owned()
+                .instrument(tracing::debug_span!("wait_for_hash_slot"))
+                .await
+                .map_err(AuthError::internal)?,
             Err(TryAcquireError::Closed) => return Err(AuthError::internal("hash slots closed")),
         };
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
             yield_to_the_runtime();
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             let outcome = span.in_scope(work);
-            crate::metrics::hash_duration(started.elapsed());
+            let took = started.elapsed();
+            ticket.record(took);
+            crate::metrics::hash_duration(took);
             outcome
         })
         .await
@@ -208,57 +230,44 @@ fn yield_to_the_runtime() {
     }
 }
 
-/// A place in the queue for a hash slot, given back when dropped, also when
-/// the waiting call is cancelled.
-struct QueuePlace<'a>(&'a AtomicUsize);
-
-impl<'a> QueuePlace<'a> {
-    fn take(queued: &'a AtomicUsize, max_queued: usize) -> Option<Self> {
-        let waiting = queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
-                (waiting < max_queued).then_some(waiting + 1)
-            })
-            .ok()?;
-        crate::metrics::hash_queue_depth(waiting + 1);
-        Some(Self(queued))
-    }
-}
-
-impl Drop for QueuePlace<'_> {
-    fn drop(&mut self) {
-        let waiting = self.0.fetch_sub(1, Ordering::AcqRel);
-        crate::metrics::hash_queue_depth(waiting.saturating_sub(1));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hasher() -> PasswordHasher {
-        PasswordHasher::new(&HashingSettings {
+    fn settings() -> HashingSettings {
+        HashingSettings {
             memory_kib: 64,
             iterations: 1,
             parallelism: 1,
             max_concurrent: 2,
-            max_queued: 2,
-        })
-        .unwrap()
+            max_wait: Duration::from_secs(10),
+        }
+    }
+
+    fn hasher() -> PasswordHasher {
+        PasswordHasher::new(&settings()).unwrap()
     }
 
     fn password(text: &str) -> Password {
         Password::parse_existing(text.into()).unwrap()
     }
 
+    async fn hash(hasher: &PasswordHasher, text: &str) -> String {
+        let ticket = hasher.admit(None).unwrap();
+        hasher.hash(ticket, password(text)).await.unwrap()
+    }
+
+    async fn verify(hasher: &PasswordHasher, text: &str, stored: Option<String>) -> Verification {
+        let ticket = hasher.admit(None).unwrap();
+        hasher.verify(ticket, password(text), stored).await.unwrap()
+    }
+
     #[tokio::test]
     async fn hashes_verify_only_with_the_right_password() {
         let hasher = hasher();
-        let phc = hasher.hash(password("correct horse")).await.unwrap();
+        let phc = hash(&hasher, "correct horse").await;
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        let right = hasher
-            .verify(password("correct horse"), Some(phc.clone()))
-            .await
-            .unwrap();
+        let right = verify(&hasher, "correct horse", Some(phc.clone())).await;
         assert_eq!(
             right,
             Verification {
@@ -266,39 +275,30 @@ mod tests {
                 rehashed: None
             }
         );
-        let wrong = hasher
-            .verify(password("wrong horse"), Some(phc))
-            .await
-            .unwrap();
+        let wrong = verify(&hasher, "wrong horse", Some(phc)).await;
         assert!(!wrong.matches);
     }
 
     #[tokio::test]
     async fn a_match_against_older_parameters_comes_with_an_upgraded_hash() {
-        let old = hasher().hash(password("correct horse")).await.unwrap();
+        let old = hash(&hasher(), "correct horse").await;
         let upgraded_hasher = PasswordHasher::new(&HashingSettings {
             memory_kib: 128,
             iterations: 2,
             parallelism: 1,
             max_concurrent: 1,
-            max_queued: 1,
+            max_wait: Duration::from_secs(10),
         })
         .unwrap();
 
-        let outcome = upgraded_hasher
-            .verify(password("correct horse"), Some(old.clone()))
-            .await
-            .unwrap();
+        let outcome = verify(&upgraded_hasher, "correct horse", Some(old.clone())).await;
 
         let rehashed = outcome.rehashed.expect("an upgraded hash");
         assert!(
             rehashed.starts_with("$argon2id$v=19$m=128,t=2,p=1$"),
             "{rehashed}"
         );
-        let again = upgraded_hasher
-            .verify(password("correct horse"), Some(rehashed))
-            .await
-            .unwrap();
+        let again = verify(&upgraded_hasher, "correct horse", Some(rehashed)).await;
         assert_eq!(
             again,
             Verification {
@@ -306,10 +306,7 @@ mod tests {
                 rehashed: None
             }
         );
-        let wrong = upgraded_hasher
-            .verify(password("wrong horse"), Some(old))
-            .await
-            .unwrap();
+        let wrong = verify(&upgraded_hasher, "wrong horse", Some(old)).await;
         assert_eq!(
             wrong,
             Verification {
@@ -322,12 +319,14 @@ mod tests {
 
     #[tokio::test]
     async fn absurd_stored_parameters_are_refused_not_computed() {
-        let genuine = hasher().hash(password("correct horse")).await.unwrap();
+        let hasher = hasher();
+        let genuine = hash(&hasher, "correct horse").await;
         // 4 GiB of memory: computing it would take the server down.
         let absurd = genuine.replace("m=64,", "m=4194304,");
 
-        let outcome = hasher()
-            .verify(password("correct horse"), Some(absurd))
+        let ticket = hasher.admit(None).unwrap();
+        let outcome = hasher
+            .verify(ticket, password("correct horse"), Some(absurd))
             .await;
 
         assert!(
@@ -339,24 +338,47 @@ mod tests {
     #[tokio::test]
     async fn unknown_users_never_match_even_the_dummy_password() {
         let hasher = hasher();
-        let dummy = password("authd dummy password for unknown users");
-        assert!(!hasher.verify(dummy, None).await.unwrap().matches);
+        let dummy = "authd dummy password for unknown users";
+        assert!(!verify(&hasher, dummy, None).await.matches);
     }
-}
-
-#[cfg(test)]
-mod admission_tests {
-    use super::*;
 
     #[test]
-    fn queue_places_are_bounded_and_given_back() {
-        let queued = AtomicUsize::new(0);
-        let first = QueuePlace::take(&queued, 2).expect("room");
-        let second = QueuePlace::take(&queued, 2).expect("room");
-        assert!(QueuePlace::take(&queued, 2).is_none());
-        drop(first);
-        let third = QueuePlace::take(&queued, 2).expect("room again");
-        drop((second, third));
-        assert_eq!(queued.load(Ordering::Acquire), 0);
+    fn a_hash_that_would_not_be_done_in_time_is_refused_at_once() {
+        let hasher = hasher();
+        let outcome = hasher.admit(Some(Deadline::after(Duration::ZERO)));
+        assert!(
+            matches!(outcome, Err(AuthError::Overloaded { .. })),
+            "{outcome:?}"
+        );
+        let strict = PasswordHasher::new(&HashingSettings {
+            max_wait: Duration::ZERO,
+            ..settings()
+        })
+        .unwrap();
+        let outcome = strict.admit(None);
+        assert!(
+            matches!(outcome, Err(AuthError::Overloaded { .. })),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_cancelled_while_it_waits_gives_its_place_back() {
+        let hasher = PasswordHasher::new(&HashingSettings {
+            max_concurrent: 1,
+            ..settings()
+        })
+        .unwrap();
+        let busy = Arc::clone(&hasher.slots).acquire_owned().await.unwrap();
+        let ticket = hasher.admit(None).unwrap();
+        let waiting = hasher.hash(ticket, password("correct horse"));
+        let outcome = tokio::time::timeout(Duration::from_millis(20), waiting).await;
+        assert!(outcome.is_err(), "no slot: the call waits");
+        assert_eq!(hasher.admission.pending(), 0);
+        drop(hasher.admit(None).unwrap());
+        assert_eq!(hasher.admission.pending(), 0, "an unused ticket too");
+        drop(busy);
+        hash(&hasher, "correct horse").await;
+        assert_eq!(hasher.admission.pending(), 0);
     }
 }

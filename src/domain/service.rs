@@ -8,6 +8,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::credentials::Credentials;
+use super::deadline::Deadline;
 use super::error::AuthError;
 use super::passwords::PasswordHasher;
 use super::rate_limits::RateLimiter;
@@ -51,16 +52,25 @@ impl<S: Store> Authenticator<S> {
         }
     }
 
-    /// Creates an account and logs it in.
+    /// Creates an account and logs it in. `deadline` is when the client
+    /// stops waiting, if it said so: a call whose hash would not be done by
+    /// then is refused at once.
     #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str(), %client))]
     pub async fn register(
         &self,
         credentials: Credentials,
         client: IpAddr,
+        deadline: Option<Deadline>,
     ) -> Result<Session, AuthError> {
         self.limits.admit_registration(client)?;
         let Credentials { username, password } = credentials;
-        let password_hash = self.hasher.hash(password).await?;
+        // A taken name costs a lookup, not a hash. The unique index still
+        // decides between registrations that race past this check.
+        if self.store.find_user(username.canonical()).await?.is_some() {
+            return Err(AuthError::UsernameTaken);
+        }
+        let ticket = self.hasher.admit(deadline)?;
+        let password_hash = self.hasher.hash(ticket, password).await?;
         let user = User {
             id: Uuid::now_v7(),
             username: username.as_str().to_owned(),
@@ -78,15 +88,19 @@ impl<S: Store> Authenticator<S> {
         self.session_for(user)
     }
 
-    /// Exchanges a username and password for a token.
+    /// Exchanges a username and password for a token. `deadline` as for
+    /// [`register`](Self::register).
     #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str(), %client))]
     pub async fn login(
         &self,
         credentials: Credentials,
         client: IpAddr,
+        deadline: Option<Deadline>,
     ) -> Result<Session, AuthError> {
         let Credentials { username, password } = credentials;
         self.limits.admit_login(client)?;
+        // Before the database reads, so that a refused call costs none.
+        let ticket = self.hasher.admit(deadline)?;
         let now_ms = Utc::now().timestamp_millis();
         self.limits
             .check_login_failures(&self.store, username.canonical(), now_ms)
@@ -94,7 +108,7 @@ impl<S: Store> Authenticator<S> {
         let record = self.store.find_user(username.canonical()).await?;
         let stored_hash = record.as_ref().map(|record| record.password_hash.clone());
         // Runs the same argon2 work whether or not the user exists.
-        let outcome = self.hasher.verify(password, stored_hash).await?;
+        let outcome = self.hasher.verify(ticket, password, stored_hash).await?;
         match record {
             Some(record) if outcome.matches => {
                 if let Some(upgraded) = outcome.rehashed {
@@ -153,9 +167,9 @@ impl<S: Store> Authenticator<S> {
     }
 
     /// Tells whom a token belongs to, or why it is refused. No database
-    /// round trip.
-    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
-        Ok(self.tokens.verify(token)?)
+    /// round trip, unless the token names a key this instance does not hold.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
+        self.tokens.verify(token).await
     }
 
     /// The token service, for the surfaces' bearer checks.

@@ -1,6 +1,8 @@
 //! Access tokens: EdDSA-signed JWTs, checked against the signing keys and the
 //! revocation list. Verification pins everything it can (RFC 8725): the
-//! algorithm per key, `typ`, issuer, audience, `exp` and `nbf`.
+//! algorithm per key, `typ`, issuer, audience, `exp` and `nbf`. A token that
+//! names a key this instance does not hold is refused only once the keys
+//! have been read again from the database ([`KeyReloads`]).
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -15,6 +17,7 @@ use uuid::Uuid;
 
 use super::error::{AuthError, TokenRejection};
 use super::jws;
+use super::key_reloads::KeyReloads;
 use super::keys::{ALGORITHM, FileKey, KeySet, PublicJwk};
 use super::revocations::RevocationList;
 use super::verified_tokens::VerifiedTokens;
@@ -72,6 +75,7 @@ pub struct TokenService {
     settings: TokenSettings,
     revocations: RevocationList,
     verified: VerifiedTokens,
+    reloads: KeyReloads,
 }
 
 impl TokenService {
@@ -89,6 +93,7 @@ impl TokenService {
             verified: VerifiedTokens::new(settings.verified_token_cache),
             settings,
             revocations,
+            reloads: KeyReloads::default(),
         })
     }
 
@@ -159,8 +164,28 @@ impl TokenService {
     }
 
     /// Checks a compact JWT: size, header, signature, claims, revocation.
-    /// A token verified before skips straight to the revocation check.
-    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenRejection> {
+    /// A token naming a key this instance does not hold (one rotated in
+    /// since the last refresh, perhaps) waits for the keys to be reloaded
+    /// from the database and is checked again; only then is it refused.
+    ///
+    /// # Errors
+    /// `AuthError::InvalidToken` with the reason of the refusal;
+    /// `AuthError::Unavailable` when the keys could not be reloaded.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
+        match self.verify_in_memory(token) {
+            Err(TokenRejection::UnknownKey) => {
+                self.reloads.reload_after_now().await?;
+                Ok(self.verify_in_memory(token)?)
+            }
+            checked => Ok(checked?),
+        }
+    }
+
+    /// [`verify`](Self::verify) with the keys in memory only, for callers
+    /// that cannot wait (the gRPC bearer interceptor): never touches the
+    /// database. `TokenRejection::UnknownKey` is no final answer: such a
+    /// token must go through `verify` before it is refused.
+    pub fn verify_in_memory(&self, token: &str) -> Result<Arc<Claims>, TokenRejection> {
         if token.is_empty() {
             return Err(TokenRejection::Missing);
         }
@@ -212,45 +237,15 @@ impl TokenService {
         Ok(claims)
     }
 
-    /// Checks the value of an `Authorization` header: `Bearer <token>`, the
-    /// scheme case-insensitive (RFC 7235), separated by spaces.
-    pub fn verify_authorization(&self, header: &str) -> Result<Arc<Claims>, TokenRejection> {
-        let (scheme, token) = header
-            .trim()
-            .split_once(' ')
-            .ok_or(TokenRejection::Malformed)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(TokenRejection::Malformed);
-        }
-        let token = token.trim_start_matches(' ');
-        if token.contains(char::is_whitespace) {
-            return Err(TokenRejection::Malformed);
-        }
-        self.verify(token)
-    }
-
-    /// Checks the `Authorization` values of a request, given as raw bytes so
-    /// that every surface (gRPC metadata, HTTP headers) shares this path.
-    /// `None` when there is none; more than one is ambiguous and refused, so
-    /// a proxy and authd can never disagree about who the caller is.
-    pub fn verify_authorization_values<'a>(
-        &self,
-        mut values: impl Iterator<Item = &'a [u8]>,
-    ) -> Option<Result<Arc<Claims>, TokenRejection>> {
-        let first = values.next()?;
-        if values.next().is_some() {
-            return Some(Err(TokenRejection::Malformed));
-        }
-        Some(
-            std::str::from_utf8(first)
-                .map_err(|_| TokenRejection::Malformed)
-                .and_then(|header| self.verify_authorization(header)),
-        )
-    }
-
     /// The revocation list every check consults.
     pub fn revocations(&self) -> &RevocationList {
         &self.revocations
+    }
+
+    /// Where checks of tokens naming unknown keys wait for the key refresh
+    /// task to reload the keys.
+    pub fn key_reloads(&self) -> &KeyReloads {
+        &self.reloads
     }
 }
 
@@ -288,11 +283,14 @@ mod tests {
         let key = generate_signing_key(Utc::now()).unwrap();
         let tokens = service(&key);
         let token = tokens.issue(Uuid::now_v7(), "alice").unwrap().token;
-        let claims = tokens.verify(&token).unwrap();
+        let claims = tokens.verify_in_memory(&token).unwrap();
 
         tokens.revocations().insert(&claims.jti, claims.exp);
 
-        assert_eq!(tokens.verify(&token), Err(TokenRejection::Revoked));
+        assert_eq!(
+            tokens.verify_in_memory(&token),
+            Err(TokenRejection::Revoked)
+        );
     }
 
     #[test]
@@ -300,11 +298,59 @@ mod tests {
         let old = generate_signing_key(Utc::now()).unwrap();
         let tokens = service(&old);
         let token = tokens.issue(Uuid::now_v7(), "alice").unwrap().token;
-        tokens.verify(&token).unwrap();
+        tokens.verify_in_memory(&token).unwrap();
 
         let new = generate_signing_key(Utc::now()).unwrap();
         tokens.reload_keys(&[new]).unwrap();
 
-        assert_eq!(tokens.verify(&token), Err(TokenRejection::BadSignature));
+        assert_eq!(
+            tokens.verify_in_memory(&token),
+            Err(TokenRejection::UnknownKey)
+        );
+    }
+
+    /// What the key refresh task does when asked: reads `stored` again.
+    fn serve_reloads(tokens: &Arc<TokenService>, stored: Vec<SigningKeyRecord>) {
+        let tokens = Arc::clone(tokens);
+        tokio::spawn(async move {
+            let reloads = tokens.key_reloads();
+            loop {
+                reloads.asked().await;
+                reloads.start();
+                reloads.finish(tokens.reload_keys(&stored).is_ok());
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn a_token_of_a_key_rotated_in_elsewhere_is_accepted_after_a_reload() {
+        let old = generate_signing_key(Utc::now()).unwrap();
+        let new = generate_signing_key(Utc::now()).unwrap();
+        let here = Arc::new(service(&old));
+        let elsewhere = service(&new);
+        let token = elsewhere.issue(Uuid::now_v7(), "alice").unwrap().token;
+        assert_eq!(
+            here.verify_in_memory(&token),
+            Err(TokenRejection::UnknownKey)
+        );
+
+        serve_reloads(&here, vec![new, old]);
+
+        assert_eq!(here.verify(&token).await.unwrap().username, "alice");
+    }
+
+    #[tokio::test]
+    async fn a_key_no_reload_finds_is_refused_as_a_bad_signature() {
+        let ours = generate_signing_key(Utc::now()).unwrap();
+        let here = Arc::new(service(&ours));
+        let forged = service(&generate_signing_key(Utc::now()).unwrap())
+            .issue(Uuid::now_v7(), "mallory")
+            .unwrap()
+            .token;
+
+        serve_reloads(&here, vec![ours]);
+
+        let refused = here.verify(&forged).await.unwrap_err();
+        assert_eq!(refused.reason(), "TOKEN_INVALID_SIGNATURE");
     }
 }

@@ -1,9 +1,14 @@
-//! Client deadlines (`grpc-timeout`) answered as gRPC specifies.
+//! Client deadlines (`grpc-timeout`): handed to the domain, and answered as
+//! gRPC specifies.
 //!
-//! tonic enforces `grpc-timeout` itself, but answers CANCELLED; the gRPC
-//! spec says DEADLINE_EXCEEDED. This layer sits inside tonic's and gives up
-//! a moment earlier, so callers see the right code. Dropping the call also
-//! gives back its place in the password-hash queue.
+//! The layer parses `grpc-timeout` once and leaves the deadline in the
+//! request extensions as a [`domain::Deadline`], so that password hashing
+//! refuses at once a call it cannot finish in time; handlers pass it on
+//! without reading headers. tonic enforces `grpc-timeout` itself, but
+//! answers CANCELLED; the gRPC spec says DEADLINE_EXCEEDED. This layer sits
+//! inside tonic's and gives up a moment earlier, so callers see the right
+//! code. Dropping the call also gives back its place in the password-hash
+//! queue.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,7 +19,7 @@ use std::time::Duration;
 use http::{HeaderMap, Request, Response};
 use tower::{Layer, Service};
 
-use crate::domain::AuthError;
+use crate::domain::{self, AuthError};
 
 /// How much earlier than tonic this layer gives up.
 const MARGIN: Duration = Duration::from_millis(5);
@@ -53,12 +58,17 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let timeout = grpc_timeout(request.headers());
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let timeout = grpc_timeout(request.headers()).map(|timeout| timeout.saturating_sub(MARGIN));
+        if let Some(timeout) = timeout {
+            request
+                .extensions_mut()
+                .insert(domain::Deadline::after(timeout));
+        }
         let call = self.inner.call(request);
         Box::pin(async move {
             let answered = match timeout {
-                Some(timeout) => tokio::time::timeout(timeout.saturating_sub(MARGIN), call).await,
+                Some(timeout) => tokio::time::timeout(timeout, call).await,
                 None => Ok(call.await),
             };
             Ok(match answered {
@@ -110,5 +120,79 @@ mod tests {
         for bad in ["", "m", "123456789m", "10x", "-5m", "5.5S"] {
             assert_eq!(timeout_of(bad), None, "{bad:?}");
         }
+    }
+
+    /// Answers after `delay`, echoing the deadline it was handed, if any, as
+    /// the milliseconds left.
+    #[derive(Clone)]
+    struct Slow(Duration);
+
+    impl Service<Request<()>> for Slow {
+        type Response = Response<tonic::body::Body>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: Request<()>) -> Self::Future {
+            let left = request
+                .extensions()
+                .get::<domain::Deadline>()
+                .map(|deadline| deadline.remaining().as_millis());
+            let delay = self.0;
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                let mut response = Response::new(tonic::body::Body::empty());
+                if let Some(left) = left {
+                    response
+                        .headers_mut()
+                        .insert("deadline-left-ms", left.to_string().parse().unwrap());
+                }
+                Ok(response)
+            })
+        }
+    }
+
+    fn with_timeout(timeout: &'static str) -> Request<()> {
+        Request::builder()
+            .header("grpc-timeout", timeout)
+            .body(())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_deadline_reaches_the_handler_through_the_extensions() {
+        let response = DeadlineLayer
+            .layer(Slow(Duration::ZERO))
+            .call(with_timeout("2S"))
+            .await
+            .unwrap();
+        let left: u128 = response.headers()["deadline-left-ms"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1900..2000).contains(&left), "{left} ms left");
+
+        let response = DeadlineLayer
+            .layer(Slow(Duration::ZERO))
+            .call(Request::new(()))
+            .await
+            .unwrap();
+        assert!(response.headers().get("deadline-left-ms").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_is_deadline_exceeded() {
+        let started = std::time::Instant::now();
+        let response = DeadlineLayer
+            .layer(Slow(Duration::from_secs(10)))
+            .call(with_timeout("50m"))
+            .await
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(response.headers()["grpc-status"], "4");
     }
 }

@@ -12,7 +12,7 @@ use super::pb::{
     VerifyRequest, VerifyResponse, auth_service_server::AuthService,
 };
 use crate::client_address::ClientAddressResolver;
-use crate::domain::{Authenticator, Credentials, Session, User};
+use crate::domain::{Authenticator, Credentials, Deadline, Session, User};
 use crate::storage::Store;
 
 const TOKEN_TYPE: &str = "Bearer";
@@ -34,6 +34,11 @@ impl<S> AuthGrpc<S> {
     }
 }
 
+/// The client's deadline, as the deadline layer found it in `grpc-timeout`.
+fn client_deadline<T>(request: &Request<T>) -> Option<Deadline> {
+    request.extensions().get::<Deadline>().copied()
+}
+
 #[tonic::async_trait]
 impl<S: Store> AuthService for AuthGrpc<S> {
     async fn register(
@@ -41,9 +46,10 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
         let client = self.client_address(&request);
+        let deadline = client_deadline(&request);
         let RegisterRequest { username, password } = request.into_inner();
         let credentials = Credentials::for_registration(&username, password)?;
-        let Session { user, token } = self.auth.register(credentials, client).await?;
+        let Session { user, token } = self.auth.register(credentials, client, deadline).await?;
         Ok(Response::new(RegisterResponse {
             access_token: token.token,
             token_type: TOKEN_TYPE.into(),
@@ -57,9 +63,10 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         request: Request<LoginRequest>,
     ) -> Result<Response<LoginResponse>, Status> {
         let client = self.client_address(&request);
+        let deadline = client_deadline(&request);
         let LoginRequest { username, password } = request.into_inner();
         let credentials = Credentials::for_login(&username, password)?;
-        let Session { user, token } = self.auth.login(credentials, client).await?;
+        let Session { user, token } = self.auth.login(credentials, client, deadline).await?;
         Ok(Response::new(LoginResponse {
             access_token: token.token,
             token_type: TOKEN_TYPE.into(),
@@ -72,7 +79,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<LogoutRequest>,
     ) -> Result<Response<LogoutResponse>, Status> {
-        let claims = Authentication::require(&request)?;
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
         self.auth.logout(&claims).await?;
         Ok(Response::new(LogoutResponse {}))
     }
@@ -81,7 +88,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<LogoutAllRequest>,
     ) -> Result<Response<LogoutAllResponse>, Status> {
-        let claims = Authentication::require(&request)?;
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
         self.auth.logout_all(&claims).await?;
         Ok(Response::new(LogoutAllResponse {}))
     }
@@ -111,7 +118,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<VerifyRequest>,
     ) -> Result<Response<VerifyResponse>, Status> {
-        let claims = self.auth.verify(&request.get_ref().access_token)?;
+        let claims = self.auth.verify(&request.get_ref().access_token).await?;
         Ok(Response::new(VerifyResponse {
             user: Some(pb::User {
                 id: claims.sub.clone(),

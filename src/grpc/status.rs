@@ -18,7 +18,7 @@ impl From<AuthError> for Status {
             AuthError::InvalidInput(_) => Code::InvalidArgument,
             AuthError::UsernameTaken => Code::AlreadyExists,
             AuthError::InvalidCredentials | AuthError::InvalidToken(_) => Code::Unauthenticated,
-            AuthError::RateLimited { .. } | AuthError::Overloaded => Code::ResourceExhausted,
+            AuthError::RateLimited { .. } | AuthError::Overloaded { .. } => Code::ResourceExhausted,
             AuthError::DeadlineExceeded => Code::DeadlineExceeded,
             AuthError::Unavailable(_) => Code::Unavailable,
             AuthError::Internal(_) => Code::Internal,
@@ -31,11 +31,8 @@ impl From<AuthError> for Status {
                     details.add_bad_request_violation(violation.field, &violation.description);
                 }
             }
-            AuthError::RateLimited { retry_after } => {
+            AuthError::RateLimited { retry_after } | AuthError::Overloaded { retry_after } => {
                 details.set_retry_info(Some(*retry_after));
-            }
-            AuthError::Overloaded => {
-                details.set_retry_info(Some(Duration::from_secs(1)));
             }
             AuthError::Unavailable(cause) => {
                 tracing::warn!(cause = ?cause, "database unavailable");

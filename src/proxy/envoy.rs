@@ -11,7 +11,7 @@ use envoy_types::ext_authz::v3::pb::{
 use envoy_types::pb::google::protobuf::BoolValue;
 use envoy_types::pb::google::rpc;
 use http::HeaderMap;
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, COOKIE};
 use tonic::{Code, Request, Response, Status};
 
 use super::IdentityHeaders;
@@ -35,8 +35,8 @@ impl EnvoyAuthorization {
         }
     }
 
-    fn allowed(&self, headers: &HeaderMap) -> Result<CheckResponse, TokenRejection> {
-        let claims = verify_request_token(&self.tokens, headers, &self.cookie_name)?;
+    async fn allowed(&self, headers: &HeaderMap) -> Result<CheckResponse, AuthError> {
+        let claims = verify_request_token(&self.tokens, headers, &self.cookie_name).await?;
         // Overwriting discards every value the client sent under these
         // names, so the upstream sees authd's and only authd's. They are not
         // also listed in `headers_to_remove`: Envoy removes after it sets.
@@ -63,20 +63,20 @@ impl Authorization for EnvoyAuthorization {
         &self,
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
-        let response =
-            match request_headers(request.get_ref()).and_then(|headers| self.allowed(&headers)) {
-                Ok(allowed) => allowed,
-                Err(rejection) => denied(rejection),
-            };
-        Ok(Response::new(response))
+        let allowed = match request_headers(request.get_ref()) {
+            Ok(headers) => self.allowed(&headers).await,
+            Err(rejection) => Err(rejection.into()),
+        };
+        Ok(Response::new(allowed.unwrap_or_else(denied)))
     }
 }
 
-/// The headers of the request Envoy asks about, as an HTTP header map, so
-/// that the token is read exactly as on authd's own endpoints. Envoy sends
-/// them as a map (repeated headers joined), or as a list with
-/// `encode_raw_headers`. Pseudo-headers (`:path`, ...) carry no token and are
-/// left out.
+/// The headers of the request Envoy asks about that can carry its token,
+/// as an HTTP header map, so that the token is read exactly as on authd's
+/// own endpoints. Envoy sends them as a map (repeated headers joined), or as
+/// a list with `encode_raw_headers`. Only `authorization` and `cookie` are
+/// copied: the others (a dozen, with the pseudo-headers) say nothing about
+/// the caller, and a check should not pay for copying them.
 fn request_headers(request: &CheckRequest) -> Result<HeaderMap, TokenRejection> {
     let Some(http) = request
         .attributes
@@ -104,7 +104,11 @@ fn request_headers(request: &CheckRequest) -> Result<HeaderMap, TokenRejection> 
         });
     let mut headers = HeaderMap::new();
     for (name, value) in joined.chain(raw) {
-        let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
+        let name = if name.eq_ignore_ascii_case(AUTHORIZATION.as_str()) {
+            AUTHORIZATION
+        } else if name.eq_ignore_ascii_case(COOKIE.as_str()) {
+            COOKIE
+        } else {
             continue;
         };
         match http::HeaderValue::from_bytes(value) {
@@ -121,16 +125,22 @@ fn request_headers(request: &CheckRequest) -> Result<HeaderMap, TokenRejection> 
 }
 
 /// A refusal Envoy relays to the client as it is: 401, the RFC 6750
-/// challenge and the problem+json body of authd's other surfaces. Without
-/// an HTTP status in it, Envoy would answer 403.
-fn denied(rejection: TokenRejection) -> CheckResponse {
-    let (status, headers, body) = Problem::from(AuthError::from(rejection)).into_http_parts();
+/// challenge and the problem+json body of authd's other surfaces (503 when
+/// the signing keys could not be reloaded). Without an HTTP status in it,
+/// Envoy would answer 403.
+fn denied(error: AuthError) -> CheckResponse {
+    let code = match error {
+        AuthError::InvalidToken(_) => Code::Unauthenticated,
+        _ => Code::Unavailable,
+    };
+    let message = error.to_string();
+    let (status, headers, body) = Problem::from(error).into_http_parts();
     let headers = headers
         .iter()
         .filter_map(|(name, value)| Some(header(name.as_str(), value.to_str().ok()?)))
         .collect();
     CheckResponse {
-        status: Some(rpc_status(Code::Unauthenticated, rejection.to_string())),
+        status: Some(rpc_status(code, message)),
         http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
             status: Some(HttpStatus {
                 code: i32::from(status.as_u16()),

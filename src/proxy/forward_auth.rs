@@ -44,7 +44,7 @@ pub fn forward_auth_router(
 }
 
 async fn forward_auth(State(state): State<Arc<ForwardAuth>>, headers: HeaderMap) -> Response {
-    match allow(&state, &headers) {
+    match allow(&state, &headers).await {
         Ok(identity) => identity.into_response(),
         Err(error) => Problem::from(error).into_response(),
     }
@@ -52,8 +52,8 @@ async fn forward_auth(State(state): State<Arc<ForwardAuth>>, headers: HeaderMap)
 
 /// The identity headers of an allowed request. A decision is about one
 /// request: no cache may keep it.
-fn allow(state: &ForwardAuth, headers: &HeaderMap) -> Result<HeaderMap, AuthError> {
-    let claims = verify_request_token(&state.tokens, headers, &state.cookie_name)?;
+async fn allow(state: &ForwardAuth, headers: &HeaderMap) -> Result<HeaderMap, AuthError> {
+    let claims = verify_request_token(&state.tokens, headers, &state.cookie_name).await?;
     let mut identity = HeaderMap::new();
     for (name, value) in state.identity.for_claims(&claims) {
         let value = HeaderValue::from_bytes(value.as_bytes()).map_err(AuthError::internal)?;

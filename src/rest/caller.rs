@@ -10,7 +10,7 @@ use tonic::transport::server::TcpConnectInfo;
 
 use super::RestState;
 use super::problem::Problem;
-use crate::domain::{AuthError, Claims};
+use crate::domain::Claims;
 use crate::request_token::verify_request_token;
 use crate::storage::Store;
 
@@ -26,8 +26,8 @@ impl<S: Store> FromRequestParts<Arc<RestState<S>>> for Caller {
         parts: &mut Parts,
         state: &Arc<RestState<S>>,
     ) -> Result<Self, Problem> {
-        let claims = verify_request_token(state.auth.tokens(), &parts.headers, &state.cookie_name)
-            .map_err(AuthError::from)?;
+        let claims =
+            verify_request_token(state.auth.tokens(), &parts.headers, &state.cookie_name).await?;
         Ok(Self(claims))
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, HeaderName};
 use axum_extra::extract::CookieJar;
@@ -125,7 +126,9 @@ pub async fn register<S: Store>(
     JsonBody(body): JsonBody<CredentialsBody>,
 ) -> Result<(StatusCode, CookieJar, Json<TokenBody>), Problem> {
     let credentials = Credentials::for_registration(&body.username, body.password)?;
-    let session = state.auth.register(credentials, client).await?;
+    // REST clients state no deadline: only `--hash-queue-timeout` (and the
+    // request timeout within it) limits the wait.
+    let session = state.auth.register(credentials, client, None).await?;
     let (jar, body) = state.session_response(jar, session);
     Ok((StatusCode::CREATED, jar, body))
 }
@@ -155,7 +158,7 @@ pub async fn login<S: Store>(
     JsonBody(body): JsonBody<CredentialsBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
     let credentials = Credentials::for_login(&body.username, body.password)?;
-    let session = state.auth.login(credentials, client).await?;
+    let session = state.auth.login(credentials, client, None).await?;
     Ok(state.session_response(jar, session))
 }
 
@@ -209,15 +212,18 @@ pub async fn logout_all<S: Store>(
     get,
     path = "/.well-known/jwks.json",
     tag = "keys",
-    responses((status = 200, description = "The JSON Web Key Set", body = JwksBody))
+    responses((status = 200, description = "The JSON Web Key Set", body = JwksBody,
+        headers(("cache-control" = String, description = "public, max-age=N: shorter than a rotated key takes from its publication here to its first signature"))))
 )]
 pub async fn jwks<S: Store>(
     State(state): State<Arc<RestState<S>>>,
-) -> ([(HeaderName, &'static str); 1], Json<JwksBody>) {
+) -> ([(HeaderName, HeaderValue); 1], Json<JwksBody>) {
     let keys = state.auth.tokens().published_keys();
-    // Short enough that verifiers see a rotated key well before it signs.
+    // Never longer than a rotated key takes from its publication here to
+    // its first signature (`Settings::jwks_max_age`), so that verifiers
+    // fetch it before it signs.
     (
-        [(CACHE_CONTROL, "public, max-age=60")],
+        [(CACHE_CONTROL, state.jwks_cache_control.clone())],
         Json(JwksBody { keys }),
     )
 }
@@ -237,7 +243,7 @@ pub async fn verify<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     JsonBody(body): JsonBody<VerifyBody>,
 ) -> Result<Json<ClaimsBody>, Problem> {
-    let claims = state.auth.verify(&body.access_token)?;
+    let claims = state.auth.verify(&body.access_token).await?;
     Ok(Json(claims_body(&claims)?))
 }
 

@@ -8,14 +8,15 @@ mod problem;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::HandlerWithoutStateExt as _;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::Request;
 use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Request};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,6 +37,8 @@ pub struct RestState<S> {
     addresses: ClientAddressResolver,
     /// Name of the session cookie.
     cookie_name: String,
+    /// `Cache-Control` of the JWKS.
+    jwks_cache_control: HeaderValue,
 }
 
 #[derive(OpenApi)]
@@ -73,18 +76,24 @@ fn add_security_schemes(openapi: &mut utoipa::openapi::OpenApi, cookie_name: &st
 }
 
 /// The REST routes with `/openapi.json`, and for unknown paths either the
-/// static files under `web_root` or a 404 problem.
+/// static files under `web_root` or a 404 problem. Verifiers may cache the
+/// JWKS for `jwks_max_age` (whole seconds, rounded down).
 pub fn router<S: Store>(
     auth: Arc<Authenticator<S>>,
     addresses: ClientAddressResolver,
     cookie_name: String,
     web_root: Option<&Path>,
+    jwks_max_age: Duration,
 ) -> Router {
+    let jwks_cache_control =
+        HeaderValue::from_str(&format!("public, max-age={}", jwks_max_age.as_secs()))
+            .unwrap_or(HeaderValue::from_static("no-cache"));
     let (api_routes, mut openapi) = api_router()
         .with_state(Arc::new(RestState {
             auth,
             addresses,
             cookie_name: cookie_name.clone(),
+            jwks_cache_control,
         }))
         .split_for_parts();
     add_security_schemes(&mut openapi, &cookie_name);

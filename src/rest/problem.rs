@@ -83,7 +83,9 @@ impl From<AuthError> for Problem {
             AuthError::UsernameTaken => StatusCode::CONFLICT,
             AuthError::InvalidCredentials | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AuthError::Overloaded | AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::Overloaded { .. } | AuthError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AuthError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -111,12 +113,12 @@ impl From<AuthError> for Problem {
                     r#"Bearer realm="authd", error="invalid_token", error_description="{rejection}""#
                 ));
             }
-            AuthError::RateLimited { retry_after } => {
-                // Whole seconds, rounded up: never invite a retry too early.
+            AuthError::RateLimited { retry_after } | AuthError::Overloaded { retry_after } => {
+                // Whole seconds, rounded up and at least one: never invite a
+                // retry too early.
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                problem.retry_after = Some(u32::try_from(seconds).unwrap_or(u32::MAX));
+                problem.retry_after = Some(u32::try_from(seconds.max(1)).unwrap_or(u32::MAX));
             }
-            AuthError::Overloaded => problem.retry_after = Some(1),
             AuthError::Unavailable(cause) => {
                 tracing::warn!(cause = ?cause, "database unavailable");
                 problem.retry_after = Some(1);

@@ -29,6 +29,15 @@ pub async fn cpu_heavy() -> tokio::sync::MutexGuard<'static, ()> {
     CPU_HEAVY.lock().await
 }
 
+/// Puts back authd's default argon2 costs (OWASP's 19 MiB, 2 passes), for
+/// tests whose timing must be real; hold [`cpu_heavy`] while they run.
+pub fn default_argon2(settings: &mut Settings) {
+    let defaults = Cli::parse_from(["authd"]).settings;
+    settings.argon2_memory_kib = defaults.argon2_memory_kib;
+    settings.argon2_iterations = defaults.argon2_iterations;
+    settings.argon2_parallelism = defaults.argon2_parallelism;
+}
+
 /// A password that passes the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -201,8 +210,14 @@ impl TestApp {
 
     /// A second instance on the same database, with the same settings.
     pub async fn spawn_beside(&self) -> Self {
+        self.spawn_beside_with(|_| {}).await
+    }
+
+    /// A second instance on the same database, with adjusted settings.
+    pub async fn spawn_beside_with(&self, configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = self.settings.clone();
         settings.listen = "127.0.0.1:0".parse().expect("address");
+        configure(&mut settings);
         Self::start(settings, Arc::clone(&self.database)).await
     }
 
@@ -278,6 +293,26 @@ impl TestApp {
                 username: username.into(),
                 password: password.into(),
             })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Login with a client deadline (`grpc-timeout`). The client gives up
+    /// on its own then too, with CANCELLED.
+    pub async fn login_within(
+        &self,
+        username: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<LoginResponse, Status> {
+        let mut request = Request::new(LoginRequest {
+            username: username.into(),
+            password: password.into(),
+        });
+        request.set_timeout(timeout);
+        self.client
+            .clone()
+            .login(request)
             .await
             .map(tonic::Response::into_inner)
     }
@@ -409,6 +444,19 @@ pub async fn spawn_authd_process_with_env(
     env: &[(&str, &str)],
     args: &[&str],
 ) -> (tokio::process::Child, String, String) {
+    let (child, address, serving, _log) = spawn_authd_process_logged(env, args).await;
+    (child, address, serving)
+}
+
+/// The log lines of a spawned authd after its "serving" line, as they come.
+pub type ProcessLog = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// [`spawn_authd_process_with_env`], also keeping the log lines that follow
+/// the "serving" one.
+pub async fn spawn_authd_process_logged(
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (tokio::process::Child, String, String, ProcessLog) {
     use tokio::io::{AsyncBufReadExt as _, BufReader};
     let mut child = authd_command()
         .envs(env.iter().copied())
@@ -429,14 +477,20 @@ pub async fn spawn_authd_process_with_env(
     .await
     .expect("authd starts serving");
     // Keep reading, so that a full pipe never blocks authd's logging.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let log = ProcessLog::default();
+    let kept = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            kept.lock().expect("log").push(line);
+        }
+    });
     let address = serving
         .split("listen=")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .expect("address in the log line")
         .to_owned();
-    (child, address, serving)
+    (child, address, serving, log)
 }
 
 /// Sends SIGTERM to a spawned authd and waits (30 s at most) for it to exit.

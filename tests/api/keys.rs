@@ -1,16 +1,29 @@
 //! Signing keys: the JWKS, rotation, keys from files.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use authd::domain::CLOCK_LEEWAY;
+use authd::grpc::pb::VerifyRequest;
+use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+use envoy_types::ext_authz::v3::pb::{CheckRequest, HttpResponse};
+use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde_json::Value;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde_json::{Value, json};
 use tokio::process::Command;
+use tonic::Code;
+use tonic::transport::Channel;
 
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{
+    PASSWORD, TestApp, TestDatabase, assert_refused, problem, reason, spawn_authd_process_logged,
+    terminate, unique_username,
+};
 
 fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token)
@@ -27,6 +40,204 @@ async fn jwks(app: &TestApp) -> JwkSet {
         .expect("response");
     assert_eq!(response.status(), 200);
     response.json().await.expect("JWKS")
+}
+
+/// Runs `authd keys rotate` on a database with this `--key-refresh-interval`
+/// (which sets the activation delay); returns the new key's id.
+async fn rotate(database_url: &str, key_refresh_interval: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_authd"))
+        .env_clear()
+        .args([
+            "--database-url",
+            database_url,
+            "--key-refresh-interval",
+            key_refresh_interval,
+            "keys",
+            "rotate",
+        ])
+        .output()
+        .await
+        .expect("authd keys rotate runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .split('\t')
+        .next()
+        .expect("kid")
+        .to_owned()
+}
+
+/// Logs in until `app` signs with the key `kid`; returns that token.
+async fn login_signed_by(app: &TestApp, username: &str, kid: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let token = app
+            .login(username, PASSWORD)
+            .await
+            .expect("login")
+            .access_token;
+        if kid_of(&token) == kid {
+            return token;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new key never started signing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A token like ours in every respect but its key: one that exists nowhere,
+/// under the id `kid`.
+fn token_of_unknown_key(kid: &str) -> String {
+    let key = authd::domain::generate_signing_key(chrono::Utc::now()).expect("key");
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(kid.into());
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "authd", "aud": "authd", "sub": uuid::Uuid::new_v4().to_string(),
+        "username": "mallory", "iat": now, "nbf": now, "exp": now + 600,
+        "jti": uuid::Uuid::new_v4().simple().to_string(),
+    });
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_ed_der(&key.private_key),
+    )
+    .expect("sign")
+}
+
+/// Every way a token reaches authd: each surface that checks one.
+#[derive(Debug, Clone, Copy)]
+enum Surface {
+    GrpcVerify,
+    /// A bearer-protected RPC.
+    GrpcLogout,
+    GrpcWebLogout,
+    RestVerify,
+    RestMe,
+    RestLogout,
+    ForwardAuth,
+    EnvoyCheck,
+}
+
+impl Surface {
+    const ALL: [Self; 8] = [
+        Self::GrpcVerify,
+        Self::GrpcLogout,
+        Self::GrpcWebLogout,
+        Self::RestVerify,
+        Self::RestMe,
+        Self::RestLogout,
+        Self::ForwardAuth,
+        Self::EnvoyCheck,
+    ];
+
+    /// Presents `token` to `app` on this surface: `Ok` when accepted, else
+    /// the reason of the refusal.
+    async fn present(self, app: &TestApp, token: &str) -> Result<(), String> {
+        match self {
+            Self::GrpcVerify => app.verify(token).await.map(drop).map_err(|s| reason(&s)),
+            Self::GrpcLogout => app.logout(token).await.map(drop).map_err(|s| reason(&s)),
+            Self::GrpcWebLogout => {
+                let response = app
+                    .post("/auth.v1.AuthService/Logout")
+                    .header("content-type", "application/grpc-web+proto")
+                    .header("x-grpc-web", "1")
+                    .bearer_auth(token)
+                    // An empty LogoutRequest in one uncompressed frame.
+                    .body(vec![0u8; 5])
+                    .send()
+                    .await
+                    .expect("grpc-web response");
+                let in_headers = response
+                    .headers()
+                    .get("grpc-status")
+                    .map(|value| value.to_str().expect("ascii").to_owned());
+                let body = response.bytes().await.expect("body");
+                let status = in_headers.unwrap_or_else(|| {
+                    let trailers = String::from_utf8_lossy(&body);
+                    let after = trailers.split("grpc-status:").nth(1).expect("grpc-status");
+                    after
+                        .split("\r\n")
+                        .next()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned()
+                });
+                if status == "0" {
+                    Ok(())
+                } else {
+                    Err(format!("grpc-status {status}"))
+                }
+            }
+            Self::RestVerify => {
+                rest_outcome(
+                    app.post_json("/verify", json!({"access_token": token}))
+                        .await,
+                )
+                .await
+            }
+            Self::RestMe => {
+                rest_outcome(
+                    app.get("/user/me")
+                        .bearer_auth(token)
+                        .send()
+                        .await
+                        .expect("me"),
+                )
+                .await
+            }
+            Self::RestLogout => rest_outcome(app.rest_logout(token).await).await,
+            Self::ForwardAuth => {
+                let response = app.get("/auth/forward").bearer_auth(token).send().await;
+                rest_outcome(response.expect("forward auth")).await
+            }
+            Self::EnvoyCheck => {
+                let headers =
+                    HashMap::from([("authorization".to_owned(), format!("Bearer {token}"))]);
+                let request = CheckRequest {
+                    attributes: Some(AttributeContext {
+                        request: Some(Request {
+                            http: Some(HttpRequest {
+                                headers,
+                                ..HttpRequest::default()
+                            }),
+                            ..Request::default()
+                        }),
+                        ..AttributeContext::default()
+                    }),
+                };
+                let response = AuthorizationClient::new(app.channel.clone())
+                    .check(request)
+                    .await
+                    .expect("Check answers")
+                    .into_inner();
+                match response.http_response {
+                    Some(HttpResponse::OkResponse(_)) => Ok(()),
+                    Some(HttpResponse::DeniedResponse(denied)) => {
+                        let body: Value = serde_json::from_str(&denied.body).expect("problem");
+                        Err(body["reason"].as_str().unwrap_or_default().to_owned())
+                    }
+                    other => Err(format!("no decision: {other:?}")),
+                }
+            }
+        }
+    }
+}
+
+/// `Ok` for a 200, else the problem's reason.
+async fn rest_outcome(response: reqwest::Response) -> Result<(), String> {
+    if response.status() == 200 {
+        return Ok(());
+    }
+    let (_, reason, _) = problem(response).await;
+    Err(reason)
 }
 
 #[tokio::test]
@@ -116,55 +327,163 @@ async fn a_rotated_key_is_published_first_then_signs_while_old_tokens_stay_valid
     let old_token = app.registered_token("Cole").await;
     let old_kid = kid_of(&old_token);
 
-    let output = Command::new(env!("CARGO_BIN_EXE_authd"))
-        .env_clear()
-        .args([
-            "--database-url",
-            &app.database.url,
-            "--key-refresh-interval",
-            "200ms",
-            "keys",
-            "rotate",
-        ])
-        .output()
-        .await
-        .expect("authd keys rotate runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let new_kid = String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .split('\t')
-        .next()
-        .expect("kid")
-        .to_owned();
+    let new_kid = rotate(&app.database.url, "200ms").await;
     assert_ne!(new_kid, old_kid);
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let token = app
-            .login("Cole", PASSWORD)
-            .await
-            .expect("login")
-            .access_token;
-        if kid_of(&token) == new_kid {
-            assert!(jwks(&app).await.find(&new_kid).is_some());
-            app.verify(&token)
-                .await
-                .expect("tokens signed by the new key are valid");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the new key never started signing"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let token = login_signed_by(&app, "Cole", &new_kid).await;
+    assert!(jwks(&app).await.find(&new_kid).is_some());
+    app.verify(&token)
+        .await
+        .expect("tokens signed by the new key are valid");
     app.verify(&old_token)
         .await
         .expect("tokens of the old key stay valid until they expire");
+}
+
+#[tokio::test]
+async fn rotation_across_instances_with_different_refresh_intervals_never_refuses_a_good_token() {
+    let quick = TestApp::spawn_with(|settings| {
+        settings.key_refresh_interval = Duration::from_millis(100);
+        // This test logs in until the new key signs, then once per surface.
+        settings.login_rate_per_address = None;
+    })
+    .await;
+    let username = unique_username();
+    let old_token = quick.registered_token(&username).await;
+    // One slow instance per surface, so that on each the surface under
+    // test is the first to meet the new key.
+    let mut slow = Vec::new();
+    for surface in Surface::ALL {
+        let app = quick
+            .spawn_beside_with(|settings| {
+                settings.key_refresh_interval = Duration::from_secs(3600);
+                settings.database_max_connections = 2;
+            })
+            .await;
+        slow.push((surface, app));
+    }
+
+    // Rotated with the quick instance's activation delay (200 ms): the slow
+    // ones will not have refreshed their keys when it signs.
+    let new_kid = rotate(&quick.database.url, "100ms").await;
+    login_signed_by(&quick, &username, &new_kid).await;
+
+    let mut refused = Vec::new();
+    for (surface, app) in &slow {
+        let token = login_signed_by(&quick, &username, &new_kid).await;
+        if let Err(reason) = surface.present(app, &token).await {
+            refused.push(format!("{surface:?}: {reason}"));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "tokens of the rotated key refused: {refused:?}"
+    );
+    let (_, slow) = &slow[0];
+    slow.verify(&old_token)
+        .await
+        .expect("tokens of the old key stay valid");
+    // A key that exists nowhere is refused as before, after the reload.
+    let forged = token_of_unknown_key(&new_kid.chars().rev().collect::<String>());
+    assert_eq!(
+        Surface::GrpcVerify.present(slow, &forged).await,
+        Err("TOKEN_INVALID_SIGNATURE".to_owned())
+    );
+    assert_eq!(
+        Surface::RestMe.present(slow, &forged).await,
+        Err("TOKEN_INVALID_SIGNATURE".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_tokens_naming_unknown_keys_reloads_the_keys_about_once_a_second() {
+    let database = TestDatabase::create().await;
+    // A process of its own, so that its log counts its reloads only.
+    let (mut authd, address, _, log) = spawn_authd_process_logged(
+        &[],
+        &[
+            "--database-url",
+            &database.url,
+            "--key-refresh-interval",
+            "1h",
+            // The whole flood in flight at once, on one connection.
+            "--max-concurrent-streams",
+            "2000",
+        ],
+    )
+    .await;
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect to authd");
+    let client = AuthServiceClient::new(channel);
+    let forged: Vec<String> = (0..1000)
+        .map(|_| token_of_unknown_key(&uuid::Uuid::new_v4().simple().to_string()[..11]))
+        .collect();
+
+    let started = std::time::Instant::now();
+    let outcomes = futures::future::join_all(forged.into_iter().map(|token| {
+        let mut client = client.clone();
+        async move {
+            client
+                .verify(VerifyRequest {
+                    access_token: token,
+                })
+                .await
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+
+    for outcome in outcomes {
+        assert_refused(outcome, Code::Unauthenticated, "TOKEN_INVALID_SIGNATURE");
+    }
+    let reloads = log
+        .lock()
+        .expect("log")
+        .iter()
+        .filter(|line| line.contains("reloading the signing keys"))
+        .count() as u64;
+    assert!(
+        (1..=2 + elapsed.as_secs()).contains(&reloads),
+        "{reloads} reloads for 1000 unknown keys in {elapsed:?}"
+    );
+    terminate(&mut authd).await;
+}
+
+#[tokio::test]
+async fn the_jwks_is_cached_for_less_than_a_rotated_key_takes_to_sign() {
+    for interval in [Duration::from_millis(200), Duration::from_secs(90)] {
+        let app = TestApp::spawn_with(|settings| settings.key_refresh_interval = interval).await;
+
+        let response = app
+            .get("/.well-known/jwks.json")
+            .send()
+            .await
+            .expect("response");
+
+        let cache_control = response.headers()["cache-control"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let max_age: u64 = cache_control
+            .strip_prefix("public, max-age=")
+            .and_then(|seconds| seconds.parse().ok())
+            .unwrap_or_else(|| panic!("{cache_control}"));
+        // Published at most one refresh interval after the rotation, signing
+        // one activation delay after it, clocks apart by the leeway at most.
+        let published_to_signing = app.settings.key_activation_delay() - interval;
+        assert!(
+            Duration::from_secs(max_age) <= published_to_signing.saturating_sub(CLOCK_LEEWAY),
+            "{cache_control} with a {interval:?} refresh interval"
+        );
+        assert_eq!(
+            Duration::from_secs(max_age),
+            app.settings.jwks_max_age(),
+            "{cache_control}"
+        );
+    }
 }
 
 #[tokio::test]

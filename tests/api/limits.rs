@@ -1,12 +1,12 @@
-//! Request limits and protocol abuse: deadlines, advertised HTTP/2 limits,
-//! rapid reset and oversized header blocks.
+//! Request limits and protocol abuse: advertised HTTP/2 limits, rapid reset
+//! and oversized header blocks. Client deadlines: `admission.rs`.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::TestApp;
 
 /// An HTTP/2 connection to authd, driven in the background.
 async fn h2_connection(
@@ -27,75 +27,12 @@ async fn h2_connection(
     (send, driver)
 }
 
-/// A length-prefixed gRPC message.
-fn grpc_frame(message: &impl prost::Message) -> Bytes {
-    let payload = message.encode_to_vec();
-    let mut frame = vec![0u8];
-    frame.extend_from_slice(&u32::try_from(payload.len()).expect("small").to_be_bytes());
-    frame.extend_from_slice(&payload);
-    Bytes::from(frame)
-}
-
 fn grpc_request(path: &str) -> http::Request<()> {
     http::Request::post(path)
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(())
         .expect("request")
-}
-
-#[tokio::test]
-async fn a_deadline_passing_in_the_hash_queue_is_deadline_exceeded_and_frees_the_place() {
-    let _exclusive = crate::helpers::cpu_heavy().await;
-    let app = TestApp::spawn_with(|settings| {
-        // One slow hash at a time, one more may wait.
-        settings.hash_concurrency = Some(1.try_into().expect("non-zero"));
-        settings.hash_queue_limit = Some(1);
-        settings.argon2_memory_kib = 64 * 1024;
-        settings.argon2_iterations = 8;
-    })
-    .await;
-    app.register("Nina", PASSWORD).await.expect("registered");
-    let (mut send, driver) = h2_connection(&app).await;
-    // Raw HTTP/2, so that only the server enforces the deadline (a tonic
-    // client would give up on its own at the same moment).
-    let mut hurried = grpc_request("/auth.v1.AuthService/Login");
-    hurried
-        .headers_mut()
-        .insert("grpc-timeout", "50m".parse().expect("header"));
-    let (response, mut body) = send.send_request(hurried, false).expect("send");
-    body.send_data(
-        grpc_frame(&authd::grpc::pb::LoginRequest {
-            username: "Nina".into(),
-            password: PASSWORD.into(),
-        }),
-        true,
-    )
-    .expect("body");
-
-    let (patient, grpc_status) = tokio::join!(app.login("Nina", PASSWORD), async {
-        let response = response.await.expect("response");
-        match response.headers().get("grpc-status") {
-            Some(status) => status.clone(),
-            None => response
-                .into_body()
-                .trailers()
-                .await
-                .expect("trailers")
-                .and_then(|trailers| trailers.get("grpc-status").cloned())
-                .expect("grpc-status"),
-        }
-    });
-    drop(send);
-    driver.abort();
-
-    patient.expect("the call without a deadline is served");
-    assert_eq!(grpc_status, "4", "DEADLINE_EXCEEDED");
-    // The hurried call's place (or slot) was given back: one hashing and one
-    // waiting must both be admitted again.
-    let (first, second) = tokio::join!(app.login("Nina", PASSWORD), app.login("Nina", PASSWORD));
-    first.expect("admitted");
-    second.expect("admitted: no place leaked");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 
 mod admission;
 mod binary;
+mod cancelled;
 mod cors;
 mod crash;
 mod cross_surface;
@@ -19,6 +20,7 @@ mod keys;
 mod limits;
 mod login;
 mod logout;
+mod memory;
 mod metrics;
 mod openapi;
 #[cfg(feature = "otel")]
