@@ -9,7 +9,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use http::{HeaderName, HeaderValue};
 
-use crate::domain::{CLOCK_LEEWAY, HashingSettings, Rate, RateLimitSettings, TokenSettings};
+use crate::domain::{
+    CLOCK_LEEWAY, HashingSettings, Rate, RateLimitSettings, SessionSettings, TokenSettings,
+};
 use crate::proxy::IdentityHeaders;
 use crate::storage::DatabaseSettings;
 use crate::telemetry::LogFormat;
@@ -84,8 +86,26 @@ pub struct Settings {
     pub database_timeout: Duration,
 
     /// How long an access token is valid (e.g. `15m`, `1h`, `1d`).
-    #[arg(long, env = "AUTHD_TOKEN_LIFETIME", default_value = "1h", value_parser = parse_token_lifetime)]
+    /// How long an access token is valid (e.g. `15m`, `1h`); a session's
+    /// refresh token renews it.
+    #[arg(long, env = "AUTHD_TOKEN_LIFETIME", default_value = "15m", value_parser = parse_token_lifetime)]
     pub token_lifetime: Duration,
+
+    /// A session not refreshed for this long ends (its refresh token is
+    /// refused; access tokens never outlive it).
+    #[arg(long, env = "AUTHD_SESSION_IDLE_TIMEOUT", default_value = "14d", value_parser = parse_token_lifetime)]
+    pub session_idle_timeout: Duration,
+
+    /// No session lasts longer than this, however often it is refreshed;
+    /// then the user logs in again.
+    #[arg(long, env = "AUTHD_SESSION_LIFETIME", default_value = "90d", value_parser = parse_token_lifetime)]
+    pub session_lifetime: Duration,
+
+    /// How long after a refresh the refresh token it replaced is still
+    /// accepted once more (racing tabs, a retried request) instead of
+    /// ending the session as a reused token.
+    #[arg(long, env = "AUTHD_REFRESH_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub refresh_grace: Duration,
 
     /// How many verified tokens to remember, so that a token checked again
     /// skips its signature check (about 400 bytes each); 0 turns it off.
@@ -197,6 +217,15 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_COOKIE_NAME", default_value = "authd_token")]
     pub cookie_name: String,
 
+    /// Name of the cookie the REST gateway keeps the refresh token in; it is
+    /// sent only to `/token/...`.
+    #[arg(
+        long,
+        env = "AUTHD_REFRESH_COOKIE_NAME",
+        default_value = "authd_refresh"
+    )]
+    pub refresh_cookie_name: String,
+
     /// Header that carries the user id to the upstream of an allowed request,
     /// set by the proxy checks (`/auth/forward`, Envoy's `Check`).
     #[arg(long, env = "AUTHD_USER_ID_HEADER", default_value = "x-authd-user-id")]
@@ -263,6 +292,14 @@ impl Settings {
             login_per_address: self.login_rate_per_address,
             register_per_address: self.register_rate_per_address,
             login_failures_per_username: self.login_failures_per_username,
+        }
+    }
+
+    pub fn sessions(&self) -> SessionSettings {
+        SessionSettings {
+            idle_timeout: self.session_idle_timeout,
+            lifetime: self.session_lifetime,
+            refresh_grace: self.refresh_grace,
         }
     }
 

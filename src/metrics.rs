@@ -79,6 +79,33 @@ fn describe() {
         "authd_database_connections",
         "Database pool connections by state."
     );
+    metrics::describe_counter!(
+        "authd_sessions_started_total",
+        "Sessions started by Register, Login or ChangePassword."
+    );
+    metrics::describe_counter!(
+        "authd_sessions_ended_total",
+        "Sessions ended, by reason (logout, revoked, refresh_token_reused, ...)."
+    );
+    metrics::describe_counter!(
+        "authd_refresh_token_reuse_total",
+        "Retired refresh tokens presented outside the grace window: each ended its session."
+    );
+}
+
+/// Counts a session started.
+pub fn session_started() {
+    metrics::counter!("authd_sessions_started_total").increment(1);
+}
+
+/// Counts sessions ended for a reason.
+pub fn sessions_ended(reason: &'static str, count: u64) {
+    metrics::counter!("authd_sessions_ended_total", "reason" => reason).increment(count);
+}
+
+/// Counts a reused refresh token.
+pub fn refresh_token_reused() {
+    metrics::counter!("authd_refresh_token_reuse_total").increment(1);
 }
 
 /// Counts a password hash waiting for, or leaving, the queue.
@@ -136,7 +163,7 @@ pub(crate) fn known_route(path: &str) -> Option<&str> {
         "/grpc.reflection.v1.ServerReflection/",
         "/grpc.reflection.v1alpha.ServerReflection/",
     ];
-    const REST_ROUTES: [&str; 10] = [
+    const REST_ROUTES: [&str; 13] = [
         "/auth/forward",
         "/user/register",
         "/login",
@@ -144,6 +171,9 @@ pub(crate) fn known_route(path: &str) -> Option<&str> {
         "/logout/all",
         "/verify",
         "/user/me",
+        "/user/password",
+        "/user/sessions",
+        "/token/refresh",
         "/.well-known/jwks.json",
         "/openapi.json",
         "/metrics",
@@ -152,6 +182,14 @@ pub(crate) fn known_route(path: &str) -> Option<&str> {
         path.strip_prefix(service)
             .is_some_and(|method| !method.is_empty() && method.chars().all(char::is_alphanumeric))
     });
+    // The one route with a parameter, by its template.
+    const SESSION_ROUTE: &str = "/user/sessions/{id}";
+    if path
+        .strip_prefix("/user/sessions/")
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+    {
+        return Some(SESSION_ROUTE);
+    }
     (known_method || REST_ROUTES.contains(&path)).then_some(path)
 }
 

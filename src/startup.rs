@@ -73,6 +73,9 @@ impl Application {
         load_revocations(&database, &revocations, REVOCATION_PAGE)
             .await
             .context("cannot load revoked tokens")?;
+        load_ended_sessions(&database, &revocations, settings.token_lifetime)
+            .await
+            .context("cannot load ended sessions")?;
         let tokens = TokenService::new(files, &keys, settings.tokens(), revocations)
             .context("cannot set up token signing")?;
         let hasher =
@@ -83,6 +86,7 @@ impl Application {
             hasher,
             Arc::new(tokens),
             limits,
+            settings.sessions(),
         ));
         let addresses = ClientAddressResolver::new(settings.client_address_header.clone());
 
@@ -100,6 +104,7 @@ impl Application {
             Arc::clone(&auth),
             addresses.clone(),
             settings.cookie_name.clone(),
+            settings.refresh_cookie_name.clone(),
             settings.web_root.as_deref(),
             settings.jwks_max_age(),
         )
@@ -373,6 +378,22 @@ async fn load_revocations(
             return Ok(());
         }
     }
+}
+
+/// Sessions whose access tokens may still be in anyone's hands: ended no
+/// longer ago than a token lives (and the clock leeway), and the disabled
+/// accounts.
+async fn load_ended_sessions(
+    database: &Database,
+    revocations: &RevocationList,
+    token_lifetime: Duration,
+) -> anyhow::Result<()> {
+    let since = Utc::now()
+        - chrono::TimeDelta::from_std(token_lifetime + CLOCK_LEEWAY)
+            .context("token lifetime out of range")?;
+    revocations.end_sessions(database.sessions_ended_since(since).await?);
+    revocations.replace_disabled(database.disabled_users().await?);
+    Ok(())
 }
 
 #[cfg(test)]

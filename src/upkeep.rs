@@ -72,7 +72,25 @@ pub async fn prune<S: Store>(auth: Arc<Authenticator<S>>) {
         }
         // A token is accepted until exp + leeway; keep its revocation as long.
         let before = Utc::now().timestamp() - CLOCK_LEEWAY.as_secs() as i64;
-        auth.tokens().revocations().prune_expired_before(before);
+        let lifetime = auth.tokens().lifetime().as_secs().cast_signed();
+        auth.tokens()
+            .revocations()
+            .prune_expired_before(before, lifetime);
+        let sessions = auth.sessions();
+        let ended_before = Utc::now()
+            - chrono::TimeDelta::from_std(auth.tokens().lifetime() + CLOCK_LEEWAY)
+                .unwrap_or(chrono::TimeDelta::MAX);
+        let used_before = Utc::now()
+            - chrono::TimeDelta::from_std(sessions.idle_timeout + auth.tokens().lifetime())
+                .unwrap_or(chrono::TimeDelta::MAX);
+        match auth
+            .store()
+            .delete_sessions_finished_before(ended_before, used_before)
+            .await
+        {
+            Ok(deleted) => tracing::debug!(deleted, "pruned finished sessions"),
+            Err(error) => tracing::warn!(error = ?error, "cannot prune finished sessions"),
+        }
         match auth.store().delete_revocations_expired_before(before).await {
             Ok(deleted) => tracing::debug!(deleted, "pruned expired revocations"),
             Err(error) => tracing::warn!(error = ?error, "cannot prune expired revocations"),
@@ -95,9 +113,17 @@ pub async fn catch_up_revocations<S: Store>(auth: Arc<Authenticator<S>>, interva
         ticker.tick().await;
         let started = Utc::now();
         let store = auth.store();
-        match tokio::try_join!(store.revocations_since(since), store.session_cutoffs()) {
-            Ok((revocations, cutoffs)) => {
-                auth.tokens().revocations().merge(revocations, cutoffs);
+        match tokio::try_join!(
+            store.revocations_since(since),
+            store.session_cutoffs(),
+            store.sessions_ended_since(since),
+            store.disabled_users(),
+        ) {
+            Ok((revocations, cutoffs, ended_sessions, disabled)) => {
+                let list = auth.tokens().revocations();
+                list.merge(revocations, cutoffs);
+                list.end_sessions(ended_sessions);
+                list.replace_disabled(disabled);
                 since = started - REVOCATION_OVERLAP;
             }
             Err(error) => tracing::warn!(error = ?error, "cannot catch up on revocations"),

@@ -71,7 +71,11 @@ struct Token {
 
 static TOKENS: LazyLock<[Token; 3]> = LazyLock::new(|| {
     let issue = |fixture: &common::Fixture, name: &str| {
-        let token = fixture.service.issue(Uuid::now_v7(), name).unwrap().token;
+        let token = fixture
+            .service
+            .issue(Uuid::now_v7(), name, Uuid::now_v7(), i64::MAX)
+            .unwrap()
+            .token;
         let claims = Claims::clone(&fixture.service.verify_in_memory(&token).unwrap());
         Token {
             text: token.into_bytes(),

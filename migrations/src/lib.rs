@@ -9,6 +9,7 @@ mod m20261123_000002_create_revoked_tokens;
 mod m20261123_000003_create_signing_keys;
 mod m20261123_000004_create_rate_limits;
 mod m20261123_000005_create_session_cutoffs;
+mod m20261130_000006_create_sessions;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_signing_keys::Migration),
             Box::new(m20261123_000004_create_rate_limits::Migration),
             Box::new(m20261123_000005_create_session_cutoffs::Migration),
+            Box::new(m20261130_000006_create_sessions::Migration),
         ]
     }
 }

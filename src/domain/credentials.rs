@@ -130,6 +130,24 @@ impl Password {
         Ok(Self::normalized(&raw))
     }
 
+    /// Validates a password change, reporting both fields at once: the
+    /// current password as at login, the new one as at registration.
+    pub fn for_change(current: String, new: String) -> Result<(Self, Self), AuthError> {
+        let rename = |violation: FieldViolation, field| FieldViolation { field, ..violation };
+        match (Self::parse_existing(current), Self::parse_new(new)) {
+            (Ok(current), Ok(new)) => Ok((current, new)),
+            (current, new) => Err(AuthError::InvalidInput(
+                [
+                    current.err().map(|v| rename(v, "current_password")),
+                    new.err().map(|v| rename(v, "new_password")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
+            )),
+        }
+    }
+
     fn bounded_length(raw: &str) -> Result<usize, FieldViolation> {
         if raw.is_empty() {
             return Err(FieldViolation {

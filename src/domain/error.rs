@@ -25,6 +25,28 @@ pub enum AuthError {
     /// The access token is missing or refused. Clients see UNAUTHENTICATED.
     #[error("{0}")]
     InvalidToken(#[from] TokenRejection),
+    /// The refresh token is missing, malformed or unknown. Clients see
+    /// UNAUTHENTICATED (401).
+    #[error("invalid refresh token")]
+    RefreshTokenInvalid,
+    /// A refresh token that was already exchanged, outside the grace window:
+    /// the sign of a stolen token. Its whole session has just ended.
+    /// Clients see UNAUTHENTICATED (401).
+    #[error("refresh token was already used; the session has ended")]
+    RefreshTokenReused,
+    /// The refresh token's session has ended (logged out, revoked, expired,
+    /// password changed). Clients see UNAUTHENTICATED (401).
+    #[error("the session has ended")]
+    SessionEnded,
+    /// No live session of the caller has this id: the same answer for
+    /// another user's session, so ids cannot be probed. Clients see
+    /// NOT_FOUND (404).
+    #[error("no such session")]
+    SessionNotFound,
+    /// The password was right, but an operator disabled the account.
+    /// Clients see PERMISSION_DENIED (403).
+    #[error("the account is disabled")]
+    AccountDisabled,
     /// Too many attempts from this address or for this username. Clients see
     /// RESOURCE_EXHAUSTED (gRPC) or 429 (REST), with when to retry. The same
     /// refusal whether or not the password was right.
@@ -60,6 +82,11 @@ impl AuthError {
             Self::UsernameTaken => "USERNAME_TAKEN",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::InvalidToken(rejection) => rejection.reason(),
+            Self::RefreshTokenInvalid => "REFRESH_TOKEN_INVALID",
+            Self::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
+            Self::SessionEnded => "SESSION_ENDED",
+            Self::SessionNotFound => "SESSION_NOT_FOUND",
+            Self::AccountDisabled => "ACCOUNT_DISABLED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Overloaded { .. } => "SERVER_BUSY",
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
@@ -128,9 +155,12 @@ pub enum TokenRejection {
     /// Before its `nbf`.
     #[error("access token is not valid yet")]
     NotYetValid,
-    /// Logged out.
+    /// Logged out, or its session ended.
     #[error("access token has been revoked")]
     Revoked,
+    /// An operator disabled the account.
+    #[error("the account is disabled")]
+    AccountDisabled,
 }
 
 impl TokenRejection {
@@ -144,6 +174,7 @@ impl TokenRejection {
             Self::Expired => "TOKEN_EXPIRED",
             Self::NotYetValid => "TOKEN_NOT_YET_VALID",
             Self::Revoked => "TOKEN_REVOKED",
+            Self::AccountDisabled => "ACCOUNT_DISABLED",
         }
     }
 }

@@ -12,8 +12,10 @@ mod key_reloads;
 mod keys;
 mod passwords;
 mod rate_limits;
+mod refresh_tokens;
 mod revocations;
 mod service;
+mod sessions;
 mod tokens;
 mod verified_tokens;
 
@@ -29,5 +31,6 @@ pub use keys::{
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocations::RevocationList;
-pub use service::{Authenticator, Session, User};
+pub use service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
+pub use sessions::{SessionSettings, SessionSummary};
 pub use tokens::{AccessToken, CLOCK_LEEWAY, Claims, TokenService, TokenSettings};

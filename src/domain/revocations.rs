@@ -2,7 +2,7 @@
 //! hot path never waits for the database. The database holds the durable
 //! copy; this set is loaded from it at start.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{PoisonError, RwLock};
 
 use base64::Engine as _;
@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
+use super::error::TokenRejection;
 use super::tokens::Claims;
 use crate::storage::{Revocation, RevocationEvent};
 
@@ -30,12 +31,15 @@ fn token_id_key(jti: &str) -> TokenIdKey {
     key
 }
 
-/// Revoked token ids with their expiry (Unix seconds), and per user the
-/// second through which all their tokens are revoked ("log out everywhere").
+/// Revoked token ids with their expiry (Unix seconds), per user the second
+/// through which all their tokens are revoked ("log out everywhere"), ended
+/// sessions with when they ended, and disabled accounts.
 #[derive(Debug, Default)]
 pub struct RevocationList {
     expiry_by_jti: RwLock<HashMap<TokenIdKey, i64>>,
     cutoff_by_subject: RwLock<HashMap<String, i64>>,
+    ended_at_by_session: RwLock<HashMap<Uuid, i64>>,
+    disabled_subjects: RwLock<HashSet<String>>,
 }
 
 impl RevocationList {
@@ -75,22 +79,89 @@ impl RevocationList {
             .copied()
     }
 
-    /// Whether the token with these claims was revoked, by id or by a cutoff.
-    pub fn revokes(&self, claims: &Claims) -> bool {
+    /// Remembers that a session ended at `ended_at` (Unix seconds): its
+    /// tokens are refused.
+    pub fn end_session(&self, session_id: Uuid, ended_at: i64) {
+        self.end_sessions([(session_id, ended_at)]);
+    }
+
+    /// Remembers many ended sessions under one lock.
+    pub fn end_sessions(&self, ended: impl IntoIterator<Item = (Uuid, i64)>) {
+        let mut sessions = self
+            .ended_at_by_session
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (session_id, ended_at) in ended {
+            sessions.entry(session_id).or_insert(ended_at);
+        }
+    }
+
+    /// Marks an account disabled or enabled again.
+    pub fn set_disabled(&self, subject: String, disabled: bool) {
+        let mut disabled_subjects = self
+            .disabled_subjects
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if disabled {
+            disabled_subjects.insert(subject);
+        } else {
+            disabled_subjects.remove(&subject);
+        }
+    }
+
+    /// Replaces the disabled accounts by the database's list, which also
+    /// takes up accounts enabled again elsewhere.
+    pub fn replace_disabled(&self, user_ids: Vec<Uuid>) {
+        let subjects = user_ids.iter().map(Uuid::to_string).collect();
+        *self
+            .disabled_subjects
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = subjects;
+    }
+
+    /// Why the token with these claims is refused, if it is: revoked by id,
+    /// by a cutoff or by the end of its session, or its account disabled.
+    pub fn rejection(&self, claims: &Claims) -> Option<TokenRejection> {
         let revoked_by_id = self
             .expiry_by_jti
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .contains_key(&token_id_key(&claims.jti));
-        revoked_by_id
-            || self
-                .cutoff(&claims.sub)
+        let session_ended = || {
+            claims.session_id().is_some_and(|sid| {
+                self.ended_at_by_session
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .contains_key(&sid)
+            })
+        };
+        let cut_off = || {
+            self.cutoff(&claims.sub)
                 .is_some_and(|cutoff| claims.iat <= cutoff)
+        };
+        let disabled = || {
+            self.disabled_subjects
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&claims.sub)
+        };
+        if disabled() {
+            Some(TokenRejection::AccountDisabled)
+        } else if revoked_by_id || session_ended() || cut_off() {
+            Some(TokenRejection::Revoked)
+        } else {
+            None
+        }
     }
 
-    /// Forgets tokens that expired before `before`, which no check would
-    /// accept anyway; returns how many were forgotten.
-    pub fn prune_expired_before(&self, before: i64) -> usize {
+    /// Forgets tokens that expired before `before`, and sessions that ended
+    /// more than `token_lifetime` before it, which no check would accept
+    /// anyway; returns how many tokens were forgotten.
+    pub fn prune_expired_before(&self, before: i64, token_lifetime: i64) -> usize {
+        self.ended_at_by_session
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, ended_at| *ended_at + token_lifetime >= before);
         let mut entries = self
             .expiry_by_jti
             .write()
@@ -143,6 +214,14 @@ impl RevocationList {
                 user_id,
                 revoked_through,
             } => self.cut_off(user_id.to_string(), revoked_through),
+            RevocationEvent::Session {
+                session_id,
+                ended_at,
+                ..
+            } => self.end_session(session_id, ended_at),
+            RevocationEvent::AccountDisabled { user_id, disabled } => {
+                self.set_disabled(user_id.to_string(), disabled)
+            }
         }
     }
 
@@ -169,7 +248,7 @@ mod tests {
         list.insert("old", 100);
         list.insert("edge", 200);
         list.insert("new", 300);
-        assert_eq!(list.prune_expired_before(200), 1);
+        assert_eq!(list.prune_expired_before(200, 60), 1);
         assert_eq!(list.len(), 2);
     }
 

@@ -1,5 +1,6 @@
 //! The domain service: register, log in, log out, verify. Every surface
-//! (gRPC, later REST and grpc-web) calls these and nothing else.
+//! (gRPC, REST, grpc-web) calls these and nothing else; the rest of a
+//! session's life is in `sessions`, operators' commands in `accounts`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -7,11 +8,13 @@ use std::sync::Arc;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::credentials::Credentials;
+use super::admission::HashTicket;
+use super::credentials::{Credentials, Password};
 use super::deadline::Deadline;
 use super::error::AuthError;
 use super::passwords::PasswordHasher;
 use super::rate_limits::RateLimiter;
+use super::sessions::SessionSettings;
 use super::tokens::{AccessToken, Claims, TokenService};
 use crate::storage::{Revocation, Store, UserRecord};
 
@@ -22,19 +25,70 @@ pub struct User {
     pub username: String,
 }
 
-/// A logged-in user and their new token.
+/// A session just started or refreshed: its access token and the refresh
+/// token that renews it.
 #[derive(Debug, Clone)]
 pub struct Session {
+    pub id: Uuid,
     pub user: User,
     pub token: AccessToken,
+    pub refresh: RefreshGrant,
+}
+
+/// A refresh token as handed to its client.
+#[derive(Clone)]
+pub struct RefreshGrant {
+    /// The opaque token; secret, never logged.
+    pub token: String,
+    /// Seconds until the session can no longer be refreshed (its idle or its
+    /// absolute end, whichever comes first).
+    pub expires_in: u32,
+}
+
+impl std::fmt::Debug for RefreshGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshGrant")
+            .field("token", &"[REDACTED]")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// Who is calling, as a session records it when it starts.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    /// What rate limits count against.
+    pub address: IpAddr,
+    /// The `User-Agent`, cut to [`ClientInfo::MAX_USER_AGENT_CHARS`].
+    pub user_agent: String,
+}
+
+impl ClientInfo {
+    /// Enough to tell browsers and devices apart in a list of sessions.
+    pub const MAX_USER_AGENT_CHARS: usize = 256;
+
+    /// A client at `address` that sent `user_agent`, if anything.
+    pub fn new(address: IpAddr, user_agent: Option<&str>) -> Self {
+        let user_agent = user_agent
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(Self::MAX_USER_AGENT_CHARS)
+            .collect();
+        Self {
+            address,
+            user_agent,
+        }
+    }
 }
 
 /// The authentication service.
 pub struct Authenticator<S> {
-    store: S,
-    hasher: PasswordHasher,
-    tokens: Arc<TokenService>,
-    limits: RateLimiter,
+    pub(super) store: S,
+    pub(super) hasher: PasswordHasher,
+    pub(super) tokens: Arc<TokenService>,
+    pub(super) limits: RateLimiter,
+    pub(super) sessions: SessionSettings,
 }
 
 impl<S: Store> Authenticator<S> {
@@ -43,26 +97,28 @@ impl<S: Store> Authenticator<S> {
         hasher: PasswordHasher,
         tokens: Arc<TokenService>,
         limits: RateLimiter,
+        sessions: SessionSettings,
     ) -> Self {
         Self {
             store,
             hasher,
             tokens,
             limits,
+            sessions,
         }
     }
 
     /// Creates an account and logs it in. `deadline` is when the client
     /// stops waiting, if it said so: a call whose hash would not be done by
     /// then is refused at once.
-    #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str(), %client))]
+    #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str(), client = %client.address))]
     pub async fn register(
         &self,
         credentials: Credentials,
-        client: IpAddr,
+        client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<Session, AuthError> {
-        self.limits.admit_registration(client)?;
+        self.limits.admit_registration(client.address)?;
         let Credentials { username, password } = credentials;
         // A taken name costs a lookup, not a hash. The unique index still
         // decides between registrations that race past this check.
@@ -82,32 +138,55 @@ impl<S: Store> Authenticator<S> {
                 username_canonical: username.canonical().to_owned(),
                 password_hash,
                 created_at: Utc::now(),
+                disabled_at: None,
             })
             .await?;
         tracing::info!(user_id = %user.id, "registered");
-        self.session_for(user)
+        self.start_session(user, client).await
     }
 
-    /// Exchanges a username and password for a token. `deadline` as for
-    /// [`register`](Self::register).
-    #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str(), %client))]
+    /// Exchanges a username and password for a new session. `deadline` as
+    /// for [`register`](Self::register).
+    #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str(), client = %client.address))]
     pub async fn login(
         &self,
         credentials: Credentials,
-        client: IpAddr,
+        client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<Session, AuthError> {
         let Credentials { username, password } = credentials;
-        self.limits.admit_login(client)?;
+        self.limits.admit_login(client.address)?;
         // Before the database reads, so that a refused call costs none.
         let ticket = self.hasher.admit(deadline)?;
+        let record = self.store.find_user(username.canonical()).await?;
+        let record = self
+            .confirm_password(username.canonical(), record, password, ticket)
+            .await?;
+        if record.disabled_at.is_some() {
+            return Err(AuthError::AccountDisabled);
+        }
+        let user = User {
+            id: record.id,
+            username: record.username,
+        };
+        self.start_session(user, client).await
+    }
+
+    /// Checks a password against an account (or none: the same argon2 work
+    /// runs whether or not the user exists), under the failure budget of
+    /// its name; a wrong one counts against that budget.
+    pub(super) async fn confirm_password(
+        &self,
+        username_canonical: &str,
+        record: Option<UserRecord>,
+        password: Password,
+        ticket: HashTicket,
+    ) -> Result<UserRecord, AuthError> {
         let now_ms = Utc::now().timestamp_millis();
         self.limits
-            .check_login_failures(&self.store, username.canonical(), now_ms)
+            .check_login_failures(&self.store, username_canonical, now_ms)
             .await?;
-        let record = self.store.find_user(username.canonical()).await?;
         let stored_hash = record.as_ref().map(|record| record.password_hash.clone());
-        // Runs the same argon2 work whether or not the user exists.
         let outcome = self.hasher.verify(ticket, password, stored_hash).await?;
         match record {
             Some(record) if outcome.matches => {
@@ -118,50 +197,48 @@ impl<S: Store> Authenticator<S> {
                         tracing::warn!(error = ?error, "cannot store the upgraded password hash");
                     }
                 }
-                self.session_for(User {
-                    id: record.id,
-                    username: record.username,
-                })
+                Ok(record)
             }
             _ => {
                 self.limits
-                    .record_login_failure(&self.store, username.canonical(), now_ms)
+                    .record_login_failure(&self.store, username_canonical, now_ms)
                     .await?;
                 Err(AuthError::InvalidCredentials)
             }
         }
     }
 
-    /// Revokes the token these claims came from, durably first: once this
-    /// returns, the token is refused here and after any restart.
+    /// Ends the session these claims came from, durably first: once this
+    /// returns, its access and refresh tokens are refused here and after any
+    /// restart. A token from before sessions existed is revoked alone.
     #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
     pub async fn logout(&self, claims: &Claims) -> Result<(), AuthError> {
         let user_id = claims.sub.parse().map_err(AuthError::internal)?;
-        self.store
-            .insert_revocation(&Revocation {
-                jti: claims.jti.clone(),
-                user_id,
-                expires_at: claims.exp,
-            })
-            .await?;
-        self.tokens.revocations().insert(&claims.jti, claims.exp);
+        match claims.session_id() {
+            Some(session_id) => self.end_session(session_id, user_id, "logout").await?,
+            None => {
+                self.store
+                    .insert_revocation(&Revocation {
+                        jti: claims.jti.clone(),
+                        user_id,
+                        expires_at: claims.exp,
+                    })
+                    .await?;
+                self.tokens.revocations().insert(&claims.jti, claims.exp);
+            }
+        }
         tracing::info!("logged out");
         Ok(())
     }
 
-    /// Revokes every token of the caller issued up to now ("log out
-    /// everywhere"), durably first.
+    /// Ends every session of the caller and revokes every token issued up
+    /// to now ("log out everywhere"), durably first.
     #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
     pub async fn logout_all(&self, claims: &Claims) -> Result<(), AuthError> {
         let user_id = claims.sub.parse().map_err(AuthError::internal)?;
         // Through this second, and at least through the caller's own token.
-        let revoked_through = Utc::now().timestamp().max(claims.iat);
-        self.store
-            .insert_session_cutoff(user_id, revoked_through)
+        self.end_every_session(user_id, claims.iat, "logout_all")
             .await?;
-        self.tokens
-            .revocations()
-            .cut_off(claims.sub.clone(), revoked_through);
         tracing::info!("logged out everywhere");
         Ok(())
     }
@@ -182,13 +259,13 @@ impl<S: Store> Authenticator<S> {
         &self.store
     }
 
+    /// How long sessions last, for background upkeep.
+    pub fn sessions(&self) -> &SessionSettings {
+        &self.sessions
+    }
+
     /// The rate limiter, for background upkeep.
     pub fn limits(&self) -> &RateLimiter {
         &self.limits
-    }
-
-    fn session_for(&self, user: User) -> Result<Session, AuthError> {
-        let token = self.tokens.issue(user.id, &user.username)?;
-        Ok(Session { user, token })
     }
 }

@@ -42,9 +42,20 @@ pub struct Claims {
     pub exp: i64,
     pub nbf: i64,
     pub iat: i64,
-    /// Unique token id; what Logout revokes.
+    /// Unique token id.
     pub jti: String,
     pub username: String,
+    /// The session the token belongs to; absent from tokens issued before
+    /// sessions existed, which are revoked one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl Claims {
+    /// The session the token belongs to, if it names one.
+    pub fn session_id(&self) -> Option<Uuid> {
+        self.sid.as_deref().and_then(|sid| sid.parse().ok())
+    }
 }
 
 /// Who issues tokens, for whom, and for how long.
@@ -129,10 +140,17 @@ impl TokenService {
         self.settings.lifetime
     }
 
-    /// Signs a new access token for a user. After a "log out everywhere" in
-    /// this very second, the token is dated just after it, so that the new
-    /// session is not caught by the cutoff.
-    pub fn issue(&self, user_id: Uuid, username: &str) -> Result<AccessToken, AuthError> {
+    /// Signs a new access token for a user's session, expiring no later
+    /// than `not_after` (Unix seconds), the session's own end. After a "log
+    /// out everywhere" in this very second, the token is dated just after
+    /// it, so that the new session is not caught by the cutoff.
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        session_id: Uuid,
+        not_after: i64,
+    ) -> Result<AccessToken, AuthError> {
         let now = Utc::now().timestamp();
         let subject = user_id.to_string();
         let issued_at = self
@@ -145,11 +163,12 @@ impl TokenService {
             iss: self.settings.issuer.clone(),
             sub: subject,
             aud: self.settings.audience.clone(),
-            exp: issued_at + lifetime,
+            exp: (issued_at + lifetime).min(not_after).max(issued_at + 1),
             nbf: issued_at,
             iat: issued_at,
             jti: random_id::<16>()?,
             username: username.to_owned(),
+            sid: Some(session_id.to_string()),
         };
         let keys = self.keys();
         let (kid, key) = keys.signing();
@@ -205,8 +224,8 @@ impl TokenService {
                 claims
             }
         };
-        if self.revocations.revokes(&claims) {
-            return Err(TokenRejection::Revoked);
+        if let Some(rejection) = self.revocations.rejection(&claims) {
+            return Err(rejection);
         }
         Ok(claims)
     }
@@ -282,7 +301,10 @@ mod tests {
     fn a_remembered_token_is_still_checked_for_revocation() {
         let key = generate_signing_key(Utc::now()).unwrap();
         let tokens = service(&key);
-        let token = tokens.issue(Uuid::now_v7(), "alice").unwrap().token;
+        let token = tokens
+            .issue(Uuid::now_v7(), "alice", Uuid::now_v7(), i64::MAX)
+            .unwrap()
+            .token;
         let claims = tokens.verify_in_memory(&token).unwrap();
 
         tokens.revocations().insert(&claims.jti, claims.exp);
@@ -297,7 +319,10 @@ mod tests {
     fn remembered_tokens_are_forgotten_when_their_key_is() {
         let old = generate_signing_key(Utc::now()).unwrap();
         let tokens = service(&old);
-        let token = tokens.issue(Uuid::now_v7(), "alice").unwrap().token;
+        let token = tokens
+            .issue(Uuid::now_v7(), "alice", Uuid::now_v7(), i64::MAX)
+            .unwrap()
+            .token;
         tokens.verify_in_memory(&token).unwrap();
 
         let new = generate_signing_key(Utc::now()).unwrap();
@@ -328,7 +353,10 @@ mod tests {
         let new = generate_signing_key(Utc::now()).unwrap();
         let here = Arc::new(service(&old));
         let elsewhere = service(&new);
-        let token = elsewhere.issue(Uuid::now_v7(), "alice").unwrap().token;
+        let token = elsewhere
+            .issue(Uuid::now_v7(), "alice", Uuid::now_v7(), i64::MAX)
+            .unwrap()
+            .token;
         assert_eq!(
             here.verify_in_memory(&token),
             Err(TokenRejection::UnknownKey)
@@ -344,7 +372,7 @@ mod tests {
         let ours = generate_signing_key(Utc::now()).unwrap();
         let here = Arc::new(service(&ours));
         let forged = service(&generate_signing_key(Utc::now()).unwrap())
-            .issue(Uuid::now_v7(), "mallory")
+            .issue(Uuid::now_v7(), "mallory", Uuid::now_v7(), i64::MAX)
             .unwrap()
             .token;
 

@@ -71,6 +71,7 @@ mod tests {
             iat: 0,
             jti: "jti".into(),
             username: "alice".into(),
+            sid: None,
         })
     }
 

@@ -7,12 +7,18 @@ use tonic::{Request, Response, Status};
 
 use super::bearer::Authentication;
 use super::pb::{
-    self, GetJwksRequest, GetJwksResponse, LoginRequest, LoginResponse, LogoutAllRequest,
-    LogoutAllResponse, LogoutRequest, LogoutResponse, RegisterRequest, RegisterResponse,
-    VerifyRequest, VerifyResponse, auth_service_server::AuthService,
+    self, ChangePasswordRequest, ChangePasswordResponse, DeleteAccountRequest,
+    DeleteAccountResponse, GetJwksRequest, GetJwksResponse, ListSessionsRequest,
+    ListSessionsResponse, LoginRequest, LoginResponse, LogoutAllRequest, LogoutAllResponse,
+    LogoutRequest, LogoutResponse, RefreshRequest, RefreshResponse, RegisterRequest,
+    RegisterResponse, RevokeSessionRequest, RevokeSessionResponse, VerifyRequest, VerifyResponse,
+    auth_service_server::AuthService,
 };
 use crate::client_address::ClientAddressResolver;
-use crate::domain::{Authenticator, Credentials, Deadline, Session, User};
+use crate::domain::{
+    AuthError, Authenticator, ClientInfo, Credentials, Deadline, Password, Session, SessionSummary,
+    User,
+};
 use crate::storage::Store;
 
 const TOKEN_TYPE: &str = "Bearer";
@@ -28,9 +34,17 @@ impl<S> AuthGrpc<S> {
         Self { auth, addresses }
     }
 
-    fn client_address<T>(&self, request: &Request<T>) -> std::net::IpAddr {
-        self.addresses
-            .resolve(request.metadata().as_ref(), request.remote_addr())
+    /// Who is calling: the address rate limits count against, and the
+    /// user agent a new session records.
+    fn client<T>(&self, request: &Request<T>) -> ClientInfo {
+        let address = self
+            .addresses
+            .resolve(request.metadata().as_ref(), request.remote_addr());
+        let user_agent = request
+            .metadata()
+            .get("user-agent")
+            .and_then(|value| value.to_str().ok());
+        ClientInfo::new(address, user_agent)
     }
 }
 
@@ -45,34 +59,24 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         &self,
         request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
-        let client = self.client_address(&request);
+        let client = self.client(&request);
         let deadline = client_deadline(&request);
         let RegisterRequest { username, password } = request.into_inner();
         let credentials = Credentials::for_registration(&username, password)?;
-        let Session { user, token } = self.auth.register(credentials, client, deadline).await?;
-        Ok(Response::new(RegisterResponse {
-            access_token: token.token,
-            token_type: TOKEN_TYPE.into(),
-            expires_in: token.expires_in,
-            user: Some(user.into()),
-        }))
+        let session = self.auth.register(credentials, &client, deadline).await?;
+        Ok(Response::new(session.into()))
     }
 
     async fn login(
         &self,
         request: Request<LoginRequest>,
     ) -> Result<Response<LoginResponse>, Status> {
-        let client = self.client_address(&request);
+        let client = self.client(&request);
         let deadline = client_deadline(&request);
         let LoginRequest { username, password } = request.into_inner();
         let credentials = Credentials::for_login(&username, password)?;
-        let Session { user, token } = self.auth.login(credentials, client, deadline).await?;
-        Ok(Response::new(LoginResponse {
-            access_token: token.token,
-            token_type: TOKEN_TYPE.into(),
-            expires_in: token.expires_in,
-            user: Some(user.into()),
-        }))
+        let session = self.auth.login(credentials, &client, deadline).await?;
+        Ok(Response::new(session.into()))
     }
 
     async fn logout(
@@ -127,7 +131,117 @@ impl<S: Store> AuthService for AuthGrpc<S> {
             issued_at: Some(timestamp(claims.iat)),
             expires_at: Some(timestamp(claims.exp)),
             token_id: claims.jti.clone(),
+            session_id: claims.sid.clone().unwrap_or_default(),
         }))
+    }
+
+    async fn refresh(
+        &self,
+        request: Request<RefreshRequest>,
+    ) -> Result<Response<RefreshResponse>, Status> {
+        let session = self.auth.refresh(&request.get_ref().refresh_token).await?;
+        Ok(Response::new(session.into()))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let client = self.client(&request);
+        let deadline = client_deadline(&request);
+        let ChangePasswordRequest {
+            current_password,
+            new_password,
+        } = request.into_inner();
+        let (current, new) = Password::for_change(current_password, new_password)?;
+        let session = self
+            .auth
+            .change_password(&claims, current, new, &client, deadline)
+            .await?;
+        Ok(Response::new(session.into()))
+    }
+
+    async fn delete_account(
+        &self,
+        request: Request<DeleteAccountRequest>,
+    ) -> Result<Response<DeleteAccountResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let client = self.client(&request);
+        let deadline = client_deadline(&request);
+        let password = Password::parse_existing(request.into_inner().password)
+            .map_err(|violation| AuthError::InvalidInput(vec![violation]))?;
+        self.auth
+            .delete_account(&claims, password, &client, deadline)
+            .await?;
+        Ok(Response::new(DeleteAccountResponse {}))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<ListSessionsRequest>,
+    ) -> Result<Response<ListSessionsResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let sessions = self.auth.list_sessions(&claims).await?;
+        Ok(Response::new(ListSessionsResponse {
+            sessions: sessions.into_iter().map(pb::Session::from).collect(),
+        }))
+    }
+
+    async fn revoke_session(
+        &self,
+        request: Request<RevokeSessionRequest>,
+    ) -> Result<Response<RevokeSessionResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        self.auth
+            .revoke_session(&claims, &request.get_ref().session_id)
+            .await?;
+        Ok(Response::new(RevokeSessionResponse {}))
+    }
+}
+
+/// Every response that hands out a session's tokens has the same fields.
+macro_rules! from_session {
+    ($($response:ty),+) => {$(
+        impl From<Session> for $response {
+            fn from(session: Session) -> Self {
+                let Session { id, user, token, refresh } = session;
+                Self {
+                    access_token: token.token,
+                    token_type: TOKEN_TYPE.into(),
+                    expires_in: token.expires_in,
+                    user: Some(user.into()),
+                    refresh_token: refresh.token,
+                    refresh_expires_in: refresh.expires_in,
+                    session_id: id.to_string(),
+                }
+            }
+        }
+    )+};
+}
+
+from_session!(
+    RegisterResponse,
+    LoginResponse,
+    RefreshResponse,
+    ChangePasswordResponse
+);
+
+impl From<SessionSummary> for pb::Session {
+    fn from(session: SessionSummary) -> Self {
+        let at = |time: chrono::DateTime<chrono::Utc>| Timestamp {
+            seconds: time.timestamp(),
+            nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+        };
+        Self {
+            id: session.id.to_string(),
+            created_at: Some(at(session.created_at)),
+            last_used_at: Some(at(session.last_used_at)),
+            expires_at: Some(at(session.expires_at)),
+            current: session.current,
+            client_address: session.client_address,
+            user_agent: session.user_agent,
+        }
     }
 }
 

@@ -17,7 +17,13 @@ impl From<AuthError> for Status {
         let code = match &error {
             AuthError::InvalidInput(_) => Code::InvalidArgument,
             AuthError::UsernameTaken => Code::AlreadyExists,
-            AuthError::InvalidCredentials | AuthError::InvalidToken(_) => Code::Unauthenticated,
+            AuthError::InvalidCredentials
+            | AuthError::InvalidToken(_)
+            | AuthError::RefreshTokenInvalid
+            | AuthError::RefreshTokenReused
+            | AuthError::SessionEnded => Code::Unauthenticated,
+            AuthError::SessionNotFound => Code::NotFound,
+            AuthError::AccountDisabled => Code::PermissionDenied,
             AuthError::RateLimited { .. } | AuthError::Overloaded { .. } => Code::ResourceExhausted,
             AuthError::DeadlineExceeded => Code::DeadlineExceeded,
             AuthError::Unavailable(_) => Code::Unavailable,

@@ -1,16 +1,16 @@
 //! Who is calling a protected endpoint: the REST counterpart of the gRPC
 //! bearer interceptor, on the same domain check.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
+use http::header::USER_AGENT;
 use http::request::Parts;
 use tonic::transport::server::TcpConnectInfo;
 
 use super::RestState;
 use super::problem::Problem;
-use crate::domain::Claims;
+use crate::domain::{Claims, ClientInfo};
 use crate::request_token::verify_request_token;
 use crate::storage::Store;
 
@@ -32,11 +32,12 @@ impl<S: Store> FromRequestParts<Arc<RestState<S>>> for Caller {
     }
 }
 
-/// The client address rate limits count this request against.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddress(pub IpAddr);
+/// Who is calling: the address rate limits count this request against and
+/// the user agent a new session records.
+#[derive(Debug, Clone)]
+pub struct Client(pub ClientInfo);
 
-impl<S: Store> FromRequestParts<Arc<RestState<S>>> for ClientAddress {
+impl<S: Store> FromRequestParts<Arc<RestState<S>>> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
@@ -47,6 +48,11 @@ impl<S: Store> FromRequestParts<Arc<RestState<S>>> for ClientAddress {
             .extensions
             .get::<TcpConnectInfo>()
             .and_then(TcpConnectInfo::remote_addr);
-        Ok(Self(state.addresses.resolve(&parts.headers, peer)))
+        let address = state.addresses.resolve(&parts.headers, peer);
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|value| value.to_str().ok());
+        Ok(Self(ClientInfo::new(address, user_agent)))
     }
 }

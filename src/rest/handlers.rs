@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequest, Request, State};
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, HeaderName};
@@ -15,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::RestState;
-use super::caller::{Caller, ClientAddress};
+use super::caller::{Caller, Client};
 use super::problem::Problem;
-use crate::domain::{AuthError, Claims, Credentials, PublicJwk, Session, TokenRejection};
+use crate::domain::{
+    AuthError, Claims, Credentials, Password, PublicJwk, Session, SessionSummary, TokenRejection,
+};
 use crate::storage::Store;
 
 /// A JSON body whose rejections are problem+json like every other error.
@@ -58,7 +62,7 @@ pub struct UserBody {
     pub username: String,
 }
 
-/// A new access token (also set as a cookie).
+/// A session's new tokens (also set as cookies).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenBody {
     /// A signed JWT; send it as `Authorization: Bearer <access_token>`.
@@ -66,11 +70,70 @@ pub struct TokenBody {
     /// Always `Bearer`.
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
-    /// Seconds until the token expires.
-    #[schema(example = 3600)]
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
     pub expires_in: u32,
     pub user: UserBody,
+    /// Opaque; exchange it at `POST /token/refresh` for new tokens.
+    #[schema(example = "authd_rt_q3Jt3yqQ7rjG9pVtWc0G9H9n6Ck1e3cI2yGQ8QbQy6w")]
+    pub refresh_token: String,
+    /// Seconds until the session can no longer be refreshed.
+    #[schema(example = 1_209_600)]
+    pub refresh_expires_in: u32,
+    /// The session these tokens belong to (the access token's `sid`).
+    pub session_id: String,
 }
+
+/// A refresh token to exchange; without a body, the refresh cookie is used.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshBody {
+    #[schema(min_length = 1)]
+    pub refresh_token: String,
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangePasswordBody {
+    #[schema(format = Password, min_length = 1, max_length = 128)]
+    pub current_password: String,
+    /// 8 to 128 characters, not one of the most common passwords.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
+    pub new_password: String,
+}
+
+/// The password of the account to delete.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordBody {
+    #[schema(format = Password, min_length = 1, max_length = 128)]
+    pub password: String,
+}
+
+/// One of the caller's live sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionBody {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    /// The session's start or its latest refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When it ends unless refreshed before (or at all, if sooner).
+    pub expires_at: DateTime<Utc>,
+    /// Whether the caller's token belongs to this session.
+    pub current: bool,
+    /// The client's address when the session started.
+    pub client_address: String,
+    /// The client's User-Agent when the session started.
+    pub user_agent: String,
+}
+
+/// The caller's live sessions, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsBody {
+    pub sessions: Vec<SessionBody>,
+}
+
+/// The empty answer of an operation that has nothing to return.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmptyBody {}
 
 /// A token to check.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -87,6 +150,10 @@ pub struct ClaimsBody {
     pub expires_at: DateTime<Utc>,
     /// The token's unique id (its `jti` claim).
     pub token_id: String,
+    /// The token's session (its `sid` claim); absent from tokens issued
+    /// before sessions existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 /// A JSON Web Key Set.
@@ -94,10 +161,6 @@ pub struct ClaimsBody {
 pub struct JwksBody {
     pub keys: Vec<PublicJwk>,
 }
-
-/// The empty answer to a logout.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LogoutBody {}
 
 const TOKEN_TYPE: &str = "Bearer";
 
@@ -121,14 +184,14 @@ const TOKEN_TYPE: &str = "Bearer";
 )]
 pub async fn register<S: Store>(
     State(state): State<Arc<RestState<S>>>,
-    ClientAddress(client): ClientAddress,
+    Client(client): Client,
     jar: CookieJar,
     JsonBody(body): JsonBody<CredentialsBody>,
 ) -> Result<(StatusCode, CookieJar, Json<TokenBody>), Problem> {
     let credentials = Credentials::for_registration(&body.username, body.password)?;
     // REST clients state no deadline: only `--hash-queue-timeout` (and the
     // request timeout within it) limits the wait.
-    let session = state.auth.register(credentials, client, None).await?;
+    let session = state.auth.register(credentials, &client, None).await?;
     let (jar, body) = state.session_response(jar, session);
     Ok((StatusCode::CREATED, jar, body))
 }
@@ -153,23 +216,23 @@ pub async fn register<S: Store>(
 )]
 pub async fn login<S: Store>(
     State(state): State<Arc<RestState<S>>>,
-    ClientAddress(client): ClientAddress,
+    Client(client): Client,
     jar: CookieJar,
     JsonBody(body): JsonBody<CredentialsBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
     let credentials = Credentials::for_login(&body.username, body.password)?;
-    let session = state.auth.login(credentials, client, None).await?;
+    let session = state.auth.login(credentials, &client, None).await?;
     Ok(state.session_response(jar, session))
 }
 
-/// Log out: revoke the caller's token everywhere and clear the cookie.
+/// Log out: end the caller's session everywhere and clear both cookies.
 #[utoipa::path(
     post,
     path = "/logout",
     tag = "auth",
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "The token is revoked; the cookie is cleared", body = LogoutBody),
+        (status = 200, description = "The session has ended; both cookies are cleared", body = EmptyBody),
         (status = 401, description = "No valid token (reasons MISSING_TOKEN, TOKEN_REVOKED, TOKEN_EXPIRED, ...)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
@@ -179,19 +242,19 @@ pub async fn logout<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     jar: CookieJar,
     caller: Caller,
-) -> Result<(CookieJar, Json<LogoutBody>), Problem> {
+) -> Result<(CookieJar, Json<EmptyBody>), Problem> {
     state.auth.logout(&caller.0).await?;
-    Ok((state.clear_session_cookie(jar), Json(LogoutBody {})))
+    Ok((state.clear_session_cookies(jar), Json(EmptyBody {})))
 }
 
-/// Log out everywhere: revoke every token of the caller issued up to now.
+/// Log out everywhere: end every session of the caller.
 #[utoipa::path(
     post,
     path = "/logout/all",
     tag = "auth",
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "All the caller's tokens are revoked; the cookie is cleared", body = LogoutBody),
+        (status = 200, description = "Every session of the caller has ended; both cookies are cleared", body = EmptyBody),
         (status = 401, description = "No valid token (reasons MISSING_TOKEN, TOKEN_REVOKED, TOKEN_EXPIRED, ...)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
@@ -201,9 +264,9 @@ pub async fn logout_all<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     jar: CookieJar,
     caller: Caller,
-) -> Result<(CookieJar, Json<LogoutBody>), Problem> {
+) -> Result<(CookieJar, Json<EmptyBody>), Problem> {
     state.auth.logout_all(&caller.0).await?;
-    Ok((state.clear_session_cookie(jar), Json(LogoutBody {})))
+    Ok((state.clear_session_cookies(jar), Json(EmptyBody {})))
 }
 
 /// The public keys tokens are signed with (RFC 7517), for services that
@@ -264,6 +327,179 @@ pub async fn me(caller: Caller) -> Result<Json<ClaimsBody>, Problem> {
     Ok(Json(claims_body(&caller.0)?))
 }
 
+/// Exchange a refresh token for new tokens (rotation): from the body, or
+/// with no body from the refresh cookie.
+#[utoipa::path(
+    post,
+    path = "/token/refresh",
+    tag = "auth",
+    request_body(content = Option<RefreshBody>, description = "The refresh token; omit the body to use the refresh cookie"),
+    responses(
+        (status = 200, description = "New tokens; the one presented is retired. Both cookies are renewed", body = TokenBody,
+            headers(("set-cookie" = String, description = "The access and refresh tokens, HttpOnly; Secure; SameSite=Strict"))),
+        (status = 400, description = "An unreadable body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The refresh token is refused (reasons REFRESH_TOKEN_INVALID, REFRESH_TOKEN_REUSED, SESSION_ENDED)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 403, description = "The account is disabled (reason ACCOUNT_DISABLED)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn refresh<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+    jar: CookieJar,
+    request: Request,
+) -> Result<(CookieJar, Json<TokenBody>), Problem> {
+    let (parts, body) = request.into_parts();
+    let body = Bytes::from_request(Request::from_parts(parts.clone(), body), &state)
+        .await
+        .map_err(|rejection| Problem::from(JsonRejection::from(rejection)))?;
+    let presented = if body.is_empty() {
+        jar.get(&state.refresh_cookie_name)
+            .map(|cookie| cookie.value().to_owned())
+            .ok_or(AuthError::RefreshTokenInvalid)?
+    } else {
+        let request = Request::from_parts(parts, axum::body::Body::from(body));
+        let JsonBody(body) = JsonBody::<RefreshBody>::from_request(request, &state).await?;
+        body.refresh_token
+    };
+    let session = state.auth.refresh(&presented).await?;
+    Ok(state.session_response(jar, session))
+}
+
+/// Change the caller's password: every session of the account ends, and a
+/// new one starts.
+#[utoipa::path(
+    post,
+    path = "/user/password",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = ChangePasswordBody,
+    responses(
+        (status = 200, description = "Changed; the body and cookies carry a new session's tokens", body = TokenBody,
+            headers(("set-cookie" = String, description = "The access and refresh tokens, HttpOnly; Secure; SameSite=Strict"))),
+        (status = 400, description = "An invalid new password, or an unreadable body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, or a wrong current password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
+            headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
+        (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn change_password<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+    Client(client): Client,
+    caller: Caller,
+    jar: CookieJar,
+    JsonBody(body): JsonBody<ChangePasswordBody>,
+) -> Result<(CookieJar, Json<TokenBody>), Problem> {
+    let (current, new) = Password::for_change(body.current_password, body.new_password)?;
+    let session = state
+        .auth
+        .change_password(&caller.0, current, new, &client, None)
+        .await?;
+    Ok(state.session_response(jar, session))
+}
+
+/// Delete the caller's account, after checking its password.
+#[utoipa::path(
+    delete,
+    path = "/user/me",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "Deleted; both cookies are cleared", body = EmptyBody),
+        (status = 400, description = "A missing password, or an unreadable body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, or a wrong password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
+            headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
+        (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_me<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+    Client(client): Client,
+    caller: Caller,
+    jar: CookieJar,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<(CookieJar, Json<EmptyBody>), Problem> {
+    let password = Password::parse_existing(body.password)
+        .map_err(|violation| AuthError::InvalidInput(vec![violation]))?;
+    state
+        .auth
+        .delete_account(&caller.0, password, &client, None)
+        .await?;
+    Ok((state.clear_session_cookies(jar), Json(EmptyBody {})))
+}
+
+/// The caller's live sessions, newest first.
+#[utoipa::path(
+    get,
+    path = "/user/sessions",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's live sessions", body = SessionsBody),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_sessions<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+    caller: Caller,
+) -> Result<Json<SessionsBody>, Problem> {
+    let sessions = state.auth.list_sessions(&caller.0).await?;
+    Ok(Json(SessionsBody {
+        sessions: sessions.into_iter().map(SessionBody::from).collect(),
+    }))
+}
+
+/// End one of the caller's sessions.
+#[utoipa::path(
+    delete,
+    path = "/user/sessions/{id}",
+    tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The session id")),
+    responses(
+        (status = 200, description = "The session has ended", body = EmptyBody),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 404, description = "No live session of the caller has this id (reason SESSION_NOT_FOUND)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn revoke_session<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<EmptyBody>, Problem> {
+    state.auth.revoke_session(&caller.0, &id).await?;
+    Ok(Json(EmptyBody {}))
+}
+
+impl From<SessionSummary> for SessionBody {
+    fn from(session: SessionSummary) -> Self {
+        Self {
+            id: session.id.to_string(),
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            expires_at: session.expires_at,
+            current: session.current,
+            client_address: session.client_address,
+            user_agent: session.user_agent,
+        }
+    }
+}
+
 fn claims_body(claims: &Claims) -> Result<ClaimsBody, AuthError> {
     let timestamp = |seconds: i64| {
         DateTime::from_timestamp(seconds, 0).ok_or(AuthError::from(TokenRejection::Malformed))
@@ -276,15 +512,29 @@ fn claims_body(claims: &Claims) -> Result<ClaimsBody, AuthError> {
             username: claims.username.clone(),
         },
         token_id: claims.jti.clone(),
+        session_id: claims.sid.clone(),
     })
 }
 
 impl<S> RestState<S> {
-    /// The JSON body of a new session and the cookie that carries its token.
+    /// The JSON body of a new session and the cookies that carry its
+    /// tokens.
     fn session_response(&self, jar: CookieJar, session: Session) -> (CookieJar, Json<TokenBody>) {
-        let Session { user, token } = session;
-        let mut cookie = self.session_cookie(token.token.clone());
-        cookie.set_max_age(cookie::time::Duration::seconds(i64::from(token.expires_in)));
+        let Session {
+            id,
+            user,
+            token,
+            refresh,
+        } = session;
+        let access_cookie = self.cookie(&self.cookie_name, "/", token.token.clone());
+        let refresh_cookie = self.cookie(
+            &self.refresh_cookie_name,
+            REFRESH_COOKIE_PATH,
+            refresh.token.clone(),
+        );
+        let jar = jar
+            .add(with_max_age(access_cookie, token.expires_in))
+            .add(with_max_age(refresh_cookie, refresh.expires_in));
         let body = TokenBody {
             access_token: token.token,
             token_type: TOKEN_TYPE,
@@ -293,25 +543,42 @@ impl<S> RestState<S> {
                 id: user.id.to_string(),
                 username: user.username,
             },
+            refresh_token: refresh.token,
+            refresh_expires_in: refresh.expires_in,
+            session_id: id.to_string(),
         };
-        (jar.add(cookie), Json(body))
+        (jar, Json(body))
     }
 
-    /// Replaces the session cookie by an expired, empty one.
-    fn clear_session_cookie(&self, jar: CookieJar) -> CookieJar {
-        let mut expired = self.session_cookie(String::new());
-        expired.make_removal();
-        jar.add(expired)
+    /// Replaces both session cookies by expired, empty ones.
+    fn clear_session_cookies(&self, jar: CookieJar) -> CookieJar {
+        let mut access = self.cookie(&self.cookie_name, "/", String::new());
+        access.make_removal();
+        let mut refresh = self.cookie(
+            &self.refresh_cookie_name,
+            REFRESH_COOKIE_PATH,
+            String::new(),
+        );
+        refresh.make_removal();
+        jar.add(access).add(refresh)
     }
 
-    /// The session cookie: unreadable by scripts, HTTPS only, never sent
+    /// A session cookie: unreadable by scripts, HTTPS only, never sent
     /// along with requests from other sites.
-    fn session_cookie(&self, value: String) -> Cookie<'static> {
-        Cookie::build((self.cookie_name.clone(), value))
+    fn cookie(&self, name: &str, path: &'static str, value: String) -> Cookie<'static> {
+        Cookie::build((name.to_owned(), value))
             .http_only(true)
             .secure(true)
             .same_site(SameSite::Strict)
-            .path("/")
+            .path(path)
             .build()
     }
+}
+
+/// The refresh cookie goes only to the refresh endpoint.
+const REFRESH_COOKIE_PATH: &str = "/token";
+
+fn with_max_age(mut cookie: Cookie<'static>, seconds: u32) -> Cookie<'static> {
+    cookie.set_max_age(cookie::time::Duration::seconds(i64::from(seconds)));
+    cookie
 }

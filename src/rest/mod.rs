@@ -35,8 +35,10 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub struct RestState<S> {
     auth: Arc<Authenticator<S>>,
     addresses: ClientAddressResolver,
-    /// Name of the session cookie.
+    /// Name of the access token cookie.
     cookie_name: String,
+    /// Name of the refresh token cookie.
+    refresh_cookie_name: String,
     /// `Cache-Control` of the JWKS.
     jwks_cache_control: HeaderValue,
 }
@@ -82,6 +84,7 @@ pub fn router<S: Store>(
     auth: Arc<Authenticator<S>>,
     addresses: ClientAddressResolver,
     cookie_name: String,
+    refresh_cookie_name: String,
     web_root: Option<&Path>,
     jwks_max_age: Duration,
 ) -> Router {
@@ -93,6 +96,7 @@ pub fn router<S: Store>(
             auth,
             addresses,
             cookie_name: cookie_name.clone(),
+            refresh_cookie_name,
             jwks_cache_control,
         }))
         .split_for_parts();
@@ -120,7 +124,11 @@ fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
         .routes(routes!(handlers::logout))
         .routes(routes!(handlers::logout_all))
         .routes(routes!(handlers::verify))
-        .routes(routes!(handlers::me))
+        .routes(routes!(handlers::me, handlers::delete_me))
+        .routes(routes!(handlers::refresh))
+        .routes(routes!(handlers::change_password))
+        .routes(routes!(handlers::list_sessions))
+        .routes(routes!(handlers::revoke_session))
         .routes(routes!(handlers::jwks))
 }
 

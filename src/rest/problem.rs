@@ -81,7 +81,13 @@ impl From<AuthError> for Problem {
         let status = match &error {
             AuthError::InvalidInput(_) => StatusCode::BAD_REQUEST,
             AuthError::UsernameTaken => StatusCode::CONFLICT,
-            AuthError::InvalidCredentials | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AuthError::InvalidCredentials
+            | AuthError::InvalidToken(_)
+            | AuthError::RefreshTokenInvalid
+            | AuthError::RefreshTokenReused
+            | AuthError::SessionEnded => StatusCode::UNAUTHORIZED,
+            AuthError::SessionNotFound => StatusCode::NOT_FOUND,
+            AuthError::AccountDisabled => StatusCode::FORBIDDEN,
             AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::Overloaded { .. } | AuthError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -101,7 +107,10 @@ impl From<AuthError> for Problem {
                     })
                     .collect();
             }
-            AuthError::InvalidCredentials => {
+            AuthError::InvalidCredentials
+            | AuthError::RefreshTokenInvalid
+            | AuthError::RefreshTokenReused
+            | AuthError::SessionEnded => {
                 problem.www_authenticate = Some(r#"Bearer realm="authd""#.to_owned());
             }
             // RFC 6750: no error code when the request carried no token.
@@ -124,7 +133,10 @@ impl From<AuthError> for Problem {
                 problem.retry_after = Some(1);
             }
             AuthError::Internal(cause) => tracing::error!(cause = ?cause, "internal error"),
-            AuthError::UsernameTaken | AuthError::DeadlineExceeded => {}
+            AuthError::UsernameTaken
+            | AuthError::DeadlineExceeded
+            | AuthError::SessionNotFound
+            | AuthError::AccountDisabled => {}
         }
         problem
     }

@@ -23,6 +23,41 @@ pub struct UserRecord {
     /// PHC string (`$argon2id$...`).
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+    /// Set by an operator (`authd users disable`): the account cannot log
+    /// in, refresh or use any token.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// A session: what one Register or Login started, renewed by refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// The session's start or its latest refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// The absolute end of the session.
+    pub expires_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The generation of the newest refresh token issued.
+    pub refresh_generation: i64,
+    /// As seen when the session started.
+    pub client_address: String,
+    /// As seen when the session started.
+    pub user_agent: String,
+}
+
+/// A refresh token as stored: only the hash of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    /// SHA-256 of the token's secret, base64url.
+    pub token_hash: String,
+    pub session_id: Uuid,
+    /// 0 for the token the session started with, then one more per refresh.
+    pub generation: i64,
+    pub issued_at: DateTime<Utc>,
+    /// When it was exchanged for its successor.
+    pub retired_at: Option<DateTime<Utc>>,
 }
 
 /// A logged-out token, remembered until it would have expired anyway.
@@ -41,6 +76,14 @@ pub enum RevocationEvent {
     Token(Revocation),
     /// Every token of a user issued at or before `revoked_through`.
     AllOf { user_id: Uuid, revoked_through: i64 },
+    /// Every token of a session that ended at `ended_at` (Unix seconds).
+    Session {
+        session_id: Uuid,
+        user_id: Uuid,
+        ended_at: i64,
+    },
+    /// An operator disabled (`true`) or enabled the account.
+    AccountDisabled { user_id: Uuid, disabled: bool },
 }
 
 impl RevocationEvent {
@@ -55,6 +98,17 @@ impl RevocationEvent {
                 user_id,
                 revoked_through,
             } => format!("all {user_id} {revoked_through}"),
+            Self::Session {
+                session_id,
+                user_id,
+                ended_at,
+            } => format!("session {session_id} {user_id} {ended_at}"),
+            Self::AccountDisabled { user_id, disabled } => {
+                format!(
+                    "account {user_id} {}",
+                    if *disabled { "disabled" } else { "enabled" }
+                )
+            }
         }
     }
 
@@ -70,6 +124,19 @@ impl RevocationEvent {
             ["all", user_id, revoked_through] => Some(Self::AllOf {
                 user_id: user_id.parse().ok()?,
                 revoked_through: revoked_through.parse().ok()?,
+            }),
+            ["session", session_id, user_id, ended_at] => Some(Self::Session {
+                session_id: session_id.parse().ok()?,
+                user_id: user_id.parse().ok()?,
+                ended_at: ended_at.parse().ok()?,
+            }),
+            ["account", user_id, state] => Some(Self::AccountDisabled {
+                user_id: user_id.parse().ok()?,
+                disabled: match *state {
+                    "disabled" => true,
+                    "enabled" => false,
+                    _ => return None,
+                },
             }),
             _ => None,
         }
@@ -119,6 +186,112 @@ pub trait Store: Send + Sync + 'static {
         &self,
         username_canonical: &str,
     ) -> impl Future<Output = Result<Option<UserRecord>, AuthError>> + Send;
+
+    /// Finds an account by id.
+    fn find_user_by_id(
+        &self,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<Option<UserRecord>, AuthError>> + Send;
+
+    /// Accounts in canonical-name order, after `after`, whose canonical
+    /// name contains `containing`: a page of at most `limit`.
+    fn list_users(
+        &self,
+        containing: Option<&str>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<UserRecord>, AuthError>> + Send;
+
+    /// Deletes an account; returns whether it existed. Its sessions stay,
+    /// ended, until their last access token has expired.
+    fn delete_user(&self, user_id: Uuid) -> impl Future<Output = Result<bool, AuthError>> + Send;
+
+    /// Disables (`Some`) or enables (`None`) an account and announces it.
+    fn set_user_disabled(
+        &self,
+        user_id: Uuid,
+        disabled_at: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// The ids of every disabled account.
+    fn disabled_users(&self) -> impl Future<Output = Result<Vec<Uuid>, AuthError>> + Send;
+
+    /// Stores a new session with its first refresh token, together.
+    fn insert_session(
+        &self,
+        session: &SessionRecord,
+        refresh_token: &RefreshTokenRecord,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// A session by id.
+    fn find_session(
+        &self,
+        session_id: Uuid,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, AuthError>> + Send;
+
+    /// A refresh token by the hash of its secret, with its session.
+    fn find_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<Option<(RefreshTokenRecord, SessionRecord)>, AuthError>> + Send;
+
+    /// Marks a refresh token retired at `at` unless it is already;
+    /// returns whether this call retired it (of racing calls, exactly one).
+    fn retire_refresh_token(
+        &self,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
+
+    /// Adds a refresh token to its session and marks the session used at
+    /// its `issued_at`, atomically, provided the session has not ended and
+    /// has issued no token of a later generation. Returns whether it did.
+    fn extend_session(
+        &self,
+        refresh_token: &RefreshTokenRecord,
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
+
+    /// Ends a live session of `user_id` and announces it; returns whether
+    /// one was ended (false: unknown, another user's, or ended already).
+    fn end_session(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
+
+    /// Ends every live session of a user; returns how many. Not announced:
+    /// a session cutoff for the user covers their tokens.
+    fn end_sessions_of(
+        &self,
+        user_id: Uuid,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, AuthError>> + Send;
+
+    /// A user's sessions that have not ended and are before their absolute
+    /// end at `now`, newest first.
+    fn live_sessions_of(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>, AuthError>> + Send;
+
+    /// Sessions that ended at or after `since`: `(session id, ended at)`.
+    fn sessions_ended_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<(Uuid, i64)>, AuthError>> + Send;
+
+    /// Forgets sessions (with their refresh tokens) that ended, or whose
+    /// absolute end came, before `ended_before`, or last used before
+    /// `used_before`; returns how many.
+    fn delete_sessions_finished_before(
+        &self,
+        ended_before: DateTime<Utc>,
+        used_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, AuthError>> + Send;
 
     /// Records a revocation durably. Revoking a token twice is not an error.
     fn insert_revocation(
@@ -233,6 +406,19 @@ mod tests {
             RevocationEvent::AllOf {
                 user_id: Uuid::now_v7(),
                 revoked_through: 1_700_000_000,
+            },
+            RevocationEvent::Session {
+                session_id: Uuid::now_v7(),
+                user_id: Uuid::now_v7(),
+                ended_at: 1_700_000_001,
+            },
+            RevocationEvent::AccountDisabled {
+                user_id: Uuid::now_v7(),
+                disabled: true,
+            },
+            RevocationEvent::AccountDisabled {
+                user_id: Uuid::now_v7(),
+                disabled: false,
             },
         ];
         for event in events {

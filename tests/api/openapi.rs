@@ -39,11 +39,16 @@ async fn the_document_is_openapi_3_1_and_lists_every_endpoint() {
     assert_eq!(
         operations,
         [
+            "DELETE /user/me",
+            "DELETE /user/sessions/{id}",
             "GET /.well-known/jwks.json",
             "GET /user/me",
+            "GET /user/sessions",
             "POST /login",
             "POST /logout",
             "POST /logout/all",
+            "POST /token/refresh",
+            "POST /user/password",
             "POST /user/register",
             "POST /verify",
         ]

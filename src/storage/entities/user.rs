@@ -10,6 +10,7 @@ pub struct Model {
     pub username_canonical: String,
     pub password_hash: String,
     pub created_at: DateTimeUtc,
+    pub disabled_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
