@@ -15,7 +15,7 @@ use tonic::Code;
 use crate::helpers::{PASSWORD, TestApp, assert_refused};
 
 #[derive(Debug, Clone, Copy)]
-enum Encoding {
+pub enum Encoding {
     Binary,
     Text,
 }
@@ -31,10 +31,10 @@ impl Encoding {
 
 /// What a grpc-web call returned: its message, if any, and its status.
 #[derive(Debug)]
-struct Reply {
-    message: Option<Vec<u8>>,
-    grpc_status: String,
-    grpc_message: String,
+pub struct Reply {
+    pub message: Option<Vec<u8>>,
+    pub grpc_status: String,
+    pub grpc_message: String,
 }
 
 fn frame(message: &impl Message) -> Vec<u8> {
@@ -65,7 +65,7 @@ fn parse_trailers(block: &[u8], reply: &mut Reply) {
     }
 }
 
-async fn call(
+pub async fn call(
     client: &reqwest::Client,
     app: &TestApp,
     encoding: Encoding,

@@ -6,8 +6,10 @@ use std::time::Duration;
 use authd::config::{Cli, Settings};
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::grpc::pb::{
-    LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, RegisterRequest, RegisterResponse,
-    VerifyRequest, VerifyResponse,
+    ChangePasswordRequest, ChangePasswordResponse, DeleteAccountRequest, DeleteAccountResponse,
+    ListSessionsRequest, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
+    RefreshRequest, RefreshResponse, RegisterRequest, RegisterResponse, RevokeSessionRequest,
+    RevokeSessionResponse, Session, VerifyRequest, VerifyResponse,
 };
 use authd::startup::Application;
 use clap::Parser as _;
@@ -337,6 +339,75 @@ impl TestApp {
             .map(tonic::Response::into_inner)
     }
 
+    pub async fn refresh(&self, refresh_token: &str) -> Result<RefreshResponse, Status> {
+        self.client
+            .clone()
+            .refresh(RefreshRequest {
+                refresh_token: refresh_token.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// ListSessions as the owner of `token`.
+    pub async fn list_sessions(&self, token: &str) -> Result<Vec<Session>, Status> {
+        self.client
+            .clone()
+            .list_sessions(with_bearer(ListSessionsRequest {}, token))
+            .await
+            .map(|response| response.into_inner().sessions)
+    }
+
+    /// RevokeSession as the owner of `token`.
+    pub async fn revoke_session(
+        &self,
+        token: &str,
+        session_id: &str,
+    ) -> Result<RevokeSessionResponse, Status> {
+        let request = RevokeSessionRequest {
+            session_id: session_id.into(),
+        };
+        self.client
+            .clone()
+            .revoke_session(with_bearer(request, token))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// ChangePassword as the owner of `token`.
+    pub async fn change_password(
+        &self,
+        token: &str,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<ChangePasswordResponse, Status> {
+        let request = ChangePasswordRequest {
+            current_password: current_password.into(),
+            new_password: new_password.into(),
+        };
+        self.client
+            .clone()
+            .change_password(with_bearer(request, token))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// DeleteAccount as the owner of `token`.
+    pub async fn delete_account(
+        &self,
+        token: &str,
+        password: &str,
+    ) -> Result<DeleteAccountResponse, Status> {
+        let request = DeleteAccountRequest {
+            password: password.into(),
+        };
+        self.client
+            .clone()
+            .delete_account(with_bearer(request, token))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     pub async fn verify(&self, token: &str) -> Result<VerifyResponse, Status> {
         self.client
             .clone()
@@ -394,6 +465,16 @@ impl TestApp {
             .await
             .expect("REST request")
     }
+}
+
+/// A gRPC request with `authorization: Bearer <token>`.
+pub fn with_bearer<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        MetadataValue::try_from(format!("Bearer {token}")).expect("ASCII metadata"),
+    );
+    request
 }
 
 /// The reason and status of a problem+json response, checking its shape.

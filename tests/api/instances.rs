@@ -8,7 +8,7 @@ use tonic::Code;
 use crate::helpers::{PASSWORD, TestApp, reason};
 
 /// Polls Verify until it refuses `token` as revoked, for at most ten seconds.
-async fn wait_until_revoked(app: &TestApp, token: &str) {
+pub async fn wait_until_revoked(app: &TestApp, token: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match app.verify(token).await {

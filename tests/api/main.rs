@@ -3,6 +3,7 @@
 //! PostgreSQL too when `TEST_DATABASE_URL` is set (`.ci/run` sets it).
 //! One test binary, so the suite compiles once.
 
+mod account;
 mod admission;
 mod binary;
 mod cancelled;
@@ -28,8 +29,10 @@ mod otel;
 mod proxies;
 mod rate_limits;
 mod reflection;
+mod refresh;
 mod register;
 mod rest;
+mod session_ends;
 mod sessions;
 mod token_attacks;
 mod verify;
