@@ -36,7 +36,7 @@ pub struct Cli {
 }
 
 /// What to do; serving is the default.
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Apply database migrations, then serve (the default).
     Serve,
@@ -45,6 +45,39 @@ pub enum Command {
     /// Manage the token signing keys kept in the database.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage accounts in the database. Running instances honour a change
+    /// at once where PostgreSQL announces it, and otherwise within
+    /// `--revocation-refresh-interval`.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+/// `authd users ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum UsersCommand {
+    /// List accounts in name order, a page at a time.
+    List {
+        /// Only names containing this (case-insensitive).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Start after this name (the last one of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Show an account and its live sessions.
+    Show { name: String },
+    /// Disable an account: its sessions end, and Login, Refresh and its
+    /// tokens are refused with ACCOUNT_DISABLED.
+    Disable { name: String },
+    /// Enable a disabled account again.
+    Enable { name: String },
+    /// End every session of an account.
+    Logout { name: String },
+    /// Delete an account and end its sessions; the name becomes free.
+    Delete { name: String },
 }
 
 /// `authd keys ...`

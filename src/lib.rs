@@ -3,6 +3,7 @@
 //! make) sit outside, one domain service (`domain`) in the middle, storage (`storage`)
 //! behind it; configuration, telemetry and start-up at the edge.
 
+pub mod admin;
 pub mod client_address;
 pub mod client_gone;
 pub mod config;

@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
+use authd::admin;
 use authd::config::{Cli, Command, KeysCommand};
 use authd::startup::{self, Application};
 use clap::Parser;
@@ -14,8 +15,9 @@ async fn main() -> ExitCode {
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => startup::migrate(&cli.settings).await,
-        Command::Keys(KeysCommand::Rotate) => startup::rotate_keys(&cli.settings).await,
-        Command::Keys(KeysCommand::List) => startup::list_keys(&cli.settings).await,
+        Command::Keys(KeysCommand::Rotate) => admin::rotate_keys(&cli.settings).await,
+        Command::Keys(KeysCommand::List) => admin::list_keys(&cli.settings).await,
+        Command::Users(command) => admin::users(&cli.settings, command).await,
     };
     // After the server has stopped, so the last requests' spans go too.
     telemetry.shutdown();

@@ -24,7 +24,7 @@ use crate::client_gone::ClientGoneLayer;
 use crate::config::Settings;
 use crate::domain::{
     Authenticator, CLOCK_LEEWAY, FileKey, PasswordHasher, RateLimiter, RevocationList,
-    TokenService, generate_signing_key, load_or_create_signing_keys,
+    TokenService, load_or_create_signing_keys,
 };
 use crate::grpc::{self, DeadlineLayer, pb};
 use crate::proxy::{self, EnvoyAuthorization};
@@ -257,43 +257,6 @@ impl Application {
     }
 }
 
-/// Adds a signing key that instances start signing with after the
-/// activation delay, long enough for instances with these settings to
-/// publish it in their JWKS first (they verify with it at once, whatever
-/// their settings: a token naming a key they do not hold makes them reload
-/// the keys): `authd keys rotate`. Prints the new key id.
-pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
-    let database = connect_and_migrate(settings).await?;
-    let activates_at = Utc::now() + settings.key_activation_delay();
-    let key = generate_signing_key(activates_at).context("cannot generate a key")?;
-    database
-        .insert_signing_key(&key)
-        .await
-        .context("cannot store the new key")?;
-    println!("{}\tsigns from {}", key.kid, activates_at.to_rfc3339());
-    Ok(())
-}
-
-/// Lists the stored signing keys: `authd keys list`.
-pub async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
-    let database = connect_and_migrate(settings).await?;
-    let keys = database
-        .signing_keys()
-        .await
-        .context("cannot read the keys")?;
-    println!("kid\talgorithm\tcreated\tsigns from");
-    for key in keys {
-        println!(
-            "{}\t{}\t{}\t{}",
-            key.kid,
-            key.algorithm,
-            key.created_at.to_rfc3339(),
-            key.activates_at.to_rfc3339()
-        );
-    }
-    Ok(())
-}
-
 /// Applies the migrations and exits: `authd migrate`.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     connect_and_migrate(settings).await?;
@@ -301,7 +264,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database> {
+pub(crate) async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database> {
     let url = settings.database_url_redacted();
     let database = Database::connect(&settings.database())
         .await

@@ -1,6 +1,7 @@
 //! The domain: what authd does, independent of how it is reached (gRPC,
 //! REST) and of where it keeps its data (`crate::storage`).
 
+mod accounts;
 mod admission;
 mod argon2_engine;
 mod common_passwords;
@@ -19,6 +20,7 @@ mod sessions;
 mod tokens;
 mod verified_tokens;
 
+pub use accounts::{AccountAdmin, AccountDetails};
 pub use admission::HashTicket;
 pub use argon2_engine::{ARGON2_MEMORY_LINGER, Argon2Engine};
 pub use credentials::{Credentials, Password, Username};

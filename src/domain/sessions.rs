@@ -133,6 +133,16 @@ impl<S: Store> Authenticator<S> {
             .await?
             .ok_or(AuthError::RefreshTokenInvalid)?;
         let now = Utc::now();
+        let user = self
+            .store
+            .find_user_by_id(session.user_id)
+            .await?
+            .ok_or(AuthError::SessionEnded)?;
+        // Before the session's state: disabling ended it too, and the
+        // client should learn why.
+        if user.disabled_at.is_some() {
+            return Err(AuthError::AccountDisabled);
+        }
         if session.ended_at.is_some() {
             return Err(AuthError::SessionEnded);
         }
@@ -140,14 +150,6 @@ impl<S: Store> Authenticator<S> {
             self.end_session(session.id, session.user_id, "expired")
                 .await?;
             return Err(AuthError::SessionEnded);
-        }
-        let user = self
-            .store
-            .find_user_by_id(session.user_id)
-            .await?
-            .ok_or(AuthError::SessionEnded)?;
-        if user.disabled_at.is_some() {
-            return Err(AuthError::AccountDisabled);
         }
         let retired_here =
             token.retired_at.is_none() && self.store.retire_refresh_token(&token_hash, now).await?;
@@ -346,18 +348,32 @@ impl<S: Store> Authenticator<S> {
         issued_at: i64,
         reason: &'static str,
     ) -> Result<(), AuthError> {
-        let now = Utc::now();
-        let revoked_through = now.timestamp().max(issued_at);
-        self.store
-            .insert_session_cutoff(user_id, revoked_through)
-            .await?;
+        let revoked_through =
+            end_every_session_durably(&self.store, user_id, issued_at, reason).await?;
         self.tokens
             .revocations()
             .cut_off(user_id.to_string(), revoked_through);
-        let ended = self.store.end_sessions_of(user_id, reason, now).await?;
-        crate::metrics::sessions_ended(reason, ended);
         Ok(())
     }
+}
+
+/// Ends every session of a user in the database and revokes every token
+/// issued through this second (and at least through `issued_at`); the
+/// cutoff is announced to the running instances. Returns the cutoff.
+pub(super) async fn end_every_session_durably<S: Store>(
+    store: &S,
+    user_id: Uuid,
+    issued_at: i64,
+    reason: &'static str,
+) -> Result<i64, AuthError> {
+    let now = Utc::now();
+    let revoked_through = now.timestamp().max(issued_at);
+    store
+        .insert_session_cutoff(user_id, revoked_through)
+        .await?;
+    let ended = store.end_sessions_of(user_id, reason, now).await?;
+    crate::metrics::sessions_ended(reason, ended);
+    Ok(revoked_through)
 }
 
 /// The caller's user id.

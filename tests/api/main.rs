@@ -35,4 +35,5 @@ mod rest;
 mod session_ends;
 mod sessions;
 mod token_attacks;
+mod users_cli;
 mod verify;
