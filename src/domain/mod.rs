@@ -13,7 +13,7 @@ mod key_reloads;
 mod keys;
 mod passwords;
 mod rate_limits;
-mod refresh_tokens;
+pub mod refresh_tokens;
 mod revocations;
 mod service;
 mod sessions;

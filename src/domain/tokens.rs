@@ -316,6 +316,52 @@ mod tests {
     }
 
     #[test]
+    fn a_token_from_before_sessions_verifies_and_is_revoked_by_its_id() {
+        let key = generate_signing_key(Utc::now()).unwrap();
+        let tokens = service(&key);
+        let now = Utc::now().timestamp();
+        let legacy = Claims {
+            iss: "authd".into(),
+            sub: Uuid::now_v7().to_string(),
+            aud: "authd".into(),
+            exp: now + 60,
+            nbf: now,
+            iat: now,
+            jti: random_id::<16>().unwrap(),
+            username: "alice".into(),
+            sid: None,
+        };
+        let keys = tokens.keys();
+        let (kid, signing_key) = keys.signing();
+        let mut header = Header::new(ALGORITHM);
+        header.typ = Some(TOKEN_TYPE.into());
+        header.kid = Some(kid.to_owned());
+        let token = jsonwebtoken::encode(&header, &legacy, signing_key).unwrap();
+
+        let claims = tokens.verify_in_memory(&token).unwrap();
+        assert_eq!((claims.sid.as_deref(), claims.session_id()), (None, None));
+
+        tokens.revocations().insert(&claims.jti, claims.exp);
+        assert_eq!(
+            tokens.verify_in_memory(&token),
+            Err(TokenRejection::Revoked)
+        );
+    }
+
+    #[test]
+    fn no_token_outlives_its_session() {
+        let key = generate_signing_key(Utc::now()).unwrap();
+        let tokens = service(&key);
+        let session_ends = Utc::now().timestamp() + 30;
+        let issued = tokens
+            .issue(Uuid::now_v7(), "alice", Uuid::now_v7(), session_ends)
+            .unwrap();
+        let claims = tokens.verify_in_memory(&issued.token).unwrap();
+        assert_eq!(claims.exp, session_ends);
+        assert!(issued.expires_in <= 30);
+    }
+
+    #[test]
     fn remembered_tokens_are_forgotten_when_their_key_is() {
         let old = generate_signing_key(Utc::now()).unwrap();
         let tokens = service(&old);

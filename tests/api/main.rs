@@ -32,6 +32,7 @@ mod reflection;
 mod refresh;
 mod register;
 mod rest;
+mod secrets_in_logs;
 mod session_ends;
 mod sessions;
 mod token_attacks;

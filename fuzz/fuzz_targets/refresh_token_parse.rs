@@ -1,0 +1,32 @@
+//! `refresh_tokens::parse` on arbitrary strings.
+//!
+//! Properties: no panic; an accepted token is exactly the prefix and 43
+//! base64url characters, so that one secret has exactly one spelling (a
+//! second spelling of a retired token would pass for an unknown one and
+//! dodge reuse detection); its hash has the stored form; and two different
+//! accepted strings never share a hash.
+#![no_main]
+
+use authd::domain::refresh_tokens;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|raw: &str| {
+    // Two candidates per input, one per line.
+    let (first, second) = raw.split_once('\n').unwrap_or((raw, ""));
+    let Ok(hash) = refresh_tokens::parse(first) else {
+        return;
+    };
+    let body = first
+        .strip_prefix("authd_rt_")
+        .unwrap_or_else(|| panic!("accepted without the prefix: {first:?}"));
+    assert_eq!(body.len(), 43, "{first:?}");
+    assert!(
+        body.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{first:?}"
+    );
+    assert_eq!(hash.len(), 43, "{hash:?}");
+    if let Ok(other) = refresh_tokens::parse(second) {
+        assert_eq!(first == second, hash == other, "{first:?} {second:?}");
+    }
+});
