@@ -1,6 +1,7 @@
 // The demo page as a person uses it: web/dist served by a real authd (the
 // binary named by AUTHD_BIN) on 127.0.0.1, driven in Debian's headless
-// Chromium. Build the page first (`npm run build`).
+// Chromium, from two browser contexts (two browsers, as far as cookies go).
+// Build the page first (`npm run build`).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -23,6 +24,7 @@ if (!existsSync(join(webRoot, "index.html"))) {
 const screenshotPath = "/tmp/authd-page.png";
 const username = "alice";
 const password = "correct horse battery";
+const newPassword = "a different horse battery";
 
 // Starts authd on a free port with a fresh database and cheap hashing, and
 // resolves once its log names the address it listens on.
@@ -109,6 +111,10 @@ class Visitor {
     return this.click(this.page.getByTestId(testId));
   }
 
+  pressButton(name) {
+    return this.click(this.page.getByRole("button", { name, exact: true }));
+  }
+
   async fill(label, value) {
     await this.page.getByLabel(label, { exact: true }).fill(value);
   }
@@ -122,14 +128,20 @@ class Visitor {
   text(testId) {
     return this.page.getByTestId(testId).textContent();
   }
+
+  sessions() {
+    return this.page.getByRole("list", { name: "All your sessions" }).getByRole("listitem");
+  }
 }
 
 describe("the demo page", { timeout: 120_000 }, () => {
   let dataDir;
   let authd;
   let browser;
+  // Two browsers logged in as the same user.
   let first;
-  // What the page tried to load from anywhere but authd, and what it threw.
+  let second;
+  // What the pages tried to load from anywhere but authd, and what they threw.
   const foreignRequests = [];
   const pageErrors = [];
 
@@ -185,6 +197,7 @@ describe("the demo page", { timeout: 120_000 }, () => {
   it("finds no session to resume on a first visit", async () => {
     assert.equal(await first.text("session"), "Not logged in");
     assert.equal(await first.text("error-reason"), "REFRESH_TOKEN_INVALID");
+    assert.equal(await first.page.getByRole("button", { name: "List sessions" }).isVisible(), false);
   });
 
   it("registers a new user and shows them logged in", async () => {
@@ -258,6 +271,86 @@ describe("the demo page", { timeout: 120_000 }, () => {
     await first.press("verify");
     assert.equal(await first.text("error-code"), "UNAUTHENTICATED");
     assert.equal(await first.text("error-reason"), "TOKEN_REVOKED");
+  });
+
+  it("lists the sessions of two browsers logged in as the same user", async () => {
+    await first.logIn(password);
+    second = await openPage();
+    await second.logIn(password);
+    assert.equal(await second.text("session"), `Logged in as ${username}`);
+
+    await first.pressButton("List sessions");
+    assert.equal(await first.text("status"), "2 live sessions.");
+    assert.equal(await first.sessions().count(), 2);
+    assert.equal(await first.sessions().filter({ hasText: "This browser" }).count(), 1);
+    await first.page.screenshot({ path: screenshotPath, fullPage: true });
+  });
+
+  it("ends the other browser's session, whose next call is refused", async () => {
+    const other = first.sessions().filter({ hasNotText: "This browser" });
+    await first.click(other.getByRole("button", { name: "End", exact: true }));
+    assert.match(await first.text("status"), /^Ended the session started /);
+    assert.equal(await first.sessions().count(), 1);
+
+    await second.press("who-am-i");
+    assert.equal(await second.text("error-code"), "UNAUTHENTICATED");
+    assert.equal(await second.text("error-reason"), "TOKEN_REVOKED");
+    assert.equal(await second.text("session"), "Not logged in");
+    await second.reload();
+    assert.equal(await second.text("session"), "Not logged in");
+    assert.equal(await second.text("error-reason"), "SESSION_ENDED");
+  });
+
+  it("refuses a wrong current password, staying logged in", async () => {
+    await first.fill("Current password", "not the password");
+    await first.fill("New password", newPassword);
+    await first.pressButton("Change password");
+    assert.equal(await first.text("error-code"), "401 Unauthorized");
+    assert.equal(await first.text("error-reason"), "INVALID_CREDENTIALS");
+    assert.equal(await first.text("session"), `Logged in as ${username}`);
+  });
+
+  it("changes the password, ending every earlier session", async () => {
+    const earlierToken = await first.text("token");
+    await first.fill("Current password", password);
+    await first.fill("New password", newPassword);
+    await first.pressButton("Change password");
+    assert.equal(
+      await first.text("status"),
+      "Password changed: every earlier session has ended, and this browser has a new one.",
+    );
+    assert.equal(await first.text("session"), `Logged in as ${username}`);
+    assert.notEqual(await first.text("token"), earlierToken);
+
+    await first.fill("Access token", earlierToken);
+    await first.press("verify");
+    assert.equal(await first.text("error-reason"), "TOKEN_REVOKED");
+
+    await second.logIn(password);
+    assert.equal(await second.text("error-reason"), "INVALID_CREDENTIALS");
+    await second.logIn(newPassword);
+    assert.equal(await second.text("session"), `Logged in as ${username}`);
+  });
+
+  it("keeps the new session across a reload", async () => {
+    await first.reload();
+    assert.equal(await first.text("session"), `Logged in as ${username}`);
+  });
+
+  it("deletes the account, whose name logs in no more", async () => {
+    await first.fill("Your password", newPassword);
+    await first.pressButton("Delete account");
+    assert.equal(await first.text("status"), `Deleted the account ${username}.`);
+    assert.equal(await first.text("session"), "Not logged in");
+
+    await second.press("who-am-i");
+    assert.equal(await second.text("error-code"), "UNAUTHENTICATED");
+    assert.equal(await second.text("error-reason"), "TOKEN_REVOKED");
+    assert.equal(await second.text("session"), "Not logged in");
+
+    await first.logIn(newPassword);
+    assert.equal(await first.text("error-reason"), "INVALID_CREDENTIALS");
+    assert.equal(await first.text("session"), "Not logged in");
   });
 
   it("loaded nothing from elsewhere and threw nothing", () => {

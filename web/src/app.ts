@@ -1,7 +1,8 @@
-// The demo page: register, log in, ask authd whom a token belongs to, and log
-// out, against the authd that served the page (through ./authd).
+// The demo page: register, log in, ask authd whom a token belongs to, list
+// and end sessions, change the password, delete the account, and log out,
+// against the authd that served the page (through ./authd).
 import * as authd from "./authd";
-import { AuthdError, type Tokens } from "./authd";
+import { AuthdError, type SessionInfo, type Tokens } from "./authd";
 
 // The access token lives in this variable only. The session survives a
 // reload through the HttpOnly refresh cookie, which scripts cannot read:
@@ -24,6 +25,13 @@ const whoAmIButton = byId("who-am-i", HTMLButtonElement);
 const logOutButton = byId("log-out", HTMLButtonElement);
 const sessionText = byId("session", HTMLParagraphElement);
 const tokenOutput = byId("token", HTMLOutputElement);
+const listSessionsButton = byId("list-sessions", HTMLButtonElement);
+const sessionList = byId("session-list", HTMLUListElement);
+const changePasswordForm = byId("change-password", HTMLFormElement);
+const currentPasswordInput = byId("current-password", HTMLInputElement);
+const newPasswordInput = byId("new-password", HTMLInputElement);
+const deleteAccountForm = byId("delete-account", HTMLFormElement);
+const deletePasswordInput = byId("delete-password", HTMLInputElement);
 const checkTokenForm = byId("check-token", HTMLFormElement);
 const tokenToCheckInput = byId("token-to-check", HTMLInputElement);
 const statusArea = byId("status", HTMLParagraphElement);
@@ -33,6 +41,9 @@ function showSession(): void {
     ? `Logged in as ${session.user.username}`
     : "Not logged in";
   tokenOutput.value = session?.accessToken ?? "";
+  for (const section of document.querySelectorAll<HTMLElement>(".logged-in")) {
+    section.hidden = !session;
+  }
 }
 
 function showSuccess(message: string): void {
@@ -78,12 +89,14 @@ async function run(action: () => Promise<string>): Promise<void> {
 
 function startSession(tokens: Tokens): string {
   session = tokens;
+  showSessionList([]);
   showSession();
   return tokens.user.username;
 }
 
 function endSession(): void {
   session = undefined;
+  showSessionList([]);
   showSession();
 }
 
@@ -143,12 +156,92 @@ async function logOut(): Promise<string> {
   return "Logged out: authd refuses this session's tokens from now on.";
 }
 
+async function listSessions(): Promise<string> {
+  if (!session) {
+    return "Not logged in.";
+  }
+  const sessions = await withToken(session, authd.listSessions);
+  showSessionList(sessions);
+  return sessions.length === 1 ? "1 live session." : `${sessions.length} live sessions.`;
+}
+
+async function endOtherSession(other: SessionInfo): Promise<string> {
+  const current = session;
+  if (!current) {
+    return "Not logged in.";
+  }
+  await withToken(current, (token) => authd.revokeSession(token, other.id));
+  showSessionList(await withToken(current, authd.listSessions));
+  return `Ended the session started ${other.createdAt.toLocaleString()}.`;
+}
+
+function showSessionList(sessions: SessionInfo[]): void {
+  sessionList.replaceChildren(
+    ...sessions.map((listed) => {
+      const item = document.createElement("li");
+      const description = document.createElement("div");
+      const started = document.createElement("span");
+      started.textContent = `Started ${listed.createdAt.toLocaleString()} from ${listed.clientAddress}`;
+      const agent = document.createElement("small");
+      agent.textContent = listed.userAgent || "unknown client";
+      description.append(started, agent);
+      item.append(description);
+      if (listed.current) {
+        // Ended with "Log out", which also clears this browser's cookies.
+        const marker = document.createElement("strong");
+        marker.textContent = "This browser";
+        item.append(marker);
+      } else {
+        const end = document.createElement("button");
+        end.type = "button";
+        end.textContent = "End";
+        end.addEventListener("click", () => void run(() => endOtherSession(listed)));
+        item.append(end);
+      }
+      return item;
+    }),
+  );
+}
+
+async function changePassword(): Promise<string> {
+  if (!session) {
+    return "Not logged in.";
+  }
+  const tokens = await withToken(session, (token) =>
+    authd.changePassword(token, currentPasswordInput.value, newPasswordInput.value),
+  );
+  currentPasswordInput.value = "";
+  newPasswordInput.value = "";
+  startSession(tokens);
+  return "Password changed: every earlier session has ended, and this browser has a new one.";
+}
+
+async function deleteAccount(): Promise<string> {
+  if (!session) {
+    return "Not logged in.";
+  }
+  const { username } = session.user;
+  await withToken(session, (token) => authd.deleteAccount(token, deletePasswordInput.value));
+  deletePasswordInput.value = "";
+  endSession();
+  return `Deleted the account ${username}.`;
+}
+
 credentialsForm.addEventListener("submit", (event) => {
   event.preventDefault();
   void run(event.submitter === registerButton ? register : logIn);
 });
 whoAmIButton.addEventListener("click", () => void run(whoAmI));
 logOutButton.addEventListener("click", () => void run(logOut));
+listSessionsButton.addEventListener("click", () => void run(listSessions));
+changePasswordForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  void run(changePassword);
+});
+deleteAccountForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  void run(deleteAccount);
+});
 checkTokenForm.addEventListener("submit", (event) => {
   event.preventDefault();
   void run(() => describeToken(tokenToCheckInput.value.trim()));

@@ -3,8 +3,9 @@
 //
 // Calls that start, renew or end a session in this browser go through the
 // REST gateway, because only an HTTP response can set or clear the HttpOnly
-// refresh cookie: register, log in, refresh, log out. Verify, which needs
-// no session, uses grpc-web through Connect.
+// refresh cookie: register, log in, refresh, change password, log out,
+// delete the account. The calls that only need the access token (Verify,
+// ListSessions, RevokeSession) use grpc-web through Connect.
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
@@ -21,6 +22,18 @@ export interface User {
 export interface Tokens {
   accessToken: string;
   user: User;
+}
+
+/** One of the caller's live sessions. */
+export interface SessionInfo {
+  id: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  expiresAt: Date;
+  /** Whether the token the list was asked with belongs to this session. */
+  current: boolean;
+  clientAddress: string;
+  userAgent: string;
 }
 
 /** Whom a token belongs to. */
@@ -71,15 +84,58 @@ export function refresh(): Promise<Tokens> {
   return post("/token/refresh", {}).then(tokens);
 }
 
+/**
+ * Changes the password: every session of the account ends, and the answer
+ * (and the cookies) carry a new one.
+ */
+export function changePassword(
+  accessToken: string,
+  currentPassword: string,
+  newPassword: string,
+): Promise<Tokens> {
+  return post("/user/password", {
+    accessToken,
+    body: { current_password: currentPassword, new_password: newPassword },
+  }).then(tokens);
+}
+
 /** Ends the session the token belongs to, and clears both cookies. */
 export async function logOut(accessToken: string): Promise<void> {
   await post("/logout", { accessToken });
+}
+
+/** Deletes the account the token belongs to, and clears both cookies. */
+export async function deleteAccount(accessToken: string, password: string): Promise<void> {
+  await rest("DELETE", "/user/me", { accessToken, body: { password } });
 }
 
 /** Whom any access token belongs to. */
 export async function verify(accessToken: string): Promise<TokenInfo> {
   const { user, expiresAt } = await grpcCall(() => grpc.verify({ accessToken }));
   return { user: required(user), expiresAt: date(expiresAt) };
+}
+
+/** The live sessions of the token's account, newest first. */
+export async function listSessions(accessToken: string): Promise<SessionInfo[]> {
+  const { sessions } = await grpcCall(() => grpc.listSessions({}, bearer(accessToken)));
+  return sessions.map((session) => ({
+    id: session.id,
+    createdAt: date(session.createdAt),
+    lastUsedAt: date(session.lastUsedAt),
+    expiresAt: date(session.expiresAt),
+    current: session.current,
+    clientAddress: session.clientAddress,
+    userAgent: session.userAgent,
+  }));
+}
+
+/** Ends one of the token's account's sessions. */
+export async function revokeSession(accessToken: string, sessionId: string): Promise<void> {
+  await grpcCall(() => grpc.revokeSession({ sessionId }, bearer(accessToken)));
+}
+
+function bearer(accessToken: string): { headers: Record<string, string> } {
+  return { headers: { authorization: `Bearer ${accessToken}` } };
 }
 
 /** The REST gateway's answer to a new session (`TokenBody` in its OpenAPI). */
