@@ -100,23 +100,16 @@ impl Application {
             .set_serving::<AuthorizationServer<EnvoyAuthorization>>()
             .await;
         let grpc_web = GrpcWebLayer::new();
-        let rest = rest::router(
-            Arc::clone(&auth),
-            addresses.clone(),
-            settings.cookie_name.clone(),
-            settings.refresh_cookie_name.clone(),
-            settings.web_root.as_deref(),
-            settings.jwks_max_age(),
-        )
-        .merge(proxy::forward_auth_router(
-            Arc::clone(auth.tokens()),
-            settings.cookie_name.clone(),
-            settings.identity_headers(),
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            settings.request_timeout,
-        ));
+        let rest = rest::router(Arc::clone(&auth), addresses.clone(), &settings)
+            .merge(proxy::forward_auth_router(
+                Arc::clone(auth.tokens()),
+                settings.cookie_name.clone(),
+                settings.identity_headers(),
+            ))
+            .layer(TimeoutLayer::with_status_code(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                settings.request_timeout,
+            ));
         let routes = Routes::from(rest)
             .add_service(grpc_web.named_layer(health_service))
             .add_service(grpc_web.named_layer(

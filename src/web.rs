@@ -41,7 +41,7 @@ pub fn cors_layer(allowed_origins: &[HeaderValue]) -> CorsExceptLayer {
         .chain([CONTENT_TYPE, AUTHORIZATION]);
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed_origins.iter().cloned()))
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers(request_headers.collect::<Vec<_>>())
         .expose_headers(GRPC_WEB_RESPONSE_HEADERS.map(HeaderName::from_static))
         // The allow-list is explicit, so the session cookie may travel too.

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use http::header::USER_AGENT;
+use http::Method;
+use http::header::{AUTHORIZATION, USER_AGENT};
 use http::request::Parts;
 use tonic::transport::server::TcpConnectInfo;
 
 use super::RestState;
+use super::origin::check_cookie_origin;
 use super::problem::Problem;
 use crate::domain::{Claims, ClientInfo};
 use crate::request_token::verify_request_token;
@@ -26,6 +28,11 @@ impl<S: Store> FromRequestParts<Arc<RestState<S>>> for Caller {
         parts: &mut Parts,
         state: &Arc<RestState<S>>,
     ) -> Result<Self, Problem> {
+        // A cookie is all the credential a forged cross-origin form carries.
+        let changes_state = !matches!(parts.method, Method::GET | Method::HEAD);
+        if changes_state && !parts.headers.contains_key(AUTHORIZATION) {
+            check_cookie_origin(&parts.headers, &state.allowed_origins)?;
+        }
         let claims =
             verify_request_token(state.auth.tokens(), &parts.headers, &state.cookie_name).await?;
         Ok(Self(claims))

@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 
 use super::RestState;
 use super::caller::{Caller, Client};
+use super::origin::check_cookie_origin;
 use super::problem::Problem;
 use crate::domain::{
     AuthError, Claims, Credentials, Password, PublicJwk, Session, SessionSummary, TokenRejection,
@@ -356,6 +357,7 @@ pub async fn refresh<S: Store>(
         .await
         .map_err(|rejection| Problem::from(JsonRejection::from(rejection)))?;
     let presented = if body.is_empty() {
+        check_cookie_origin(&parts.headers, &state.allowed_origins)?;
         jar.get(&state.refresh_cookie_name)
             .map(|cookie| cookie.value().to_owned())
             .ok_or(AuthError::RefreshTokenInvalid)?

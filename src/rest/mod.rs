@@ -4,11 +4,10 @@
 
 mod caller;
 mod handlers;
+mod origin;
 mod problem;
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -23,6 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::client_address::ClientAddressResolver;
+use crate::config::Settings;
 use crate::domain::Authenticator;
 use crate::storage::Store;
 pub use problem::Problem;
@@ -39,6 +39,8 @@ pub struct RestState<S> {
     cookie_name: String,
     /// Name of the refresh token cookie.
     refresh_cookie_name: String,
+    /// Other origins whose cookie-authenticated requests are accepted.
+    allowed_origins: Vec<HeaderValue>,
     /// `Cache-Control` of the JWKS.
     jwks_cache_control: HeaderValue,
 }
@@ -78,29 +80,29 @@ fn add_security_schemes(openapi: &mut utoipa::openapi::OpenApi, cookie_name: &st
 }
 
 /// The REST routes with `/openapi.json`, and for unknown paths either the
-/// static files under `web_root` or a 404 problem. Verifiers may cache the
-/// JWKS for `jwks_max_age` (whole seconds, rounded down).
+/// static files under `--web-root` or a 404 problem.
 pub fn router<S: Store>(
     auth: Arc<Authenticator<S>>,
     addresses: ClientAddressResolver,
-    cookie_name: String,
-    refresh_cookie_name: String,
-    web_root: Option<&Path>,
-    jwks_max_age: Duration,
+    settings: &Settings,
 ) -> Router {
-    let jwks_cache_control =
-        HeaderValue::from_str(&format!("public, max-age={}", jwks_max_age.as_secs()))
-            .unwrap_or(HeaderValue::from_static("no-cache"));
+    // Verifiers may cache the JWKS this long (whole seconds, rounded down).
+    let jwks_cache_control = HeaderValue::from_str(&format!(
+        "public, max-age={}",
+        settings.jwks_max_age().as_secs()
+    ))
+    .unwrap_or(HeaderValue::from_static("no-cache"));
     let (api_routes, mut openapi) = api_router()
         .with_state(Arc::new(RestState {
             auth,
             addresses,
-            cookie_name: cookie_name.clone(),
-            refresh_cookie_name,
+            cookie_name: settings.cookie_name.clone(),
+            refresh_cookie_name: settings.refresh_cookie_name.clone(),
+            allowed_origins: settings.cors_allowed_origins.clone(),
             jwks_cache_control,
         }))
         .split_for_parts();
-    add_security_schemes(&mut openapi, &cookie_name);
+    add_security_schemes(&mut openapi, &settings.cookie_name);
     let openapi_json = openapi.to_pretty_json().unwrap_or_default();
     let router = api_routes
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -109,7 +111,7 @@ pub fn router<S: Store>(
             get(move || async move { ([(CONTENT_TYPE, "application/json")], openapi_json) }),
         )
         .route("/metrics", get(prometheus_metrics));
-    match web_root {
+    match settings.web_root.as_deref() {
         Some(root) => router.fallback_service(
             crate::web::static_files(root).not_found_service(not_found.into_service()),
         ),

@@ -66,6 +66,16 @@ impl Problem {
         }
     }
 
+    /// A state-changing request authenticated by a cookie, from another
+    /// origin (see `rest::origin`).
+    pub fn cross_origin() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "CROSS_ORIGIN_REQUEST",
+            "requests authenticated by a cookie must come from this origin or an allowed one",
+        )
+    }
+
     /// No route for this path.
     pub fn not_found(path: &str) -> Self {
         Self::new(

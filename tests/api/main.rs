@@ -9,6 +9,7 @@ mod binary;
 mod cancelled;
 mod cors;
 mod crash;
+mod cross_origin;
 mod cross_surface;
 mod deploy_envoy;
 mod envoy_check;
