@@ -10,7 +10,7 @@ use http::request::Parts;
 use tonic::transport::server::TcpConnectInfo;
 
 use super::RestState;
-use super::origin::check_cookie_origin;
+use super::origin::from_this_or_allowed_origin;
 use super::problem::Problem;
 use crate::domain::{Claims, ClientInfo};
 use crate::request_token::verify_request_token;
@@ -30,8 +30,11 @@ impl<S: Store> FromRequestParts<Arc<RestState<S>>> for Caller {
     ) -> Result<Self, Problem> {
         // A cookie is all the credential a forged cross-origin form carries.
         let changes_state = !matches!(parts.method, Method::GET | Method::HEAD);
-        if changes_state && !parts.headers.contains_key(AUTHORIZATION) {
-            check_cookie_origin(&parts.headers, &state.allowed_origins)?;
+        if changes_state
+            && !parts.headers.contains_key(AUTHORIZATION)
+            && !from_this_or_allowed_origin(&parts.headers, &state.allowed_origins)
+        {
+            return Err(Problem::cross_origin());
         }
         let claims =
             verify_request_token(state.auth.tokens(), &parts.headers, &state.cookie_name).await?;

@@ -15,10 +15,11 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use super::RestState;
 use super::caller::{Caller, Client};
-use super::origin::check_cookie_origin;
+use super::origin::from_this_or_allowed_origin;
 use super::problem::Problem;
 use crate::domain::{
     AuthError, Claims, Credentials, Password, PublicJwk, Session, SessionSummary, TokenRejection,
@@ -41,16 +42,48 @@ where
     }
 }
 
-/// A username and password.
+/// A new account's username and password.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CredentialsBody {
-    /// 3 to 32 letters, digits, `.`, `_` or `-`, starting with a letter or
-    /// digit; compared case-insensitively.
-    #[schema(example = "alice")]
+    #[schema(schema_with = username_schema)]
     pub username: String,
-    /// 8 to 128 characters, any Unicode.
-    #[schema(example = "correct horse battery staple", format = Password)]
+    /// 8 to 128 characters (code points, counted before NFKC
+    /// normalization), any Unicode; not one of the most common passwords
+    /// (refused with 400, reason PASSWORD_TOO_COMMON).
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 8, max_length = 128)]
     pub password: String,
+}
+
+/// A username and password to log in with.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginBody {
+    #[schema(schema_with = username_schema)]
+    pub username: String,
+    /// 1 to 128 characters: only the upper bound of new passwords, so that
+    /// raising their minimum never locks anyone out.
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 128)]
+    pub password: String,
+}
+
+/// A username as `CredentialsBody` and `LoginBody` document it. JSON Schema
+/// sees it before normalization, so its pattern says only what holds then:
+/// no whitespace or control character except around it (it is trimmed), and
+/// at most 512 characters in between (more than 512 bytes are refused
+/// before normalizing). NFKC can make one character several ("ﬃ" is "ffi") and several
+/// one, so the 3 to 32 limit applies only after it and is left to the
+/// description.
+fn username_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r"^\s*[^\s\x00-\x1f\x7f]{1,512}\s*$"))
+        .description(Some(
+            "Trimmed and NFKC-normalized, then 3 to 32 letters or digits of any script, \
+             `.`, `_` or `-`, starting with a letter or digit; compared case-insensitively. \
+             The pattern states only what holds before normalization; a name that breaks \
+             the rest is refused with 400 (reason INVALID_USERNAME).",
+        ))
+        .examples(["alice"])
+        .build()
 }
 
 /// An account.
@@ -95,17 +128,21 @@ pub struct RefreshBody {
 /// A password change.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChangePasswordBody {
-    #[schema(format = Password, min_length = 1, max_length = 128)]
+    /// As at login: 1 to 128 characters.
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 128)]
     pub current_password: String,
-    /// 8 to 128 characters, not one of the most common passwords.
-    #[schema(format = Password, min_length = 8, max_length = 128)]
+    /// As at registration: 8 to 128 characters (code points, counted before
+    /// NFKC normalization), not one of the most common passwords (refused
+    /// with 400, reason PASSWORD_TOO_COMMON).
+    #[schema(example = "staple battery horse correct", format = Password, min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
 /// The password of the account to delete.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordBody {
-    #[schema(format = Password, min_length = 1, max_length = 128)]
+    /// As at login: 1 to 128 characters.
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 128)]
     pub password: String,
 }
 
@@ -174,12 +211,12 @@ const TOKEN_TYPE: &str = "Bearer";
     responses(
         (status = 201, description = "Registered and logged in; the token is also set as a cookie", body = TokenBody,
             headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "Invalid username or password, or an unreadable body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A username or password the rules above refuse (reasons INVALID_USERNAME, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, PASSWORD_TOO_COMMON), or a body that is not the JSON above", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken (reason USERNAME_TAKEN)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many registrations from this address (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -202,16 +239,18 @@ pub async fn register<S: Store>(
     post,
     path = "/login",
     tag = "auth",
-    request_body = CredentialsBody,
+    request_body = LoginBody,
     responses(
         (status = 200, description = "Logged in; the token is also set as a cookie", body = TokenBody,
             headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "Invalid input or an unreadable body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Wrong username or password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A username no account could have (reason INVALID_USERNAME), or a body that is not the JSON above", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong username or password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 403, description = "The password is right but the account is disabled (reason ACCOUNT_DISABLED)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address or for this username (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -219,7 +258,7 @@ pub async fn login<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     Client(client): Client,
     jar: CookieJar,
-    JsonBody(body): JsonBody<CredentialsBody>,
+    JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
     let credentials = Credentials::for_login(&body.username, body.password)?;
     let session = state.auth.login(credentials, &client, None).await?;
@@ -236,6 +275,7 @@ pub async fn login<S: Store>(
         (status = 200, description = "The session has ended; both cookies are cleared", body = EmptyBody),
         (status = 401, description = "No valid token (reasons MISSING_TOKEN, TOKEN_REVOKED, TOKEN_EXPIRED, ...)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -258,6 +298,7 @@ pub async fn logout<S: Store>(
         (status = 200, description = "Every session of the caller has ended; both cookies are cleared", body = EmptyBody),
         (status = 401, description = "No valid token (reasons MISSING_TOKEN, TOKEN_REVOKED, TOKEN_EXPIRED, ...)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -298,9 +339,12 @@ pub async fn jwks<S: Store>(
     request_body = VerifyBody,
     responses(
         (status = 200, description = "The token is valid", body = ClaimsBody),
-        (status = 400, description = "An unreadable body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "The token is refused (reasons TOKEN_EXPIRED, TOKEN_REVOKED, TOKEN_MALFORMED, ...)", body = Problem, content_type = "application/problem+json",
+        (status = 400, description = "A body that is not the JSON above (reasons MALFORMED_JSON, INVALID_BODY)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The token is refused (reasons MISSING_TOKEN for an empty one, TOKEN_EXPIRED, TOKEN_REVOKED, TOKEN_MALFORMED, ...)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The token names a key not loaded yet and the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn verify<S: Store>(
@@ -322,6 +366,7 @@ pub async fn verify<S: Store>(
         (status = 200, description = "The caller's token is valid", body = ClaimsBody),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 503, description = "The token names a key not loaded yet and the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn me(caller: Caller) -> Result<Json<ClaimsBody>, Problem> {
@@ -334,16 +379,18 @@ pub async fn me(caller: Caller) -> Result<Json<ClaimsBody>, Problem> {
     post,
     path = "/token/refresh",
     tag = "auth",
-    request_body(content = Option<RefreshBody>, description = "The refresh token; omit the body to use the refresh cookie"),
+    // By reference, so that the body is optional (`Option<RefreshBody>`
+    // would also document a JSON `null`, which the handler refuses).
+    request_body(content = ref("#/components/schemas/RefreshBody"), description = "The refresh token; omit the body to use the refresh cookie"),
     responses(
         (status = 200, description = "New tokens; the one presented is retired. Both cookies are renewed", body = TokenBody,
             headers(("set-cookie" = String, description = "The access and refresh tokens, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "An unreadable body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A body that is not the JSON above (reasons MALFORMED_JSON, INVALID_BODY)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "The refresh token is refused (reasons REFRESH_TOKEN_INVALID, REFRESH_TOKEN_REUSED, SESSION_ENDED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
-        (status = 403, description = "The account is disabled (reason ACCOUNT_DISABLED)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The account is disabled (reason ACCOUNT_DISABLED), or the refresh cookie came from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A body not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -357,7 +404,9 @@ pub async fn refresh<S: Store>(
         .await
         .map_err(|rejection| Problem::from(JsonRejection::from(rejection)))?;
     let presented = if body.is_empty() {
-        check_cookie_origin(&parts.headers, &state.allowed_origins)?;
+        if !from_this_or_allowed_origin(&parts.headers, &state.allowed_origins) {
+            return Err(Problem::cross_origin());
+        }
         jar.get(&state.refresh_cookie_name)
             .map(|cookie| cookie.value().to_owned())
             .ok_or(AuthError::RefreshTokenInvalid)?
@@ -381,11 +430,12 @@ pub async fn refresh<S: Store>(
     responses(
         (status = 200, description = "Changed; the body and cookies carry a new session's tokens", body = TokenBody,
             headers(("set-cookie" = String, description = "The access and refresh tokens, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "An invalid new password, or an unreadable body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A new password the rules refuse (reason PASSWORD_TOO_COMMON; the lengths are in the schema), or a body that is not the JSON above", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token, or a wrong current password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
@@ -415,11 +465,12 @@ pub async fn change_password<S: Store>(
     request_body = PasswordBody,
     responses(
         (status = 200, description = "Deleted; both cookies are cleared", body = EmptyBody),
-        (status = 400, description = "A missing password, or an unreadable body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A body that is not the JSON above (reasons MALFORMED_JSON, INVALID_BODY, PASSWORD_REQUIRED, PASSWORD_TOO_LONG)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token, or a wrong password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
@@ -470,11 +521,12 @@ pub async fn list_sessions<S: Store>(
     path = "/user/sessions/{id}",
     tag = "auth",
     security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = String, Path, format = Uuid, description = "The session id, as `GET /user/sessions` lists it; any other value is answered 404")),
     responses(
         (status = 200, description = "The session has ended", body = EmptyBody),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No live session of the caller has this id (reason SESSION_NOT_FOUND)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )

@@ -17,7 +17,10 @@ use axum::routing::get;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Request};
 use utoipa::OpenApi;
+use utoipa::openapi::content::Content;
+use utoipa::openapi::schema::AdditionalProperties;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -54,6 +57,8 @@ pub struct RestState<S> {
                        Errors are RFC 9457 problem+json whose `reason` matches the gRPC \
                        ErrorInfo reason."
     ),
+    // Named here because `POST /token/refresh` refers to it by reference.
+    components(schemas(handlers::RefreshBody)),
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "keys", description = "Public keys for verifying tokens locally")
@@ -77,6 +82,45 @@ fn add_security_schemes(openapi: &mut utoipa::openapi::OpenApi, cookie_name: &st
         "cookie",
         SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(cookie_name))),
     );
+}
+
+/// serde ignores fields a request body's type does not have, so the
+/// document says so (`additionalProperties: true`) instead of leaving it to
+/// each reader's default: a client may send more, never less.
+fn allow_unknown_request_fields(openapi: &mut utoipa::openapi::OpenApi) {
+    let names: Vec<String> = openapi
+        .paths
+        .paths
+        .values()
+        .flat_map(|item| {
+            [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|operation| match &operation.request_body {
+            Some(RefOr::T(body)) => Some(body),
+            _ => None,
+        })
+        .flat_map(|body| body.content.values())
+        .filter_map(|content| match content {
+            RefOr::T(Content {
+                schema: Some(RefOr::Ref(reference)),
+                ..
+            }) => reference
+                .ref_location
+                .strip_prefix("#/components/schemas/")
+                .map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    for name in names {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(&name) {
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(true)));
+        }
+    }
 }
 
 /// The REST routes with `/openapi.json`, and for unknown paths either the
@@ -103,6 +147,7 @@ pub fn router<S: Store>(
         }))
         .split_for_parts();
     add_security_schemes(&mut openapi, &settings.cookie_name);
+    allow_unknown_request_fields(&mut openapi);
     let openapi_json = openapi.to_pretty_json().unwrap_or_default();
     let router = api_routes
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,6 +1,7 @@
 //! The OpenAPI document is made from the handlers; these tests hold it to
 //! what the server really does.
 
+use authd::domain::Password;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -135,4 +136,112 @@ async fn response_bodies_have_exactly_the_documented_properties() {
         schema_properties("Problem"),
         "errors appears only for 400s"
     );
+}
+
+#[tokio::test]
+async fn password_lengths_in_the_document_are_the_domains() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    let field = |schema: &str, name: &str| {
+        let field = &document["components"]["schemas"][schema]["properties"][name];
+        (field["minLength"].clone(), field["maxLength"].clone())
+    };
+    let new = (json!(Password::MIN_CHARS), json!(Password::MAX_CHARS));
+    // A password in use is bounded above only.
+    let existing = (json!(1), json!(Password::MAX_CHARS));
+
+    assert_eq!(field("CredentialsBody", "password"), new);
+    assert_eq!(field("ChangePasswordBody", "new_password"), new);
+    assert_eq!(field("LoginBody", "password"), existing);
+    assert_eq!(field("ChangePasswordBody", "current_password"), existing);
+    assert_eq!(field("PasswordBody", "password"), existing);
+}
+
+/// What the extractors answer before any handler runs: a JSON body can be
+/// refused as unreadable (400), too large (413) or not JSON (415), a
+/// protected operation without a valid token (401).
+#[tokio::test]
+async fn every_operation_documents_what_its_extractors_can_refuse() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            let responses = operation["responses"].as_object().expect("responses");
+            let mut expected = Vec::new();
+            if operation.get("requestBody").is_some() {
+                expected.extend(["400", "413", "415"]);
+            }
+            if operation.get("security").is_some() {
+                expected.push("401");
+            }
+            for status in expected {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} does not document {status}"
+                );
+            }
+            for (status, response) in responses {
+                if status.starts_with('2') {
+                    continue;
+                }
+                let content = response["content"].as_object().expect("content");
+                assert_eq!(
+                    content.keys().collect::<Vec<_>>(),
+                    ["application/problem+json"],
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+}
+
+/// serde ignores fields a body type lacks; the document must not forbid
+/// them, nor leave it unsaid.
+#[tokio::test]
+async fn request_bodies_admit_unknown_fields_as_the_server_does() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            let Some(body) = operation.get("requestBody") else {
+                continue;
+            };
+            let reference = body["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: a body schema by reference"));
+            let name = reference.trim_start_matches("#/components/schemas/");
+            assert_eq!(
+                document["components"]["schemas"][name]["additionalProperties"],
+                json!(true),
+                "{name}"
+            );
+        }
+    }
+    let response = app
+        .post_json("/verify", json!({"access_token": "x", "unknown": 1}))
+        .await;
+    assert_eq!(
+        response.status(),
+        401,
+        "refused for the token, not the field"
+    );
+}
+
+/// The refresh token may come from the cookie instead: the body is optional,
+/// and a JSON `null` (which the handler refuses) is not offered as one.
+#[tokio::test]
+async fn the_refresh_body_is_optional_but_not_null() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+
+    let body = &document["paths"]["/token/refresh"]["post"]["requestBody"];
+    assert_ne!(body["required"], json!(true));
+    assert_eq!(
+        body["content"]["application/json"]["schema"],
+        json!({"$ref": "#/components/schemas/RefreshBody"})
+    );
+    let response = app.post_json("/token/refresh", Value::Null).await;
+    assert_eq!(response.status(), 400);
 }

@@ -93,10 +93,7 @@ async fn no_secret_reaches_the_log() {
                 current_password: PASSWORD.into(),
                 new_password: NEW_PASSWORD.into(),
             },
-            &by_cookie["access_token"]
-                .as_str()
-                .expect("token")
-                .to_owned(),
+            by_cookie["access_token"].as_str().expect("token"),
         ))
         .await
         .expect("changed")

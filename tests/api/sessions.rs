@@ -1,4 +1,4 @@
-//! Logging out everywhere.
+//! Logging out everywhere, and ending one session.
 
 use tonic::Code;
 
@@ -122,4 +122,53 @@ async fn logout_all_needs_a_valid_token() {
     let (status, reason, _) =
         problem(app.post("/logout/all").send().await.expect("response")).await;
     assert_eq!((status, reason.as_str()), (401, "MISSING_TOKEN"));
+}
+
+/// The success of `DELETE /user/sessions/{id}`, which Schemathesis cannot
+/// reach (it knows no session id of the accounts it makes).
+#[tokio::test]
+async fn revoking_a_session_over_rest_ends_that_one_only() {
+    let app = TestApp::spawn().await;
+    let caller = app.registered_token("Ines").await;
+    let other = app
+        .login("Ines", PASSWORD)
+        .await
+        .expect("login")
+        .access_token;
+    let sessions: serde_json::Value = app
+        .get("/user/sessions")
+        .bearer_auth(&caller)
+        .send()
+        .await
+        .expect("response")
+        .json()
+        .await
+        .expect("JSON");
+    let sessions = sessions["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 2);
+    let id = sessions
+        .iter()
+        .find(|session| session["current"] == false)
+        .and_then(|session| session["id"].as_str())
+        .expect("the other session");
+    let revoke = |id: String| {
+        app.http
+            .delete(format!("{}/user/sessions/{id}", app.base_url))
+            .bearer_auth(&caller)
+            .send()
+    };
+
+    assert_eq!(revoke(id.to_owned()).await.expect("response").status(), 200);
+    assert_refused(
+        app.verify(&other).await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
+    app.verify(&caller)
+        .await
+        .expect("the caller's session lives on");
+    for again in [id.to_owned(), "not-a-session".to_owned()] {
+        let (status, reason, _) = problem(revoke(again).await.expect("response")).await;
+        assert_eq!((status, reason.as_str()), (404, "SESSION_NOT_FOUND"));
+    }
 }
