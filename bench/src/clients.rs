@@ -2,7 +2,9 @@
 //! browsers and proxies that use authd make them.
 
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
-use authd::grpc::pb::{LoginRequest, RegisterRequest, VerifyRequest, VerifyResponse};
+use authd::grpc::pb::{
+    LoginRequest, RefreshRequest, RegisterRequest, VerifyRequest, VerifyResponse,
+};
 use envoy_types::ext_authz::v3::pb::{CheckRequest, HttpResponse};
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
@@ -110,6 +112,32 @@ pub async fn register(channel: Channel, username: String) -> Result<String, Stat
         })
         .await
         .map(|response| response.into_inner().access_token)
+}
+
+/// Registers; the session's access and refresh tokens on success.
+pub async fn register_session(
+    channel: Channel,
+    username: String,
+) -> Result<(String, String), Status> {
+    AuthServiceClient::new(channel)
+        .register(RegisterRequest {
+            username,
+            password: PASSWORD.into(),
+        })
+        .await
+        .map(|response| {
+            let response = response.into_inner();
+            (response.access_token, response.refresh_token)
+        })
+}
+
+/// Refreshes; the next refresh token on success.
+pub async fn refresh(channel: Channel, refresh_token: String) -> Result<String, String> {
+    AuthServiceClient::new(channel)
+        .refresh(RefreshRequest { refresh_token })
+        .await
+        .map(|response| response.into_inner().refresh_token)
+        .map_err(|status| failed(&status))
 }
 
 /// Whether a Login refusal is the hash queue's overload answer.

@@ -53,7 +53,7 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "verify,revocations,passwords,startup,proxies"
+        default_value = "verify,revocations,passwords,sessions,startup,proxies"
     )]
     cases: Vec<CaseGroup>,
     /// Where the report (`report.md`) and plot (`verify.svg`) go.
@@ -68,6 +68,8 @@ enum CaseGroup {
     Verify,
     Revocations,
     Passwords,
+    /// Refresh (rotation) flat out, and Verify beside it.
+    Sessions,
     Startup,
     /// Envoy's `Check` beside Verify; forward auth through nginx (skipped
     /// if nginx is not installed).
@@ -170,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
             CaseGroup::Verify => verify_cases(&run, &mut report).await?,
             CaseGroup::Revocations => revocation_cases(&run, &mut report).await?,
             CaseGroup::Passwords => password_cases(&run, &mut report).await?,
+            CaseGroup::Sessions => session_cases(&run, &mut report).await?,
             CaseGroup::Startup => startup_cases(&run, &mut report).await?,
             CaseGroup::Proxies => proxy_cases(&run, &mut report).await?,
         }
@@ -718,6 +721,72 @@ async fn login_case(
         }
     })
     .await
+}
+
+/// Refresh flat out, each caller rotating its own session's token (every
+/// call a read of the token, its session and user, a conditional retire and
+/// a transaction adding the successor), beside the hash rate Login is bound
+/// by; then Verify at a steady 1,000/s while Refresh runs flat out.
+async fn session_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
+    let server = run.start("sessions.db", &CHEAP_HASHING).await?;
+    let channels = server.channels(run.concurrency.connections).await?;
+    let mut sessions = Vec::with_capacity(run.concurrency.total());
+    for n in 0..run.concurrency.total() {
+        let channel = channels[n % channels.len()].clone();
+        sessions.push(clients::register_session(channel, format!("session-{n}")).await?);
+    }
+    let (access, refresh): (Vec<String>, Vec<String>) = sessions.into_iter().unzip();
+    let access = Arc::new(access);
+    // Worker `w` holds the refresh token of session `w`, and replaces it
+    // with the one each call returns.
+    let refresh: Arc<Vec<tokio::sync::Mutex<String>>> =
+        Arc::new(refresh.into_iter().map(tokio::sync::Mutex::new).collect());
+    let refresh_case = {
+        let (channels, refresh) = (channels.clone(), Arc::clone(&refresh));
+        move |duration: Duration| {
+            let (channels, refresh) = (channels.clone(), Arc::clone(&refresh));
+            closed_loop(run.concurrency, run.warmup, duration, move |worker, _| {
+                let (channel, refresh) = (
+                    channels[worker % channels.len()].clone(),
+                    Arc::clone(&refresh),
+                );
+                async move {
+                    let mut held = refresh[worker].lock().await;
+                    *held = clients::refresh(channel, held.clone()).await?;
+                    Ok(())
+                }
+            })
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let hash_rate = ceilings::hash_rate(
+        Argon2Implementation::Engine,
+        DEFAULT_HASHING,
+        cores,
+        run.duration,
+    );
+    let refreshed = refresh_case(run.duration).await;
+    report.rows.push(Row::beside(
+        "Refresh (gRPC, rotation; SQLite)",
+        run.concurrency,
+        &refreshed,
+        "argon2 hashes/s at the default parameters (what Login is bound by)",
+        hash_rate,
+    ));
+
+    let background = tokio::spawn(refresh_case(run.duration * 2));
+    tokio::time::sleep(run.warmup).await;
+    let verify_channel = server.channels(1).await?.remove(0);
+    let verify = open_loop(1000.0, run.duration, 1000, move |n| {
+        clients::verify(
+            verify_channel.clone(),
+            access[n as usize % access.len()].clone(),
+        )
+    })
+    .await;
+    let during = background.await?;
+    report.verify_under_refresh = Some((verify, during));
+    server.stop().await
 }
 
 /// Cold start on an existing database: process start to first SERVING.
