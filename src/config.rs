@@ -250,6 +250,23 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_COOKIE_NAME", default_value = "authd_token")]
     pub cookie_name: String,
 
+    /// A credential services present (`authorization: Bearer <token>`) to
+    /// watch the revocation feed (`WatchRevocations`); repeat it, or
+    /// separate with commas, to accept several while rotating. None: the
+    /// feed is off.
+    #[arg(
+        long = "revocation-feed-token",
+        env = "AUTHD_REVOCATION_FEED_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub revocation_feed_tokens: Vec<String>,
+
+    /// How often the revocation feed says it is alive when nothing changes,
+    /// so that a verifier can tell a quiet feed from a dead one.
+    #[arg(long, env = "AUTHD_REVOCATION_CHECKPOINT_INTERVAL", default_value = "5s", value_parser = parse_checkpoint_interval)]
+    pub revocation_checkpoint_interval: Duration,
+
     /// Name of the cookie the REST gateway keeps the refresh token in; it is
     /// sent only to `/token/...`.
     #[arg(
@@ -386,6 +403,14 @@ fn parse_token_lifetime(text: &str) -> Result<Duration, String> {
 pub type RateOrOff = Option<Rate>;
 
 /// `off`, or a [`Rate`] such as `60/1m`.
+fn parse_checkpoint_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if interval < Duration::from_millis(10) {
+        return Err("must be at least 10ms".into());
+    }
+    Ok(interval)
+}
+
 fn parse_rate(text: &str) -> Result<RateOrOff, String> {
     if text.eq_ignore_ascii_case("off") {
         return Ok(None);

@@ -79,6 +79,18 @@ fn describe() {
         "authd_database_connections",
         "Database pool connections by state."
     );
+    metrics::describe_gauge!(
+        "authd_revocation_watchers",
+        "Verifiers watching the revocation feed (WatchRevocations)."
+    );
+    metrics::describe_counter!(
+        "authd_revocation_events_sent_total",
+        "Revocations sent to watchers, snapshots included."
+    );
+    metrics::describe_counter!(
+        "authd_revocation_watchers_dropped_total",
+        "Watchers the server dropped, by reason (too_slow)."
+    );
     metrics::describe_counter!(
         "authd_sessions_started_total",
         "Sessions started by Register, Login or ChangePassword."
@@ -91,6 +103,21 @@ fn describe() {
         "authd_refresh_token_reuse_total",
         "Retired refresh tokens presented outside the grace window: each ended its session."
     );
+}
+
+/// Counts a revocation watcher connecting (`1.0`) or leaving (`-1.0`).
+pub fn watchers(change: f64) {
+    metrics::gauge!("authd_revocation_watchers").increment(change);
+}
+
+/// Counts revocations sent to watchers.
+pub fn revocation_events_sent(count: usize) {
+    metrics::counter!("authd_revocation_events_sent_total").increment(count as u64);
+}
+
+/// Counts a watcher dropped by the server, and why.
+pub fn watcher_dropped(reason: &'static str) {
+    metrics::counter!("authd_revocation_watchers_dropped_total", "reason" => reason).increment(1);
 }
 
 /// Counts a session started.

@@ -22,11 +22,14 @@ use tower_http::timeout::TimeoutLayer;
 use crate::client_address::ClientAddressResolver;
 use crate::client_gone::ClientGoneLayer;
 use crate::config::Settings;
+use authd_token::Revocation;
+
 use crate::domain::{
-    Authenticator, CLOCK_LEEWAY, FileKey, PasswordHasher, RateLimiter, RevocationList,
-    TokenService, load_or_create_signing_keys,
+    Authenticator, CLOCK_LEEWAY, FileKey, PasswordHasher, RateLimiter, Revocations, TokenService,
+    load_or_create_signing_keys,
 };
-use crate::grpc::{self, DeadlineLayer, pb};
+use crate::grpc::pb::revocation_service_server::RevocationServiceServer;
+use crate::grpc::{self, DeadlineLayer, FeedCredentials, RevocationFeed, pb};
 use crate::proxy::{self, EnvoyAuthorization};
 use crate::storage::{Database, Store};
 use crate::{metrics, rest, telemetry, upkeep, web};
@@ -69,14 +72,21 @@ impl Application {
             .session_cutoffs()
             .await
             .context("cannot load revoked sessions")?;
-        let revocations = RevocationList::with_cutoffs(cutoffs);
+        let revocations =
+            Revocations::new(settings.token_lifetime).context("cannot set up revocations")?;
+        revocations.load(cutoffs.into_iter().map(|(user_id, revoked_through)| {
+            Revocation::Cutoff {
+                user_id: user_id.to_string(),
+                revoked_through,
+            }
+        }));
         load_revocations(&database, &revocations, REVOCATION_PAGE)
             .await
             .context("cannot load revoked tokens")?;
         load_ended_sessions(&database, &revocations, settings.token_lifetime)
             .await
             .context("cannot load ended sessions")?;
-        let tokens = TokenService::new(files, &keys, settings.tokens(), revocations)
+        let tokens = TokenService::new(files, &keys, settings.tokens(), Arc::new(revocations))
             .context("cannot set up token signing")?;
         let hasher =
             PasswordHasher::new(&settings.hashing()).context("invalid argon2 parameters")?;
@@ -123,6 +133,11 @@ impl Application {
                 ))
                 .max_decoding_message_size(MAX_CHECK_REQUEST_BYTES),
             )
+            .add_service(RevocationServiceServer::new(RevocationFeed::new(
+                Arc::clone(auth.tokens().revocations()),
+                FeedCredentials::new(&settings.revocation_feed_tokens),
+                settings.revocation_checkpoint_interval,
+            )))
             .add_service(
                 reflection()
                     .build_v1()
@@ -188,8 +203,12 @@ impl Application {
         let drained = {
             let stopping = Arc::clone(&stopping);
             let health_task = health.abort_handle();
+            let revocations = Arc::clone(self.auth.tokens().revocations());
             async move {
                 let drain = shutdown.await;
+                // Watchers move to another instance now: a stream would
+                // hold the shutdown until its timeout.
+                revocations.close();
                 // Health must stay NOT_SERVING from here on.
                 health_task.abort();
                 upkeep::set_health(&health_reporter, ServingStatus::NotServing).await;
@@ -318,7 +337,7 @@ const REVOCATION_PAGE: u64 = 10_000;
 
 async fn load_revocations(
     database: &Database,
-    revocations: &RevocationList,
+    revocations: &Revocations,
     page_size: u64,
 ) -> anyhow::Result<()> {
     let now = Utc::now().timestamp() - CLOCK_LEEWAY.as_secs().cast_signed();
@@ -329,7 +348,10 @@ async fn load_revocations(
             .await?;
         let full = page.len() as u64 == page_size;
         after = page.last().map(|revocation| revocation.jti.clone());
-        revocations.remember(&page);
+        revocations.load(page.into_iter().map(|revocation| Revocation::Token {
+            jti: revocation.jti,
+            expires_at: revocation.expires_at,
+        }));
         if !full {
             return Ok(());
         }
@@ -341,14 +363,24 @@ async fn load_revocations(
 /// accounts.
 async fn load_ended_sessions(
     database: &Database,
-    revocations: &RevocationList,
+    revocations: &Revocations,
     token_lifetime: Duration,
 ) -> anyhow::Result<()> {
     let since = Utc::now()
         - chrono::TimeDelta::from_std(token_lifetime + CLOCK_LEEWAY)
             .context("token lifetime out of range")?;
-    revocations.end_sessions(database.sessions_ended_since(since).await?);
-    revocations.replace_disabled(database.disabled_users().await?);
+    let ended = database.sessions_ended_since(since).await?;
+    let disabled = database.disabled_users().await?;
+    revocations.load(
+        ended
+            .into_iter()
+            .map(|(session_id, ended_at)| revocations.session_ended(session_id, ended_at))
+            .chain(disabled.into_iter().map(|user_id| Revocation::Account {
+                user_id: user_id.to_string(),
+                disabled: true,
+            }))
+            .collect::<Vec<_>>(),
+    );
     Ok(())
 }
 
@@ -384,11 +416,11 @@ mod tests {
             database.insert_revocation(&revocation).await.unwrap();
         }
 
-        let revocations = RevocationList::default();
+        let revocations = Revocations::new(Duration::from_secs(900)).unwrap();
         load_revocations(&database, &revocations, 2).await.unwrap();
 
         assert_eq!(
-            revocations.len(),
+            revocations.list().len(),
             5,
             "every token still valid, over three pages"
         );

@@ -72,10 +72,7 @@ pub async fn prune<S: Store>(auth: Arc<Authenticator<S>>) {
         }
         // A token is accepted until exp + leeway; keep its revocation as long.
         let before = Utc::now().timestamp() - CLOCK_LEEWAY.as_secs() as i64;
-        let lifetime = auth.tokens().lifetime().as_secs().cast_signed();
-        auth.tokens()
-            .revocations()
-            .prune_expired_before(before, lifetime);
+        auth.tokens().revocations().prune_expired_before(before);
         let sessions = auth.sessions();
         let ended_before = Utc::now()
             - chrono::TimeDelta::from_std(auth.tokens().lifetime() + CLOCK_LEEWAY)
@@ -121,7 +118,7 @@ pub async fn catch_up_revocations<S: Store>(auth: Arc<Authenticator<S>>, interva
         ) {
             Ok((revocations, cutoffs, ended_sessions, disabled)) => {
                 let list = auth.tokens().revocations();
-                list.merge(revocations, cutoffs);
+                list.merge(&revocations, cutoffs);
                 list.end_sessions(ended_sessions);
                 list.replace_disabled(disabled);
                 since = started - REVOCATION_OVERLAP;
@@ -139,7 +136,7 @@ pub async fn listen_for_revocations<S: Store>(auth: Arc<Authenticator<S>>) {
         let revocations = auth.tokens().revocations();
         match auth
             .store()
-            .listen_for_revocations(|event| revocations.apply(event))
+            .listen_for_revocations(|event| revocations.apply_event(event))
             .await
         {
             Ok(()) => return,

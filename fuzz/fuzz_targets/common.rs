@@ -2,10 +2,10 @@
 //! built once per process, and a second service ("foreign") whose key has
 //! the same `kid` but different key material, as an attacker's would.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use authd::domain::{RevocationList, TokenService, TokenSettings, generate_signing_key};
+use authd::domain::{Revocations, TokenService, TokenSettings, generate_signing_key};
 use authd::storage::SigningKeyRecord;
 use chrono::Utc;
 
@@ -21,13 +21,9 @@ fn fixture(key: SigningKeyRecord) -> Fixture {
         lifetime: Duration::from_secs(3600),
         verified_token_cache: 1_000,
     };
-    let service = TokenService::new(
-        Vec::new(),
-        std::slice::from_ref(&key),
-        settings,
-        RevocationList::default(),
-    )
-    .expect("token service");
+    let revocations = Arc::new(Revocations::new(settings.lifetime).expect("revocations"));
+    let service = TokenService::new(Vec::new(), std::slice::from_ref(&key), settings, revocations)
+        .expect("token service");
     Fixture { service, key }
 }
 

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+pub use authd_token::TokenRejection;
+
 /// A boxed cause, kept for the logs and never sent to clients.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -47,6 +49,30 @@ pub enum AuthError {
     /// Clients see PERMISSION_DENIED (403).
     #[error("the account is disabled")]
     AccountDisabled,
+    /// The revocation feed has no credential configured, so nobody may
+    /// watch it. Clients see PERMISSION_DENIED.
+    #[error("the revocation feed is off; start authd with --revocation-feed-token")]
+    FeedDisabled,
+    /// The revocation feed's credential is missing or wrong. Clients see
+    /// UNAUTHENTICATED.
+    #[error("missing or wrong revocation feed credential")]
+    FeedCredentialInvalid,
+    /// A feed cursor that is no cursor. Clients see INVALID_ARGUMENT.
+    #[error("malformed cursor")]
+    CursorInvalid,
+    /// A feed cursor this instance cannot resume from (another run's or
+    /// instance's, or older than the changes it keeps): start again from a
+    /// snapshot. Clients see FAILED_PRECONDITION.
+    #[error("the cursor has expired; watch again without one for a new snapshot")]
+    CursorExpired,
+    /// A watcher fell too far behind the changes; it was dropped and may
+    /// resume from its cursor. Clients see RESOURCE_EXHAUSTED.
+    #[error("the watcher fell too far behind; resume from its cursor")]
+    WatcherTooSlow,
+    /// The server is stopping; watch another instance, or this one again
+    /// after its restart. Clients see UNAVAILABLE.
+    #[error("the server is shutting down")]
+    ShuttingDown,
     /// Too many attempts from this address or for this username. Clients see
     /// RESOURCE_EXHAUSTED (gRPC) or 429 (REST), with when to retry. The same
     /// refusal whether or not the password was right.
@@ -87,6 +113,12 @@ impl AuthError {
             Self::SessionEnded => "SESSION_ENDED",
             Self::SessionNotFound => "SESSION_NOT_FOUND",
             Self::AccountDisabled => "ACCOUNT_DISABLED",
+            Self::FeedDisabled => "REVOCATION_FEED_DISABLED",
+            Self::FeedCredentialInvalid => "FEED_CREDENTIAL_INVALID",
+            Self::CursorInvalid => "CURSOR_INVALID",
+            Self::CursorExpired => "CURSOR_EXPIRED",
+            Self::WatcherTooSlow => "WATCHER_TOO_SLOW",
+            Self::ShuttingDown => "SHUTTING_DOWN",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Overloaded { .. } => "SERVER_BUSY",
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
@@ -122,59 +154,5 @@ impl FieldViolation {
 impl fmt::Display for FieldViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.description)
-    }
-}
-
-/// Why an access token was refused. Deliberately coarse: enough for a client
-/// to decide between "log in again" and "report a bug", nothing an attacker
-/// could use to refine a forgery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TokenRejection {
-    /// No token was sent where one is required.
-    #[error("missing bearer token")]
-    Missing,
-    /// Not a well-formed JWT, not a Bearer credential, or too large.
-    #[error("malformed access token")]
-    Malformed,
-    /// The signature does not verify, the algorithm is not the key's, or
-    /// the token names no key.
-    #[error("access token signature is invalid")]
-    BadSignature,
-    /// The token names a key this instance does not hold, even after
-    /// reading the keys again. Clients see the same reason and message as
-    /// for a bad signature; inside authd, met with the keys in memory only,
-    /// it is no final answer (see `TokenService::verify_in_memory`).
-    #[error("access token signature is invalid")]
-    UnknownKey,
-    /// Signed by us but not an access token for this audience and issuer.
-    #[error("access token was not issued for this service")]
-    WrongClaims,
-    /// Past its `exp`.
-    #[error("access token has expired")]
-    Expired,
-    /// Before its `nbf`.
-    #[error("access token is not valid yet")]
-    NotYetValid,
-    /// Logged out, or its session ended.
-    #[error("access token has been revoked")]
-    Revoked,
-    /// An operator disabled the account.
-    #[error("the account is disabled")]
-    AccountDisabled,
-}
-
-impl TokenRejection {
-    /// The stable, machine-readable reason.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::Missing => "MISSING_TOKEN",
-            Self::Malformed => "TOKEN_MALFORMED",
-            Self::BadSignature | Self::UnknownKey => "TOKEN_INVALID_SIGNATURE",
-            Self::WrongClaims => "TOKEN_INVALID_CLAIMS",
-            Self::Expired => "TOKEN_EXPIRED",
-            Self::NotYetValid => "TOKEN_NOT_YET_VALID",
-            Self::Revoked => "TOKEN_REVOKED",
-            Self::AccountDisabled => "ACCOUNT_DISABLED",
-        }
     }
 }

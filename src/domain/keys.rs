@@ -3,57 +3,24 @@
 //! public halves are published as a JWKS so other services can verify
 //! tokens themselves.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use ed25519_dalek::VerifyingKey;
 use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use jsonwebtoken::{Algorithm, EncodingKey};
-use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
+use authd_token::{ALGORITHM_NAME, VerifyingKeys};
+
 use super::error::AuthError;
-use super::jws::ALGORITHM_NAME;
 use crate::storage::{SigningKeyRecord, Store};
 
 /// The only algorithm authd signs with or accepts.
 pub const ALGORITHM: Algorithm = Algorithm::EdDSA;
-
-/// A public key in JWK form (RFC 8037), as published in the JWKS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct PublicJwk {
-    /// `OKP`.
-    pub kty: &'static str,
-    /// `Ed25519`.
-    pub crv: &'static str,
-    /// The public key, base64url.
-    pub x: String,
-    /// The key id tokens name in their header.
-    pub kid: String,
-    /// `EdDSA`: the only algorithm this key may be used with.
-    pub alg: &'static str,
-    /// `sig`.
-    #[serde(rename = "use")]
-    pub key_use: &'static str,
-}
-
-impl PublicJwk {
-    fn ed25519(kid: &str, public_key: &[u8]) -> Self {
-        Self {
-            kty: "OKP",
-            crv: "Ed25519",
-            x: URL_SAFE_NO_PAD.encode(public_key),
-            kid: kid.to_owned(),
-            alg: ALGORITHM_NAME,
-            key_use: "sig",
-        }
-    }
-}
 
 /// A key read from a PEM file (PKCS#8 Ed25519 private key).
 pub struct FileKey {
@@ -98,13 +65,11 @@ fn thumbprint(public_key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(canonical.as_bytes())[..16])
 }
 
-/// The keys in force: one signs, all verify, all are published. Public keys
-/// are parsed (the curve point decompressed) here, once, not per token.
+/// The keys in force: one signs, all verify, all are published.
 pub struct KeySet {
     signing_kid: String,
     signing_key: EncodingKey,
-    verifying: HashMap<String, VerifyingKey>,
-    published: Vec<PublicJwk>,
+    verifying: VerifyingKeys,
 }
 
 impl KeySet {
@@ -144,21 +109,11 @@ impl KeySet {
                     .iter()
                     .map(|key| (key.kid.as_str(), key.public_key.as_slice())),
             );
-        let mut verifying = HashMap::new();
-        let mut published = Vec::new();
-        for (kid, public_key) in public_keys {
-            let key = <[u8; 32]>::try_from(public_key)
-                .ok()
-                .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
-                .ok_or_else(|| AuthError::internal(format!("key {kid} is not an Ed25519 key")))?;
-            verifying.insert(kid.to_owned(), key);
-            published.push(PublicJwk::ed25519(kid, public_key));
-        }
+        let verifying = VerifyingKeys::from_raw(public_keys).map_err(AuthError::internal)?;
         Ok(Self {
             signing_kid,
             signing_key,
             verifying,
-            published,
         })
     }
 
@@ -167,14 +122,9 @@ impl KeySet {
         (&self.signing_kid, &self.signing_key)
     }
 
-    /// The key a token naming `kid` must verify with.
-    pub fn verifying(&self, kid: &str) -> Option<&VerifyingKey> {
-        self.verifying.get(kid)
-    }
-
-    /// Every public key, for the JWKS.
-    pub fn published(&self) -> &[PublicJwk] {
-        &self.published
+    /// The keys tokens are verified with.
+    pub fn verifying(&self) -> &VerifyingKeys {
+        &self.verifying
     }
 }
 
@@ -217,7 +167,7 @@ pub fn retired_keys(
     now: DateTime<Utc>,
     token_lifetime: Duration,
 ) -> Vec<String> {
-    let horizon = now - token_lifetime - super::tokens::CLOCK_LEEWAY;
+    let horizon = now - token_lifetime - authd_token::CLOCK_LEEWAY;
     match stored.iter().position(|key| key.activates_at <= horizon) {
         Some(settled) => stored[settled + 1..]
             .iter()
@@ -245,9 +195,9 @@ mod tests {
 
         assert_eq!(keys.signing().0, current.kid);
         for key in [&future, &current, &old] {
-            assert!(keys.verifying(&key.kid).is_some());
+            assert!(keys.verifying().get(&key.kid).is_some());
         }
-        assert_eq!(keys.published().len(), 3);
+        assert_eq!(keys.verifying().published().len(), 3);
     }
 
     #[test]

@@ -8,31 +8,28 @@ mod common_passwords;
 mod credentials;
 mod deadline;
 mod error;
-mod jws;
 mod key_reloads;
 mod keys;
 mod passwords;
 mod rate_limits;
 pub mod refresh_tokens;
-mod revocations;
+mod revocation_feed;
 mod service;
 mod sessions;
 mod tokens;
-mod verified_tokens;
 
 pub use accounts::{AccountAdmin, AccountDetails};
 pub use admission::HashTicket;
 pub use argon2_engine::{ARGON2_MEMORY_LINGER, Argon2Engine};
+pub use authd_token::{CLOCK_LEEWAY, Claims, PublicJwk};
 pub use credentials::{Credentials, Password, Username};
 pub use deadline::Deadline;
 pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};
 pub use key_reloads::KeyReloads;
-pub use keys::{
-    FileKey, KeySet, PublicJwk, generate_signing_key, load_or_create_signing_keys, retired_keys,
-};
+pub use keys::{FileKey, KeySet, generate_signing_key, load_or_create_signing_keys, retired_keys};
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
-pub use revocations::RevocationList;
+pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};
 pub use service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 pub use sessions::{SessionSettings, SessionSummary};
-pub use tokens::{AccessToken, CLOCK_LEEWAY, Claims, TokenService, TokenSettings};
+pub use tokens::{AccessToken, TokenService, TokenSettings};

@@ -15,8 +15,9 @@ use super::error::AuthError;
 use super::passwords::PasswordHasher;
 use super::rate_limits::RateLimiter;
 use super::sessions::SessionSettings;
-use super::tokens::{AccessToken, Claims, TokenService};
+use super::tokens::{AccessToken, TokenService};
 use crate::storage::{Revocation, Store, UserRecord};
+use authd_token::Claims;
 
 /// An account as clients see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,7 +225,9 @@ impl<S: Store> Authenticator<S> {
                         expires_at: claims.exp,
                     })
                     .await?;
-                self.tokens.revocations().insert(&claims.jti, claims.exp);
+                self.tokens
+                    .revocations()
+                    .revoke_token(&claims.jti, claims.exp);
             }
         }
         tracing::info!("logged out");

@@ -14,8 +14,8 @@ use super::deadline::Deadline;
 use super::error::{AuthError, TokenRejection};
 use super::refresh_tokens;
 use super::service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
-use super::tokens::Claims;
 use crate::storage::{RefreshTokenRecord, SessionRecord, Store, UserRecord};
+use authd_token::Claims;
 
 /// How long sessions last.
 #[derive(Debug, Clone, Copy)]
@@ -350,9 +350,7 @@ impl<S: Store> Authenticator<S> {
     ) -> Result<(), AuthError> {
         let revoked_through =
             end_every_session_durably(&self.store, user_id, issued_at, reason).await?;
-        self.tokens
-            .revocations()
-            .cut_off(user_id.to_string(), revoked_through);
+        self.tokens.revocations().cut_off(user_id, revoked_through);
         Ok(())
     }
 }

@@ -1,62 +1,24 @@
-//! Access tokens: EdDSA-signed JWTs, checked against the signing keys and the
-//! revocation list. Verification pins everything it can (RFC 8725): the
-//! algorithm per key, `typ`, issuer, audience, `exp` and `nbf`. A token that
-//! names a key this instance does not hold is refused only once the keys
-//! have been read again from the database ([`KeyReloads`]).
+//! Access tokens: signed here with the key in force, verified by the rules
+//! of `authd-token` (the same crate services use to verify them
+//! themselves) against the signing keys and the revocation list. A token
+//! that names a key this instance does not hold is refused only once the
+//! keys have been read again from the database ([`KeyReloads`]).
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use authd_token::{Claims, PublicJwk, TOKEN_TYPE, TokenRejection, TokenVerifier, VerifierSettings};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use jsonwebtoken::Header;
-use serde::{Deserialize, Serialize};
-use serde_json::error::Category;
 use uuid::Uuid;
 
-use super::error::{AuthError, TokenRejection};
-use super::jws;
+use super::error::AuthError;
 use super::key_reloads::KeyReloads;
-use super::keys::{ALGORITHM, FileKey, KeySet, PublicJwk};
-use super::revocations::RevocationList;
-use super::verified_tokens::VerifiedTokens;
+use super::keys::{ALGORITHM, FileKey, KeySet};
+use super::revocation_feed::Revocations;
 use crate::storage::SigningKeyRecord;
-
-/// RFC 9068: marks the JWT as an access token, so no other JWT signed with the
-/// same key (an ID token, say) passes for one.
-const TOKEN_TYPE: &str = "at+jwt";
-const TOKEN_MEDIA_TYPE: &str = "application/at+jwt";
-/// Larger tokens are refused before any parsing.
-const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Tolerated clock difference between instances, for `exp` and `nbf`.
-pub const CLOCK_LEEWAY: Duration = Duration::from_secs(10);
-
-/// What an access token says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    pub iss: String,
-    /// The user id.
-    pub sub: String,
-    pub aud: String,
-    pub exp: i64,
-    pub nbf: i64,
-    pub iat: i64,
-    /// Unique token id.
-    pub jti: String,
-    pub username: String,
-    /// The session the token belongs to; absent from tokens issued before
-    /// sessions existed, which are revoked one by one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
-}
-
-impl Claims {
-    /// The session the token belongs to, if it names one.
-    pub fn session_id(&self) -> Option<Uuid> {
-        self.sid.as_deref().and_then(|sid| sid.parse().ok())
-    }
-}
 
 /// Who issues tokens, for whom, and for how long.
 #[derive(Debug, Clone)]
@@ -79,13 +41,13 @@ pub struct AccessToken {
 
 /// Signs and verifies access tokens.
 pub struct TokenService {
-    /// Swapped whole when the keys are reloaded; readers keep the set they
+    /// Swapped whole when the keys are reloaded; signers keep the set they
     /// started with.
     keys: RwLock<Arc<KeySet>>,
     files: Vec<FileKey>,
     settings: TokenSettings,
-    revocations: RevocationList,
-    verified: VerifiedTokens,
+    verifier: TokenVerifier,
+    revocations: Arc<Revocations>,
     reloads: KeyReloads,
 }
 
@@ -95,13 +57,23 @@ impl TokenService {
         files: Vec<FileKey>,
         stored: &[SigningKeyRecord],
         settings: TokenSettings,
-        revocations: RevocationList,
+        revocations: Arc<Revocations>,
     ) -> Result<Self, AuthError> {
         let keys = KeySet::new(&files, stored, Utc::now())?;
+        let verifier = TokenVerifier::new(
+            VerifierSettings {
+                issuer: settings.issuer.clone(),
+                audience: settings.audience.clone(),
+                cache_capacity: settings.verified_token_cache,
+            },
+            keys.verifying().clone(),
+            Arc::clone(revocations.list()),
+        )
+        .observing_cache(crate::metrics::verified_token_lookup);
         Ok(Self {
             keys: RwLock::new(Arc::new(keys)),
             files,
-            verified: VerifiedTokens::new(settings.verified_token_cache),
+            verifier,
             settings,
             revocations,
             reloads: KeyReloads::default(),
@@ -110,19 +82,9 @@ impl TokenService {
 
     /// Takes up the database keys as they are now (after a rotation).
     pub fn reload_keys(&self, stored: &[SigningKeyRecord]) -> Result<(), AuthError> {
-        let keys = Arc::new(KeySet::new(&self.files, stored, Utc::now())?);
-        let previous = std::mem::replace(
-            &mut *self.keys.write().unwrap_or_else(PoisonError::into_inner),
-            Arc::clone(&keys),
-        );
-        // A token verified under a key that is gone must be checked again.
-        if previous
-            .published()
-            .iter()
-            .any(|key| keys.verifying(&key.kid).is_none())
-        {
-            self.verified.clear();
-        }
+        let keys = KeySet::new(&self.files, stored, Utc::now())?;
+        self.verifier.replace_keys(keys.verifying().clone());
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
         Ok(())
     }
 
@@ -132,7 +94,7 @@ impl TokenService {
 
     /// Every public key, for the JWKS.
     pub fn published_keys(&self) -> Vec<PublicJwk> {
-        self.keys().published().to_vec()
+        self.verifier.keys().published().to_vec()
     }
 
     /// How long tokens live.
@@ -155,6 +117,7 @@ impl TokenService {
         let subject = user_id.to_string();
         let issued_at = self
             .revocations
+            .list()
             .cutoff(&subject)
             .map_or(now, |revoked_through| now.max(revoked_through + 1));
         let lifetime =
@@ -205,59 +168,11 @@ impl TokenService {
     /// database. `TokenRejection::UnknownKey` is no final answer: such a
     /// token must go through `verify` before it is refused.
     pub fn verify_in_memory(&self, token: &str) -> Result<Arc<Claims>, TokenRejection> {
-        if token.is_empty() {
-            return Err(TokenRejection::Missing);
-        }
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(TokenRejection::Malformed);
-        }
-        let now = Utc::now().timestamp();
-        let digest = VerifiedTokens::digest(token);
-        let claims = match self.verified.get(&digest, now) {
-            Some(claims) => claims,
-            None => {
-                let claims = Arc::new(self.verify_signed(token, now)?);
-                // Tokens in their leeway after `exp` are not worth keeping.
-                if now < claims.exp {
-                    self.verified.insert(digest, Arc::clone(&claims));
-                }
-                claims
-            }
-        };
-        if let Some(rejection) = self.revocations.rejection(&claims) {
-            return Err(rejection);
-        }
-        Ok(claims)
+        self.verifier.verify(token)
     }
 
-    /// The signature and the claims of a token, checked as RFC 8725 asks:
-    /// one algorithm, `typ`, key by `kid` from our own store, then issuer,
-    /// audience, `exp` and `nbf`.
-    fn verify_signed(&self, token: &str, now: i64) -> Result<Claims, TokenRejection> {
-        let keys = self.keys();
-        let payload = jws::verify(token, is_access_token_type, |kid| keys.verifying(kid))?;
-        let claims: Claims = serde_json::from_slice(&payload).map_err(|error| {
-            match error.classify() {
-                // Well-formed JSON, but not our claims: one missing, say.
-                Category::Data => TokenRejection::WrongClaims,
-                _ => TokenRejection::Malformed,
-            }
-        })?;
-        let leeway = CLOCK_LEEWAY.as_secs().cast_signed();
-        if claims.exp < now - leeway {
-            return Err(TokenRejection::Expired);
-        }
-        if claims.nbf > now + leeway {
-            return Err(TokenRejection::NotYetValid);
-        }
-        if claims.iss != self.settings.issuer || claims.aud != self.settings.audience {
-            return Err(TokenRejection::WrongClaims);
-        }
-        Ok(claims)
-    }
-
-    /// The revocation list every check consults.
-    pub fn revocations(&self) -> &RevocationList {
+    /// The revocation list every check consults, and its feed.
+    pub fn revocations(&self) -> &Arc<Revocations> {
         &self.revocations
     }
 
@@ -266,12 +181,6 @@ impl TokenService {
     pub fn key_reloads(&self) -> &KeyReloads {
         &self.reloads
     }
-}
-
-/// `at+jwt`, also in its full media type form, case-insensitively (RFC 9068
-/// section 4, RFC 7515 section 4.1.9).
-fn is_access_token_type(typ: &str) -> bool {
-    typ.eq_ignore_ascii_case(TOKEN_TYPE) || typ.eq_ignore_ascii_case(TOKEN_MEDIA_TYPE)
 }
 
 /// `N` random bytes, base64url: ids nobody can guess or enumerate.
@@ -293,7 +202,7 @@ mod tests {
             lifetime: Duration::from_secs(3600),
             verified_token_cache: 100,
         };
-        let revocations = RevocationList::default();
+        let revocations = Arc::new(Revocations::new(settings.lifetime).unwrap());
         TokenService::new(Vec::new(), std::slice::from_ref(key), settings, revocations).unwrap()
     }
 
@@ -307,7 +216,7 @@ mod tests {
             .token;
         let claims = tokens.verify_in_memory(&token).unwrap();
 
-        tokens.revocations().insert(&claims.jti, claims.exp);
+        tokens.revocations().revoke_token(&claims.jti, claims.exp);
 
         assert_eq!(
             tokens.verify_in_memory(&token),
@@ -341,7 +250,7 @@ mod tests {
         let claims = tokens.verify_in_memory(&token).unwrap();
         assert_eq!((claims.sid.as_deref(), claims.session_id()), (None, None));
 
-        tokens.revocations().insert(&claims.jti, claims.exp);
+        tokens.revocations().revoke_token(&claims.jti, claims.exp);
         assert_eq!(
             tokens.verify_in_memory(&token),
             Err(TokenRejection::Revoked)

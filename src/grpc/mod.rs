@@ -3,6 +3,7 @@
 
 mod bearer;
 mod deadline;
+mod revocation_feed;
 mod service;
 mod status;
 
@@ -12,6 +13,7 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use bearer::{Authentication, BearerAuth};
 pub use deadline::DeadlineLayer;
+pub use revocation_feed::{FeedCredentials, RevocationFeed};
 pub use service::AuthGrpc;
 
 use crate::client_address::ClientAddressResolver;

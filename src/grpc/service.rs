@@ -107,12 +107,12 @@ impl<S: Store> AuthService for AuthGrpc<S> {
             .published_keys()
             .into_iter()
             .map(|key| pb::Jwk {
-                kty: key.kty.into(),
-                crv: key.crv.into(),
+                kty: key.kty,
+                crv: key.crv,
                 x: key.x,
                 kid: key.kid,
-                alg: key.alg.into(),
-                r#use: key.key_use.into(),
+                alg: key.alg,
+                r#use: key.key_use,
             })
             .collect();
         Ok(Response::new(GetJwksResponse { keys }))

@@ -23,7 +23,12 @@ impl From<AuthError> for Status {
             | AuthError::RefreshTokenReused
             | AuthError::SessionEnded => Code::Unauthenticated,
             AuthError::SessionNotFound => Code::NotFound,
-            AuthError::AccountDisabled => Code::PermissionDenied,
+            AuthError::AccountDisabled | AuthError::FeedDisabled => Code::PermissionDenied,
+            AuthError::FeedCredentialInvalid => Code::Unauthenticated,
+            AuthError::CursorInvalid => Code::InvalidArgument,
+            AuthError::CursorExpired => Code::FailedPrecondition,
+            AuthError::WatcherTooSlow => Code::ResourceExhausted,
+            AuthError::ShuttingDown => Code::Unavailable,
             AuthError::RateLimited { .. } | AuthError::Overloaded { .. } => Code::ResourceExhausted,
             AuthError::DeadlineExceeded => Code::DeadlineExceeded,
             AuthError::Unavailable(_) => Code::Unavailable,

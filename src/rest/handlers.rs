@@ -197,7 +197,42 @@ pub struct ClaimsBody {
 /// A JSON Web Key Set.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JwksBody {
-    pub keys: Vec<PublicJwk>,
+    pub keys: Vec<JwkBody>,
+}
+
+/// A public key in JWK form (RFC 8037).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JwkBody {
+    /// `OKP`.
+    #[schema(example = "OKP")]
+    pub kty: String,
+    /// `Ed25519`.
+    #[schema(example = "Ed25519")]
+    pub crv: String,
+    /// The public key, base64url.
+    pub x: String,
+    /// The key id tokens name in their header.
+    pub kid: String,
+    /// `EdDSA`: the only algorithm this key may be used with.
+    #[schema(example = "EdDSA")]
+    pub alg: String,
+    /// `sig`.
+    #[serde(rename = "use")]
+    #[schema(example = "sig")]
+    pub key_use: String,
+}
+
+impl From<PublicJwk> for JwkBody {
+    fn from(key: PublicJwk) -> Self {
+        Self {
+            kty: key.kty,
+            crv: key.crv,
+            x: key.x,
+            kid: key.kid,
+            alg: key.alg,
+            key_use: key.key_use,
+        }
+    }
 }
 
 const TOKEN_TYPE: &str = "Bearer";
@@ -323,7 +358,13 @@ pub async fn logout_all<S: Store>(
 pub async fn jwks<S: Store>(
     State(state): State<Arc<RestState<S>>>,
 ) -> ([(HeaderName, HeaderValue); 1], Json<JwksBody>) {
-    let keys = state.auth.tokens().published_keys();
+    let keys = state
+        .auth
+        .tokens()
+        .published_keys()
+        .into_iter()
+        .map(JwkBody::from)
+        .collect();
     // Never longer than a rotated key takes from its publication here to
     // its first signature (`Settings::jwks_max_age`), so that verifiers
     // fetch it before it signs.

@@ -97,7 +97,12 @@ impl From<AuthError> for Problem {
             | AuthError::RefreshTokenReused
             | AuthError::SessionEnded => StatusCode::UNAUTHORIZED,
             AuthError::SessionNotFound => StatusCode::NOT_FOUND,
-            AuthError::AccountDisabled => StatusCode::FORBIDDEN,
+            AuthError::AccountDisabled | AuthError::FeedDisabled => StatusCode::FORBIDDEN,
+            // The feed is gRPC only; these never reach REST.
+            AuthError::FeedCredentialInvalid => StatusCode::UNAUTHORIZED,
+            AuthError::CursorInvalid => StatusCode::BAD_REQUEST,
+            AuthError::CursorExpired => StatusCode::PRECONDITION_FAILED,
+            AuthError::WatcherTooSlow | AuthError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::Overloaded { .. } | AuthError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -146,7 +151,13 @@ impl From<AuthError> for Problem {
             AuthError::UsernameTaken
             | AuthError::DeadlineExceeded
             | AuthError::SessionNotFound
-            | AuthError::AccountDisabled => {}
+            | AuthError::AccountDisabled
+            | AuthError::FeedDisabled
+            | AuthError::FeedCredentialInvalid
+            | AuthError::CursorInvalid
+            | AuthError::CursorExpired
+            | AuthError::WatcherTooSlow
+            | AuthError::ShuttingDown => {}
         }
         problem
     }

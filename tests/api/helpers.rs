@@ -139,8 +139,13 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.shutdown_drain = Duration::ZERO;
     settings.shutdown_timeout = Duration::from_secs(10);
     settings.health_check_interval = Duration::from_millis(100);
+    settings.revocation_feed_tokens = vec![FEED_TOKEN.into()];
+    settings.revocation_checkpoint_interval = Duration::from_millis(200);
     settings
 }
+
+/// The revocation feed's credential in tests.
+pub const FEED_TOKEN: &str = "test-feed-credential";
 
 /// A running authd and a client connected to it.
 pub struct TestApp {

@@ -33,6 +33,7 @@ mod reflection;
 mod refresh;
 mod register;
 mod rest;
+mod revocation_feed;
 mod secrets_in_logs;
 mod session_ends;
 mod sessions;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
-use super::tokens::Claims;
+use crate::Claims;
 
 /// The key of a cached token: the SHA-256 of its compact form.
 pub type TokenDigest = [u8; 32];
@@ -37,9 +37,7 @@ impl VerifiedTokens {
     /// The claims of a token verified before, unless it has expired since.
     pub fn get(&self, digest: &TokenDigest, now: i64) -> Option<Arc<Claims>> {
         let entries = self.entries.as_ref()?;
-        let claims = entries.get(digest).filter(|claims| now < claims.exp);
-        crate::metrics::verified_token_lookup(claims.is_some());
-        claims
+        entries.get(digest).filter(|claims| now < claims.exp)
     }
 
     /// Remembers a token that has just been verified.

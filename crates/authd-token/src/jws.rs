@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Deserializer};
 
-use super::error::TokenRejection;
+use crate::TokenRejection;
 
 /// The only `alg` authd accepts.
 pub const ALGORITHM_NAME: &str = "EdDSA";
