@@ -6,8 +6,8 @@ use chrono::Utc;
 
 use crate::config::{Settings, UsersCommand};
 use crate::domain::{AccountAdmin, generate_signing_key};
+use crate::domain::{Store, UserRecord};
 use crate::startup::connect_and_migrate;
-use crate::storage::{Store, UserRecord};
 
 /// Adds a signing key that instances start signing with after the
 /// activation delay, long enough for instances with these settings to

@@ -24,6 +24,7 @@ use crate::client_gone::ClientGoneLayer;
 use crate::config::Settings;
 use authd_token::Revocation;
 
+use crate::domain::Store;
 use crate::domain::{
     Authenticator, CLOCK_LEEWAY, FileKey, PasswordHasher, RateLimiter, Revocations, TokenService,
     load_or_create_signing_keys,
@@ -31,7 +32,7 @@ use crate::domain::{
 use crate::grpc::pb::revocation_service_server::RevocationServiceServer;
 use crate::grpc::{self, DeadlineLayer, FeedCredentials, RevocationFeed, pb};
 use crate::proxy::{self, EnvoyAuthorization};
-use crate::storage::{Database, Store};
+use crate::storage::Database;
 use crate::{metrics, rest, telemetry, upkeep, web};
 
 /// Headers of one request: a bearer token and a few more fit many times.
@@ -387,7 +388,8 @@ async fn load_ended_sessions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{DatabaseSettings, Revocation};
+    use crate::domain::Revocation;
+    use crate::storage::DatabaseSettings;
 
     #[tokio::test]
     async fn every_page_of_revocations_in_force_is_loaded() {

@@ -9,9 +9,8 @@ use tokio::time::Instant;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::domain::{AuthError, Authenticator, CLOCK_LEEWAY, retired_keys};
+use crate::domain::{AuthError, Authenticator, CLOCK_LEEWAY, Store, retired_keys};
 use crate::grpc::pb::auth_service_server::SERVICE_NAME;
-use crate::storage::Store;
 
 /// How often expired revocations and full rate-limit budgets are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(300);

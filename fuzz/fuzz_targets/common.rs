@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use authd::domain::{Revocations, TokenService, TokenSettings, generate_signing_key};
-use authd::storage::SigningKeyRecord;
+use authd::domain::SigningKeyRecord;
 use chrono::Utc;
 
 pub struct Fixture {

@@ -7,7 +7,7 @@ use chrono::Utc;
 use super::credentials::Username;
 use super::error::AuthError;
 use super::sessions::end_every_session_durably;
-use crate::storage::{SessionRecord, Store, UserRecord};
+use super::store::{SessionRecord, Store, UserRecord};
 
 /// An account with its live sessions, for `authd users show`.
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use authd_token::{ALGORITHM_NAME, VerifyingKeys};
 
 use super::error::AuthError;
-use crate::storage::{SigningKeyRecord, Store};
+use super::store::{SigningKeyRecord, Store};
 
 /// The only algorithm authd signs with or accepts.
 pub const ALGORITHM: Algorithm = Algorithm::EdDSA;

@@ -1,5 +1,6 @@
 //! The domain: what authd does, independent of how it is reached (gRPC,
-//! REST) and of where it keeps its data (`crate::storage`).
+//! REST) and of where it keeps its data: it owns the `Store` port, which
+//! `crate::storage` implements.
 
 mod accounts;
 mod admission;
@@ -16,6 +17,7 @@ pub mod refresh_tokens;
 mod revocation_feed;
 mod service;
 mod sessions;
+mod store;
 mod tokens;
 
 pub use accounts::{AccountAdmin, AccountDetails};
@@ -32,4 +34,8 @@ pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};
 pub use service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 pub use sessions::{SessionSettings, SessionSummary};
+pub use store::{
+    RefreshTokenRecord, Revocation, RevocationEvent, SessionRecord, SigningKeyRecord, Store,
+    UserRecord,
+};
 pub use tokens::{AccessToken, TokenService, TokenSettings};

@@ -12,7 +12,7 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::error::AuthError;
-use crate::storage::Store;
+use super::store::Store;
 
 /// `capacity` events at once, the budget refilling evenly over `period`:
 /// written `CAPACITY/PERIOD`, e.g. `60/1m`, or `off`.

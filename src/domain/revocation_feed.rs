@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use super::error::AuthError;
-use crate::storage::{Revocation as StoredRevocation, RevocationEvent};
+use super::store::{Revocation as StoredRevocation, RevocationEvent};
 
 /// Changes kept for watchers that resume: a cursor older than these is
 /// expired, and its watcher starts again from a snapshot.

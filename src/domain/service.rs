@@ -15,8 +15,8 @@ use super::error::AuthError;
 use super::passwords::PasswordHasher;
 use super::rate_limits::RateLimiter;
 use super::sessions::SessionSettings;
+use super::store::{Revocation, Store, UserRecord};
 use super::tokens::{AccessToken, TokenService};
-use crate::storage::{Revocation, Store, UserRecord};
 use authd_token::Claims;
 
 /// An account as clients see it.

@@ -14,7 +14,7 @@ use super::deadline::Deadline;
 use super::error::{AuthError, TokenRejection};
 use super::refresh_tokens;
 use super::service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
-use crate::storage::{RefreshTokenRecord, SessionRecord, Store, UserRecord};
+use super::store::{RefreshTokenRecord, SessionRecord, Store, UserRecord};
 use authd_token::Claims;
 
 /// How long sessions last.

@@ -18,7 +18,7 @@ use super::error::AuthError;
 use super::key_reloads::KeyReloads;
 use super::keys::{ALGORITHM, FileKey, KeySet};
 use super::revocation_feed::Revocations;
-use crate::storage::SigningKeyRecord;
+use super::store::SigningKeyRecord;
 
 /// Who issues tokens, for whom, and for how long.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ pub use service::AuthGrpc;
 
 use crate::client_address::ClientAddressResolver;
 use crate::domain::Authenticator;
-use crate::storage::Store;
+use crate::domain::Store;
 use pb::auth_service_server::AuthServiceServer;
 
 /// Code generated from `proto/auth/v1/auth.proto`.

@@ -17,9 +17,8 @@ use super::pb::{
 use crate::client_address::ClientAddressResolver;
 use crate::domain::{
     AuthError, Authenticator, ClientInfo, Credentials, Deadline, Password, Session, SessionSummary,
-    User,
+    Store, User,
 };
-use crate::storage::Store;
 
 const TOKEN_TYPE: &str = "Bearer";
 

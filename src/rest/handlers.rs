@@ -22,9 +22,9 @@ use super::caller::{Caller, Client};
 use super::origin::from_this_or_allowed_origin;
 use super::problem::Problem;
 use crate::domain::{
-    AuthError, Claims, Credentials, Password, PublicJwk, Session, SessionSummary, TokenRejection,
+    AuthError, Claims, Credentials, Password, PublicJwk, Session, SessionSummary, Store,
+    TokenRejection,
 };
-use crate::storage::Store;
 
 /// A JSON body whose rejections are problem+json like every other error.
 pub struct JsonBody<T>(pub T);

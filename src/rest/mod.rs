@@ -27,7 +27,7 @@ use utoipa_axum::routes;
 use crate::client_address::ClientAddressResolver;
 use crate::config::Settings;
 use crate::domain::Authenticator;
-use crate::storage::Store;
+use crate::domain::Store;
 pub use problem::Problem;
 
 /// Request bodies are a username and a password, or a token: 16 KiB is

@@ -16,11 +16,10 @@ use uuid::Uuid;
 use super::entities::{
     rate_limit, refresh_token, revoked_token, session, session_cutoff, signing_key, user,
 };
-use super::{
-    RefreshTokenRecord, Revocation, RevocationEvent, SessionRecord, SigningKeyRecord, Store,
-    UserRecord,
+use crate::domain::{
+    AuthError, RefreshTokenRecord, Revocation, RevocationEvent, SessionRecord, SigningKeyRecord,
+    Store, UserRecord,
 };
-use crate::domain::AuthError;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
