@@ -114,11 +114,11 @@ pub async fn register(channel: Channel, username: String) -> Result<String, Stat
         .map(|response| response.into_inner().access_token)
 }
 
-/// Registers; the session's access and refresh tokens on success.
+/// Registers; the new session's access token, refresh token and id.
 pub async fn register_session(
     channel: Channel,
     username: String,
-) -> Result<(String, String), Status> {
+) -> Result<(String, String, String), Status> {
     AuthServiceClient::new(channel)
         .register(RegisterRequest {
             username,
@@ -127,7 +127,11 @@ pub async fn register_session(
         .await
         .map(|response| {
             let response = response.into_inner();
-            (response.access_token, response.refresh_token)
+            (
+                response.access_token,
+                response.refresh_token,
+                response.session_id,
+            )
         })
 }
 

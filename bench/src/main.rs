@@ -6,9 +6,11 @@
 
 mod ceilings;
 mod clients;
+mod feed;
 mod load;
 mod memory;
 mod nginx;
+mod postgres;
 mod report;
 mod revocations;
 mod server;
@@ -53,7 +55,7 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "verify,revocations,passwords,sessions,startup,proxies"
+        default_value = "verify,revocations,passwords,sessions,feed,startup,proxies"
     )]
     cases: Vec<CaseGroup>,
     /// Where the report (`report.md`) and plot (`verify.svg`) go.
@@ -70,6 +72,10 @@ enum CaseGroup {
     Passwords,
     /// Refresh (rotation) flat out, and Verify beside it.
     Sessions,
+    /// The revocation feed: logout to watcher, on one instance and across
+    /// two on PostgreSQL (skipped if it is unreachable); fan-out to 100
+    /// watchers.
+    Feed,
     Startup,
     /// Envoy's `Check` beside Verify; forward auth through nginx (skipped
     /// if nginx is not installed).
@@ -94,11 +100,18 @@ impl Run {
         self.scratch.path().join(name)
     }
 
+    /// An authd on the SQLite file `database` (created if missing).
     async fn start(&self, database: &str, args: &[&str]) -> anyhow::Result<Server> {
+        let url = format!("sqlite://{}?mode=rwc", self.path(database).display());
+        self.start_on(&url, args).await
+    }
+
+    /// An authd on the database at `url`.
+    async fn start_on(&self, url: &str, args: &[&str]) -> anyhow::Result<Server> {
         Server::start(
             &self.wrapper,
             &self.binary,
-            &self.path(database),
+            url,
             &self.path("authd.log"),
             args,
         )
@@ -173,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
             CaseGroup::Revocations => revocation_cases(&run, &mut report).await?,
             CaseGroup::Passwords => password_cases(&run, &mut report).await?,
             CaseGroup::Sessions => session_cases(&run, &mut report).await?,
+            CaseGroup::Feed => feed_cases(&run, &mut report).await?,
             CaseGroup::Startup => startup_cases(&run, &mut report).await?,
             CaseGroup::Proxies => proxy_cases(&run, &mut report).await?,
         }
@@ -735,7 +749,10 @@ async fn session_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
         let channel = channels[n % channels.len()].clone();
         sessions.push(clients::register_session(channel, format!("session-{n}")).await?);
     }
-    let (access, refresh): (Vec<String>, Vec<String>) = sessions.into_iter().unzip();
+    let (access, refresh): (Vec<String>, Vec<String>) = sessions
+        .into_iter()
+        .map(|(access, refresh, _)| (access, refresh))
+        .unzip();
     let access = Arc::new(access);
     // Worker `w` holds the refresh token of session `w`, and replaces it
     // with the one each call returns.
@@ -787,6 +804,73 @@ async fn session_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     let during = background.await?;
     report.verify_under_refresh = Some((verify, during));
     server.stop().await
+}
+
+/// The revocation feed: how soon a logout reaches a watcher, on the same
+/// instance (SQLite) and from another instance on PostgreSQL; what a
+/// hundred watchers get and cost.
+async fn feed_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
+    let args: Vec<&str> = CHEAP_HASHING
+        .iter()
+        .chain(&feed::FEED_ARGS)
+        .copied()
+        .collect();
+    let server = run.start("feed.db", &args).await?;
+    let sessions = feed::sessions(&server, "feed", run.scaled(1000)).await?;
+    let same = feed::propagation(&server, &server, &sessions).await?;
+    report.more_figures.push((
+        "Logout to a watcher of the same instance (SQLite): p50 / p99 / max".into(),
+        same.describe(),
+        format!("p99 < 100 ms {}", mark(same.p99_ms() < 100.0)),
+    ));
+    let watchers = 100;
+    let fanout = feed::fanout(
+        &server,
+        watchers,
+        feed::sessions(&server, "fanout", run.scaled(2000)).await?,
+    )
+    .await?;
+    report.more_figures.push((
+        format!("Feed to {watchers} watchers while Logout runs flat out (8 callers): changes made/s; delivered/s, all watchers"),
+        format!(
+            "{:.0}; {:.0}",
+            fanout.produced_per_second, fanout.delivered_per_second
+        ),
+        String::new(),
+    ));
+    report.more_figures.push((
+        format!("Resident memory per idle watcher (of {})", fanout.watchers),
+        format!("{:.1} KiB", fanout.bytes_per_watcher / 1024.0),
+        String::new(),
+    ));
+    server.stop().await?;
+
+    let admin = std::env::var("BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    match postgres::Scratch::create(&admin).await {
+        Ok(scratch) => {
+            let first = run.start_on(&scratch.url, &args).await?;
+            let second = run.start_on(&scratch.url, &args).await?;
+            let sessions = feed::sessions(&second, "feed", run.scaled(1000)).await?;
+            let across = feed::propagation(&first, &second, &sessions).await?;
+            report.more_figures.push((
+                "Logout on a second instance to a watcher of the first (PostgreSQL): p50 / p99 / max".into(),
+                across.describe(),
+                format!("p99 < 100 ms {}", mark(across.p99_ms() < 100.0)),
+            ));
+            first.stop().await?;
+            second.stop().await?;
+            scratch.drop_database().await?;
+        }
+        Err(error) => report.notes.push(format!(
+            "PostgreSQL unreachable at {admin} ({error:#}): the two-instance feed case was skipped"
+        )),
+    }
+    Ok(())
+}
+
+fn mark(met: bool) -> &'static str {
+    if met { "✅" } else { "❌" }
 }
 
 /// Cold start on an existing database: process start to first SERVING.

@@ -136,6 +136,8 @@ pub struct Report {
     cpu_per_call: Vec<(String, CpuPerCall)>,
     /// Lines said after the main table (e.g. cases skipped, and why).
     pub notes: Vec<String>,
+    /// More rows of the "other figure" table: figure, measured, target.
+    pub more_figures: Vec<(String, String, String)>,
 }
 
 /// The CPU time each process spent per successful call of a case.
@@ -173,6 +175,7 @@ impl Report {
             hashing_memory: None,
             cpu_per_call: Vec::new(),
             notes: Vec::new(),
+            more_figures: Vec::new(),
         }
     }
 
@@ -457,6 +460,9 @@ impl Report {
             "| Distinct tokens prepared for the every-token-new case | {} | |",
             self.distinct_tokens
         );
+        for (figure, measured, target) in &self.more_figures {
+            let _ = writeln!(out, "| {figure} | {measured} | {target} |");
+        }
     }
 
     /// Throughput and p99 of Verify and the no-op against concurrency.

@@ -35,12 +35,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `binary` on the SQLite database file `database` (created if
-    /// missing) with `args` added, and waits until it serves.
+    /// Starts `binary` on the database at `database_url` with `args` added,
+    /// and waits until it serves.
     pub async fn start(
         wrapper: &[String],
         binary: &Path,
-        database: &Path,
+        database_url: &str,
         log: &Path,
         args: &[&str],
     ) -> anyhow::Result<Self> {
@@ -63,7 +63,7 @@ impl Server {
             .arg("--listen")
             .arg(address.to_string())
             .arg("--database-url")
-            .arg(format!("sqlite://{}?mode=rwc", database.display()))
+            .arg(database_url)
             .args(["--shutdown-drain", "0s", "--shutdown-timeout", "5s"])
             .args(NO_RATE_LIMITS)
             .args(args)
