@@ -472,6 +472,28 @@ impl TestApp {
     }
 }
 
+/// Polls Verify until it refuses `token` with `expected`, for at most ten
+/// seconds.
+pub async fn wait_until_refused(app: &TestApp, token: &str, expected: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match app.verify(token).await {
+            Err(status)
+                if status.code() == Code::Unauthenticated && reason(&status) == expected =>
+            {
+                return;
+            }
+            outcome => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "still accepted: {outcome:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 /// A gRPC request with `authorization: Bearer <token>`.
 pub fn with_bearer<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);

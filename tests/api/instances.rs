@@ -3,28 +3,11 @@
 
 use std::time::Duration;
 
-use tonic::Code;
-
-use crate::helpers::{PASSWORD, TestApp, reason};
+use crate::helpers::{PASSWORD, TestApp, wait_until_refused};
 
 /// Polls Verify until it refuses `token` as revoked, for at most ten seconds.
 pub async fn wait_until_revoked(app: &TestApp, token: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match app.verify(token).await {
-            Err(status) if status.code() == Code::Unauthenticated => {
-                assert_eq!(reason(&status), "TOKEN_REVOKED");
-                return;
-            }
-            outcome => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "still accepted: {outcome:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    wait_until_refused(app, token, "TOKEN_REVOKED").await;
 }
 
 #[tokio::test]

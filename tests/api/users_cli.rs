@@ -2,11 +2,11 @@
 //! honours each change (at once on PostgreSQL, within its revocation
 //! catch-up on SQLite).
 
-use std::time::Duration;
-
 use tonic::Code;
 
-use crate::helpers::{PASSWORD, TestApp, assert_refused, authd_command, reason, unique_username};
+use crate::helpers::{
+    PASSWORD, TestApp, assert_refused, authd_command, unique_username, wait_until_refused,
+};
 
 /// Runs `authd users ARGS...` on the app's database; its standard output,
 /// or its standard error if it failed.
@@ -21,28 +21,6 @@ async fn users(app: &TestApp, args: &[&str]) -> Result<String, String> {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
         Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
-}
-
-/// Polls Verify until it refuses `token` with `expected`, for at most ten
-/// seconds.
-async fn wait_until_refused(app: &TestApp, token: &str, expected: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match app.verify(token).await {
-            Err(status)
-                if status.code() == Code::Unauthenticated && reason(&status) == expected =>
-            {
-                return;
-            }
-            outcome => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "still accepted: {outcome:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
     }
 }
 
