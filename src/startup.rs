@@ -183,19 +183,20 @@ impl Application {
             web_root = ?self.settings.web_root,
             "authd serving gRPC, grpc-web and REST"
         );
-        let health = tokio::spawn(upkeep::report_health(
+        // Background upkeep, stopped together when serving ends.
+        let mut tasks = tokio::task::JoinSet::new();
+        let health = tasks.spawn(upkeep::report_health(
             Arc::clone(&self.auth),
             self.health.clone(),
             self.settings.health_check_interval,
         ));
-        let pruning = tokio::spawn(upkeep::prune(Arc::clone(&self.auth)));
-        let revocation_notices =
-            tokio::spawn(upkeep::listen_for_revocations(Arc::clone(&self.auth)));
-        let revocation_refresh = tokio::spawn(upkeep::catch_up_revocations(
+        tasks.spawn(upkeep::prune(Arc::clone(&self.auth)));
+        tasks.spawn(upkeep::listen_for_revocations(Arc::clone(&self.auth)));
+        tasks.spawn(upkeep::catch_up_revocations(
             Arc::clone(&self.auth),
             self.settings.revocation_refresh_interval,
         ));
-        let key_refresh = tokio::spawn(upkeep::refresh_keys(
+        tasks.spawn(upkeep::refresh_keys(
             Arc::clone(&self.auth),
             self.settings.key_refresh_interval,
         ));
@@ -203,7 +204,7 @@ impl Application {
         let stopping = Arc::new(tokio::sync::Notify::new());
         let drained = {
             let stopping = Arc::clone(&stopping);
-            let health_task = health.abort_handle();
+            let health_task = health;
             let revocations = Arc::clone(self.auth.tokens().revocations());
             async move {
                 let drain = shutdown.await;
@@ -260,11 +261,7 @@ impl Application {
                 Ok(())
             }
         };
-        health.abort();
-        pruning.abort();
-        key_refresh.abort();
-        revocation_refresh.abort();
-        revocation_notices.abort();
+        tasks.abort_all();
         tracing::info!("authd stopped");
         served.context("gRPC server failed")
     }
