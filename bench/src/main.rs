@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release -p authd-bench` (see BENCHMARKS.md).
 
+mod bare;
 mod ceilings;
 mod clients;
 mod feed;
@@ -55,9 +56,13 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "verify,revocations,passwords,sessions,feed,startup,proxies"
+        default_value = "verify,stack,revocations,passwords,sessions,feed,startup,proxies"
     )]
     cases: Vec<CaseGroup>,
+    /// Serve the bare tonic no-op on this address and nothing else (the
+    /// bench starts itself this way for the `stack` cases).
+    #[arg(long, hide = true)]
+    serve_bare: Option<std::net::SocketAddr>,
     /// Where the report (`report.md`) and plot (`verify.svg`) go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -68,6 +73,9 @@ enum CaseGroup {
     /// Nothing beyond the ceilings (e.g. to compare compiler flags).
     Ceilings,
     Verify,
+    /// What every request passes through: authd's no-op and Verify beside
+    /// a bare tonic no-op server, and authd's no-op without its log line.
+    Stack,
     Revocations,
     Passwords,
     /// Refresh (rotation) flat out, and Verify beside it.
@@ -114,6 +122,26 @@ impl Run {
             url,
             &self.path("authd.log"),
             args,
+            &[],
+        )
+        .await
+    }
+
+    /// An authd on the SQLite file `database`, with `env` set.
+    async fn start_with_env(
+        &self,
+        database: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
+        let url = format!("sqlite://{}?mode=rwc", self.path(database).display());
+        Server::start(
+            &self.wrapper,
+            &self.binary,
+            &url,
+            &self.path("authd.log"),
+            args,
+            env,
         )
         .await
     }
@@ -153,6 +181,9 @@ impl Run {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
+    if let Some(address) = options.serve_bare {
+        return bare::serve(address).await;
+    }
     let duration = Duration::from_secs_f64(if options.quick { 0.5 } else { options.duration });
     let run = Run {
         binary: server::authd_binary(options.authd.clone())?,
@@ -183,6 +214,7 @@ async fn main() -> anyhow::Result<()> {
         match group {
             CaseGroup::Ceilings => {}
             CaseGroup::Verify => verify_cases(&run, &mut report).await?,
+            CaseGroup::Stack => stack_cases(&run, &mut report).await?,
             CaseGroup::Revocations => revocation_cases(&run, &mut report).await?,
             CaseGroup::Passwords => password_cases(&run, &mut report).await?,
             CaseGroup::Sessions => session_cases(&run, &mut report).await?,
@@ -438,6 +470,74 @@ where
         call(http.clone(), url.clone(), token)
     })
     .await
+}
+
+/// authd's server stack against a bare tonic server: the no-op through
+/// every layer, the same without the log line (`RUST_LOG=off`), and Verify,
+/// each beside a bare tonic 0.14 no-op in a process of its own, measured in
+/// turns.
+async fn stack_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
+    let logged = run.start("stack.db", &CHEAP_HASHING).await?;
+    let silent = run
+        .start_with_env("stack-silent.db", &CHEAP_HASHING, &[("RUST_LOG", "off")])
+        .await?;
+    let bare = bare::BareServer::start().await?;
+    let tokens = Arc::new(mint_tokens(&logged, "stack", run.scaled(250), 4).await?);
+    let connections = run.concurrency.connections;
+    let (logged_channels, silent_channels, bare_channels) = (
+        logged.channels(connections).await?,
+        silent.channels(connections).await?,
+        bare.channels(connections).await?,
+    );
+    let [bare_noop, noop, silent_noop, verify] = in_turns(
+        run.turns(),
+        |outcome: &Outcome| outcome,
+        async |case| {
+            Ok(match case {
+                0 => noop_case(run, &bare_channels, run.concurrency).await,
+                1 => noop_case(run, &logged_channels, run.concurrency).await,
+                2 => noop_case(run, &silent_channels, run.concurrency).await,
+                _ => verify_case(run, &logged_channels, run.concurrency, &tokens).await,
+            })
+        },
+    )
+    .await?;
+    let ceiling = bare_noop.throughput();
+    report.rows.push(Row::ceiling(
+        "No-op on a bare tonic 0.14 server (health check, no layers, own process)",
+        run.concurrency,
+        &bare_noop,
+    ));
+    report.rows.push(Row::beside(
+        "No-op through authd's layers (health check)",
+        run.concurrency,
+        &noop,
+        "bare tonic no-op",
+        ceiling,
+    ));
+    report.rows.push(Row::beside(
+        "No-op through authd's layers, no log line (RUST_LOG=off)",
+        run.concurrency,
+        &silent_noop,
+        "bare tonic no-op",
+        ceiling,
+    ));
+    report.rows.push(Row::against(
+        "Verify, tokens seen before, against the bare tonic no-op",
+        run.concurrency,
+        &verify,
+        "bare tonic no-op",
+        ceiling,
+        0.8,
+    ));
+    let log_share = 1.0 - noop.throughput() / silent_noop.throughput();
+    report.more_figures.push((
+        "The log line's share of a no-op: 1 − (with ÷ without)".into(),
+        format!("{:.1} %", log_share * 100.0),
+        format!("≤ 10 % {}", mark(log_share <= 0.10)),
+    ));
+    logged.stop().await?;
+    silent.stop().await
 }
 
 /// Measures `N` cases (`measure(0)` to `measure(N - 1)`) in turns, `turns`

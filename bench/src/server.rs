@@ -43,6 +43,7 @@ impl Server {
         database_url: &str,
         log: &Path,
         args: &[&str],
+        env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
         let address = free_loopback_address()?;
         let log_file = std::fs::File::options()
@@ -67,6 +68,7 @@ impl Server {
             .args(["--shutdown-drain", "0s", "--shutdown-timeout", "5s"])
             .args(NO_RATE_LIMITS)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .kill_on_drop(true)
@@ -154,7 +156,7 @@ impl Server {
     }
 }
 
-async fn serving(endpoint: &Endpoint) -> bool {
+pub async fn serving(endpoint: &Endpoint) -> bool {
     let Ok(channel) = endpoint.connect().await else {
         return false;
     };
