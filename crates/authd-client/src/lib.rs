@@ -1,4 +1,4 @@
-//! Verifies [authd](https://github.com/) access tokens inside your own
+//! Verifies authd access tokens inside your own
 //! service, with authd's own rules ([`authd_token`]), and learns of every
 //! logout within a fraction of a second.
 //!
@@ -29,9 +29,11 @@
 //! # }
 //! ```
 //!
-//! With the `tonic` feature (on by default), [`RequireTokenLayer`] protects a
-//! tonic server; with the `axum` feature, [`AuthenticatedUser`] extracts the
+//! With the `tonic` feature (on by default), `RequireTokenLayer` protects a
+//! tonic server; with the `axum` feature, `AuthenticatedUser` extracts the
 //! caller's claims in axum handlers.
+
+#![warn(missing_docs)]
 
 #[cfg(any(feature = "axum", feature = "tonic"))]
 mod bearer;
