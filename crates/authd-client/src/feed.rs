@@ -101,11 +101,17 @@ impl FeedStatus {
         self.connected.store(connected, Ordering::Release);
     }
 
-    /// Logs the start of a stale spell, once.
+    /// Logs the start of a stale spell, once; not before the first
+    /// snapshot, which `Verifier::connect` waits for and reports itself.
     fn report_if_stale(&self) {
-        if self.is_stale() && !self.stale_reported.swap(true, Ordering::AcqRel) {
+        let Some(since_last_sync) = self.since_last_sync() else {
+            return;
+        };
+        if since_last_sync > self.staleness_limit
+            && !self.stale_reported.swap(true, Ordering::AcqRel)
+        {
             tracing::warn!(
-                since_last_sync = ?self.since_last_sync(),
+                ?since_last_sync,
                 limit = ?self.staleness_limit,
                 "authd verifier stale: revocations may be missed"
             );
