@@ -505,8 +505,7 @@ async fn a_wrong_feed_credential_fails_the_connect_at_once() {
         "not-the-feed-token",
     ))
     .await
-    .err()
-    .expect("refused");
+    .expect_err("refused");
 
     assert!(
         matches!(refused, authd_client::ConnectError::FeedRefused(ref status) if status.code() == Code::Unauthenticated),

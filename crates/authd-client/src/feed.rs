@@ -154,7 +154,14 @@ pub async fn follow(shared: Arc<Shared>, source: FeedSource, progress: watch::Se
         // Attempts count from the last message taken up: the first failure
         // after one is news, the retries after it are not.
         let first_failure = attempt == 0;
-        let ended = watch_once(&shared, &source, &mut cursor, &progress, &mut attempt).await;
+        let ended = match watch_once(&shared, &source, &mut cursor, &progress, &mut attempt).await {
+            // Only a cursor can expire; a watch from a snapshot refused so
+            // is a fault to back off from, not a reason to loop at once.
+            Ended::CursorExpired if cursor.is_empty() => Ended::Failed(
+                Status::failed_precondition("authd refused a watch from a snapshot"),
+            ),
+            ended => ended,
+        };
         shared.feed.set_connected(false);
         match ended {
             Ended::CursorExpired => {

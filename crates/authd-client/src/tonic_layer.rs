@@ -45,7 +45,7 @@ use crate::verifier::Verifier;
 ///     request.extensions().get::<Arc<Claims>>()
 /// }
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RequireTokenLayer {
     verifier: Verifier,
 }
@@ -69,7 +69,7 @@ impl<S> Layer<S> for RequireTokenLayer {
 }
 
 /// The service [`RequireTokenLayer`] wraps around another.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RequireToken<S> {
     inner: S,
     verifier: Verifier,

@@ -40,6 +40,15 @@ pub struct Verifier {
     inner: Arc<Inner>,
 }
 
+/// Shows how the verifier is doing, never its keys or credential.
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     shared: Arc<Shared>,
     /// The feed and upkeep tasks; dropping the set aborts them.
