@@ -25,7 +25,7 @@ use crate::helpers::{
     terminate, unique_username,
 };
 
-fn kid_of(token: &str) -> String {
+pub(crate) fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token)
         .expect("header")
         .kid
@@ -44,7 +44,7 @@ async fn jwks(app: &TestApp) -> JwkSet {
 
 /// Runs `authd keys rotate` on a database with this `--key-refresh-interval`
 /// (which sets the activation delay); returns the new key's id.
-async fn rotate(database_url: &str, key_refresh_interval: &str) -> String {
+pub(crate) async fn rotate(database_url: &str, key_refresh_interval: &str) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_authd"))
         .env_clear()
         .args([
@@ -72,7 +72,7 @@ async fn rotate(database_url: &str, key_refresh_interval: &str) -> String {
 }
 
 /// Logs in until `app` signs with the key `kid`; returns that token.
-async fn login_signed_by(app: &TestApp, username: &str, kid: &str) -> String {
+pub(crate) async fn login_signed_by(app: &TestApp, username: &str, kid: &str) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let token = app

@@ -7,6 +7,7 @@ mod account;
 mod admission;
 mod binary;
 mod cancelled;
+mod client;
 mod cors;
 mod crash;
 mod cross_origin;

@@ -12,13 +12,13 @@ use crate::helpers::{TestApp, assert_refused};
 
 /// The server's own signing key, read from its database: with it the tests
 /// can make tokens that differ from genuine ones in exactly one respect.
-struct ServerKey {
-    kid: String,
+pub(crate) struct ServerKey {
+    pub(crate) kid: String,
     private_key: Vec<u8>,
     public_key: Vec<u8>,
 }
 
-async fn server_key(app: &TestApp) -> ServerKey {
+pub(crate) async fn server_key(app: &TestApp) -> ServerKey {
     let db = &app.database;
     ServerKey {
         kid: db.query_value("SELECT kid FROM signing_keys", "kid").await,
@@ -32,7 +32,7 @@ async fn server_key(app: &TestApp) -> ServerKey {
 }
 
 /// A key of an attacker's, presenting itself under our key's id.
-fn foreign_key_claiming(kid: &str) -> ServerKey {
+pub(crate) fn foreign_key_claiming(kid: &str) -> ServerKey {
     let foreign = authd::domain::generate_signing_key(chrono::Utc::now()).expect("key");
     ServerKey {
         kid: kid.to_owned(),
@@ -42,7 +42,7 @@ fn foreign_key_claiming(kid: &str) -> ServerKey {
 }
 
 /// Genuine-looking claims for a registered user.
-async fn claims_of(app: &TestApp, token: &str) -> Value {
+pub(crate) async fn claims_of(app: &TestApp, token: &str) -> Value {
     let verified = app.verify(token).await.expect("genuine token");
     let user = verified.user.expect("user");
     let now = Utc::now().timestamp();
@@ -52,18 +52,18 @@ async fn claims_of(app: &TestApp, token: &str) -> Value {
     })
 }
 
-fn header(kid: &str) -> Header {
+pub(crate) fn header(kid: &str) -> Header {
     let mut header = Header::new(Algorithm::EdDSA);
     header.typ = Some("at+jwt".into());
     header.kid = Some(kid.into());
     header
 }
 
-fn sign(header: &Header, claims: &Value, key: &ServerKey) -> String {
+pub(crate) fn sign(header: &Header, claims: &Value, key: &ServerKey) -> String {
     jsonwebtoken::encode(header, claims, &EncodingKey::from_ed_der(&key.private_key)).expect("sign")
 }
 
-fn b64(value: &Value) -> String {
+pub(crate) fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 

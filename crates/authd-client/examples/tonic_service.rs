@@ -1,0 +1,67 @@
+//! A gRPC service (`greeter.v1.Greeter`, `examples/greeter.proto`) whose
+//! every call needs an authd access token, checked in-process by
+//! authd-client's layer. Against a local authd:
+//!
+//! ```sh
+//! cargo run --release -- --revocation-feed-token dev-feed-token
+//! AUTHD_FEED_TOKEN=dev-feed-token cargo run -p authd-client --example tonic_service
+//! grpcurl -plaintext -import-path crates/authd-client/examples -proto greeter.proto \
+//!   -H "authorization: Bearer $TOKEN" 127.0.0.1:50061 greeter.v1.Greeter/Hello
+//! ```
+//!
+//! `AUTHD_ENDPOINT` (default `http://127.0.0.1:50051`) and `LISTEN`
+//! (default `127.0.0.1:50061`) change where it looks and listens.
+
+use std::env;
+use std::sync::Arc;
+
+use authd_client::{Claims, RequireTokenLayer, Verifier, VerifierConfig};
+use tonic::{Request, Response, Status};
+
+mod pb {
+    tonic::include_proto!("greeter.v1");
+}
+
+use pb::greeter_server::{Greeter, GreeterServer};
+use pb::{HelloRequest, HelloResponse};
+
+struct Greetings;
+
+#[tonic::async_trait]
+impl Greeter for Greetings {
+    async fn hello(
+        &self,
+        request: Request<HelloRequest>,
+    ) -> Result<Response<HelloResponse>, Status> {
+        // The layer let the call through, so the claims are there.
+        let claims = request
+            .extensions()
+            .get::<Arc<Claims>>()
+            .ok_or_else(|| Status::unauthenticated("no verified caller"))?;
+        Ok(Response::new(HelloResponse {
+            message: format!("hello {}", claims.username),
+        }))
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let endpoint = env::var("AUTHD_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:50051".into());
+    let feed_token = env::var("AUTHD_FEED_TOKEN")
+        .map_err(|_| "set AUTHD_FEED_TOKEN to one of authd's --revocation-feed-token values")?;
+    let listen = env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:50061".into());
+
+    let verifier = Verifier::connect(VerifierConfig::new(endpoint, feed_token)).await?;
+    tracing::info!(listen, "tonic_service serving");
+    tonic::transport::Server::builder()
+        .layer(RequireTokenLayer::new(verifier))
+        .add_service(GreeterServer::new(Greetings))
+        .serve(listen.parse()?)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,518 @@
+//! `authd-client` against real authd instances: logouts reach a running
+//! verifier at once, from this instance or another; a new verifier starts
+//! from the snapshot; restarts, outages and key rotations; and its tonic
+//! layer and axum extractor answer as authd does.
+
+use std::time::Duration;
+
+use authd::grpc::pb::LogoutAllRequest;
+use authd_client::{
+    AuthenticatedUser, RequireTokenLayer, StalePolicy, Verifier, VerifierConfig, VerifyError,
+};
+use axum::Router;
+use axum::routing::get;
+use chrono::Utc;
+use serde_json::json;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::{
+    FEED_TOKEN, PASSWORD, TestApp, assert_refused, problem, unique_username, with_bearer,
+    with_broken_signature,
+};
+use crate::keys::{kid_of, login_signed_by, rotate};
+use crate::token_attacks::{b64, claims_of, foreign_key_claiming, header, server_key, sign};
+
+/// How long a logout may take to reach a running verifier.
+const LOGOUT_REACHES_VERIFIER: Duration = Duration::from_secs(2);
+
+fn config(app: &TestApp) -> VerifierConfig {
+    VerifierConfig::new(app.base_url.clone(), FEED_TOKEN)
+}
+
+async fn connect(config: VerifierConfig) -> Verifier {
+    Verifier::connect(config)
+        .await
+        .expect("the verifier connects")
+}
+
+/// The reason `verifier` refuses `token` with, or None if it accepts it.
+async fn outcome(verifier: &Verifier, token: &str) -> Option<&'static str> {
+    verifier.verify(token).await.err().map(VerifyError::reason)
+}
+
+/// Polls until `verifier` refuses `token` for `reason`, within `deadline`.
+async fn refused_within(verifier: &Verifier, token: &str, reason: &str, deadline: Duration) {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        let seen = outcome(verifier, token).await;
+        if seen == Some(reason) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "still {seen:?} after {deadline:?}, expected {reason}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls until `ready(state)` holds, within five seconds.
+async fn state_becomes(
+    verifier: &Verifier,
+    what: &str,
+    ready: impl Fn(&authd_client::VerifierState) -> bool,
+) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !ready(&verifier.state()) {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "never {what}: {:?}",
+            verifier.state()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn logout_all(app: &TestApp, token: &str) {
+    app.client
+        .clone()
+        .logout_all(with_bearer(LogoutAllRequest {}, token))
+        .await
+        .expect("LogoutAll");
+}
+
+#[tokio::test]
+async fn a_logout_and_a_logout_all_reach_a_running_verifier_at_once() {
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app)).await;
+    let username = unique_username();
+    let first = app.registered_token(&username).await;
+    let second = app
+        .login(&username, PASSWORD)
+        .await
+        .expect("login")
+        .access_token;
+    let third = app
+        .login(&username, PASSWORD)
+        .await
+        .expect("login")
+        .access_token;
+    for token in [&first, &second, &third] {
+        let claims = verifier.verify(token).await.expect("a fresh token is good");
+        assert_eq!(claims.username, username);
+    }
+
+    app.logout(&first).await.expect("logout");
+    refused_within(&verifier, &first, "TOKEN_REVOKED", LOGOUT_REACHES_VERIFIER).await;
+    assert_eq!(
+        outcome(&verifier, &second).await,
+        None,
+        "other sessions live on"
+    );
+
+    logout_all(&app, &second).await;
+    refused_within(&verifier, &second, "TOKEN_REVOKED", LOGOUT_REACHES_VERIFIER).await;
+    refused_within(&verifier, &third, "TOKEN_REVOKED", LOGOUT_REACHES_VERIFIER).await;
+    let state = verifier.state();
+    assert!(state.connected && !state.stale, "{state:?}");
+    assert!(!state.cursor.is_empty());
+}
+
+#[tokio::test]
+async fn a_logout_on_another_instance_reaches_the_verifier() {
+    let app = TestApp::spawn().await;
+    let other = app.spawn_beside().await;
+    let verifier = connect(config(&app)).await;
+    let token = app.registered_token(&unique_username()).await;
+    assert_eq!(outcome(&verifier, &token).await, None);
+
+    other
+        .logout(&token)
+        .await
+        .expect("logout on the other instance");
+
+    refused_within(&verifier, &token, "TOKEN_REVOKED", LOGOUT_REACHES_VERIFIER).await;
+}
+
+#[tokio::test]
+async fn a_verifier_started_after_a_logout_refuses_from_its_snapshot() {
+    let app = TestApp::spawn().await;
+    let token = app.registered_token(&unique_username()).await;
+    app.logout(&token).await.expect("logout");
+
+    let verifier = connect(config(&app)).await;
+
+    assert_eq!(outcome(&verifier, &token).await, Some("TOKEN_REVOKED"));
+}
+
+#[tokio::test]
+async fn after_authd_restarts_the_verifier_reconnects_and_sees_new_logouts() {
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app)).await;
+    let username = unique_username();
+    let logged_out_before = app.registered_token(&username).await;
+    let kept = app
+        .login(&username, PASSWORD)
+        .await
+        .expect("login")
+        .access_token;
+    let logged_out_after = app
+        .login(&username, PASSWORD)
+        .await
+        .expect("login")
+        .access_token;
+    app.logout(&logged_out_before).await.expect("logout");
+    refused_within(
+        &verifier,
+        &logged_out_before,
+        "TOKEN_REVOKED",
+        LOGOUT_REACHES_VERIFIER,
+    )
+    .await;
+    let cursor_before = verifier.state().cursor;
+
+    // On the same address, where the verifier looks for it.
+    let address = app
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    let app = app.restart_with(|settings| settings.listen = address).await;
+    app.logout(&logged_out_after)
+        .await
+        .expect("logout after the restart");
+
+    refused_within(
+        &verifier,
+        &logged_out_after,
+        "TOKEN_REVOKED",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(
+        outcome(&verifier, &logged_out_before).await,
+        Some("TOKEN_REVOKED")
+    );
+    assert_eq!(outcome(&verifier, &kept).await, None);
+    let state = verifier.state();
+    assert!(state.connected && !state.stale, "{state:?}");
+    assert_ne!(state.cursor, cursor_before, "a cursor of the new run");
+}
+
+#[tokio::test]
+async fn a_verifier_of_a_stopped_authd_goes_stale_and_applies_its_policy() {
+    let mut app = TestApp::spawn().await;
+    let token = app.registered_token(&unique_username()).await;
+    let staleness_limit = Duration::from_secs(1);
+    let with_policy = |policy| {
+        config(&app)
+            .staleness_limit(staleness_limit)
+            .stale_policy(policy)
+            .request_timeout(Duration::from_millis(500))
+    };
+    let fall_back = connect(with_policy(StalePolicy::FallBackToAuthd)).await;
+    let fail_closed = connect(with_policy(StalePolicy::FailClosed)).await;
+    let fail_open = connect(with_policy(StalePolicy::FailOpen)).await;
+    for verifier in [&fall_back, &fail_closed, &fail_open] {
+        assert_eq!(outcome(verifier, &token).await, None);
+    }
+
+    app.stop().await;
+    let stopped_at = tokio::time::Instant::now();
+    for verifier in [&fall_back, &fail_closed, &fail_open] {
+        state_becomes(verifier, "stale", |state| state.stale && !state.connected).await;
+    }
+    assert!(
+        stopped_at.elapsed() >= staleness_limit / 2,
+        "not stale before its time: {:?}",
+        stopped_at.elapsed()
+    );
+
+    assert_eq!(outcome(&fall_back, &token).await, Some("AUTHD_UNAVAILABLE"));
+    assert_eq!(outcome(&fail_closed, &token).await, Some("VERIFIER_STALE"));
+    assert_eq!(outcome(&fail_open, &token).await, None);
+    // What the local checks refuse stays refused, whatever the policy.
+    for verifier in [&fall_back, &fail_closed, &fail_open] {
+        assert_eq!(
+            outcome(verifier, &with_broken_signature(&token)).await,
+            Some("TOKEN_INVALID_SIGNATURE")
+        );
+    }
+}
+
+#[tokio::test]
+async fn while_stale_the_fallback_asks_authd_and_takes_its_answer() {
+    // Stale at once: authd's checkpoints come every 200 ms, the limit is
+    // shorter, so every check goes to authd's Verify.
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app).staleness_limit(Duration::from_millis(1))).await;
+    let username = unique_username();
+    let token = app.registered_token(&username).await;
+    let other = app
+        .login(&username, PASSWORD)
+        .await
+        .expect("login")
+        .access_token;
+    assert!(verifier.state().stale);
+
+    assert_eq!(
+        verifier
+            .verify(&token)
+            .await
+            .expect("authd confirms")
+            .username,
+        username
+    );
+    app.logout(&token).await.expect("logout");
+    assert_eq!(outcome(&verifier, &token).await, Some("TOKEN_REVOKED"));
+    assert_eq!(outcome(&verifier, &other).await, None);
+}
+
+#[tokio::test]
+async fn a_token_of_a_rotated_key_is_accepted_without_restarting_the_verifier() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.key_refresh_interval = Duration::from_millis(200);
+        // This test logs in until the new key signs.
+        settings.login_rate_per_address = None;
+    })
+    .await;
+    let verifier = connect(config(&app).key_refresh_spacing(Duration::from_millis(100))).await;
+    let username = unique_username();
+    let old_token = app.registered_token(&username).await;
+
+    let new_kid = rotate(&app.database.url, "200ms").await;
+    let new_token = login_signed_by(&app, &username, &new_kid).await;
+    assert_ne!(kid_of(&old_token), kid_of(&new_token));
+
+    let claims = verifier
+        .verify(&new_token)
+        .await
+        .expect("the new key's token is good");
+    assert_eq!(claims.username, username);
+    assert_eq!(
+        outcome(&verifier, &old_token).await,
+        None,
+        "the old key's too"
+    );
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused_by_the_verifier_as_by_authd() {
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app).key_refresh_spacing(Duration::from_millis(100))).await;
+    let key = server_key(&app).await;
+    let genuine = app.registered_token(&unique_username()).await;
+    let claims = claims_of(&app, &genuine).await;
+    assert_eq!(
+        outcome(&verifier, &sign(&header(&key.kid), &claims, &key)).await,
+        None
+    );
+
+    let unsigned = json!({"alg": "none", "typ": "at+jwt", "kid": key.kid});
+    let alg_none = format!("{}.{}.", b64(&unsigned), b64(&claims));
+    let foreign = sign(&header(&key.kid), &claims, &foreign_key_claiming(&key.kid));
+    let mut edited = claims.clone();
+    edited["username"] = json!("admin");
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let changed_payload = format!("{}.{}.{}", parts[0], b64(&edited), parts[2]);
+    let unknown_kid = sign(
+        &header("no-such-key"),
+        &claims,
+        &foreign_key_claiming("no-such-key"),
+    );
+    let mut other_audience = claims.clone();
+    other_audience["aud"] = json!("somebody-else");
+    let other_audience = sign(&header(&key.kid), &other_audience, &key);
+
+    for (token, reason) in [
+        (alg_none, "TOKEN_MALFORMED"),
+        (foreign, "TOKEN_INVALID_SIGNATURE"),
+        (changed_payload, "TOKEN_INVALID_SIGNATURE"),
+        (unknown_kid, "TOKEN_INVALID_SIGNATURE"),
+        (other_audience, "TOKEN_INVALID_CLAIMS"),
+    ] {
+        assert_eq!(outcome(&verifier, &token).await, Some(reason), "{token}");
+        assert_refused(app.verify(&token).await, Code::Unauthenticated, reason);
+    }
+}
+
+/// Tokens of every kind the front ends must tell apart: a good one, a bad
+/// signature, an expired one and a revoked one.
+struct Tokens {
+    good: String,
+    bad_signature: String,
+    expired: String,
+    revoked: String,
+}
+
+async fn tokens(app: &TestApp, verifier: &Verifier) -> Tokens {
+    let username = unique_username();
+    let good = app.registered_token(&username).await;
+    let revoked = app
+        .login(&username, PASSWORD)
+        .await
+        .expect("login")
+        .access_token;
+    app.logout(&revoked).await.expect("logout");
+    refused_within(verifier, &revoked, "TOKEN_REVOKED", LOGOUT_REACHES_VERIFIER).await;
+    let key = server_key(app).await;
+    let mut expired = claims_of(app, &good).await;
+    let now = Utc::now().timestamp();
+    expired["iat"] = json!(now - 7200);
+    expired["nbf"] = json!(now - 7200);
+    expired["exp"] = json!(now - 3600);
+    Tokens {
+        bad_signature: with_broken_signature(&good),
+        expired: sign(&header(&key.kid), &expired, &key),
+        good,
+        revoked,
+    }
+}
+
+#[tokio::test]
+async fn the_tonic_layer_admits_good_tokens_and_refuses_the_rest_with_authds_reasons() {
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app)).await;
+    let tokens = tokens(&app, &verifier).await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (_, health) = tonic_health::server::health_reporter();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(RequireTokenLayer::new(verifier))
+            .add_service(health)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async {
+                    let _ = stopped.await;
+                },
+            ),
+    );
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let check = |token: Option<&str>| {
+        let mut client = HealthClient::new(channel.clone());
+        let request = match token {
+            Some(token) => with_bearer(HealthCheckRequest::default(), token),
+            None => tonic::Request::new(HealthCheckRequest::default()),
+        };
+        async move { client.check(request).await }
+    };
+
+    check(Some(&tokens.good))
+        .await
+        .expect("a good token passes");
+    for (token, reason) in [
+        (None, "MISSING_TOKEN"),
+        (
+            Some(tokens.bad_signature.as_str()),
+            "TOKEN_INVALID_SIGNATURE",
+        ),
+        (Some(tokens.expired.as_str()), "TOKEN_EXPIRED"),
+        (Some(tokens.revoked.as_str()), "TOKEN_REVOKED"),
+    ] {
+        assert_refused(check(token).await, Code::Unauthenticated, reason);
+    }
+
+    let _ = stop.send(());
+    server.await.expect("server task").expect("server stops");
+}
+
+#[tokio::test]
+async fn the_axum_extractor_admits_good_tokens_and_refuses_the_rest_as_authd_does() {
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app).token_cookie("session")).await;
+    let tokens = tokens(&app, &verifier).await;
+
+    async fn me(AuthenticatedUser(claims): AuthenticatedUser) -> String {
+        claims.username.clone()
+    }
+    let router = Router::new().route("/me", get(me)).with_state(verifier);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/me", listener.local_addr().expect("address"));
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let good = app
+        .http
+        .get(&url)
+        .bearer_auth(&tokens.good)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(good.status(), 200);
+    let username = good.text().await.expect("body");
+    let from_cookie = app
+        .http
+        .get(&url)
+        .header("cookie", format!("session={}", tokens.good))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(from_cookie.text().await.expect("body"), username);
+
+    let missing = app.http.get(&url).send().await.expect("request");
+    assert_eq!(
+        missing.headers()["www-authenticate"],
+        r#"Bearer realm="authd""#
+    );
+    assert_eq!(problem(missing).await.1, "MISSING_TOKEN");
+    for (token, reason) in [
+        (&tokens.bad_signature, "TOKEN_INVALID_SIGNATURE"),
+        (&tokens.expired, "TOKEN_EXPIRED"),
+        (&tokens.revoked, "TOKEN_REVOKED"),
+    ] {
+        let response = app
+            .http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        assert!(
+            challenge
+                .starts_with(r#"Bearer realm="authd", error="invalid_token", error_description=""#),
+            "{challenge}"
+        );
+        let (status, refused_for, _) = problem(response).await;
+        assert_eq!((status, refused_for.as_str()), (401, reason));
+    }
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_wrong_feed_credential_fails_the_connect_at_once() {
+    let app = TestApp::spawn().await;
+    let started = tokio::time::Instant::now();
+
+    let refused = Verifier::connect(VerifierConfig::new(
+        app.base_url.clone(),
+        "not-the-feed-token",
+    ))
+    .await
+    .expect_err("refused");
+
+    assert!(
+        matches!(refused, authd_client::ConnectError::FeedRefused(ref status) if status.code() == Code::Unauthenticated),
+        "{refused}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no waiting for the timeout"
+    );
+}
