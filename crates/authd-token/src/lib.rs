@@ -14,6 +14,8 @@
 //! assert_eq!(verifier.verify("").unwrap_err(), TokenRejection::Missing);
 //! ```
 
+#![warn(missing_docs)]
+
 mod claims;
 mod jws;
 mod keys;

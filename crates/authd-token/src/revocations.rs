@@ -32,18 +32,35 @@ fn token_id_key(jti: &str) -> TokenIdKey {
 /// One thing the list can hold.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Revocation {
-    /// One token, refused until it expires (`expires_at`, Unix seconds).
-    Token { jti: String, expires_at: i64 },
-    /// Every token of a user issued at or before `revoked_through`.
+    /// One token, refused until it expires.
+    Token {
+        /// Its `jti`.
+        jti: String,
+        /// Its `exp`, Unix seconds.
+        expires_at: i64,
+    },
+    /// Every token of a user issued at or before a time.
     Cutoff {
+        /// The user id (`sub`).
         user_id: String,
+        /// Unix seconds: tokens whose `iat` is at or before it are refused.
         revoked_through: i64,
     },
-    /// Every token of a session, remembered until `until` (Unix seconds),
-    /// when none of its tokens can be valid any more.
-    Session { session_id: Uuid, until: i64 },
-    /// A user's account disabled (`true`) or enabled again.
-    Account { user_id: String, disabled: bool },
+    /// Every token of a session.
+    Session {
+        /// The session id (`sid`).
+        session_id: Uuid,
+        /// Unix seconds after which none of its tokens can be valid: the
+        /// entry is forgotten then.
+        until: i64,
+    },
+    /// An account disabled or enabled again.
+    Account {
+        /// The user id (`sub`).
+        user_id: String,
+        /// While true, every token of the account is refused.
+        disabled: bool,
+    },
 }
 
 /// Revoked token ids with their expiry, per user the second through which
