@@ -28,8 +28,8 @@ pub const FEED_ARGS: [&str; 2] = ["--revocation-feed-token", FEED_TOKEN];
 
 /// A session to log out: its access token and id.
 pub struct Session {
-    access: String,
-    id: String,
+    pub access: String,
+    pub id: String,
 }
 
 /// Registers `count` users on `server`, each with one session.
@@ -55,7 +55,7 @@ async fn watch(channel: Channel) -> anyhow::Result<Streaming<WatchRevocationsRes
         .into_inner())
 }
 
-async fn logout(channel: Channel, access: &str) -> anyhow::Result<()> {
+pub async fn logout(channel: Channel, access: &str) -> anyhow::Result<()> {
     let mut request = tonic::Request::new(LogoutRequest {});
     request
         .metadata_mut()
@@ -67,6 +67,12 @@ async fn logout(channel: Channel, access: &str) -> anyhow::Result<()> {
 /// Latencies in microseconds.
 pub struct Propagation {
     pub latency: Histogram<u64>,
+}
+
+impl From<Histogram<u64>> for Propagation {
+    fn from(latency: Histogram<u64>) -> Self {
+        Self { latency }
+    }
 }
 
 impl Propagation {

@@ -6,6 +6,7 @@
 
 mod bare;
 mod ceilings;
+mod client;
 mod clients;
 mod feed;
 mod load;
@@ -923,6 +924,17 @@ async fn feed_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
         same.describe(),
         format!("p99 < 100 ms {}", mark(same.p99_ms() < 100.0)),
     ));
+    let verifier = client::verifier(&server).await?;
+    let sessions = feed::sessions(&server, "client", run.scaled(1000)).await?;
+    let refused =
+        feed::Propagation::from(client::propagation(&verifier, &server, &sessions).await?);
+    report.more_figures.push((
+        "Logout to authd-client refusing the token, same instance (SQLite): p50 / p99 / max".into(),
+        refused.describe(),
+        format!("p99 < 100 ms {}", mark(refused.p99_ms() < 100.0)),
+    ));
+    client_checks(run, report, &server, &verifier).await?;
+    drop(verifier);
     let watchers = 100;
     let fanout = feed::fanout(
         &server,
@@ -958,6 +970,16 @@ async fn feed_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
                 across.describe(),
                 format!("p99 < 100 ms {}", mark(across.p99_ms() < 100.0)),
             ));
+            let verifier = client::verifier(&first).await?;
+            let sessions = feed::sessions(&second, "client", run.scaled(1000)).await?;
+            let refused =
+                feed::Propagation::from(client::propagation(&verifier, &second, &sessions).await?);
+            report.more_figures.push((
+                "Logout on a second instance to authd-client (of the first) refusing the token (PostgreSQL): p50 / p99 / max".into(),
+                refused.describe(),
+                format!("p99 < 100 ms {}", mark(refused.p99_ms() < 100.0)),
+            ));
+            drop(verifier);
             first.stop().await?;
             second.stop().await?;
             scratch.drop_database().await?;
@@ -966,6 +988,65 @@ async fn feed_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
             "PostgreSQL unreachable at {admin} ({error:#}): the two-instance feed case was skipped"
         )),
     }
+    Ok(())
+}
+
+/// A check in authd-client against a signature check and against a remote
+/// Verify at the main concurrency.
+async fn client_checks(
+    run: &Run,
+    report: &mut Report,
+    server: &Server,
+    verifier: &authd_client::Verifier,
+) -> anyhow::Result<()> {
+    let fresh = mint_tokens(server, "client-new", run.scaled(500).div_ceil(10), 10).await?;
+    let seen = &fresh[..1];
+    let repeat = if run.quick { 1_000 } else { 200_000 };
+    let seen_before = client::time_per_check(verifier, seen, repeat).await?;
+    let seen_rate = client::checks_per_second(verifier, &seen[0], run.duration).await;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    report.more_figures.push((
+        format!(
+            "authd-client, a token seen before: one check on one thread; checks/s on {cores} cores"
+        ),
+        format!("{:.2} µs; {seen_rate:.0}", seen_before.as_secs_f64() * 1e6),
+        format!("< 2 µs {}", mark(seen_before < Duration::from_micros(2))),
+    ));
+    let new = client::time_per_check(verifier, &fresh[1..], 1).await?;
+    let ratio = new.as_secs_f64() / report.signature_verify.as_secs_f64();
+    report.more_figures.push((
+        "authd-client, a new token: one check on one thread ÷ one Ed25519 verify_strict".into(),
+        format!(
+            "{:.1} µs ÷ {:.1} µs = {ratio:.2}",
+            new.as_secs_f64() * 1e6,
+            report.signature_verify.as_secs_f64() * 1e6
+        ),
+        format!("≤ 1.2 {}", mark(ratio <= 1.2)),
+    ));
+    let channels = server.channels(run.concurrency.connections).await?;
+    let tokens = Arc::new(vec![seen[0].clone()]);
+    let remote = verify_case(run, &channels, run.concurrency, &tokens).await;
+    let local = {
+        let (verifier, token) = (verifier.clone(), seen[0].clone());
+        closed_loop(run.concurrency, run.warmup, run.duration, move |_, _| {
+            let (verifier, token) = (verifier.clone(), token.clone());
+            async move {
+                verifier
+                    .verify(&token)
+                    .await
+                    .map(drop)
+                    .map_err(|error| error.reason().to_owned())
+            }
+        })
+        .await
+    };
+    report.rows.push(Row::beside(
+        "Verify in-process with authd-client, a token seen before",
+        run.concurrency,
+        &local,
+        "authd's gRPC Verify, same concurrency",
+        remote.throughput(),
+    ));
     Ok(())
 }
 
