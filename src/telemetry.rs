@@ -20,6 +20,7 @@ use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{MakeSpan, OnEos, OnResponse, TraceLayer};
 use tracing::Span;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
@@ -35,17 +36,20 @@ pub enum LogFormat {
     Json,
 }
 
-/// What must outlive the server: with the `otel` feature, the span exporter.
-#[derive(Debug, Default)]
+/// What must outlive the server: the log writer thread and, with the
+/// `otel` feature, the span exporter.
+#[derive(Debug)]
 #[must_use = "call `shutdown` once the server has stopped, or the last spans are lost"]
 pub struct Telemetry {
+    /// Writes what is still queued when dropped.
+    _log_writer: WorkerGuard,
     #[cfg(feature = "otel")]
     traces: Option<otel::Traces>,
 }
 
 impl Telemetry {
-    /// Exports the spans still waiting in the batch; call it once the
-    /// server has stopped.
+    /// Exports the spans still waiting in the batch and writes the log
+    /// lines still queued; call it once the server has stopped.
     pub fn shutdown(self) {
         #[cfg(feature = "otel")]
         if let Some(traces) = self.traces {
@@ -54,13 +58,25 @@ impl Telemetry {
     }
 }
 
+/// Log lines queued for the writer thread before a request thread waits:
+/// never dropped, so every request keeps its line.
+const QUEUED_LOG_LINES: usize = 65_536;
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`). With the `otel`
 /// feature and an OTLP endpoint in the environment, the spans that pass the
 /// same filter are exported too. Fails only on an export configuration that
 /// cannot work.
 pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Lines are written to stderr by a thread of their own, so a request
+    // never waits for the write or for the stderr lock (a quarter of a
+    // no-op's time on two cores; BENCHMARKS.md, "The server stack").
+    let (writer, log_writer) = NonBlockingBuilder::default()
+        .buffered_lines_limit(QUEUED_LOG_LINES)
+        .lossy(false)
+        .thread_name("authd-log")
+        .finish(std::io::stderr());
+    let logs = tracing_subscriber::fmt::layer().with_writer(writer);
     let logs = match format {
         // Colour only for people: no escape codes in files and log shippers.
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).boxed(),
@@ -77,12 +93,17 @@ pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
         subscriber
             .with(traces.as_ref().map(otel::Traces::layer))
             .init();
-        Ok(Telemetry { traces })
+        Ok(Telemetry {
+            _log_writer: log_writer,
+            traces,
+        })
     }
     #[cfg(not(feature = "otel"))]
     {
         subscriber.init();
-        Ok(Telemetry::default())
+        Ok(Telemetry {
+            _log_writer: log_writer,
+        })
     }
 }
 
