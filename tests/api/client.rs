@@ -516,3 +516,37 @@ async fn a_wrong_feed_credential_fails_the_connect_at_once() {
         "no waiting for the timeout"
     );
 }
+
+#[tokio::test]
+async fn a_disabled_account_is_refused_by_the_verifier_until_enabled() {
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app)).await;
+    let name = unique_username();
+    let token = app.registered_token(&name).await;
+    assert_eq!(outcome(&verifier, &token).await, None);
+    let accounts = authd::domain::AccountAdmin::new(
+        authd::storage::Database::connect(&app.settings.database())
+            .await
+            .expect("database"),
+    );
+
+    accounts.disable(&name).await.expect("disabled");
+    refused_within(
+        &verifier,
+        &token,
+        "ACCOUNT_DISABLED",
+        LOGOUT_REACHES_VERIFIER,
+    )
+    .await;
+
+    accounts.enable(&name).await.expect("enabled");
+    // Its earlier tokens stay refused (disabling ended every session); a
+    // new login is accepted again.
+    refused_within(&verifier, &token, "TOKEN_REVOKED", LOGOUT_REACHES_VERIFIER).await;
+    let fresh = app
+        .login(&name, PASSWORD)
+        .await
+        .expect("logs in again")
+        .access_token;
+    assert_eq!(outcome(&verifier, &fresh).await, None);
+}
