@@ -1,10 +1,10 @@
 //! Where a request carries its access token, read exactly as authd reads
-//! it (`src/request_token.rs`), so a service and authd never disagree about
-//! who is calling: the `Authorization: Bearer` header, else a cookie when
-//! one is configured. A bad header is refused, never passed over for the
+//! it (`authd_token::bearer_token`), so a service and authd never disagree
+//! about who is calling: the `Authorization: Bearer` header, else a cookie
+//! when one is configured. A bad header is refused, never passed over for the
 //! cookie, so a request cannot be read two ways.
 
-use authd_token::TokenRejection;
+use authd_token::{TokenRejection, bearer_token};
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
@@ -13,35 +13,13 @@ pub fn request_token<'a>(
     headers: &'a HeaderMap,
     cookie_name: Option<&str>,
 ) -> Result<&'a str, TokenRejection> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    if let Some(first) = values.next() {
-        // More than one is ambiguous.
-        if values.next().is_some() {
-            return Err(TokenRejection::Malformed);
-        }
-        let value = first.to_str().map_err(|_| TokenRejection::Malformed)?;
-        return bearer_credentials(value);
+    let values = headers.get_all(AUTHORIZATION);
+    if let Some(token) = bearer_token(values.iter().map(|value| value.as_bytes())) {
+        return token;
     }
     cookie_name
         .and_then(|name| cookie(headers, name))
         .ok_or(TokenRejection::Missing)
-}
-
-/// The token of an `Authorization` value: `Bearer <token>`, the scheme
-/// case-insensitive (RFC 7235), separated by spaces.
-fn bearer_credentials(header: &str) -> Result<&str, TokenRejection> {
-    let (scheme, token) = header
-        .trim()
-        .split_once(' ')
-        .ok_or(TokenRejection::Malformed)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(TokenRejection::Malformed);
-    }
-    let token = token.trim_start_matches(' ');
-    if token.contains(char::is_whitespace) {
-        return Err(TokenRejection::Malformed);
-    }
-    Ok(token)
 }
 
 /// The value of the cookie `name` (RFC 6265 `Cookie` headers).

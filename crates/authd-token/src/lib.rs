@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod bearer;
 mod claims;
 mod jws;
 mod keys;
@@ -24,6 +25,7 @@ mod revocations;
 mod verified;
 mod verifier;
 
+pub use bearer::bearer_token;
 pub use claims::Claims;
 pub use jws::ALGORITHM_NAME;
 pub use keys::{KeyError, PublicJwk, VerifyingKeys};
