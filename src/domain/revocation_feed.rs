@@ -37,6 +37,11 @@ impl Cursor {
     pub fn sequence(self) -> u64 {
         self.sequence
     }
+
+    /// The cursor of the same run after change `sequence`.
+    pub fn at(self, sequence: u64) -> Self {
+        Self { sequence, ..self }
+    }
 }
 
 impl fmt::Display for Cursor {
@@ -75,16 +80,6 @@ pub struct Subscription {
     pub position: Cursor,
     /// Every change after `position`.
     pub live: broadcast::Receiver<Change>,
-}
-
-impl Subscription {
-    /// The cursor after `change`, of the same run.
-    pub fn cursor_after(&self, change: &Change) -> Cursor {
-        Cursor {
-            epoch: self.position.epoch,
-            sequence: change.sequence,
-        }
-    }
 }
 
 struct Log {

@@ -12,6 +12,8 @@ use authd_token::Revocation;
 use futures_util::Stream;
 use prost_types::Timestamp;
 use sha2::{Digest as _, Sha256};
+use subtle::{Choice, ConstantTimeEq as _};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{Interval, MissedTickBehavior};
 use tonic::metadata::MetadataMap;
@@ -55,18 +57,17 @@ impl FeedCredentials {
         }
         let values = metadata.get_all("authorization");
         let presented = match bearer_token(values.iter().map(|value| value.as_encoded_bytes())) {
-            Some(Ok(token)) => Sha256::digest(token.as_bytes()),
+            Some(Ok(token)) => <[u8; 32]>::from(Sha256::digest(token.as_bytes())),
             _ => return Err(AuthError::FeedCredentialInvalid),
         };
         // Every digest compared in full, so the time says nothing.
-        let matched = self.digests.iter().fold(false, |matched, digest| {
-            let differing = digest
-                .iter()
-                .zip(presented.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            matched | (differing == 0)
-        });
-        if matched {
+        let matched = self
+            .digests
+            .iter()
+            .fold(Choice::from(0), |matched, digest| {
+                matched | digest.ct_eq(&presented)
+            });
+        if bool::from(matched) {
             Ok(())
         } else {
             Err(AuthError::FeedCredentialInvalid)
@@ -110,19 +111,21 @@ impl RevocationService for RevocationFeed {
             "" => None,
             cursor => Some(cursor.parse::<Cursor>()?),
         };
-        let subscription = self.revocations.subscribe(cursor)?;
+        let Subscription {
+            snapshot,
+            backlog,
+            position,
+            live,
+        } = self.revocations.subscribe(cursor)?;
         let mut ticker = tokio::time::interval(self.checkpoint_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let watch = Watch {
-            snapshot: subscription
-                .snapshot
-                .as_ref()
-                .map(|snapshot| snapshot.iter().cloned().collect()),
-            backlog: subscription.backlog.iter().cloned().collect(),
+            snapshot: snapshot.map(VecDeque::from),
+            backlog: backlog.into(),
             // A resumed watch counts from its own cursor: its backlog comes
             // after that, not after the position it ends at.
-            cursor: cursor.unwrap_or(subscription.position),
-            subscription,
+            cursor: cursor.unwrap_or(position),
+            live,
             ticker,
             revocations: Arc::clone(&self.revocations),
             done: false,
@@ -144,7 +147,8 @@ struct Watch {
     backlog: VecDeque<Change>,
     /// The cursor of the last message sent.
     cursor: Cursor,
-    subscription: Subscription,
+    /// Every change after the snapshot or the backlog.
+    live: broadcast::Receiver<Change>,
     ticker: Interval,
     revocations: Arc<Revocations>,
     done: bool,
@@ -170,11 +174,11 @@ impl Watch {
         }
         tokio::select! {
             () = self.revocations.closed() => self.end(AuthError::ShuttingDown),
-            received = self.subscription.live.recv() => match received {
+            received = self.live.recv() => match received {
                 Ok(first) => {
                     let mut changes = vec![first];
                     while changes.len() < REVOCATIONS_PER_MESSAGE {
-                        match self.subscription.live.try_recv() {
+                        match self.live.try_recv() {
                             Ok(change) => changes.push(change),
                             // A lag shows at the next `recv`.
                             Err(TryRecvError::Empty | TryRecvError::Lagged(_) | TryRecvError::Closed) => break,
@@ -197,7 +201,7 @@ impl Watch {
         let mut revocations = Vec::with_capacity(changes.len());
         for change in changes {
             if change.sequence > self.cursor.sequence() {
-                self.cursor = self.subscription.cursor_after(&change);
+                self.cursor = self.cursor.at(change.sequence);
                 revocations.push(change.revocation);
             }
         }

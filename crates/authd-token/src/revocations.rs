@@ -168,37 +168,39 @@ impl RevocationList {
 
     /// Everything the list holds, as revocations that rebuild it.
     pub fn snapshot(&self) -> Vec<Revocation> {
-        let tokens = read(&self.expiry_by_jti)
-            .iter()
-            .map(|(key, expires_at)| Revocation::Token {
-                // A key reads back as itself: `token_id_key` of these 22
-                // characters is `key` again.
-                jti: URL_SAFE_NO_PAD.encode(key),
-                expires_at: *expires_at,
-            })
-            .collect::<Vec<_>>();
-        let cutoffs = read(&self.cutoff_by_subject)
-            .iter()
-            .map(|(user_id, revoked_through)| Revocation::Cutoff {
-                user_id: user_id.clone(),
-                revoked_through: *revoked_through,
-            })
-            .collect::<Vec<_>>();
-        let sessions = read(&self.until_by_session)
-            .iter()
-            .map(|(session_id, until)| Revocation::Session {
-                session_id: *session_id,
-                until: *until,
-            })
-            .collect::<Vec<_>>();
-        let accounts = read(&self.disabled_subjects)
-            .iter()
-            .map(|user_id| Revocation::Account {
-                user_id: user_id.clone(),
-                disabled: true,
-            })
-            .collect::<Vec<_>>();
-        [tokens, cutoffs, sessions, accounts].concat()
+        let tokens = read(&self.expiry_by_jti);
+        let cutoffs = read(&self.cutoff_by_subject);
+        let sessions = read(&self.until_by_session);
+        let accounts = read(&self.disabled_subjects);
+        let mut snapshot =
+            Vec::with_capacity(tokens.len() + cutoffs.len() + sessions.len() + accounts.len());
+        snapshot.extend(tokens.iter().map(|(key, expires_at)| Revocation::Token {
+            // A key reads back as itself: `token_id_key` of these 22
+            // characters is `key` again.
+            jti: URL_SAFE_NO_PAD.encode(key),
+            expires_at: *expires_at,
+        }));
+        snapshot.extend(
+            cutoffs
+                .iter()
+                .map(|(user_id, revoked_through)| Revocation::Cutoff {
+                    user_id: user_id.clone(),
+                    revoked_through: *revoked_through,
+                }),
+        );
+        snapshot.extend(
+            sessions
+                .iter()
+                .map(|(session_id, until)| Revocation::Session {
+                    session_id: *session_id,
+                    until: *until,
+                }),
+        );
+        snapshot.extend(accounts.iter().map(|user_id| Revocation::Account {
+            user_id: user_id.clone(),
+            disabled: true,
+        }));
+        snapshot
     }
 }
 
