@@ -130,6 +130,12 @@ impl Password {
         Ok(Self::normalized(&raw))
     }
 
+    /// Validates the password a caller re-enters to confirm who they are
+    /// (DeleteAccount), as at login.
+    pub fn for_confirmation(raw: String) -> Result<Self, AuthError> {
+        Self::parse_existing(raw).map_err(|violation| AuthError::InvalidInput(vec![violation]))
+    }
+
     /// Validates a password change, reporting both fields at once: the
     /// current password as at login, the new one as at registration.
     pub fn for_change(current: String, new: String) -> Result<(Self, Self), AuthError> {

@@ -16,8 +16,8 @@ use super::pb::{
 };
 use crate::client_address::ClientAddressResolver;
 use crate::domain::{
-    AuthError, Authenticator, ClientInfo, Credentials, Deadline, Password, Session, SessionSummary,
-    Store, User,
+    Authenticator, ClientInfo, Credentials, Deadline, Password, Session, SessionSummary, Store,
+    User,
 };
 
 const TOKEN_TYPE: &str = "Bearer";
@@ -168,8 +168,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let claims = Authentication::require(&request, self.auth.tokens()).await?;
         let client = self.client(&request);
         let deadline = client_deadline(&request);
-        let password = Password::parse_existing(request.into_inner().password)
-            .map_err(|violation| AuthError::InvalidInput(vec![violation]))?;
+        let password = Password::for_confirmation(request.into_inner().password)?;
         self.auth
             .delete_account(&claims, password, &client, deadline)
             .await?;

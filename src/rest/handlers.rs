@@ -524,8 +524,7 @@ pub async fn delete_me<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<(CookieJar, Json<EmptyBody>), Problem> {
-    let password = Password::parse_existing(body.password)
-        .map_err(|violation| AuthError::InvalidInput(vec![violation]))?;
+    let password = Password::for_confirmation(body.password)?;
     state
         .auth
         .delete_account(&caller.0, password, &client, None)
