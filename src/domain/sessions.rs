@@ -214,15 +214,17 @@ impl<S: Store> Authenticator<S> {
         let sessions = self.store.live_sessions_of(user_id, now).await?;
         Ok(sessions
             .into_iter()
-            .filter(|session| self.sessions.refreshable_until(session) > now)
-            .map(|session| SessionSummary {
-                expires_at: self.sessions.refreshable_until(&session),
-                current: current == Some(session.id),
-                id: session.id,
-                created_at: session.created_at,
-                last_used_at: session.last_used_at,
-                client_address: session.client_address,
-                user_agent: session.user_agent,
+            .filter_map(|session| {
+                let expires_at = self.sessions.refreshable_until(&session);
+                (expires_at > now).then(|| SessionSummary {
+                    expires_at,
+                    current: current == Some(session.id),
+                    id: session.id,
+                    created_at: session.created_at,
+                    last_used_at: session.last_used_at,
+                    client_address: session.client_address,
+                    user_agent: session.user_agent,
+                })
             })
             .collect())
     }
@@ -233,16 +235,20 @@ impl<S: Store> Authenticator<S> {
     pub async fn revoke_session(&self, claims: &Claims, session_id: &str) -> Result<(), AuthError> {
         let user_id = caller(claims)?;
         let session_id: Uuid = session_id.parse().map_err(|_| AuthError::SessionNotFound)?;
+        let now = Utc::now();
+        // Unlike `end_session`, nothing is recorded unless the database
+        // ended a session of this caller: another user's id must not end
+        // anything, even in this instance's memory.
         if !self
             .store
-            .end_session(session_id, user_id, "revoked", Utc::now())
+            .end_session(session_id, user_id, "revoked", now)
             .await?
         {
             return Err(AuthError::SessionNotFound);
         }
         self.tokens
             .revocations()
-            .end_session(session_id, Utc::now().timestamp());
+            .end_session(session_id, now.timestamp());
         crate::metrics::sessions_ended("revoked", 1);
         tracing::info!(%session_id, "session revoked");
         Ok(())
