@@ -22,8 +22,6 @@ use tower_http::timeout::TimeoutLayer;
 use crate::client_address::ClientAddressResolver;
 use crate::client_gone::ClientGoneLayer;
 use crate::config::Settings;
-use authd_token::Revocation;
-
 use crate::domain::Store;
 use crate::domain::{
     Authenticator, CLOCK_LEEWAY, FileKey, PasswordHasher, RateLimiter, Revocations, TokenService,
@@ -75,12 +73,7 @@ impl Application {
             .context("cannot load revoked sessions")?;
         let revocations =
             Revocations::new(settings.token_lifetime).context("cannot set up revocations")?;
-        revocations.load(cutoffs.into_iter().map(|(user_id, revoked_through)| {
-            Revocation::Cutoff {
-                user_id: user_id.to_string(),
-                revoked_through,
-            }
-        }));
+        revocations.load_stored(Vec::new(), cutoffs);
         load_revocations(&database, &revocations, REVOCATION_PAGE)
             .await
             .context("cannot load revoked tokens")?;
@@ -346,10 +339,7 @@ async fn load_revocations(
             .await?;
         let full = page.len() as u64 == page_size;
         after = page.last().map(|revocation| revocation.jti.clone());
-        revocations.load(page.into_iter().map(|revocation| Revocation::Token {
-            jti: revocation.jti,
-            expires_at: revocation.expires_at,
-        }));
+        revocations.load_stored(page, Vec::new());
         if !full {
             return Ok(());
         }
@@ -367,17 +357,9 @@ async fn load_ended_sessions(
     let since = Utc::now()
         - chrono::TimeDelta::from_std(token_lifetime + CLOCK_LEEWAY)
             .context("token lifetime out of range")?;
-    let ended = database.sessions_ended_since(since).await?;
-    let disabled = database.disabled_users().await?;
-    revocations.load(
-        ended
-            .into_iter()
-            .map(|(session_id, ended_at)| revocations.session_ended(session_id, ended_at))
-            .chain(disabled.into_iter().map(|user_id| Revocation::Account {
-                user_id: user_id.to_string(),
-                disabled: true,
-            }))
-            .collect::<Vec<_>>(),
+    revocations.load_ended(
+        database.sessions_ended_since(since).await?,
+        database.disabled_users().await?,
     );
     Ok(())
 }

@@ -117,7 +117,7 @@ pub async fn catch_up_revocations<S: Store>(auth: Arc<Authenticator<S>>, interva
         ) {
             Ok((revocations, cutoffs, ended_sessions, disabled)) => {
                 let list = auth.tokens().revocations();
-                list.merge(&revocations, cutoffs);
+                list.merge(revocations, cutoffs);
                 list.end_sessions(ended_sessions);
                 list.replace_disabled(disabled);
                 since = started - REVOCATION_OVERLAP;

@@ -62,6 +62,29 @@ impl FromStr for Cursor {
     }
 }
 
+fn cutoff(user_id: Uuid, revoked_through: i64) -> Revocation {
+    Revocation::Cutoff {
+        user_id: user_id.to_string(),
+        revoked_through,
+    }
+}
+
+fn account(user_id: String, disabled: bool) -> Revocation {
+    Revocation::Account { user_id, disabled }
+}
+
+/// Revoked tokens and cutoffs as the database holds them.
+fn stored(revocations: Vec<StoredRevocation>, cutoffs: Vec<(Uuid, i64)>) -> Vec<Revocation> {
+    let tokens = revocations.into_iter().map(|revocation| Revocation::Token {
+        jti: revocation.jti,
+        expires_at: revocation.expires_at,
+    });
+    let cutoffs = cutoffs
+        .into_iter()
+        .map(|(user_id, revoked_through)| cutoff(user_id, revoked_through));
+    tokens.chain(cutoffs).collect()
+}
+
 /// One numbered change.
 #[derive(Debug, Clone)]
 pub struct Change {
@@ -150,14 +173,14 @@ impl Revocations {
     /// Takes up what the database holds, before anyone watches: not
     /// numbered, since every watcher of this run starts from a snapshot
     /// that holds it.
-    pub fn load(&self, revocations: impl IntoIterator<Item = Revocation>) {
+    fn load(&self, revocations: impl IntoIterator<Item = Revocation>) {
         let _log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         self.list.apply_all(revocations);
         crate::metrics::revoked_tokens(self.list.len());
     }
 
     /// The revocation a session's end at `ended_at` makes.
-    pub fn session_ended(&self, session_id: Uuid, ended_at: i64) -> Revocation {
+    fn session_ended(&self, session_id: Uuid, ended_at: i64) -> Revocation {
         Revocation::Session {
             session_id,
             until: ended_at + self.session_memory,
@@ -188,18 +211,12 @@ impl Revocations {
 
     /// Every token of a user issued at or before `revoked_through`.
     pub fn cut_off(&self, user_id: Uuid, revoked_through: i64) {
-        self.record([Revocation::Cutoff {
-            user_id: user_id.to_string(),
-            revoked_through,
-        }]);
+        self.record([cutoff(user_id, revoked_through)]);
     }
 
     /// An account disabled or enabled again.
     pub fn set_disabled(&self, user_id: Uuid, disabled: bool) {
-        self.record([Revocation::Account {
-            user_id: user_id.to_string(),
-            disabled,
-        }]);
+        self.record([account(user_id.to_string(), disabled)]);
     }
 
     /// The disabled accounts as the database has them, which also takes up
@@ -207,31 +224,37 @@ impl Revocations {
     pub fn replace_disabled(&self, user_ids: Vec<Uuid>) {
         let now: HashSet<String> = user_ids.iter().map(Uuid::to_string).collect();
         let before: HashSet<String> = self.list.disabled().into_iter().collect();
-        let enabled = before.difference(&now).map(|user_id| Revocation::Account {
-            user_id: user_id.clone(),
-            disabled: false,
-        });
-        let disabled = now.difference(&before).map(|user_id| Revocation::Account {
-            user_id: user_id.clone(),
-            disabled: true,
-        });
+        let enabled = before
+            .difference(&now)
+            .map(|user_id| account(user_id.clone(), false));
+        let disabled = now
+            .difference(&before)
+            .map(|user_id| account(user_id.clone(), true));
         self.record(enabled.chain(disabled).collect::<Vec<_>>());
     }
 
     /// Revoked tokens and cutoffs as the database holds them; nothing
     /// already known is lost or announced again.
-    pub fn merge(&self, revocations: &[StoredRevocation], cutoffs: Vec<(Uuid, i64)>) {
-        let tokens = revocations.iter().map(|revocation| Revocation::Token {
-            jti: revocation.jti.clone(),
-            expires_at: revocation.expires_at,
-        });
-        let cutoffs = cutoffs
+    pub fn merge(&self, revocations: Vec<StoredRevocation>, cutoffs: Vec<(Uuid, i64)>) {
+        self.record(stored(revocations, cutoffs));
+    }
+
+    /// [`merge`](Self::merge) before anyone watches, unnumbered (see
+    /// [`load`](Self::load)): for start-up.
+    pub fn load_stored(&self, revocations: Vec<StoredRevocation>, cutoffs: Vec<(Uuid, i64)>) {
+        self.load(stored(revocations, cutoffs));
+    }
+
+    /// Sessions ended at the times given, and the disabled accounts, before
+    /// anyone watches (see [`load`](Self::load)): for start-up.
+    pub fn load_ended(&self, ended_sessions: Vec<(Uuid, i64)>, disabled: Vec<Uuid>) {
+        let ended = ended_sessions
             .into_iter()
-            .map(|(user_id, revoked_through)| Revocation::Cutoff {
-                user_id: user_id.to_string(),
-                revoked_through,
-            });
-        self.record(tokens.chain(cutoffs).collect::<Vec<_>>());
+            .map(|(session_id, ended_at)| self.session_ended(session_id, ended_at));
+        let disabled = disabled
+            .into_iter()
+            .map(|user_id| account(user_id.to_string(), true));
+        self.load(ended.chain(disabled));
     }
 
     /// Takes up one revocation another instance announced.
