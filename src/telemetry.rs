@@ -4,6 +4,7 @@
 //! CANCELLED). Never bodies, so never passwords or tokens. With the `otel`
 //! feature the same spans are also exported over OTLP.
 
+mod batched_stderr;
 #[cfg(feature = "otel")]
 mod otel;
 
@@ -13,6 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use http::{HeaderMap, Request, Response, StatusCode};
 use tower::layer::util::Stack;
 use tower::{Layer, Service};
@@ -20,11 +22,11 @@ use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{MakeSpan, OnEos, OnResponse, TraceLayer};
 use tracing::Span;
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
+use self::batched_stderr::{BatchedStderr, FlushGuard};
 use crate::client_gone::{self, CLIENT_CLOSED_REQUEST};
 
 /// How log lines are written.
@@ -41,15 +43,15 @@ pub enum LogFormat {
 #[derive(Debug)]
 #[must_use = "call `shutdown` once the server has stopped, or the last spans are lost"]
 pub struct Telemetry {
-    /// Writes what is still queued when dropped.
-    _log_writer: WorkerGuard,
+    /// Writes what is still buffered when dropped.
+    _log_writer: FlushGuard,
     #[cfg(feature = "otel")]
     traces: Option<otel::Traces>,
 }
 
 impl Telemetry {
     /// Exports the spans still waiting in the batch and writes the log
-    /// lines still queued; call it once the server has stopped.
+    /// lines still buffered; call it once the server has stopped.
     pub fn shutdown(self) {
         #[cfg(feature = "otel")]
         if let Some(traces) = self.traces {
@@ -58,24 +60,14 @@ impl Telemetry {
     }
 }
 
-/// Log lines queued for the writer thread before a request thread waits:
-/// never dropped, so every request keeps its line.
-const QUEUED_LOG_LINES: usize = 65_536;
-
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`). With the `otel`
 /// feature and an OTLP endpoint in the environment, the spans that pass the
 /// same filter are exported too. Fails only on an export configuration that
 /// cannot work.
 pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Lines are written to stderr by a thread of their own, so a request
-    // never waits for the write or for the stderr lock (a quarter of a
-    // no-op's time on two cores; BENCHMARKS.md, "The server stack").
-    let (writer, log_writer) = NonBlockingBuilder::default()
-        .buffered_lines_limit(QUEUED_LOG_LINES)
-        .lossy(false)
-        .thread_name("authd-log")
-        .finish(std::io::stderr());
+    let (writer, log_writer) =
+        BatchedStderr::start().context("cannot start the log writer thread")?;
     let logs = tracing_subscriber::fmt::layer().with_writer(writer);
     let logs = match format {
         // Colour only for people: no escape codes in files and log shippers.
@@ -301,12 +293,18 @@ fn record_http_status(span: &Span, status: StatusCode, latency: Duration) {
     span.record("latency_ms", latency.as_secs_f64() * 1e3);
 }
 
+/// Records the `grpc-status` in `headers`, if there is one. Only the code:
+/// the message and details are the client's to read.
 fn record_grpc_status(headers: &HeaderMap, span: &Span) -> bool {
-    let status = tonic::Status::from_header_map(headers);
-    if let Some(status) = &status {
-        record_grpc_code(span, status.code());
-    }
-    status.is_some()
+    let Some(status) = headers.get("grpc-status") else {
+        return false;
+    };
+    let code = std::str::from_utf8(status.as_bytes())
+        .ok()
+        .and_then(|code| code.parse().ok())
+        .map_or(tonic::Code::Unknown, tonic::Code::from_i32);
+    record_grpc_code(span, code);
+    true
 }
 
 fn record_grpc_code(span: &Span, code: tonic::Code) {

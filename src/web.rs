@@ -33,7 +33,7 @@ const GRPC_WEB_RESPONSE_HEADERS: [&str; 4] = [
 
 /// CORS for browser apps served from other origins. With no allowed origin
 /// (the default) no CORS headers are sent, so browsers keep every other
-/// origin out.
+/// origin out, and requests skip the layer (it would only add `Vary`).
 pub fn cors_layer(allowed_origins: &[HeaderValue]) -> CorsExceptLayer {
     let request_headers = GRPC_WEB_REQUEST_HEADERS
         .into_iter()
@@ -48,7 +48,7 @@ pub fn cors_layer(allowed_origins: &[HeaderValue]) -> CorsExceptLayer {
         .allow_credentials(true)
         .max_age(Duration::from_secs(600));
     CorsExceptLayer {
-        cors,
+        cors: (!allowed_origins.is_empty()).then_some(cors),
         path: FORWARD_AUTH_PATH,
     }
 }
@@ -58,7 +58,8 @@ pub fn cors_layer(allowed_origins: &[HeaderValue]) -> CorsExceptLayer {
 /// with a 200, which a proxy would take for "allowed".
 #[derive(Debug, Clone)]
 pub struct CorsExceptLayer {
-    cors: CorsLayer,
+    /// None when no origin is allowed.
+    cors: Option<CorsLayer>,
     path: &'static str,
 }
 
@@ -67,7 +68,7 @@ impl<S: Clone> Layer<S> for CorsExceptLayer {
 
     fn layer(&self, inner: S) -> CorsExcept<S> {
         CorsExcept {
-            cors: self.cors.layer(inner.clone()),
+            cors: self.cors.as_ref().map(|cors| cors.layer(inner.clone())),
             plain: inner,
             path: self.path,
         }
@@ -77,7 +78,7 @@ impl<S: Clone> Layer<S> for CorsExceptLayer {
 /// See [`CorsExceptLayer`].
 #[derive(Debug, Clone)]
 pub struct CorsExcept<S> {
-    cors: Cors<S>,
+    cors: Option<Cors<S>>,
     plain: S,
     path: &'static str,
 }
@@ -93,15 +94,16 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         // Each holds its own clone of the inner service; both must be ready.
-        ready!(self.cors.poll_ready(cx))?;
+        if let Some(cors) = &mut self.cors {
+            ready!(cors.poll_ready(cx))?;
+        }
         self.plain.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        if request.uri().path() == self.path {
-            Either::Right(self.plain.call(request))
-        } else {
-            Either::Left(self.cors.call(request))
+        match &mut self.cors {
+            Some(cors) if request.uri().path() != self.path => Either::Left(cors.call(request)),
+            _ => Either::Right(self.plain.call(request)),
         }
     }
 }
