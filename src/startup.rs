@@ -239,7 +239,7 @@ impl Application {
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .layer(telemetry::set_request_id_layer())
-            .layer(telemetry::request_trace_layer())
+            .layer(telemetry::RequestLogLayer)
             .layer(telemetry::propagate_request_id_layer())
             .layer(metrics::RequestMetricsLayer)
             // Inside the two above, so that they log and count its answer.
