@@ -31,7 +31,7 @@ pub async fn serve(address: SocketAddr) -> anyhow::Result<()> {
 
 /// The bare server, in a child process of the bench.
 pub struct BareServer {
-    _child: Child,
+    child: Child,
     address: SocketAddr,
 }
 
@@ -55,10 +55,11 @@ impl BareServer {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        Ok(Self {
-            _child: child,
-            address,
-        })
+        Ok(Self { child, address })
+    }
+
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        self.child.id().context("the bare tonic server has exited")
     }
 
     pub async fn channels(&self, connections: usize) -> anyhow::Result<Vec<Channel>> {

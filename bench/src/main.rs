@@ -19,6 +19,7 @@ mod server;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -479,66 +480,114 @@ where
 /// turns.
 async fn stack_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     let logged = run.start("stack.db", &CHEAP_HASHING).await?;
-    let silent = run
-        .start_with_env("stack-silent.db", &CHEAP_HASHING, &[("RUST_LOG", "off")])
+    let quiet = run
+        .start_with_env("stack-quiet.db", &CHEAP_HASHING, &[("RUST_LOG", "warn")])
         .await?;
     let bare = bare::BareServer::start().await?;
     let tokens = Arc::new(mint_tokens(&logged, "stack", run.scaled(250), 4).await?);
+    let quiet_tokens = Arc::new(mint_tokens(&quiet, "stack", run.scaled(250), 4).await?);
     let connections = run.concurrency.connections;
-    let (logged_channels, silent_channels, bare_channels) = (
+    let (logged_channels, quiet_channels, bare_channels) = (
         logged.channels(connections).await?,
-        silent.channels(connections).await?,
+        quiet.channels(connections).await?,
         bare.channels(connections).await?,
     );
-    let [bare_noop, noop, silent_noop, verify] = in_turns(
-        run.turns(),
-        |outcome: &Outcome| outcome,
-        async |case| {
-            Ok(match case {
-                0 => noop_case(run, &bare_channels, run.concurrency).await,
-                1 => noop_case(run, &logged_channels, run.concurrency).await,
-                2 => noop_case(run, &silent_channels, run.concurrency).await,
-                _ => verify_case(run, &logged_channels, run.concurrency, &tokens).await,
-            })
-        },
-    )
-    .await?;
-    let ceiling = bare_noop.throughput();
-    report.rows.push(Row::ceiling(
-        "No-op on a bare tonic 0.14 server (health check, no layers, own process)",
-        run.concurrency,
-        &bare_noop,
-    ));
-    report.rows.push(Row::beside(
-        "No-op through authd's layers (health check)",
-        run.concurrency,
-        &noop,
-        "bare tonic no-op",
-        ceiling,
-    ));
-    report.rows.push(Row::beside(
-        "No-op through authd's layers, no log line (RUST_LOG=off)",
-        run.concurrency,
-        &silent_noop,
-        "bare tonic no-op",
-        ceiling,
-    ));
-    report.rows.push(Row::against(
-        "Verify, tokens seen before, against the bare tonic no-op",
-        run.concurrency,
-        &verify,
-        "bare tonic no-op",
-        ceiling,
-        0.8,
-    ));
-    let log_share = 1.0 - noop.throughput() / silent_noop.throughput();
-    report.more_figures.push((
-        "The log line's share of a no-op: 1 − (with ÷ without)".into(),
-        format!("{:.1} %", log_share * 100.0),
-        format!("≤ 10 % {}", mark(log_share <= 0.10)),
-    ));
+    let (logged_pid, quiet_pid, bare_pid) = (logged.pid()?, quiet.pid()?, bare.pid()?);
+    let [bare_noop, noop, quiet_noop, verify, quiet_verify] =
+        in_turns(run.turns(), Measured::outcome, async |case| {
+            let (server, calls): (u32, Pin<Box<dyn Future<Output = Outcome> + '_>>) = match case {
+                0 => (
+                    bare_pid,
+                    Box::pin(noop_case(run, &bare_channels, run.concurrency)),
+                ),
+                1 => (
+                    logged_pid,
+                    Box::pin(noop_case(run, &logged_channels, run.concurrency)),
+                ),
+                2 => (
+                    quiet_pid,
+                    Box::pin(noop_case(run, &quiet_channels, run.concurrency)),
+                ),
+                3 => (
+                    logged_pid,
+                    Box::pin(verify_case(run, &logged_channels, run.concurrency, &tokens)),
+                ),
+                _ => (
+                    quiet_pid,
+                    Box::pin(verify_case(
+                        run,
+                        &quiet_channels,
+                        run.concurrency,
+                        &quiet_tokens,
+                    )),
+                ),
+            };
+            with_cpu(run, server, None, calls).await
+        })
+        .await?;
+    let ceiling = bare_noop.outcome.throughput();
+    report.add_measured(
+        Row::ceiling(
+            "No-op on a bare tonic 0.14 server (health check, no layers, own process)",
+            run.concurrency,
+            &bare_noop.outcome,
+        ),
+        bare_noop.cpu,
+    );
+    report.add_measured(
+        Row::beside(
+            "No-op through authd's layers (health check)",
+            run.concurrency,
+            &noop.outcome,
+            "bare tonic no-op",
+            ceiling,
+        ),
+        noop.cpu,
+    );
+    report.add_measured(
+        Row::beside(
+            "No-op through authd's layers, RUST_LOG=warn (no line per request)",
+            run.concurrency,
+            &quiet_noop.outcome,
+            "bare tonic no-op",
+            ceiling,
+        ),
+        quiet_noop.cpu,
+    );
+    report.add_measured(
+        Row::against(
+            "Verify, tokens seen before, against the bare tonic no-op",
+            run.concurrency,
+            &verify.outcome,
+            "bare tonic no-op",
+            ceiling,
+            0.8,
+        ),
+        verify.cpu,
+    );
+    report.add_measured(
+        Row::beside(
+            "Verify, tokens seen before, RUST_LOG=warn",
+            run.concurrency,
+            &quiet_verify.outcome,
+            "bare tonic no-op",
+            ceiling,
+        ),
+        quiet_verify.cpu,
+    );
+    for (case, with, without) in [
+        ("a no-op", &noop, &quiet_noop),
+        ("Verify", &verify, &quiet_verify),
+    ] {
+        let share = 1.0 - with.outcome.throughput() / without.outcome.throughput();
+        report.more_figures.push((
+            format!("The log line's share of {case}: 1 − (default logging ÷ RUST_LOG=warn)"),
+            format!("{:.1} %", share * 100.0),
+            format!("≤ 10 % {}", mark(share <= 0.10)),
+        ));
+    }
     logged.stop().await?;
-    silent.stop().await
+    quiet.stop().await
 }
 
 /// Measures `N` cases (`measure(0)` to `measure(N - 1)`) in turns, `turns`

@@ -141,6 +141,7 @@ pub struct Report {
 }
 
 /// The CPU time each process spent per successful call of a case.
+#[derive(Debug, Clone, Copy)]
 pub struct CpuPerCall {
     pub authd: Duration,
     pub nginx: Option<Duration>,
