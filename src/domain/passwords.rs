@@ -220,13 +220,24 @@ impl PasswordHasher {
 /// or file reads for the web page. Linux only: elsewhere the scheduler
 /// decides.
 fn yield_to_the_runtime() {
+    // EXPERIMENT (issue 13 item 2): the scheduling study's alternatives,
+    // chosen by AUTHD_HASH_SCHEDULING: idle, other[:nice], batch[:nice].
+    let choice = std::env::var("AUTHD_HASH_SCHEDULING").unwrap_or_else(|_| "idle".into());
+    let (policy, nice) = choice.split_once(':').unwrap_or((choice.as_str(), "0"));
+    let policy = match policy {
+        "other" => libc::SCHED_OTHER,
+        "batch" => libc::SCHED_BATCH,
+        _ => libc::SCHED_IDLE,
+    };
+    let nice: libc::c_int = nice.parse().unwrap_or(0);
     #[cfg(target_os = "linux")]
     // SAFETY: `param` outlives the call, which only reads it; on Linux the
     // policy belongs to the thread, named here by its own id. Lowering it
     // needs no privilege, and a failure leaves the policy as it was.
     unsafe {
         let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(libc::gettid(), libc::SCHED_IDLE, &raw const param);
+        libc::sched_setscheduler(libc::gettid(), policy, &raw const param);
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice);
     }
 }
 
