@@ -142,7 +142,12 @@ pub async fn scheduling_study(run: &Run, report: &mut Report) -> anyhow::Result<
                 &[Source::OneAddress, Source::ManyAddresses][..]
             };
             for &source in sources {
-                let env = [("AUTHD_HASH_SCHEDULING", alternative)];
+                // "POLICY+wN": the runtime on N worker threads.
+                let (policy, workers) = alternative.split_once("+w").unwrap_or((alternative, "0"));
+                let mut env = vec![("AUTHD_HASH_SCHEDULING", policy)];
+                if workers != "0" {
+                    env.push(("TOKIO_WORKER_THREADS", workers));
+                }
                 let rows =
                     source_rows(run, source, &hashing_args, &env, &factors, &accounts).await?;
                 for mut row in rows {
