@@ -83,8 +83,6 @@ enum CaseGroup {
     /// Login goodput and latency at 1, 2, 4 and 10× its capacity, from one
     /// and from many client addresses, with Verify at 1,000/s beside.
     Overload,
-    /// EXPERIMENT: the scheduling study of issue 13, item 2.
-    SchedulingStudy,
     /// Refresh (rotation) flat out, and Verify beside it.
     Sessions,
     /// The revocation feed: logout to watcher, on one instance and across
@@ -240,7 +238,6 @@ async fn main() -> anyhow::Result<()> {
             CaseGroup::Revocations => revocation_cases(&run, &mut report).await?,
             CaseGroup::Passwords => password_cases(&run, &mut report).await?,
             CaseGroup::Overload => overload::cases(&run, &mut report).await?,
-            CaseGroup::SchedulingStudy => overload::scheduling_study(&run, &mut report).await?,
             CaseGroup::Sessions => session_cases(&run, &mut report).await?,
             CaseGroup::Feed => feed_cases(&run, &mut report).await?,
             CaseGroup::Startup => startup_cases(&run, &mut report).await?,

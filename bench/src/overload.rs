@@ -117,51 +117,6 @@ pub async fn cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// EXPERIMENT (issue 13 item 2): the hash threads' scheduling
-/// alternatives (AUTHD_HASH_SCHEDULING), in turns.
-pub async fn scheduling_study(run: &Run, report: &mut Report) -> anyhow::Result<()> {
-    let hashing_args = run.hashing_args();
-    let hashing_args: Vec<&str> = hashing_args.iter().map(String::as_str).collect();
-    let accounts = prepare(run, &hashing_args).await?;
-    let alternatives = std::env::var("BENCH_SCHEDULING")
-        .unwrap_or_else(|_| "idle,other,batch,other:10,batch:19".into());
-    let factors: Vec<u32> = std::env::var("BENCH_FACTORS")
-        .unwrap_or_else(|_| "10".into())
-        .split(',')
-        .map(|factor| factor.parse().expect("a factor"))
-        .collect();
-    let turns: usize = std::env::var("BENCH_TURNS")
-        .ok()
-        .and_then(|turns| turns.parse().ok())
-        .unwrap_or(2);
-    for turn in 0..turns {
-        for alternative in alternatives.split(',') {
-            let sources = if std::env::var("BENCH_SOURCES").as_deref() == Ok("one") {
-                &[Source::OneAddress][..]
-            } else {
-                &[Source::OneAddress, Source::ManyAddresses][..]
-            };
-            for &source in sources {
-                // "POLICY+wN": the runtime on N worker threads.
-                let (policy, workers) = alternative.split_once("+w").unwrap_or((alternative, "0"));
-                let mut env = vec![("AUTHD_HASH_SCHEDULING", policy)];
-                if workers != "0" {
-                    env.push(("TOKIO_WORKER_THREADS", workers));
-                }
-                let rows =
-                    source_rows(run, source, &hashing_args, &env, &factors, &accounts).await?;
-                for mut row in rows {
-                    row.source =
-                        String::leak(format!("turn {turn}: {alternative}, {}", source.label()));
-                    eprintln!("{}", row.source);
-                    report.overload.push(row);
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// On one authd for `source`: the hash time at rest, then for each factor
 /// the capacity C just before and Login offered at factor × C.
 async fn source_rows(

@@ -219,25 +219,22 @@ impl PasswordHasher {
 /// thread stays there for whatever it runs next, which is only more hashing
 /// or file reads for the web page. Linux only: elsewhere the scheduler
 /// decides.
+///
+/// Measured against SCHED_OTHER at nice 0, 10 and 19, SCHED_BATCH, and a
+/// runtime of one worker, under Login at ten times its capacity
+/// (BENCHMARKS.md, "Goodput under a flood"): only the idle class keeps
+/// Verify's p99 under 5 ms (the others: 6 to 35 ms), and none serves more
+/// Logins beyond the noise. What the flood takes from the hashes is the
+/// CPU its calls cost, which every class pays alike, not a share the
+/// scheduler could give back.
 fn yield_to_the_runtime() {
-    // EXPERIMENT (issue 13 item 2): the scheduling study's alternatives,
-    // chosen by AUTHD_HASH_SCHEDULING: idle, other[:nice], batch[:nice].
-    let choice = std::env::var("AUTHD_HASH_SCHEDULING").unwrap_or_else(|_| "idle".into());
-    let (policy, nice) = choice.split_once(':').unwrap_or((choice.as_str(), "0"));
-    let policy = match policy {
-        "other" => libc::SCHED_OTHER,
-        "batch" => libc::SCHED_BATCH,
-        _ => libc::SCHED_IDLE,
-    };
-    let nice: libc::c_int = nice.parse().unwrap_or(0);
     #[cfg(target_os = "linux")]
     // SAFETY: `param` outlives the call, which only reads it; on Linux the
     // policy belongs to the thread, named here by its own id. Lowering it
     // needs no privilege, and a failure leaves the policy as it was.
     unsafe {
         let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(libc::gettid(), policy, &raw const param);
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice);
+        libc::sched_setscheduler(libc::gettid(), libc::SCHED_IDLE, &raw const param);
     }
 }
 
