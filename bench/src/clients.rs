@@ -1,6 +1,8 @@
 //! One call of each kind, over gRPC, grpc-web and REST, as the services,
 //! browsers and proxies that use authd make them.
 
+use std::net::IpAddr;
+
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::grpc::pb::{
     LoginRequest, RefreshRequest, RegisterRequest, VerifyRequest, VerifyResponse,
@@ -94,11 +96,29 @@ pub async fn check(channel: Channel, token: String) -> Result<(), String> {
 
 /// Logs in; the token on success.
 pub async fn login(channel: Channel, username: String) -> Result<String, Status> {
+    login_from(channel, username, None).await
+}
+
+/// Logs in as a client behind a proxy that reports the client's address in
+/// `x-forwarded-for`, when given; the token on success.
+pub async fn login_from(
+    channel: Channel,
+    username: String,
+    forwarded_for: Option<IpAddr>,
+) -> Result<String, Status> {
+    let mut request = tonic::Request::new(LoginRequest {
+        username,
+        password: PASSWORD.into(),
+    });
+    if let Some(address) = forwarded_for {
+        let value = address
+            .to_string()
+            .parse()
+            .expect("an IP address is a valid header value");
+        request.metadata_mut().insert("x-forwarded-for", value);
+    }
     AuthServiceClient::new(channel)
-        .login(LoginRequest {
-            username,
-            password: PASSWORD.into(),
-        })
+        .login(request)
         .await
         .map(|response| response.into_inner().access_token)
 }

@@ -144,36 +144,68 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
-    let (served, _) = open_loop_split(rate, duration, max_in_flight, move |n| {
+    let split = open_loop_split(rate, Duration::ZERO, duration, max_in_flight, move |n| {
         let call = call(n);
         async move { call.await.map(|()| true) }
     })
     .await;
-    served
+    split.first
 }
 
-/// Like [`open_loop`], but sorts the answers into two outcomes by what the
-/// call returns (e.g. served or refused under overload), both counted as
-/// successes; failures count with the first.
+/// What an open loop measured, its answers sorted in two by what the call
+/// returned (e.g. served or refused under overload).
+pub struct Split {
+    /// Calls scheduled after the warm-up that returned `true`, and those
+    /// that failed.
+    pub first: Outcome,
+    /// Calls scheduled after the warm-up that returned `false`.
+    pub second: Outcome,
+    /// Answers of the first kind that arrived within the measured window,
+    /// whenever their call was scheduled: the rate the server delivered
+    /// them at, whatever its queue held when the window opened and closed.
+    pub first_delivered: u64,
+}
+
+/// Like [`open_loop`], for `warmup` (not counted) then `duration`, and
+/// sorting the answers into two outcomes by what the call returns, both
+/// counted as successes; failures count with the first. Calls still in
+/// flight at the end are waited for, so that the next case starts on an
+/// idle server.
 pub async fn open_loop_split<F, Fut>(
     rate: f64,
+    warmup: Duration,
     duration: Duration,
     max_in_flight: usize,
     call: F,
-) -> (Outcome, Outcome)
+) -> Split
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<bool, String>> + Send + 'static,
 {
     let interval = Duration::from_secs_f64(1.0 / rate);
-    let total_calls = (duration.as_secs_f64() * rate) as u64;
+    let total_calls = ((warmup + duration).as_secs_f64() * rate) as u64;
     let started = Instant::now();
+    let measure_from = started + warmup;
+    let end = measure_from + duration;
     let mut calls = JoinSet::new();
-    let (mut first, mut second) = (Outcome::new(), Outcome::new());
-    let mut record = |(latency, result): (Duration, Result<bool, String>)| match result {
-        Ok(true) => first.record(latency, Ok(())),
-        Ok(false) => second.record(latency, Ok(())),
-        Err(error) => first.record(latency, Err(error)),
+    let mut split = Split {
+        first: Outcome::new(),
+        second: Outcome::new(),
+        first_delivered: 0,
+    };
+    let mut record = |(scheduled, answered, result): (Instant, Instant, Result<bool, String>)| {
+        if result == Ok(true) && (measure_from..=end).contains(&answered) {
+            split.first_delivered += 1;
+        }
+        if scheduled < measure_from {
+            return;
+        }
+        let latency = answered - scheduled;
+        match result {
+            Ok(true) => split.first.record(latency, Ok(())),
+            Ok(false) => split.second.record(latency, Ok(())),
+            Err(error) => split.first.record(latency, Err(error)),
+        }
     };
     for n in 0..total_calls {
         let scheduled = started + interval.mul_f64(n as f64);
@@ -182,19 +214,19 @@ where
             record(done.expect("call panicked"));
         }
         if calls.len() >= max_in_flight {
-            record((Duration::ZERO, Err("too many calls in flight".into())));
+            record((scheduled, scheduled, Err("too many calls in flight".into())));
             continue;
         }
         let call = call(n);
         calls.spawn(async move {
             let result = call.await;
-            (scheduled.elapsed(), result)
+            (scheduled, Instant::now(), result)
         });
     }
     while let Some(done) = calls.join_next().await {
         record(done.expect("call panicked"));
     }
-    first.elapsed = duration;
-    second.elapsed = duration;
-    (first, second)
+    split.first.elapsed = duration;
+    split.second.elapsed = duration;
+    split
 }

@@ -12,6 +12,7 @@ mod feed;
 mod load;
 mod memory;
 mod nginx;
+mod overload;
 mod postgres;
 mod report;
 mod revocations;
@@ -28,9 +29,9 @@ use clap::Parser;
 use tonic::transport::Channel;
 
 use ceilings::{Argon2Implementation, DEFAULT_HASHING, HashParameters};
-use load::{Concurrency, Outcome, closed_loop, open_loop, open_loop_split};
+use load::{Concurrency, Outcome, closed_loop, open_loop};
 use report::{CpuPerCall, Report, Row, SweepPoint};
-use server::{CHEAP_HASHING, Server};
+use server::{CHEAP_HASHING, RateLimits, Server};
 
 #[derive(Debug, Parser)]
 struct Options {
@@ -58,7 +59,7 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "verify,stack,revocations,passwords,sessions,feed,startup,proxies"
+        default_value = "verify,stack,revocations,passwords,overload,sessions,feed,startup,proxies"
     )]
     cases: Vec<CaseGroup>,
     /// Serve the bare tonic no-op on this address and nothing else (the
@@ -80,6 +81,9 @@ enum CaseGroup {
     Stack,
     Revocations,
     Passwords,
+    /// Login goodput and latency at 1, 2, 4 and 10× its capacity, from one
+    /// and from many client addresses, with Verify at 1,000/s beside.
+    Overload,
     /// Refresh (rotation) flat out, and Verify beside it.
     Sessions,
     /// The revocation feed: logout to watcher, on one instance and across
@@ -125,6 +129,7 @@ impl Run {
             &self.path("authd.log"),
             args,
             &[],
+            RateLimits::Off,
         )
         .await
     }
@@ -136,6 +141,19 @@ impl Run {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<Server> {
+        self.start_with_limits(database, args, env, RateLimits::Off)
+            .await
+    }
+
+    /// An authd on the SQLite file `database`, with `env` set and its rate
+    /// limits as given.
+    async fn start_with_limits(
+        &self,
+        database: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        rate_limits: RateLimits,
+    ) -> anyhow::Result<Server> {
         let url = format!("sqlite://{}?mode=rwc", self.path(database).display());
         Server::start(
             &self.wrapper,
@@ -144,6 +162,7 @@ impl Run {
             &self.path("authd.log"),
             args,
             env,
+            rate_limits,
         )
         .await
     }
@@ -219,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
             CaseGroup::Stack => stack_cases(&run, &mut report).await?,
             CaseGroup::Revocations => revocation_cases(&run, &mut report).await?,
             CaseGroup::Passwords => password_cases(&run, &mut report).await?,
+            CaseGroup::Overload => overload::cases(&run, &mut report).await?,
             CaseGroup::Sessions => session_cases(&run, &mut report).await?,
             CaseGroup::Feed => feed_cases(&run, &mut report).await?,
             CaseGroup::Startup => startup_cases(&run, &mut report).await?,
@@ -684,8 +704,7 @@ async fn prepare_database(run: &Run, database: &str, revoked: usize) -> anyhow::
 }
 
 /// Register, Login (gRPC and REST) against the argon2 ceiling, resident
-/// memory around them, Verify's latency while Login runs flat out, and
-/// Login overloaded four times.
+/// memory around them, and Verify's latency while Login runs flat out.
 async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     let hashing_args = run.hashing_args();
     let hashing_args: Vec<&str> = hashing_args.iter().map(String::as_str).collect();
@@ -837,31 +856,6 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
     };
     let during = background.await?;
     report.verify_under_login = Some((verify, during));
-
-    // Login offered at four times what the hashes can serve (a quick run's
-    // tiny hashes would ask for more calls than the bench can start).
-    // Spread over every connection: one connection's 128 streams would hold
-    // the excess in the client, where authd's admission never sees it.
-    let offered = (4.0 * ceiling).min(2000.0);
-    let (accepted, refused) = {
-        let usernames = Arc::clone(&usernames);
-        let channels = channels.clone();
-        open_loop_split(offered, run.duration, usize::MAX, move |n| {
-            let (channel, username) = (
-                channels[n as usize % channels.len()].clone(),
-                usernames[n as usize % usernames.len()].clone(),
-            );
-            async move {
-                match clients::login(channel, username).await {
-                    Ok(_) => Ok(true),
-                    Err(status) if clients::is_overload(&status) => Ok(false),
-                    Err(status) => Err(status.to_string()),
-                }
-            }
-        })
-        .await
-    };
-    report.overload = Some((offered, accepted, refused));
     server.stop().await
 }
 

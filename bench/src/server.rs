@@ -27,6 +27,16 @@ const NO_RATE_LIMITS: [&str; 6] = [
     "off",
 ];
 
+/// Whether authd counts calls against its per-address and per-username
+/// budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimits {
+    /// Off: a load generator on one address would exhaust them at once.
+    Off,
+    /// authd's defaults, for loads spread over many client addresses.
+    Default,
+}
+
 pub struct Server {
     child: Child,
     pub address: SocketAddr,
@@ -44,6 +54,7 @@ impl Server {
         log: &Path,
         args: &[&str],
         env: &[(&str, &str)],
+        rate_limits: RateLimits,
     ) -> anyhow::Result<Self> {
         let address = free_loopback_address()?;
         let log_file = std::fs::File::options()
@@ -66,7 +77,11 @@ impl Server {
             .arg("--database-url")
             .arg(database_url)
             .args(["--shutdown-drain", "0s", "--shutdown-timeout", "5s"])
-            .args(NO_RATE_LIMITS)
+            .args(if rate_limits == RateLimits::Off {
+                &NO_RATE_LIMITS[..]
+            } else {
+                &[]
+            })
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
