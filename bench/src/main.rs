@@ -199,6 +199,11 @@ impl Run {
     }
 }
 
+/// authd's allocator, so that the bare tonic server this binary also runs
+/// (`--serve-bare`) differs from authd by its layers only.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
