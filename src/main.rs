@@ -8,8 +8,8 @@ use clap::Parser;
 /// mimalloc instead of glibc's malloc: every request allocates a few dozen
 /// small blocks on whichever runtime thread it lands, and mimalloc's
 /// thread-local heaps cost a no-op call about a fifth less CPU (BENCHMARKS.md,
-/// "The server stack"). Password hashes take their memory straight from the
-/// OS (`argon2_engine`), so the allocator holds none of it.
+/// "The server stack"). Password hashes map their blocks from the OS
+/// themselves (`argon2_engine`), so the allocator never holds that memory.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
