@@ -322,3 +322,33 @@ async fn rest_requests_whose_client_hangs_up_are_499() {
         assert!(lines[0].get("grpc_status").is_none(), "{id}: {lines:#?}");
     }
 }
+
+#[tokio::test]
+async fn a_stream_the_client_cancels_after_its_first_message_is_logged_as_cancelled() {
+    let mut authd = Authd::start().await;
+    // A health watch: its answer's headers and first message are out, and
+    // its status would come in the trailers, which never do.
+    let (mut send, driver) = h2_connection(&authd).await;
+    let request = http::Request::post("/grpc.health.v1.Health/Watch")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("x-request-id", "watching")
+        .body(())
+        .expect("request");
+    let (response, mut body) = send.send_request(request, false).expect("send");
+    // An empty `HealthCheckRequest` (the server as a whole), uncompressed.
+    body.send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), true)
+        .expect("message");
+    let mut answer = response.await.expect("headers").into_body();
+    assert!(
+        answer.data().await.is_some_and(|data| data.is_ok()),
+        "the first status arrives"
+    );
+    body.send_reset(h2::Reason::CANCEL);
+    authd.login().await;
+
+    let (_, logged) = authd.outcomes("/grpc.health.v1.Health/Watch").await;
+    assert_logged_once_as_cancelled(&logged, "watching");
+    drop(send);
+    driver.abort();
+}
