@@ -190,12 +190,7 @@ async fn prometheus_metrics() -> impl IntoResponse {
 /// Unknown paths: a gRPC client gets UNIMPLEMENTED as gRPC expects, anyone
 /// else a 404 problem.
 async fn not_found(request: Request<axum::body::Body>) -> Response {
-    let is_grpc = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/grpc"));
-    if is_grpc {
+    if crate::client_gone::is_grpc(request.headers()) {
         tonic::Status::unimplemented("unknown service or method").into_http()
     } else {
         Problem::not_found(request.uri().path()).into_response()

@@ -117,13 +117,10 @@ pub(super) fn join_callers_trace<B>(span: &Span, request: &Request<B>) {
 /// REST; only the method for paths that are not authd's, which could be
 /// anything a scanner makes up and would flood a tracing backend with names.
 fn span_name<B>(request: &Request<B>) -> String {
-    let is_grpc = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/grpc"));
     match crate::metrics::known_route(request.uri().path()) {
-        Some(route) if is_grpc => route.trim_start_matches('/').to_owned(),
+        Some(route) if crate::client_gone::is_grpc(request.headers()) => {
+            route.trim_start_matches('/').to_owned()
+        }
         Some(route) => format!("{} {route}", request.method()),
         None => request.method().to_string(),
     }
