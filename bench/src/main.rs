@@ -778,12 +778,7 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
         run.duration,
     ))
     .expect("two rates");
-    let hash_seconds = server
-        .metric("authd_password_hash_duration_seconds_sum", "")
-        .await?;
-    let hash_count = server
-        .metric("authd_password_hash_duration_seconds_count", "")
-        .await?;
+    let hashed_before = server.hash_totals().await?;
     let login = login_case(
         run.warmup,
         password_time,
@@ -792,15 +787,7 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
         Arc::clone(&usernames),
     )
     .await;
-    let hash_seconds = server
-        .metric("authd_password_hash_duration_seconds_sum", "")
-        .await?
-        - hash_seconds;
-    let hash_count = server
-        .metric("authd_password_hash_duration_seconds_count", "")
-        .await?
-        - hash_count;
-    report.login_hash_time = Duration::from_secs_f64(hash_seconds / hash_count.max(1.0));
+    report.login_hash_time = hashed_before.mean_until(server.hash_totals().await?);
     report.rows.push(Row::against(
         "Login (gRPC)",
         hashing,

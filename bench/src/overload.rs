@@ -291,23 +291,16 @@ async fn window_during<T>(
             server::cpu_time(std::process::id())?,
             Instant::now(),
         );
-        let seconds = server
-            .metric("authd_password_hash_duration_seconds_sum", "")
-            .await?;
-        let count = server
-            .metric("authd_password_hash_duration_seconds_count", "")
-            .await?;
-        anyhow::Ok((seconds, count, cpu))
+        anyhow::Ok((server.hash_totals().await?, cpu))
     };
     let (outcome, start, end) = tokio::join!(case, reading(warmup), reading(warmup + duration));
-    let (seconds_before, count_before, (authd_before, bench_before, from)) = start?;
-    let (seconds_after, count_after, (authd_after, bench_after, to)) = end?;
-    let mean = (seconds_after - seconds_before) / (count_after - count_before).max(1.0);
+    let (hashed_before, (authd_before, bench_before, from)) = start?;
+    let (hashed_after, (authd_after, bench_after, to)) = end?;
     let elapsed = (to - from).as_secs_f64();
     Ok((
         outcome,
         Window {
-            hash_time: Duration::from_secs_f64(mean),
+            hash_time: hashed_before.mean_until(hashed_after),
             authd_cores: (authd_after - authd_before).as_secs_f64() / elapsed,
             bench_cores: (bench_after - bench_before).as_secs_f64() / elapsed,
         },

@@ -347,7 +347,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "| CPU per call (µs) | authd | nginx | bench (load generator, app) |"
+            "| CPU per call (µs) | server (authd, or the bare tonic server) | nginx | bench (load generator, app) |"
         );
         let _ = writeln!(out, "|---|---:|---:|---:|");
         let micros = |time: Duration| format!("{:.1}", time.as_secs_f64() * 1e6);

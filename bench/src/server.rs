@@ -156,6 +156,18 @@ impl Server {
             .sum())
     }
 
+    /// authd's password hashes so far, from `/metrics`.
+    pub async fn hash_totals(&self) -> anyhow::Result<HashTotals> {
+        Ok(HashTotals {
+            seconds: self
+                .metric("authd_password_hash_duration_seconds_sum", "")
+                .await?,
+            count: self
+                .metric("authd_password_hash_duration_seconds_count", "")
+                .await?,
+        })
+    }
+
     /// Stops authd with SIGTERM and waits for it to exit.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(pid) = self.child.id() {
@@ -233,4 +245,21 @@ pub fn authd_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(beside)
+}
+
+/// The time authd spent hashing passwords, and how many hashes, at one
+/// reading of `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct HashTotals {
+    seconds: f64,
+    count: f64,
+}
+
+impl HashTotals {
+    /// The mean time of the hashes done between this reading and `later`.
+    pub fn mean_until(self, later: Self) -> Duration {
+        Duration::from_secs_f64(
+            (later.seconds - self.seconds) / (later.count - self.count).max(1.0),
+        )
+    }
 }
