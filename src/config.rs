@@ -12,6 +12,7 @@ use http::{HeaderName, HeaderValue};
 use crate::domain::{
     CLOCK_LEEWAY, HashingSettings, Rate, RateLimitSettings, SessionSettings, TokenSettings,
 };
+use crate::hashing::Argon2Implementation;
 use crate::proxy::IdentityHeaders;
 use crate::storage::DatabaseSettings;
 use crate::telemetry::LogFormat;
@@ -186,6 +187,13 @@ pub struct Settings {
     /// Argon2id parallelism (OWASP's recommendation: 1).
     #[arg(long, env = "AUTHD_ARGON2_PARALLELISM", default_value_t = 1)]
     pub argon2_parallelism: u32,
+
+    /// What computes argon2: `argon2-rust` (a port of the C reference, about
+    /// twice as fast) or `rustcrypto` (the `argon2` crate's own, older and
+    /// more widely reviewed). Both read and write the same stored hashes, so
+    /// either can be chosen at any restart (BENCHMARKS.md, "argon2").
+    #[arg(long, env = "AUTHD_ARGON2_ENGINE", default_value_t = Argon2Implementation::default())]
+    pub argon2_engine: Argon2Implementation,
 
     /// Password hashes computed at once [default: the number of CPUs].
     #[arg(long, env = "AUTHD_HASH_CONCURRENCY")]
@@ -372,6 +380,7 @@ impl Settings {
             max_concurrent,
             // A call is cut off at the request timeout anyway.
             max_wait: self.hash_queue_timeout.min(self.request_timeout),
+            implementation: self.argon2_engine,
         }
     }
 
@@ -500,6 +509,21 @@ mod tests {
         assert_eq!(defaults.hashing().max_wait, Duration::from_secs(2));
         let hurried = Cli::parse_from(["authd", "--request-timeout", "500ms"]).settings;
         assert_eq!(hurried.hashing().max_wait, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn the_argon2_engine_is_argon2_rust_unless_rustcrypto_is_asked_for() {
+        let defaults = Cli::parse_from(["authd"]).settings;
+        assert_eq!(
+            defaults.hashing().implementation,
+            Argon2Implementation::Argon2Rust
+        );
+        let chosen = Cli::parse_from(["authd", "--argon2-engine", "rustcrypto"]).settings;
+        assert_eq!(
+            chosen.hashing().implementation,
+            Argon2Implementation::RustCrypto
+        );
+        assert!(Cli::try_parse_from(["authd", "--argon2-engine", "libargon2"]).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use authd::domain::Argon2Engine;
+use authd::hashing::Argon2Engine;
 use ed25519_dalek::{Signer as _, SigningKey};
 
 /// Argon2id parameters, authd's defaults unless told otherwise.

@@ -722,7 +722,7 @@ async fn password_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
         |implementation| ceilings::hash_rate(implementation, run.hashing, cores, run.duration);
     // Idle once the start-up hash's memory is given back.
     let pid = server.pid()?;
-    tokio::time::sleep(authd::domain::ARGON2_MEMORY_LINGER * 2).await;
+    tokio::time::sleep(authd::hashing::ARGON2_MEMORY_LINGER * 2).await;
     let idle_kib = memory::status_kib(pid, "VmRSS")?;
     memory::reset_peak(pid)?;
     let ceiling = hash_rate(Argon2Implementation::Engine);

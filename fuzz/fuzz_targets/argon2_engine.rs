@@ -4,13 +4,15 @@
 //! through one engine, so that its kept memory serves hashes of every size.
 //!
 //! Property: both give the same output, or both refuse with the same error;
-//! no panic.
+//! no panic. And whichever implementation an operator chooses
+//! (`--argon2-engine`), a PHC string comes out as the crate's would.
 #![no_main]
 
 use std::sync::LazyLock;
 
 use argon2::{Algorithm, Argon2, AssociatedData, Params, ParamsBuilder, Version};
-use authd::domain::Argon2Engine;
+use argon2::password_hash::CustomizedPasswordHasher as _;
+use authd::hashing::{Argon2Engine, Argon2Hasher, Argon2Implementation};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -22,6 +24,21 @@ static ENGINE: LazyLock<Argon2Engine> = LazyLock::new(|| {
         Version::V0x13,
         Params::new(64, 1, 1, None).expect("params"),
     )
+});
+
+/// Each choice of `--argon2-engine`, configured alike.
+static HASHERS: LazyLock<Vec<Argon2Hasher>> = LazyLock::new(|| {
+    Argon2Implementation::ALL
+        .into_iter()
+        .map(|implementation| {
+            Argon2Hasher::new(
+                implementation,
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(64, 1, 1, None).expect("params"),
+            )
+        })
+        .collect()
 });
 
 #[derive(Arbitrary, Debug)]
@@ -79,4 +96,22 @@ fuzz_target!(|input: Input| {
         .and_then(|argon2| argon2.hash_password_into(&input.password, &input.salt, &mut theirs));
     assert_eq!(engine, reference, "{params} {input:?}");
     assert_eq!(ours, theirs, "{params} {input:?}");
+
+    let expected = Argon2::default().hash_password_customized(
+        &input.password,
+        &input.salt,
+        Some(algorithm.ident().as_str()),
+        Some(version.into()),
+        params.clone(),
+    );
+    for hasher in HASHERS.iter() {
+        let phc = hasher.hash_password_customized(
+            &input.password,
+            &input.salt,
+            Some(algorithm.ident().as_str()),
+            Some(version.into()),
+            params.clone(),
+        );
+        assert_eq!(phc, expected, "{hasher:?} {params} {input:?}");
+    }
 });

@@ -133,6 +133,17 @@ impl AuthError {
     }
 }
 
+impl From<crate::hashing::HashError> for AuthError {
+    fn from(error: crate::hashing::HashError) -> Self {
+        match error {
+            crate::hashing::HashError::Overloaded { retry_after } => {
+                Self::Overloaded { retry_after }
+            }
+            crate::hashing::HashError::Failed(cause) => Self::Internal(cause),
+        }
+    }
+}
+
 /// One thing wrong with one field of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {

@@ -3,11 +3,8 @@
 //! `crate::storage` implements.
 
 mod accounts;
-mod admission;
-mod argon2_engine;
 mod common_passwords;
 mod credentials;
-mod deadline;
 mod error;
 mod key_reloads;
 mod keys;
@@ -21,11 +18,8 @@ mod store;
 mod tokens;
 
 pub use accounts::{AccountAdmin, AccountDetails};
-pub use admission::HashTicket;
-pub use argon2_engine::{ARGON2_MEMORY_LINGER, Argon2Engine};
 pub use authd_token::{CLOCK_LEEWAY, Claims, PublicJwk};
 pub use credentials::{Credentials, Password, Username};
-pub use deadline::Deadline;
 pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};
 pub use key_reloads::KeyReloads;
 pub use keys::{FileKey, KeySet, generate_signing_key, load_or_create_signing_keys, retired_keys};

@@ -1,20 +1,17 @@
-//! Password hashing with argon2id, off the async runtime and bounded, so that
-//! token checks stay fast however many logins pour in, and admitted by
-//! expected wait (`super::admission`), so that a flood is refused at once
-//! and every admitted call is answered before its deadline.
+//! The password hashing policy: argon2id with the configured cost, a dummy
+//! hash that makes an unknown username cost what a wrong password costs,
+//! ceilings on what a stored hash may cost, and rehashing on login when the
+//! configured cost changed. The computing, its scheduling and admission are
+//! `crate::hashing`'s.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version};
-use tokio::sync::{Semaphore, TryAcquireError};
-use tracing::Instrument;
 
-use super::admission::{Admission, HashTicket};
-use super::argon2_engine::Argon2Engine;
 use super::credentials::Password;
-use super::deadline::Deadline;
 use super::error::AuthError;
+use crate::deadline::Deadline;
+use crate::hashing::{Argon2Hasher, Argon2Implementation, HashError, HashPool, HashTicket};
 
 /// Argon2id cost parameters and how many hashes may run at once.
 #[derive(Debug, Clone)]
@@ -31,6 +28,8 @@ pub struct HashingSettings {
     /// turn included; a call expected to take longer, or longer than its
     /// client's deadline, is refused at once with [`AuthError::Overloaded`].
     pub max_wait: Duration,
+    /// What computes the hashes (`--argon2-engine`).
+    pub implementation: Argon2Implementation,
 }
 
 /// Ceilings on the parameters of a stored hash: 1 GiB, far above any sane
@@ -54,10 +53,9 @@ pub struct Verification {
 
 /// Hashes new passwords and verifies offered ones.
 pub struct PasswordHasher {
-    argon2: Argon2Engine,
+    argon2: Argon2Hasher,
     params: Params,
-    slots: Arc<Semaphore>,
-    admission: Arc<Admission>,
+    pool: HashPool,
     /// Verified against when the user does not exist, so that an unknown
     /// username costs as much time as a wrong password and timing reveals
     /// nothing.
@@ -75,7 +73,12 @@ impl PasswordHasher {
             None,
         )
         .map_err(AuthError::internal)?;
-        let argon2 = Argon2Engine::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let argon2 = Argon2Hasher::new(
+            settings.implementation,
+            Algorithm::Argon2id,
+            Version::V0x13,
+            params.clone(),
+        );
         // The fastest of three: one hash may compete with whatever else
         // starts at the same moment, and admission goes by this until hashes
         // in service correct it.
@@ -89,14 +92,10 @@ impl PasswordHasher {
                 .to_string();
             first_hash = first_hash.min(started.elapsed());
         }
-        // The series exists from the start, not only after the first wait.
-        crate::metrics::hash_queue_depth(0);
-        let slots = settings.max_concurrent.max(1);
         Ok(Self {
             argon2,
             params,
-            slots: Arc::new(Semaphore::new(slots)),
-            admission: Admission::new(slots, settings.max_wait, first_hash),
+            pool: HashPool::new(settings.max_concurrent, settings.max_wait, first_hash),
             dummy_hash,
         })
     }
@@ -107,19 +106,22 @@ impl PasswordHasher {
     /// hash (database reads), so that a refused call costs nothing more; a
     /// ticket dropped unused gives its place back.
     pub fn admit(&self, deadline: Option<Deadline>) -> Result<HashTicket, AuthError> {
-        self.admission.admit(deadline)
+        Ok(self.pool.admit(deadline)?)
     }
 
     /// Returns the PHC string of a new salted hash.
     pub async fn hash(&self, ticket: HashTicket, password: Password) -> Result<String, AuthError> {
         let argon2 = self.argon2.clone();
-        self.run_blocking(ticket, move || {
-            argon2
-                .hash_password(password.expose_bytes())
-                .map(|hash| hash.to_string())
-                .map_err(AuthError::internal)
-        })
-        .await
+        let hash = self
+            .pool
+            .run(ticket, move || {
+                argon2
+                    .hash_password(password.expose_bytes())
+                    .map(|hash| hash.to_string())
+                    .map_err(HashError::failed)
+            })
+            .await?;
+        Ok(hash)
     }
 
     /// Whether `password` matches the stored PHC string. With no stored hash
@@ -138,103 +140,48 @@ impl PasswordHasher {
         let configured = self.params.clone();
         let user_exists = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy_hash.clone());
-        self.run_blocking(ticket, move || {
-            let hash = PasswordHash::new(&phc).map_err(AuthError::internal)?;
-            let params = Params::try_from(&hash).map_err(AuthError::internal)?;
-            if params.m_cost() > MAX_MEMORY_KIB
-                || params.t_cost() > MAX_ITERATIONS
-                || params.p_cost() > MAX_PARALLELISM
-            {
-                return Err(AuthError::internal(format!(
-                    "stored password hash with parameters beyond the ceiling: {params}"
-                )));
-            }
-            let matches = match argon2.verify_password(password.expose_bytes(), &hash) {
-                Ok(()) => user_exists,
-                Err(argon2::password_hash::Error::PasswordInvalid) => false,
-                Err(other) => return Err(AuthError::internal(other)),
-            };
-            let outdated = hash.algorithm.as_str() != "argon2id"
-                || hash.version != Some(Version::V0x13.into())
-                || (params.m_cost(), params.t_cost(), params.p_cost())
-                    != (
-                        configured.m_cost(),
-                        configured.t_cost(),
-                        configured.p_cost(),
-                    );
-            let rehashed = if matches && outdated {
-                Some(
-                    argon2
-                        .hash_password(password.expose_bytes())
-                        .map_err(AuthError::internal)?
-                        .to_string(),
-                )
-            } else {
-                None
-            };
-            Ok(Verification { matches, rehashed })
-        })
-        .await
-    }
-
-    /// Runs `work` on the blocking pool once a slot is free, in the caller's
-    /// tracing span. The slot and the admission ticket stay taken until the
-    /// work is done, even if the caller gives up (a cancelled RPC cannot stop
-    /// a hash half-way); a call cancelled while it waits gives its ticket
-    /// back at once.
-    async fn run_blocking<T: Send + 'static>(
-        &self,
-        ticket: HashTicket,
-        work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
-    ) -> Result<T, AuthError> {
-        let slot = match Arc::clone(&self.slots).try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(TryAcquireError::NoPermits) => Arc::clone(&self.slots)
-                .acquire_owned()
-                .instrument(tracing::debug_span!("wait_for_hash_slot"))
-                .await
-                .map_err(AuthError::internal)?,
-            Err(TryAcquireError::Closed) => return Err(AuthError::internal("hash slots closed")),
-        };
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            yield_to_the_runtime();
-            let started = Instant::now();
-            let outcome = span.in_scope(work);
-            let took = started.elapsed();
-            ticket.record(took);
-            crate::metrics::hash_duration(took);
-            outcome
-        })
-        .await
-        .map_err(AuthError::internal)?
-    }
-}
-
-/// Moves the calling thread to the idle scheduling class (SCHED_IDLE), so
-/// that the hashes, which may fill every core, run only in the time the
-/// async runtime leaves: token checks keep their latency while logins flood
-/// in, and an overloaded Login is refused at once. The blocking pool's
-/// thread stays there for whatever it runs next, which is only more hashing
-/// or file reads for the web page. Linux only: elsewhere the scheduler
-/// decides.
-///
-/// Measured against SCHED_OTHER at nice 0, 10 and 19, SCHED_BATCH, and a
-/// runtime of one worker, under Login at ten times its capacity
-/// (BENCHMARKS.md, "Goodput under a flood"): only the idle class keeps
-/// Verify's p99 under 5 ms (the others: 6 to 35 ms), and none serves more
-/// Logins beyond the noise. What the flood takes from the hashes is the
-/// CPU its calls cost, which every class pays alike, not a share the
-/// scheduler could give back.
-fn yield_to_the_runtime() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: `param` outlives the call, which only reads it; on Linux the
-    // policy belongs to the thread, named here by its own id. Lowering it
-    // needs no privilege, and a failure leaves the policy as it was.
-    unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(libc::gettid(), libc::SCHED_IDLE, &raw const param);
+        // Parsing and the ceilings are cheap: checked before the hash takes
+        // a slot.
+        let hash = PasswordHash::new(&phc).map_err(AuthError::internal)?;
+        let params = Params::try_from(&hash).map_err(AuthError::internal)?;
+        if params.m_cost() > MAX_MEMORY_KIB
+            || params.t_cost() > MAX_ITERATIONS
+            || params.p_cost() > MAX_PARALLELISM
+        {
+            return Err(AuthError::internal(format!(
+                "stored password hash with parameters beyond the ceiling: {params}"
+            )));
+        }
+        let outdated = hash.algorithm.as_str() != "argon2id"
+            || hash.version != Some(Version::V0x13.into())
+            || (params.m_cost(), params.t_cost(), params.p_cost())
+                != (
+                    configured.m_cost(),
+                    configured.t_cost(),
+                    configured.p_cost(),
+                );
+        let verification = self
+            .pool
+            .run(ticket, move || {
+                let matches = match argon2.verify_password(password.expose_bytes(), &hash) {
+                    Ok(()) => user_exists,
+                    Err(argon2::password_hash::Error::PasswordInvalid) => false,
+                    Err(other) => return Err(HashError::failed(other)),
+                };
+                let rehashed = if matches && outdated {
+                    Some(
+                        argon2
+                            .hash_password(password.expose_bytes())
+                            .map_err(HashError::failed)?
+                            .to_string(),
+                    )
+                } else {
+                    None
+                };
+                Ok(Verification { matches, rehashed })
+            })
+            .await?;
+        Ok(verification)
     }
 }
 
@@ -249,6 +196,7 @@ mod tests {
             parallelism: 1,
             max_concurrent: 2,
             max_wait: Duration::from_secs(10),
+            implementation: Argon2Implementation::default(),
         }
     }
 
@@ -296,6 +244,7 @@ mod tests {
             parallelism: 1,
             max_concurrent: 1,
             max_wait: Duration::from_secs(10),
+            implementation: Argon2Implementation::default(),
         })
         .unwrap();
 
@@ -377,16 +326,16 @@ mod tests {
             ..settings()
         })
         .unwrap();
-        let busy = Arc::clone(&hasher.slots).acquire_owned().await.unwrap();
+        let busy = hasher.pool.occupy_slot().await;
         let ticket = hasher.admit(None).unwrap();
         let waiting = hasher.hash(ticket, password("correct horse"));
         let outcome = tokio::time::timeout(Duration::from_millis(20), waiting).await;
         assert!(outcome.is_err(), "no slot: the call waits");
-        assert_eq!(hasher.admission.pending(), 0);
+        assert_eq!(hasher.pool.pending(), 0);
         drop(hasher.admit(None).unwrap());
-        assert_eq!(hasher.admission.pending(), 0, "an unused ticket too");
+        assert_eq!(hasher.pool.pending(), 0, "an unused ticket too");
         drop(busy);
         hash(&hasher, "correct horse").await;
-        assert_eq!(hasher.admission.pending(), 0);
+        assert_eq!(hasher.pool.pending(), 0);
     }
 }

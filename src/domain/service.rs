@@ -8,15 +8,15 @@ use std::sync::Arc;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::admission::HashTicket;
 use super::credentials::{Credentials, Password};
-use super::deadline::Deadline;
 use super::error::AuthError;
 use super::passwords::PasswordHasher;
 use super::rate_limits::RateLimiter;
 use super::sessions::SessionSettings;
 use super::store::{Revocation, Store, UserRecord};
 use super::tokens::{AccessToken, TokenService};
+use crate::deadline::Deadline;
+use crate::hashing::HashTicket;
 use authd_token::Claims;
 
 /// An account as clients see it.

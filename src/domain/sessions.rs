@@ -8,13 +8,13 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
-use super::admission::HashTicket;
 use super::credentials::Password;
-use super::deadline::Deadline;
 use super::error::{AuthError, TokenRejection};
 use super::refresh_tokens;
 use super::service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 use super::store::{RefreshTokenRecord, SessionRecord, Store, UserRecord};
+use crate::deadline::Deadline;
+use crate::hashing::HashTicket;
 use authd_token::Claims;
 
 /// How long sessions last.

@@ -2,7 +2,7 @@
 //! gRPC specifies.
 //!
 //! The layer parses `grpc-timeout` once and leaves the deadline in the
-//! request extensions as a [`domain::Deadline`], so that password hashing
+//! request extensions as a [`deadline::Deadline`], so that password hashing
 //! refuses at once a call it cannot finish in time; handlers pass it on
 //! without reading headers. tonic enforces `grpc-timeout` itself, but
 //! answers CANCELLED; the gRPC spec says DEADLINE_EXCEEDED. This layer sits
@@ -19,7 +19,8 @@ use std::time::Duration;
 use http::{HeaderMap, Request, Response};
 use tower::{Layer, Service};
 
-use crate::domain::{self, AuthError};
+use crate::deadline;
+use crate::domain::AuthError;
 
 /// How much earlier than tonic this layer gives up.
 const MARGIN: Duration = Duration::from_millis(5);
@@ -63,7 +64,7 @@ where
         if let Some(timeout) = timeout {
             request
                 .extensions_mut()
-                .insert(domain::Deadline::after(timeout));
+                .insert(deadline::Deadline::after(timeout));
         }
         let call = self.inner.call(request);
         Box::pin(async move {
@@ -139,7 +140,7 @@ mod tests {
         fn call(&mut self, request: Request<()>) -> Self::Future {
             let left = request
                 .extensions()
-                .get::<domain::Deadline>()
+                .get::<deadline::Deadline>()
                 .map(|deadline| deadline.remaining().as_millis());
             let delay = self.0;
             Box::pin(async move {

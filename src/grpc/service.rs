@@ -15,9 +15,9 @@ use super::pb::{
     auth_service_server::AuthService,
 };
 use crate::client_address::ClientAddressResolver;
+use crate::deadline::Deadline;
 use crate::domain::{
-    Authenticator, ClientInfo, Credentials, Deadline, Password, Session, SessionSummary, Store,
-    User,
+    Authenticator, ClientInfo, Credentials, Password, Session, SessionSummary, Store, User,
 };
 
 const TOKEN_TYPE: &str = "Bearer";

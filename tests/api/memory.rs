@@ -35,7 +35,7 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 
 /// Resident memory once the first hashes' memory has been given back.
 async fn settled_kib(pid: u32) -> u64 {
-    tokio::time::sleep(authd::domain::ARGON2_MEMORY_LINGER * 2).await;
+    tokio::time::sleep(authd::hashing::ARGON2_MEMORY_LINGER * 2).await;
     status_kib(pid, "VmRSS")
 }
 

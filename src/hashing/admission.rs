@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::deadline::Deadline;
-use super::error::AuthError;
+use super::error::HashError;
+use crate::deadline::Deadline;
 
 /// The share of a client's remaining deadline a hash may be expected to
 /// fill. The rest is kept for what follows the hash (a database write, a
@@ -57,9 +57,9 @@ impl Admission {
     }
 
     /// Admits one hash if it is expected to be done in time, counting it
-    /// until its [`HashTicket`] is dropped; otherwise [`AuthError::Overloaded`]
+    /// until its [`HashTicket`] is dropped; otherwise [`HashError::Overloaded`]
     /// with when it would be admitted.
-    pub fn admit(self: &Arc<Self>, deadline: Option<Deadline>) -> Result<HashTicket, AuthError> {
+    pub fn admit(self: &Arc<Self>, deadline: Option<Deadline>) -> Result<HashTicket, HashError> {
         let (numerator, denominator) = DEADLINE_SHARE;
         let deadline_budget =
             deadline.map(|deadline| deadline.remaining() * numerator / denominator);
@@ -91,7 +91,7 @@ impl Admission {
             }
             Err(_) => {
                 crate::metrics::hash_refused();
-                Err(AuthError::Overloaded {
+                Err(HashError::Overloaded {
                     retry_after: refused.unwrap_or(typical),
                 })
             }
@@ -245,7 +245,7 @@ mod tests {
         // ahead is done, at least one hash later.
         let hurried = admission.admit(Some(Deadline::after(30 * MS)));
         assert!(
-            matches!(hurried, Err(AuthError::Overloaded { retry_after }) if retry_after == 40 * MS),
+            matches!(hurried, Err(HashError::Overloaded { retry_after }) if retry_after == 40 * MS),
             "{hurried:?}"
         );
         let patient = admission

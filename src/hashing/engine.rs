@@ -1,5 +1,6 @@
-//! The argon2 computation itself: at the C reference's speed, in memory that
-//! goes back to the system once the hashes stop.
+//! authd's argon2 engine, the default implementation: the computation at the
+//! C reference's speed, in memory that goes back to the system once the
+//! hashes stop.
 //!
 //! The `argon2` crate stays authd's reference for everything around the
 //! hash: it parses and writes the PHC strings, validates the parameters and
@@ -33,8 +34,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 /// short enough that resident memory is back to idle within seconds.
 pub const ARGON2_MEMORY_LINGER: Duration = Duration::from_secs(1);
 
-/// Computes argon2 for authd's
-/// [`PasswordHasher`](crate::domain::PasswordHasher): a drop-in for the
+/// Computes argon2 for authd's password hashing (the default
+/// [`Argon2Implementation`](super::Argon2Implementation)): a drop-in for the
 /// `argon2` crate's `Argon2` in `hash_password` and `verify_password` (the
 /// same traits, strings and errors), without a secret key.
 #[derive(Clone)]
