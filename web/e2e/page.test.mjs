@@ -1,11 +1,12 @@
 // The demo page as a person uses it: web/dist served by a real authd (the
 // binary named by AUTHD_BIN) on 127.0.0.1, driven in Debian's headless
 // Chromium, from two browser contexts (two browsers, as far as cookies go).
-// Build the page first (`npm run build`).
+// Build the page first (`npm run build`). Screenshots of the page's states
+// go to $SCREENSHOT_DIR, by default e2e/screenshots (git-ignored).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -21,7 +22,7 @@ const webRoot = fileURLToPath(new URL("../dist", import.meta.url));
 if (!existsSync(join(webRoot, "index.html"))) {
   throw new Error(`${webRoot}/index.html is missing: run \`npm run build\` first`);
 }
-const screenshotPath = "/tmp/authd-page.png";
+const screenshotDir = process.env.SCREENSHOT_DIR ?? fileURLToPath(new URL("screenshots", import.meta.url));
 const username = "alice";
 const password = "correct horse battery";
 const newPassword = "a different horse battery";
@@ -83,9 +84,8 @@ async function stopAuthd({ child, log }) {
 }
 
 // One browser context with the page open. Every helper that starts a call to
-// authd waits for its end: the page marks the status area aria-busy during a
-// call, from the click on, and again from the page's load until it has tried
-// to resume a session.
+// authd waits for its end: the page is aria-busy from its load until it has
+// tried to resume a session, and during every call, from the click on.
 class Visitor {
   constructor(context, page) {
     this.context = context;
@@ -93,7 +93,7 @@ class Visitor {
   }
 
   idle() {
-    return this.page.locator('[data-testid="status"][aria-busy="false"]').waitFor();
+    return this.page.locator('[data-testid="page"][aria-busy="false"]').waitFor();
   }
 
   async reload() {
@@ -115,24 +115,117 @@ class Visitor {
     return this.click(this.page.getByRole("button", { name, exact: true }));
   }
 
-  async fill(label, value) {
-    await this.page.getByLabel(label, { exact: true }).fill(value);
+  form(name) {
+    return this.page.getByRole("form", { name, exact: true });
+  }
+
+  // Fills the field with this label, within `scope` where labels repeat
+  // (both "Sign in" and "Create an account" ask for a username).
+  async fill(label, value, scope = this.page) {
+    await scope.getByLabel(label, { exact: true }).fill(value);
   }
 
   async logIn(typedPassword) {
-    await this.fill("Username", username);
-    await this.fill("Password", typedPassword);
+    const form = this.form("Sign in");
+    await this.fill("Username", username, form);
+    await this.fill("Password", typedPassword, form);
     await this.press("log-in");
+  }
+
+  async register(name, typedPassword) {
+    const form = this.form("Create an account");
+    await this.fill("Username", name, form);
+    await this.fill("Password", typedPassword, form);
+    await this.press("register");
   }
 
   text(testId) {
     return this.page.getByTestId(testId).textContent();
   }
 
+  // What a section's outcome element says: its words (without the reason
+  // printed after them), authd's reason, and "success" or "error".
+  said(section) {
+    return this.page.getByTestId(`${section}-outcome`).evaluate((element) => ({
+      words: element.firstChild?.textContent.trim() ?? "",
+      reason: element.dataset.reason ?? null,
+      outcome: element.dataset.outcome ?? null,
+    }));
+  }
+
+  // How a field is marked: aria-invalid, and the words and reason of the
+  // message its aria-describedby names (null if none).
+  fieldState(field) {
+    return field.evaluate((input) => {
+      const note = document.getElementById(input.getAttribute("aria-describedby") ?? "");
+      return {
+        invalid: input.getAttribute("aria-invalid"),
+        words: note?.firstChild?.textContent.trim() ?? null,
+        reason: note?.dataset.reason ?? null,
+        focused: document.activeElement === input,
+      };
+    });
+  }
+
   sessions() {
-    return this.page.getByRole("list", { name: "All your sessions" }).getByRole("listitem");
+    return this.page.getByRole("list", { name: "Your sessions" }).getByRole("listitem");
+  }
+
+  // What the page shows as text, for checks that no transport status leaks.
+  shownText() {
+    return this.page.getByTestId("page").innerText();
+  }
+
+  errorCount() {
+    return this.page.locator('[data-outcome="error"], .field-error, [aria-invalid="true"]').count();
+  }
+
+  // Which of the controls that depend on being signed in or out are shown.
+  async controls() {
+    const page = this.page;
+    const button = (name) => page.getByRole("button", { name, exact: true }).isVisible();
+    return {
+      signIn: await this.form("Sign in").isVisible(),
+      register: await this.form("Create an account").isVisible(),
+      whoAmI: await button("Who am I?"),
+      signOut: await button("Sign out"),
+      sessions: await button("List sessions"),
+      changePassword: await this.form("Change password").isVisible(),
+      deleteAccount: await this.form("Delete account").isVisible(),
+      checkToken: await this.form("Check a token").isVisible(),
+    };
+  }
+
+  async screenshot(name, { fullPage = true } = {}) {
+    const path = join(screenshotDir, `${name}.png`);
+    await this.page.screenshot({ path, fullPage });
+    return path;
   }
 }
+
+const SIGNED_OUT = {
+  signIn: true,
+  register: true,
+  whoAmI: false,
+  signOut: false,
+  sessions: false,
+  changePassword: false,
+  deleteAccount: false,
+  checkToken: true,
+};
+const SIGNED_IN = {
+  signIn: false,
+  register: false,
+  whoAmI: true,
+  signOut: true,
+  sessions: true,
+  changePassword: true,
+  deleteAccount: true,
+  checkToken: true,
+};
+// Transport words that must not reach the person: the page words every
+// refusal after authd's reason alone.
+const TRANSPORT_WORDS = /UNAUTHENTICATED|Unauthorized|\b40[0-9]\b|INVALID_ARGUMENT/;
 
 describe("the demo page", { timeout: 120_000 }, () => {
   let dataDir;
@@ -141,9 +234,12 @@ describe("the demo page", { timeout: 120_000 }, () => {
   // Two browsers logged in as the same user.
   let first;
   let second;
-  // What the pages tried to load from anywhere but authd, and what they threw.
+  // What the pages tried to load from anywhere but authd, what they threw,
+  // and what they (or Chromium about them) logged to the console.
   const foreignRequests = [];
   const pageErrors = [];
+  const consoleMessages = [];
+  const screenshots = [];
 
   async function openPage() {
     const context = await browser.newContext();
@@ -158,13 +254,21 @@ describe("the demo page", { timeout: 120_000 }, () => {
     const page = await context.newPage();
     page.setDefaultTimeout(10_000);
     page.on("pageerror", (error) => pageErrors.push(error));
+    // Chromium's own notes on the page's forms ("[DOM] Password forms
+    // should have ...") arrive here too, at the "verbose" level.
+    page.on("console", (message) => consoleMessages.push(`${message.type()}: ${message.text()}`));
     await page.goto(authd.origin);
     const visitor = new Visitor(context, page);
     await visitor.idle();
     return visitor;
   }
 
+  async function screenshot(visitor, name, options) {
+    screenshots.push(await visitor.screenshot(name, options));
+  }
+
   before(async () => {
+    await mkdir(screenshotDir, { recursive: true });
     dataDir = await mkdtemp(join(tmpdir(), "authd-web-e2e-"));
     authd = await startAuthd(dataDir);
     browser = await chromium.launch({
@@ -192,20 +296,75 @@ describe("the demo page", { timeout: 120_000 }, () => {
     if (dataDir) {
       await rm(dataDir, { recursive: true, force: true });
     }
+    if (screenshots.length > 0) {
+      console.log(`screenshots of the page's states in ${screenshotDir}:\n  ${screenshots.join("\n  ")}`);
+    }
   });
 
-  it("finds no session to resume on a first visit", async () => {
-    assert.equal(await first.text("session"), "Not logged in");
-    assert.equal(await first.text("error-reason"), "REFRESH_TOKEN_INVALID");
-    assert.equal(await first.page.getByRole("button", { name: "List sessions" }).isVisible(), false);
+  it("greets a first visit with \"Not signed in\", no error, and the forms to sign in or create an account", async () => {
+    assert.equal(await first.text("session"), "Not signed in");
+    assert.equal(await first.page.getByText("Not signed in", { exact: true }).isVisible(), true);
+    assert.equal(await first.errorCount(), 0, "no error element on a first visit");
+    assert.deepEqual(await first.said("session"), { words: "", reason: null, outcome: null });
+    assert.deepEqual(await first.controls(), SIGNED_OUT);
+    await screenshot(first, "01-first-visit");
   });
 
-  it("registers a new user and shows them logged in", async () => {
-    await first.fill("Username", username);
-    await first.fill("Password", password);
-    await first.press("register");
-    assert.equal(await first.text("session"), `Logged in as ${username}`);
-    assert.equal(await first.text("status"), `Registered and logged in as ${username}.`);
+  it("marks up every password form as password managers expect", async () => {
+    const forms = await first.page.evaluate(() =>
+      [...document.forms]
+        .filter((form) => form.querySelector('input[type="password"]'))
+        .map((form) => ({
+          form: form.id,
+          username: form.querySelector('input[autocomplete="username"]') !== null,
+          passwords: [...form.querySelectorAll('input[type="password"]')].map((input) => input.autocomplete),
+        })),
+    );
+    assert.deepEqual(forms, [
+      { form: "sign-in", username: true, passwords: ["current-password"] },
+      { form: "register", username: true, passwords: ["new-password"] },
+      { form: "change-password", username: true, passwords: ["current-password", "new-password"] },
+      { form: "delete-account", username: true, passwords: ["current-password"] },
+    ]);
+  });
+
+  it("names every field a registration breaks, on the field itself", async () => {
+    await first.register("no spaces allowed", "short");
+    const form = first.form("Create an account");
+    const usernameField = await first.fieldState(form.getByLabel("Username", { exact: true }));
+    const passwordField = await first.fieldState(form.getByLabel("Password", { exact: true }));
+    assert.deepEqual(usernameField, {
+      invalid: "true",
+      words: "Use 3 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+      reason: "INVALID_USERNAME",
+      focused: true,
+    });
+    assert.deepEqual(passwordField, {
+      invalid: "true",
+      words: "Use at least 8 characters.",
+      reason: "PASSWORD_TOO_SHORT",
+      focused: false,
+    });
+    assert.equal(await form.locator(".field-error").count(), 2);
+    for (const note of await form.locator(".field-error").all()) {
+      assert.equal(await note.isVisible(), true);
+    }
+    assert.equal(await first.text("session"), "Not signed in");
+    assert.doesNotMatch(await first.shownText(), TRANSPORT_WORDS);
+    await screenshot(first, "02-registration-two-errors");
+  });
+
+  it("registers a new user and shows what a signed-in user can do, and nothing else", async () => {
+    await first.register(username, password);
+    assert.equal(await first.text("session"), `Signed in as ${username}`);
+    assert.deepEqual(await first.said("session"), {
+      words: `Account created. Welcome, ${username}.`,
+      reason: null,
+      outcome: "success",
+    });
+    assert.equal(await first.errorCount(), 0, "the earlier field errors are gone");
+    assert.deepEqual(await first.controls(), SIGNED_IN);
+    await screenshot(first, "03-signed-in");
   });
 
   it("keeps the refresh token in an HttpOnly cookie for /token, and nothing in web storage", async () => {
@@ -226,88 +385,109 @@ describe("the demo page", { timeout: 120_000 }, () => {
     );
   });
 
-  it("is still logged in after a reload", async () => {
+  it("is still signed in after a reload", async () => {
     await first.reload();
-    assert.equal(await first.text("session"), `Logged in as ${username}`);
-    assert.equal(
-      await first.text("status"),
-      `Welcome back, ${username}: the session was renewed from its cookie.`,
-    );
+    assert.equal(await first.text("session"), `Signed in as ${username}`);
+    assert.equal((await first.said("session")).words, `Welcome back, ${username}.`);
+    assert.deepEqual(await first.controls(), SIGNED_IN);
   });
 
-  it("logs out, and a reload finds no session", async () => {
+  it("signs out, and a reload finds no session and shows no error", async () => {
     await first.press("log-out");
-    assert.equal(await first.text("session"), "Not logged in");
+    assert.equal(await first.text("session"), "Not signed in");
+    assert.deepEqual(await first.controls(), SIGNED_OUT);
     await first.reload();
-    assert.equal(await first.text("session"), "Not logged in");
-    assert.equal(await first.text("error-reason"), "REFRESH_TOKEN_INVALID");
+    assert.equal(await first.text("session"), "Not signed in");
+    assert.equal(await first.errorCount(), 0);
+    assert.deepEqual(await first.controls(), SIGNED_OUT);
   });
 
-  it("refuses a wrong password with INVALID_CREDENTIALS", async () => {
+  it("refuses a wrong password in words, beside the sign-in form", async () => {
     await first.logIn("not the password");
-    assert.equal(await first.text("error-code"), "401 Unauthorized");
-    assert.equal(await first.text("error-reason"), "INVALID_CREDENTIALS");
-    assert.equal(await first.text("session"), "Not logged in");
+    assert.deepEqual(await first.said("sign-in"), {
+      words: "Wrong username or password.",
+      reason: "INVALID_CREDENTIALS",
+      outcome: "error",
+    });
+    assert.doesNotMatch(await first.shownText(), TRANSPORT_WORDS);
+    assert.equal(await first.text("session"), "Not signed in");
   });
 
-  it("logs in again", async () => {
+  it("signs in again", async () => {
     await first.logIn(password);
-    assert.equal(await first.text("session"), `Logged in as ${username}`);
+    assert.equal(await first.text("session"), `Signed in as ${username}`);
+    assert.equal(await first.errorCount(), 0, "the wrong password's error is gone");
   });
 
   it("answers Who am I? with the username", async () => {
     await first.press("who-am-i");
-    assert.match(await first.text("status"), new RegExp(`^The token belongs to ${username}, valid until `));
+    assert.match((await first.said("session")).words, new RegExp(`^The token belongs to ${username}, valid until `));
   });
 
-  it("refuses the token with TOKEN_REVOKED once logged out", async () => {
+  it("refuses the token once signed out: the session has ended", async () => {
     const token = await first.text("token");
     assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, "the page shows the JWT it holds");
     await first.press("log-out");
-    assert.equal(await first.text("session"), "Not logged in");
+    assert.equal(await first.text("session"), "Not signed in");
     assert.equal(await first.text("token"), "");
 
     await first.fill("Access token", token);
     await first.press("verify");
-    assert.equal(await first.text("error-code"), "UNAUTHENTICATED");
-    assert.equal(await first.text("error-reason"), "TOKEN_REVOKED");
+    assert.deepEqual(await first.said("check-token"), {
+      words: "This session has ended.",
+      reason: "TOKEN_REVOKED",
+      outcome: "error",
+    });
+    assert.doesNotMatch(await first.shownText(), TRANSPORT_WORDS);
   });
 
-  it("lists the sessions of two browsers logged in as the same user", async () => {
+  it("lists the sessions of two browsers signed in as the same user", async () => {
     await first.logIn(password);
     second = await openPage();
     await second.logIn(password);
-    assert.equal(await second.text("session"), `Logged in as ${username}`);
+    assert.equal(await second.text("session"), `Signed in as ${username}`);
 
     await first.pressButton("List sessions");
-    assert.equal(await first.text("status"), "2 live sessions.");
+    assert.equal((await first.said("sessions")).words, "2 live sessions.");
     assert.equal(await first.sessions().count(), 2);
     assert.equal(await first.sessions().filter({ hasText: "This browser" }).count(), 1);
-    await first.page.screenshot({ path: screenshotPath, fullPage: true });
+    await screenshot(first, "04-two-sessions");
   });
 
-  it("ends the other browser's session, whose next call is refused", async () => {
+  it("ends the other browser's session, whose next call and reload say so in the same words", async () => {
     const other = first.sessions().filter({ hasNotText: "This browser" });
     await first.click(other.getByRole("button", { name: "End", exact: true }));
-    assert.match(await first.text("status"), /^Ended the session started /);
+    assert.match((await first.said("sessions")).words, /^Ended the session started /);
     assert.equal(await first.sessions().count(), 1);
 
+    // Who am I? goes over grpc-web, the reload's refresh over REST: two
+    // surfaces, two reasons, one wording.
     await second.press("who-am-i");
-    assert.equal(await second.text("error-code"), "UNAUTHENTICATED");
-    assert.equal(await second.text("error-reason"), "TOKEN_REVOKED");
-    assert.equal(await second.text("session"), "Not logged in");
+    const overGrpcWeb = await second.said("session");
+    assert.deepEqual(overGrpcWeb, { words: "This session has ended.", reason: "TOKEN_REVOKED", outcome: "error" });
+    assert.equal(await second.text("session"), "Not signed in");
+    assert.deepEqual(await second.controls(), SIGNED_OUT);
+    assert.doesNotMatch(await second.shownText(), TRANSPORT_WORDS);
+
     await second.reload();
-    assert.equal(await second.text("session"), "Not logged in");
-    assert.equal(await second.text("error-reason"), "SESSION_ENDED");
+    const overRest = await second.said("session");
+    assert.deepEqual(overRest, { words: "This session has ended.", reason: "SESSION_ENDED", outcome: "error" });
+    assert.equal(await second.text("session"), "Not signed in");
+    assert.doesNotMatch(await second.shownText(), TRANSPORT_WORDS);
+    await screenshot(second, "05-session-ended-elsewhere");
   });
 
-  it("refuses a wrong current password, staying logged in", async () => {
+  it("refuses a wrong current password on its field, staying signed in", async () => {
     await first.fill("Current password", "not the password");
     await first.fill("New password", newPassword);
     await first.pressButton("Change password");
-    assert.equal(await first.text("error-code"), "401 Unauthorized");
-    assert.equal(await first.text("error-reason"), "INVALID_CREDENTIALS");
-    assert.equal(await first.text("session"), `Logged in as ${username}`);
+    assert.deepEqual(await first.fieldState(first.page.getByLabel("Current password", { exact: true })), {
+      invalid: "true",
+      words: "Wrong username or password.",
+      reason: "INVALID_CREDENTIALS",
+      focused: true,
+    });
+    assert.equal(await first.text("session"), `Signed in as ${username}`);
   });
 
   it("changes the password, ending every earlier session", async () => {
@@ -315,46 +495,78 @@ describe("the demo page", { timeout: 120_000 }, () => {
     await first.fill("Current password", password);
     await first.fill("New password", newPassword);
     await first.pressButton("Change password");
-    assert.equal(
-      await first.text("status"),
-      "Password changed: every earlier session has ended, and this browser has a new one.",
-    );
-    assert.equal(await first.text("session"), `Logged in as ${username}`);
+    assert.deepEqual(await first.said("change-password"), {
+      words: "Password changed: every other browser is signed out.",
+      reason: null,
+      outcome: "success",
+    });
+    assert.equal(await first.text("session"), `Signed in as ${username}`);
     assert.notEqual(await first.text("token"), earlierToken);
+    assert.equal(await first.errorCount(), 0, "the wrong password's mark is gone");
 
     await first.fill("Access token", earlierToken);
     await first.press("verify");
-    assert.equal(await first.text("error-reason"), "TOKEN_REVOKED");
+    assert.equal((await first.said("check-token")).reason, "TOKEN_REVOKED");
 
     await second.logIn(password);
-    assert.equal(await second.text("error-reason"), "INVALID_CREDENTIALS");
+    assert.equal((await second.said("sign-in")).reason, "INVALID_CREDENTIALS");
     await second.logIn(newPassword);
-    assert.equal(await second.text("session"), `Logged in as ${username}`);
+    assert.equal(await second.text("session"), `Signed in as ${username}`);
   });
 
   it("keeps the new session across a reload", async () => {
     await first.reload();
-    assert.equal(await first.text("session"), `Logged in as ${username}`);
+    assert.equal(await first.text("session"), `Signed in as ${username}`);
   });
 
-  it("deletes the account, whose name logs in no more", async () => {
+  it("shows a wrong password for Delete account on its field, in view, beside the form", async () => {
+    await first.fill("Your password", "not the password");
+    await first.pressButton("Delete account");
+    const field = first.page.getByLabel("Your password", { exact: true });
+    assert.deepEqual(await first.fieldState(field), {
+      invalid: "true",
+      words: "Wrong username or password.",
+      reason: "INVALID_CREDENTIALS",
+      focused: true,
+    });
+    // The message is the delete form's own, and the only error on the page.
+    const note = first.form("Delete account").locator(".field-error");
+    assert.equal(await note.count(), 1);
+    assert.equal(await first.page.locator('.field-error, [data-outcome="error"]').count(), 1);
+
+    // Where the person is looking: inside the viewport, right below the field.
+    const viewport = first.page.viewportSize();
+    const noteBox = await note.boundingBox();
+    const fieldBox = await field.boundingBox();
+    assert.ok(noteBox && fieldBox, "the message and the field are rendered");
+    assert.ok(noteBox.y >= 0 && noteBox.y + noteBox.height <= viewport.height, `message at y=${noteBox.y} in a ${viewport.height} px viewport`);
+    assert.ok(noteBox.x >= 0 && noteBox.x + noteBox.width <= viewport.width);
+    const gap = noteBox.y - (fieldBox.y + fieldBox.height);
+    assert.ok(gap >= 0 && gap <= 24, `message ${gap} px below the field`);
+    assert.equal(await first.text("session"), `Signed in as ${username}`);
+    await screenshot(first, "06-delete-wrong-password-viewport", { fullPage: false });
+  });
+
+  it("deletes the account, whose name signs in no more", async () => {
     await first.fill("Your password", newPassword);
     await first.pressButton("Delete account");
-    assert.equal(await first.text("status"), `Deleted the account ${username}.`);
-    assert.equal(await first.text("session"), "Not logged in");
+    assert.equal((await first.said("session")).words, `Deleted the account ${username}.`);
+    assert.equal(await first.text("session"), "Not signed in");
+    assert.deepEqual(await first.controls(), SIGNED_OUT);
 
     await second.press("who-am-i");
-    assert.equal(await second.text("error-code"), "UNAUTHENTICATED");
-    assert.equal(await second.text("error-reason"), "TOKEN_REVOKED");
-    assert.equal(await second.text("session"), "Not logged in");
+    assert.equal((await second.said("session")).reason, "TOKEN_REVOKED");
+    assert.equal(await second.text("session"), "Not signed in");
 
     await first.logIn(newPassword);
-    assert.equal(await first.text("error-reason"), "INVALID_CREDENTIALS");
-    assert.equal(await first.text("session"), "Not logged in");
+    assert.equal((await first.said("sign-in")).reason, "INVALID_CREDENTIALS");
+    assert.equal(await first.text("session"), "Not signed in");
   });
 
-  it("loaded nothing from elsewhere and threw nothing", () => {
+  it("loaded nothing from elsewhere, threw nothing, and drew no console warning about its forms", () => {
     assert.deepEqual(foreignRequests, []);
     assert.deepEqual(pageErrors, []);
+    assert.ok(consoleMessages.length > 0, "the console is collected (the first visit's refused refresh is logged)");
+    assert.deepEqual(consoleMessages.filter((message) => /password|autocomplete|username/i.test(message)), []);
   });
 });

@@ -1,8 +1,13 @@
-// The demo page: register, log in, ask authd whom a token belongs to, list
-// and end sessions, change the password, delete the account, and log out,
-// against the authd that served the page (through ./authd).
+// The demo page: create an account, sign in, ask authd whom a token belongs
+// to, list and end sessions, change the password, delete the account, and
+// sign out, against the authd that served the page (through ./authd).
+//
+// Each part of the page says how its last call went next to the controls
+// that made it, and marks the fields authd refused; only the parts that fit
+// the state (signed in or not) are shown.
 import * as authd from "./authd";
 import { AuthdError, type SessionInfo, type Tokens } from "./authd";
+import { describe, wording } from "./wording";
 
 // The access token lives in this variable only. The session survives a
 // reload through the HttpOnly refresh cookie, which scripts cannot read:
@@ -17,14 +22,139 @@ function byId<T extends HTMLElement>(id: string, type: { new (): T }): T {
   return element;
 }
 
-const credentialsForm = byId("credentials", HTMLFormElement);
-const usernameInput = byId("username", HTMLInputElement);
-const passwordInput = byId("password", HTMLInputElement);
-const registerButton = byId("register", HTMLButtonElement);
-const whoAmIButton = byId("who-am-i", HTMLButtonElement);
-const logOutButton = byId("log-out", HTMLButtonElement);
+/**
+ * One part of the page: a section with an `.outcome` element, where it says
+ * how its last call went, and the inputs authd may find fault with.
+ */
+class Panel {
+  private readonly outcome: HTMLElement;
+
+  constructor(
+    readonly section: HTMLElement,
+    /** Inputs by the name authd gives their field (`errors[].field`). */
+    private readonly fields: Readonly<Record<string, HTMLInputElement>> = {},
+    /**
+     * Inputs that a refusal of the whole call is about, by its reason: a
+     * wrong password is the password field's fault, though authd names no
+     * field for it (at login it cannot say which of the two is wrong).
+     */
+    private readonly reasonFields: Readonly<Record<string, HTMLInputElement>> = {},
+  ) {
+    const outcome = section.querySelector<HTMLElement>(".outcome");
+    if (!outcome) {
+      throw new Error(`#${section.id} has no .outcome`);
+    }
+    this.outcome = outcome;
+  }
+
+  get shown(): boolean {
+    return !this.section.hidden;
+  }
+
+  clear(): void {
+    delete this.outcome.dataset.outcome;
+    delete this.outcome.dataset.reason;
+    this.outcome.replaceChildren();
+    for (const input of Object.values(this.fields)) {
+      unmark(input);
+    }
+  }
+
+  /** Shows a success; an empty message shows nothing. */
+  succeed(message: string): void {
+    if (message) {
+      this.outcome.dataset.outcome = "success";
+      this.outcome.textContent = message;
+      this.outcome.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  /**
+   * Shows a refusal: on each field at fault when authd named them, with the
+   * focus on the first (a screen reader then reads its message), else in the
+   * outcome element, which is aria-live.
+   */
+  fail(error: AuthdError): void {
+    const marked = this.markFields(error);
+    const [first] = marked;
+    if (first) {
+      first.focus();
+      // The focus scrolls the field into view; its message is just below.
+      first.nextElementSibling?.scrollIntoView({ block: "nearest" });
+      return;
+    }
+    this.outcome.dataset.outcome = "error";
+    if (error.reason) {
+      this.outcome.dataset.reason = error.reason;
+    }
+    this.outcome.replaceChildren(
+      ...explained(describe(error), error.reason, `${error.status}: ${error.message}`),
+    );
+    this.outcome.scrollIntoView({ block: "nearest" });
+  }
+
+  // Marks every input of this panel that the refusal is about, in the order
+  // authd named them, and returns them.
+  private markFields(error: AuthdError): HTMLInputElement[] {
+    const marked: HTMLInputElement[] = [];
+    for (const { field, reason, detail } of error.fieldErrors) {
+      const input = this.fields[field];
+      if (input) {
+        mark(input, wording(reason, detail), reason, detail);
+        marked.push(input);
+      }
+    }
+    const input = error.reason ? this.reasonFields[error.reason] : undefined;
+    if (input && marked.length === 0) {
+      mark(input, describe(error), error.reason ?? "", error.message);
+      marked.push(input);
+    }
+    return marked;
+  }
+}
+
+// The words, then authd's reason in small print for developers; its title
+// holds what authd said in its own words.
+function explained(words: string, reason: string | undefined, title: string): Node[] {
+  if (!reason) {
+    return [document.createTextNode(words)];
+  }
+  const code = document.createElement("code");
+  code.textContent = reason;
+  code.title = title;
+  return [document.createTextNode(`${words} `), code];
+}
+
+// The conventional way to tie a message to a field: aria-invalid, and the
+// message as the field's description, read out with its label.
+function mark(input: HTMLInputElement, words: string, reason: string, title: string): void {
+  const note = document.createElement("p");
+  note.id = `${input.id}-error`;
+  note.className = "field-error";
+  note.dataset.reason = reason;
+  note.append(...explained(words, reason, title));
+  input.after(note);
+  input.setAttribute("aria-invalid", "true");
+  input.setAttribute("aria-describedby", note.id);
+}
+
+function unmark(input: HTMLInputElement): void {
+  document.getElementById(`${input.id}-error`)?.remove();
+  input.removeAttribute("aria-invalid");
+  input.removeAttribute("aria-describedby");
+}
+
+const page = byId("page", HTMLElement);
 const sessionText = byId("session", HTMLParagraphElement);
 const tokenOutput = byId("token", HTMLOutputElement);
+const whoAmIButton = byId("who-am-i", HTMLButtonElement);
+const logOutButton = byId("log-out", HTMLButtonElement);
+const signInForm = byId("sign-in", HTMLFormElement);
+const signInUsername = byId("sign-in-username", HTMLInputElement);
+const signInPassword = byId("sign-in-password", HTMLInputElement);
+const registerForm = byId("register", HTMLFormElement);
+const registerUsername = byId("register-username", HTMLInputElement);
+const registerPassword = byId("register-password", HTMLInputElement);
 const listSessionsButton = byId("list-sessions", HTMLButtonElement);
 const sessionList = byId("session-list", HTMLUListElement);
 const changePasswordForm = byId("change-password", HTMLFormElement);
@@ -34,55 +164,82 @@ const deleteAccountForm = byId("delete-account", HTMLFormElement);
 const deletePasswordInput = byId("delete-password", HTMLInputElement);
 const checkTokenForm = byId("check-token", HTMLFormElement);
 const tokenToCheckInput = byId("token-to-check", HTMLInputElement);
-const statusArea = byId("status", HTMLParagraphElement);
+// The read-only username fields of the forms that ask for the signed-in
+// account's password: password managers look for one in every password form.
+const accountUsernames = document.querySelectorAll<HTMLInputElement>("input.account-username");
+
+const sessionPanel = new Panel(byId("session-panel", HTMLElement));
+const signInPanel = new Panel(byId("sign-in-panel", HTMLElement), {
+  username: signInUsername,
+  password: signInPassword,
+});
+const registerPanel = new Panel(
+  byId("register-panel", HTMLElement),
+  { username: registerUsername, password: registerPassword },
+  { USERNAME_TAKEN: registerUsername },
+);
+const sessionsPanel = new Panel(byId("sessions-panel", HTMLElement));
+const changePasswordPanel = new Panel(
+  byId("change-password-panel", HTMLElement),
+  { current_password: currentPasswordInput, new_password: newPasswordInput },
+  { INVALID_CREDENTIALS: currentPasswordInput },
+);
+const deleteAccountPanel = new Panel(
+  byId("delete-account-panel", HTMLElement),
+  { password: deletePasswordInput },
+  { INVALID_CREDENTIALS: deletePasswordInput },
+);
+const checkTokenPanel = new Panel(byId("check-token-panel", HTMLElement));
+const panels = [
+  sessionPanel,
+  signInPanel,
+  registerPanel,
+  sessionsPanel,
+  changePasswordPanel,
+  deleteAccountPanel,
+  checkTokenPanel,
+];
 
 function showSession(): void {
-  sessionText.textContent = session
-    ? `Logged in as ${session.user.username}`
-    : "Not logged in";
+  sessionText.textContent = session ? `Signed in as ${session.user.username}` : "Not signed in";
   tokenOutput.value = session?.accessToken ?? "";
-  for (const section of document.querySelectorAll<HTMLElement>(".logged-in")) {
-    section.hidden = !session;
+  for (const input of accountUsernames) {
+    input.value = session?.user.username ?? "";
+  }
+  for (const element of document.querySelectorAll<HTMLElement>(".signed-in")) {
+    element.hidden = !session;
+  }
+  for (const element of document.querySelectorAll<HTMLElement>(".signed-out")) {
+    element.hidden = Boolean(session);
   }
 }
 
-function showSuccess(message: string): void {
-  statusArea.dataset.outcome = "success";
-  statusArea.textContent = message;
-}
-
-function showError(error: AuthdError): void {
-  const code = document.createElement("code");
-  code.dataset.testid = "error-code";
-  code.textContent = error.status;
-  const parts: (Node | string)[] = [code];
-  if (error.reason) {
-    const reason = document.createElement("code");
-    reason.dataset.testid = "error-reason";
-    reason.textContent = error.reason;
-    parts.push(" ", reason);
-  }
-  parts.push(`: ${error.message}`);
-  statusArea.dataset.outcome = "error";
-  statusArea.replaceChildren(...parts);
+// Signing in or out hides the part of the page that did it; its outcome
+// then goes to the session panel, which is always shown.
+function shownPanel(panel: Panel): Panel {
+  return panel.shown ? panel : sessionPanel;
 }
 
 // Runs one call to authd at a time: the buttons are disabled meanwhile, and
-// the status area is aria-busy until it shows the outcome.
-async function run(action: () => Promise<string>): Promise<void> {
+// the page is aria-busy until it shows the outcome. Earlier outcomes and
+// marks are cleared first, so that what the page says is about this call.
+async function run(panel: Panel, action: () => Promise<string>): Promise<void> {
   const buttons = document.querySelectorAll("button");
   buttons.forEach((button) => (button.disabled = true));
-  statusArea.ariaBusy = "true";
+  page.ariaBusy = "true";
+  panels.forEach((each) => each.clear());
   try {
-    showSuccess(await action());
+    // Awaited first: the call decides which panels are shown.
+    const message = await action();
+    shownPanel(panel).succeed(message);
   } catch (error) {
-    showError(
+    shownPanel(panel).fail(
       error instanceof AuthdError
         ? error
         : new AuthdError("PAGE ERROR", undefined, String(error), false),
     );
   } finally {
-    statusArea.ariaBusy = "false";
+    page.ariaBusy = "false";
     buttons.forEach((button) => (button.disabled = false));
   }
 }
@@ -122,20 +279,28 @@ async function withToken<T>(
 }
 
 async function resume(): Promise<string> {
-  const username = startSession(await authd.refresh());
-  return `Welcome back, ${username}: the session was renewed from its cookie.`;
+  try {
+    return `Welcome back, ${startSession(await authd.refresh())}.`;
+  } catch (error) {
+    // No refresh cookie (a first visit, or after signing out) means being
+    // signed out, which "Not signed in" says; it is no error.
+    if (error instanceof AuthdError && error.reason === "REFRESH_TOKEN_INVALID") {
+      return "";
+    }
+    throw error;
+  }
 }
 
 async function register(): Promise<string> {
-  const tokens = await authd.register(usernameInput.value, passwordInput.value);
-  passwordInput.value = "";
-  return `Registered and logged in as ${startSession(tokens)}.`;
+  const tokens = await authd.register(registerUsername.value, registerPassword.value);
+  registerPassword.value = "";
+  return `Account created. Welcome, ${startSession(tokens)}.`;
 }
 
 async function logIn(): Promise<string> {
-  const tokens = await authd.logIn(usernameInput.value, passwordInput.value);
-  passwordInput.value = "";
-  return `Logged in as ${startSession(tokens)}.`;
+  const tokens = await authd.logIn(signInUsername.value, signInPassword.value);
+  signInPassword.value = "";
+  return `Welcome, ${startSession(tokens)}.`;
 }
 
 async function describeToken(accessToken: string): Promise<string> {
@@ -144,21 +309,21 @@ async function describeToken(accessToken: string): Promise<string> {
 }
 
 async function whoAmI(): Promise<string> {
-  return session ? withToken(session, describeToken) : "Not logged in.";
+  return session ? withToken(session, describeToken) : "Not signed in.";
 }
 
 async function logOut(): Promise<string> {
   if (!session) {
-    return "Not logged in.";
+    return "Not signed in.";
   }
   await withToken(session, authd.logOut);
   endSession();
-  return "Logged out: authd refuses this session's tokens from now on.";
+  return "Signed out: this session's tokens are refused from now on.";
 }
 
 async function listSessions(): Promise<string> {
   if (!session) {
-    return "Not logged in.";
+    return "Not signed in.";
   }
   const sessions = await withToken(session, authd.listSessions);
   showSessionList(sessions);
@@ -168,7 +333,7 @@ async function listSessions(): Promise<string> {
 async function endOtherSession(other: SessionInfo): Promise<string> {
   const current = session;
   if (!current) {
-    return "Not logged in.";
+    return "Not signed in.";
   }
   await withToken(current, (token) => authd.revokeSession(token, other.id));
   showSessionList(await withToken(current, authd.listSessions));
@@ -187,7 +352,7 @@ function showSessionList(sessions: SessionInfo[]): void {
       description.append(started, agent);
       item.append(description);
       if (listed.current) {
-        // Ended with "Log out", which also clears this browser's cookies.
+        // Ended with "Sign out", which also clears this browser's cookies.
         const marker = document.createElement("strong");
         marker.textContent = "This browser";
         item.append(marker);
@@ -195,7 +360,7 @@ function showSessionList(sessions: SessionInfo[]): void {
         const end = document.createElement("button");
         end.type = "button";
         end.textContent = "End";
-        end.addEventListener("click", () => void run(() => endOtherSession(listed)));
+        end.addEventListener("click", () => void run(sessionsPanel, () => endOtherSession(listed)));
         item.append(end);
       }
       return item;
@@ -205,7 +370,7 @@ function showSessionList(sessions: SessionInfo[]): void {
 
 async function changePassword(): Promise<string> {
   if (!session) {
-    return "Not logged in.";
+    return "Not signed in.";
   }
   const tokens = await withToken(session, (token) =>
     authd.changePassword(token, currentPasswordInput.value, newPasswordInput.value),
@@ -213,12 +378,12 @@ async function changePassword(): Promise<string> {
   currentPasswordInput.value = "";
   newPasswordInput.value = "";
   startSession(tokens);
-  return "Password changed: every earlier session has ended, and this browser has a new one.";
+  return "Password changed: every other browser is signed out.";
 }
 
 async function deleteAccount(): Promise<string> {
   if (!session) {
-    return "Not logged in.";
+    return "Not signed in.";
   }
   const { username } = session.user;
   await withToken(session, (token) => authd.deleteAccount(token, deletePasswordInput.value));
@@ -227,24 +392,20 @@ async function deleteAccount(): Promise<string> {
   return `Deleted the account ${username}.`;
 }
 
-credentialsForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  void run(event.submitter === registerButton ? register : logIn);
-});
-whoAmIButton.addEventListener("click", () => void run(whoAmI));
-logOutButton.addEventListener("click", () => void run(logOut));
-listSessionsButton.addEventListener("click", () => void run(listSessions));
-changePasswordForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  void run(changePassword);
-});
-deleteAccountForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  void run(deleteAccount);
-});
-checkTokenForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  void run(() => describeToken(tokenToCheckInput.value.trim()));
-});
+function onSubmit(form: HTMLFormElement, panel: Panel, action: () => Promise<string>): void {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void run(panel, action);
+  });
+}
 
-void run(resume);
+onSubmit(signInForm, signInPanel, logIn);
+onSubmit(registerForm, registerPanel, register);
+onSubmit(changePasswordForm, changePasswordPanel, changePassword);
+onSubmit(deleteAccountForm, deleteAccountPanel, deleteAccount);
+onSubmit(checkTokenForm, checkTokenPanel, () => describeToken(tokenToCheckInput.value.trim()));
+whoAmIButton.addEventListener("click", () => void run(sessionPanel, whoAmI));
+logOutButton.addEventListener("click", () => void run(sessionPanel, logOut));
+listSessionsButton.addEventListener("click", () => void run(sessionsPanel, listSessions));
+
+void run(sessionPanel, resume);

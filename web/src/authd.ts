@@ -42,10 +42,20 @@ export interface TokenInfo {
   expiresAt: Date;
 }
 
+/** One field of a request that authd refused, named as in the request. */
+export interface FieldError {
+  /** `username`, `password`, `current_password`, `new_password`. */
+  field: string;
+  reason: string;
+  /** authd's own words, in English. */
+  detail: string;
+}
+
 /**
- * A call authd refused, or one that never got an answer. `status` is what
- * the surface itself answered (a gRPC code name, or an HTTP status line);
- * `reason` is authd's stable reason, the same on both surfaces.
+ * A call authd refused, or one that never got an answer. `reason` is
+ * authd's stable reason, the same on both surfaces, and what the page words
+ * its message after; `status` is what the surface itself answered (a gRPC
+ * code name, or an HTTP status line), for developers only.
  */
 export class AuthdError extends Error {
   constructor(
@@ -54,6 +64,8 @@ export class AuthdError extends Error {
     message: string,
     /** UNAUTHENTICATED over gRPC, 401 over HTTP. */
     readonly unauthenticated: boolean,
+    /** Every invalid field of the request, when authd named them. */
+    readonly fieldErrors: readonly FieldError[] = [],
   ) {
     super(message);
     this.name = "AuthdError";
@@ -149,12 +161,16 @@ function tokens(body: unknown): Tokens {
   return { accessToken: access_token, user: { id: user.id, username: user.username } };
 }
 
-/** An RFC 9457 problem as the REST gateway sends it. */
+/**
+ * An RFC 9457 problem as the REST gateway sends it; a 400 names every
+ * invalid field in `errors`.
+ */
 interface Problem {
   title?: string;
   status?: number;
   detail?: string;
   reason?: string;
+  errors?: FieldError[];
 }
 
 function post(
@@ -189,7 +205,12 @@ async function rest(
       credentials: "same-origin",
     });
   } catch (error) {
-    throw new AuthdError("NO ANSWER", undefined, String(error), false);
+    throw new AuthdError(
+      `NO ANSWER (${String(error)})`,
+      undefined,
+      "authd did not answer: check the connection, then try again.",
+      false,
+    );
   }
   if (response.ok) {
     return response.json();
@@ -204,6 +225,7 @@ async function rest(
     problem.reason,
     problem.detail ?? `${method} ${path} failed`,
     response.status === 401,
+    problem.errors,
   );
 }
 
@@ -236,7 +258,8 @@ async function grpcCall<T>(call: () => Promise<T>): Promise<T> {
   } catch (thrown) {
     const error = ConnectError.from(thrown);
     // authd puts an ErrorInfo on every error; a failure before reaching it
-    // (e.g. the network) has none.
+    // (e.g. the network) has none. No call the page makes over grpc-web has
+    // a field authd checks, so there is no google.rpc.BadRequest to read.
     const [info] = error.findDetails(ErrorInfoSchema);
     throw new AuthdError(
       GRPC_CODE_NAMES[error.code] ?? `code ${error.code}`,

@@ -1,0 +1,52 @@
+// What the page says for each of authd's reasons (README.md's error table),
+// in words for the person at the page. Both surfaces carry the same reasons,
+// so one refusal reads the same whether it came over REST or grpc-web; the
+// page shows the reason itself beside these words, for developers.
+import type { AuthdError } from "./authd";
+
+// Revoked tokens, ended sessions and reused refresh tokens all mean the same
+// thing to the person: their session is over.
+const SESSION_ENDED = "This session has ended.";
+
+// The lengths are authd's own (src/domain/credentials.rs); they are not
+// configurable.
+const WORDING: Readonly<Record<string, string>> = {
+  INVALID_USERNAME: "Use 3 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+  PASSWORD_REQUIRED: "Enter the password.",
+  PASSWORD_TOO_SHORT: "Use at least 8 characters.",
+  PASSWORD_TOO_LONG: "Use at most 128 characters.",
+  PASSWORD_TOO_COMMON: "This password is one of the most common ones: choose another.",
+  USERNAME_TAKEN: "This username is taken: choose another.",
+  INVALID_CREDENTIALS: "Wrong username or password.",
+  MISSING_TOKEN: "Paste an access token to check.",
+  TOKEN_MALFORMED: "This is not an access token.",
+  TOKEN_INVALID_SIGNATURE: "This token was not signed by this authd.",
+  TOKEN_INVALID_CLAIMS: "This token was not issued by this authd.",
+  TOKEN_EXPIRED: "This token has expired.",
+  TOKEN_NOT_YET_VALID: "This token is not valid yet.",
+  TOKEN_REVOKED: SESSION_ENDED,
+  REFRESH_TOKEN_INVALID: "Not signed in.",
+  REFRESH_TOKEN_REUSED: SESSION_ENDED,
+  SESSION_ENDED,
+  SESSION_NOT_FOUND: "That session had already ended.",
+  ACCOUNT_DISABLED: "This account is disabled.",
+  RATE_LIMITED: "Too many attempts: wait a moment, then try again.",
+  SERVER_BUSY: "authd is busy: try again in a moment.",
+  SERVICE_UNAVAILABLE: "authd cannot reach its database: try again in a moment.",
+  DEADLINE_EXCEEDED: "authd took too long to answer: try again.",
+  INTERNAL: "Something went wrong inside authd.",
+  CROSS_ORIGIN_REQUEST: "authd refused a request from this page's origin.",
+};
+
+/**
+ * The words for a reason; `fallback` (authd's own message) for a reason
+ * this page does not know, or for a failure that carries none.
+ */
+export function wording(reason: string | undefined, fallback: string): string {
+  return (reason && WORDING[reason]) || fallback;
+}
+
+/** The words for a refused call as a whole. */
+export function describe(error: AuthdError): string {
+  return wording(error.reason, error.message);
+}
