@@ -6,7 +6,7 @@ use chrono::Utc;
 
 use crate::config::{Settings, UsersCommand};
 use crate::domain::{AccountAdmin, generate_signing_key};
-use crate::domain::{Store, UserRecord};
+use crate::domain::{SigningKeyStore as _, UserRecord};
 use crate::startup::connect_and_migrate;
 
 /// Adds a signing key that instances start signing with after the

@@ -22,11 +22,11 @@ use tower_http::timeout::TimeoutLayer;
 use crate::client_address::ClientAddressResolver;
 use crate::client_gone::ClientGoneLayer;
 use crate::config::Settings;
-use crate::domain::Store;
 use crate::domain::{
     Authenticator, CLOCK_LEEWAY, FileKey, PasswordHasher, RateLimiter, Revocations, TokenService,
     load_or_create_signing_keys,
 };
+use crate::domain::{RevocationStore as _, SessionStore as _, UserStore as _};
 use crate::grpc::pb::revocation_service_server::RevocationServiceServer;
 use crate::grpc::{self, DeadlineLayer, FeedCredentials, RevocationFeed, pb};
 use crate::proxy::{self, EnvoyAuthorization};
@@ -367,7 +367,7 @@ async fn load_ended_sessions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Revocation;
+    use crate::domain::RevokedToken;
     use crate::storage::DatabaseSettings;
 
     #[tokio::test]
@@ -389,7 +389,7 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let revocation = Revocation {
+            let revocation = RevokedToken {
                 jti: format!("token-{n}"),
                 user_id: uuid::Uuid::now_v7(),
                 expires_at,

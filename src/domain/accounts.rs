@@ -6,8 +6,8 @@ use chrono::Utc;
 
 use super::credentials::Username;
 use super::error::AuthError;
+use super::ports::{SessionRecord, Store, UserRecord};
 use super::sessions::end_every_session_durably;
-use super::store::{SessionRecord, Store, UserRecord};
 
 /// An account with its live sessions, for `authd users show`.
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use authd_token::{ALGORITHM_NAME, VerifyingKeys};
 
 use super::error::AuthError;
-use super::store::{SigningKeyRecord, Store};
+use super::ports::{SigningKeyRecord, SigningKeyStore};
 
 /// The only algorithm authd signs with or accepts.
 pub const ALGORITHM: Algorithm = Algorithm::EdDSA;
@@ -145,7 +145,7 @@ pub fn generate_signing_key(activates_at: DateTime<Utc>) -> Result<SigningKeyRec
 }
 
 /// Reads the database keys, creating the first one on a fresh database.
-pub async fn load_or_create_signing_keys<S: Store>(
+pub async fn load_or_create_signing_keys<S: SigningKeyStore>(
     store: &S,
 ) -> Result<Vec<SigningKeyRecord>, AuthError> {
     let keys = store.signing_keys().await?;

@@ -1,6 +1,6 @@
 //! The domain: what authd does, independent of how it is reached (gRPC,
-//! REST) and of where it keeps its data: it owns the `Store` port, which
-//! `crate::storage` implements.
+//! REST) and of where it keeps its data: it owns the storage ports
+//! (`ports`), which `crate::storage` implements.
 
 mod accounts;
 mod common_passwords;
@@ -9,12 +9,12 @@ mod error;
 mod key_reloads;
 mod keys;
 mod passwords;
+pub mod ports;
 mod rate_limits;
 pub mod refresh_tokens;
 mod revocation_feed;
 mod service;
 mod sessions;
-mod store;
 mod tokens;
 
 pub use accounts::{AccountAdmin, AccountDetails};
@@ -24,12 +24,13 @@ pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};
 pub use key_reloads::KeyReloads;
 pub use keys::{FileKey, KeySet, generate_signing_key, load_or_create_signing_keys, retired_keys};
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
+pub use ports::{
+    RateLimitStore, RefreshTokenRecord, RevocationEvent, RevocationStore, RevokedToken,
+    SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore, Store, StoreHealth, UserRecord,
+    UserStore,
+};
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};
 pub use service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 pub use sessions::{SessionSettings, SessionSummary};
-pub use store::{
-    RefreshTokenRecord, Revocation, RevocationEvent, SessionRecord, SigningKeyRecord, Store,
-    UserRecord,
-};
 pub use tokens::{AccessToken, TokenService, TokenSettings};

@@ -12,7 +12,7 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::error::AuthError;
-use super::store::Store;
+use super::ports::RateLimitStore;
 
 /// `capacity` events at once, the budget refilling evenly over `period`:
 /// written `CAPACITY/PERIOD`, e.g. `60/1m`, or `off`.
@@ -96,7 +96,7 @@ impl RateLimiter {
     /// Refuses a login for a username whose failure budget is spent, before
     /// any password is looked at: the refusal is the same whether or not the
     /// password would have been right.
-    pub async fn check_login_failures<S: Store>(
+    pub async fn check_login_failures<S: RateLimitStore>(
         &self,
         store: &S,
         username_canonical: &str,
@@ -125,7 +125,7 @@ impl RateLimiter {
     }
 
     /// Spends one unit of a username's failure budget.
-    pub async fn record_login_failure<S: Store>(
+    pub async fn record_login_failure<S: RateLimitStore>(
         &self,
         store: &S,
         username_canonical: &str,

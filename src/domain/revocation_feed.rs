@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use super::error::AuthError;
-use super::store::{Revocation as StoredRevocation, RevocationEvent};
+use super::ports::{RevocationEvent, RevokedToken};
 
 /// Changes kept for watchers that resume: a cursor older than these is
 /// expired, and its watcher starts again from a snapshot.
@@ -74,7 +74,7 @@ fn account(user_id: String, disabled: bool) -> Revocation {
 }
 
 /// Revoked tokens and cutoffs as the database holds them.
-fn stored(revocations: Vec<StoredRevocation>, cutoffs: Vec<(Uuid, i64)>) -> Vec<Revocation> {
+fn stored(revocations: Vec<RevokedToken>, cutoffs: Vec<(Uuid, i64)>) -> Vec<Revocation> {
     let tokens = revocations.into_iter().map(|revocation| Revocation::Token {
         jti: revocation.jti,
         expires_at: revocation.expires_at,
@@ -235,13 +235,13 @@ impl Revocations {
 
     /// Revoked tokens and cutoffs as the database holds them; nothing
     /// already known is lost or announced again.
-    pub fn merge(&self, revocations: Vec<StoredRevocation>, cutoffs: Vec<(Uuid, i64)>) {
+    pub fn merge(&self, revocations: Vec<RevokedToken>, cutoffs: Vec<(Uuid, i64)>) {
         self.record(stored(revocations, cutoffs));
     }
 
     /// [`merge`](Self::merge) before anyone watches, unnumbered (see
     /// [`load`](Self::load)): for start-up.
-    pub fn load_stored(&self, revocations: Vec<StoredRevocation>, cutoffs: Vec<(Uuid, i64)>) {
+    pub fn load_stored(&self, revocations: Vec<RevokedToken>, cutoffs: Vec<(Uuid, i64)>) {
         self.load(stored(revocations, cutoffs));
     }
 

@@ -11,9 +11,9 @@ use uuid::Uuid;
 use super::credentials::{Credentials, Password};
 use super::error::AuthError;
 use super::passwords::PasswordHasher;
+use super::ports::{RevokedToken, Store, UserRecord};
 use super::rate_limits::RateLimiter;
 use super::sessions::SessionSettings;
-use super::store::{Revocation, Store, UserRecord};
 use super::tokens::{AccessToken, TokenService};
 use crate::deadline::Deadline;
 use crate::hashing::HashTicket;
@@ -219,7 +219,7 @@ impl<S: Store> Authenticator<S> {
             Some(session_id) => self.end_session(session_id, user_id, "logout").await?,
             None => {
                 self.store
-                    .insert_revocation(&Revocation {
+                    .insert_revocation(&RevokedToken {
                         jti: claims.jti.clone(),
                         user_id,
                         expires_at: claims.exp,

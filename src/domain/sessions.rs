@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::credentials::Password;
 use super::error::{AuthError, TokenRejection};
+use super::ports::{RefreshTokenRecord, SessionRecord, Store, UserRecord};
 use super::refresh_tokens;
 use super::service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
-use super::store::{RefreshTokenRecord, SessionRecord, Store, UserRecord};
 use crate::deadline::Deadline;
 use crate::hashing::HashTicket;
 use authd_token::Claims;

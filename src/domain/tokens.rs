@@ -17,8 +17,8 @@ use uuid::Uuid;
 use super::error::AuthError;
 use super::key_reloads::KeyReloads;
 use super::keys::{ALGORITHM, FileKey, KeySet};
+use super::ports::SigningKeyRecord;
 use super::revocation_feed::Revocations;
-use super::store::SigningKeyRecord;
 
 /// Who issues tokens, for whom, and for how long.
 #[derive(Debug, Clone)]

@@ -1,8 +1,16 @@
-//! Storage: the one adapter of the domain's `Store` port
-//! (`crate::domain::Store`), on sea-orm (`Database`), which serves SQLite
-//! and PostgreSQL alike. Nothing outside this module imports sea-orm.
+//! Storage: the sea-orm adapter of every port the domain owns
+//! (`crate::domain::ports`), one file per port, on one connection pool
+//! (`Database`) that serves SQLite and PostgreSQL alike. Nothing outside
+//! this module imports sea-orm.
 
 mod database;
 mod entities;
+mod health;
+mod keys;
+mod limits;
+mod notices;
+mod revocations;
+mod sessions;
+mod users;
 
 pub use database::{Database, DatabaseSettings};

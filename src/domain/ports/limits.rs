@@ -1,0 +1,32 @@
+//! The rate limits port: budgets that instances sharing a database share.
+
+use std::future::Future;
+
+use crate::domain::AuthError;
+
+/// Where shared rate-limit budgets are kept (GCRA theoretical arrival
+/// times).
+/// Every method fails with `AuthError::Unavailable` when the database
+/// cannot be reached and with `AuthError::Internal` on anything unexpected.
+pub trait RateLimitStore: Send + Sync + 'static {
+    /// The GCRA theoretical arrival time (Unix ms) of a rate-limit key.
+    fn rate_limit_tat(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<i64>, AuthError>> + Send;
+
+    /// Moves a key's theoretical arrival time to `max(tat, now) + interval`,
+    /// atomically, so that instances sharing the database share the budget.
+    fn advance_rate_limit_tat(
+        &self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// Forgets keys whose budget is full again (`tat` before `now_ms`).
+    fn delete_rate_limits_before(
+        &self,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<u64, AuthError>> + Send;
+}

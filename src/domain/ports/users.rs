@@ -1,0 +1,77 @@
+//! The accounts port: what the domain reads and writes of accounts.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::AuthError;
+
+/// An account as stored.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub username: String,
+    pub username_canonical: String,
+    /// PHC string (`$argon2id$...`).
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+    /// Set by an operator (`authd users disable`): the account cannot log
+    /// in, refresh or use any token.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// Where accounts are kept.
+/// Every method fails with `AuthError::Unavailable` when the database
+/// cannot be reached and with `AuthError::Internal` on anything unexpected.
+pub trait UserStore: Send + Sync + 'static {
+    /// Stores a new account.
+    ///
+    /// # Errors
+    /// MUST return `AuthError::UsernameTaken` when an account with the same
+    /// canonical username exists, decided by the database's unique index
+    /// (never by a check-then-insert, which races).
+    fn insert_user(&self, user: UserRecord) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// Finds an account by canonical username.
+    fn find_user(
+        &self,
+        username_canonical: &str,
+    ) -> impl Future<Output = Result<Option<UserRecord>, AuthError>> + Send;
+
+    /// Finds an account by id.
+    fn find_user_by_id(
+        &self,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<Option<UserRecord>, AuthError>> + Send;
+
+    /// Accounts in canonical-name order, after `after`, whose canonical
+    /// name contains `containing`: a page of at most `limit`.
+    fn list_users(
+        &self,
+        containing: Option<&str>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<UserRecord>, AuthError>> + Send;
+
+    /// Deletes an account; returns whether it existed. Its sessions stay,
+    /// ended, until their last access token has expired.
+    fn delete_user(&self, user_id: Uuid) -> impl Future<Output = Result<bool, AuthError>> + Send;
+
+    /// Disables (`Some`) or enables (`None`) an account and announces it.
+    fn set_user_disabled(
+        &self,
+        user_id: Uuid,
+        disabled_at: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// The ids of every disabled account.
+    fn disabled_users(&self) -> impl Future<Output = Result<Vec<Uuid>, AuthError>> + Send;
+
+    /// Replaces a user's password hash (after a parameter upgrade).
+    fn update_password_hash(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+}

@@ -1,0 +1,252 @@
+//! The SessionStore port on sea-orm: sessions and their refresh tokens.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait as _,
+};
+use uuid::Uuid;
+
+use super::database::{Database, classify};
+use super::entities::{refresh_token, session};
+use crate::domain::{AuthError, RefreshTokenRecord, RevocationEvent, SessionRecord, SessionStore};
+
+impl SessionStore for Database {
+    async fn insert_session(
+        &self,
+        record: &SessionRecord,
+        first_token: &RefreshTokenRecord,
+    ) -> Result<(), AuthError> {
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        session::Entity::insert(session::ActiveModel {
+            id: Set(record.id),
+            user_id: Set(record.user_id),
+            created_at: Set(record.created_at),
+            last_used_at: Set(record.last_used_at),
+            expires_at: Set(record.expires_at),
+            ended_at: Set(record.ended_at),
+            end_reason: Set(None),
+            refresh_generation: Set(record.refresh_generation),
+            client_address: Set(record.client_address.clone()),
+            user_agent: Set(record.user_agent.clone()),
+        })
+        .exec_without_returning(&transaction)
+        .await
+        .map_err(classify)?;
+        refresh_token::Entity::insert(refresh_token_row(first_token))
+            .exec_without_returning(&transaction)
+            .await
+            .map_err(classify)?;
+        transaction.commit().await.map_err(classify)
+    }
+
+    async fn find_session(&self, session_id: Uuid) -> Result<Option<SessionRecord>, AuthError> {
+        let found = session::Entity::find_by_id(session_id)
+            .one(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(found.map(session_record))
+    }
+
+    async fn find_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(RefreshTokenRecord, SessionRecord)>, AuthError> {
+        let Some(token) = refresh_token::Entity::find_by_id(token_hash.to_owned())
+            .one(&self.connection)
+            .await
+            .map_err(classify)?
+        else {
+            return Ok(None);
+        };
+        let session = self.find_session(token.session_id).await?;
+        Ok(session.map(|session| {
+            let token = RefreshTokenRecord {
+                token_hash: token.token_hash,
+                session_id: token.session_id,
+                generation: token.generation,
+                issued_at: token.issued_at,
+                retired_at: token.retired_at,
+            };
+            (token, session)
+        }))
+    }
+
+    async fn retire_refresh_token(
+        &self,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        let result = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RetiredAt, Expr::value(at))
+            .filter(refresh_token::Column::TokenHash.eq(token_hash))
+            .filter(refresh_token::Column::RetiredAt.is_null())
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn extend_session(&self, token: &RefreshTokenRecord) -> Result<bool, AuthError> {
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        let extended = session::Entity::update_many()
+            .col_expr(session::Column::LastUsedAt, Expr::value(token.issued_at))
+            .col_expr(
+                session::Column::RefreshGeneration,
+                Expr::value(token.generation),
+            )
+            .filter(session::Column::Id.eq(token.session_id))
+            .filter(session::Column::EndedAt.is_null())
+            .filter(session::Column::RefreshGeneration.lte(token.generation))
+            .exec(&transaction)
+            .await
+            .map_err(classify)?;
+        if extended.rows_affected != 1 {
+            return Ok(false);
+        }
+        refresh_token::Entity::insert(refresh_token_row(token))
+            .exec_without_returning(&transaction)
+            .await
+            .map_err(classify)?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(true)
+    }
+
+    async fn end_session(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        let result = session::Entity::update_many()
+            .col_expr(session::Column::EndedAt, Expr::value(at))
+            .col_expr(session::Column::EndReason, Expr::value(reason))
+            .filter(session::Column::Id.eq(session_id))
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::EndedAt.is_null())
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        let ended = result.rows_affected == 1;
+        if ended {
+            self.notify(&RevocationEvent::Session {
+                session_id,
+                user_id,
+                ended_at: at.timestamp(),
+            })
+            .await;
+        }
+        Ok(ended)
+    }
+
+    async fn end_sessions_of(
+        &self,
+        user_id: Uuid,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, AuthError> {
+        let result = session::Entity::update_many()
+            .col_expr(session::Column::EndedAt, Expr::value(at))
+            .col_expr(session::Column::EndReason, Expr::value(reason))
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::EndedAt.is_null())
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected)
+    }
+
+    async fn live_sessions_of(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionRecord>, AuthError> {
+        let rows = session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::EndedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(now))
+            .order_by_desc(session::Column::CreatedAt)
+            .order_by_desc(session::Column::Id)
+            .all(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(rows.into_iter().map(session_record).collect())
+    }
+
+    async fn sessions_ended_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, i64)>, AuthError> {
+        let rows: Vec<(Uuid, DateTime<Utc>)> = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .column(session::Column::EndedAt)
+            .filter(session::Column::EndedAt.gte(since))
+            .into_tuple()
+            .all(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, ended_at)| (id, ended_at.timestamp()))
+            .collect())
+    }
+
+    async fn delete_sessions_finished_before(
+        &self,
+        ended_before: DateTime<Utc>,
+        used_before: DateTime<Utc>,
+    ) -> Result<u64, AuthError> {
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        let deleted = session::Entity::delete_many()
+            .filter(
+                session::Column::EndedAt
+                    .lt(ended_before)
+                    .or(session::Column::ExpiresAt.lt(ended_before))
+                    .or(session::Column::LastUsedAt.lt(used_before)),
+            )
+            .exec(&transaction)
+            .await
+            .map_err(classify)?;
+        refresh_token::Entity::delete_many()
+            .filter(
+                refresh_token::Column::SessionId.not_in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(session::Column::Id)
+                        .from(session::Entity)
+                        .to_owned(),
+                ),
+            )
+            .exec(&transaction)
+            .await
+            .map_err(classify)?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(deleted.rows_affected)
+    }
+}
+
+fn session_record(row: session::Model) -> SessionRecord {
+    SessionRecord {
+        id: row.id,
+        user_id: row.user_id,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+        expires_at: row.expires_at,
+        ended_at: row.ended_at,
+        refresh_generation: row.refresh_generation,
+        client_address: row.client_address,
+        user_agent: row.user_agent,
+    }
+}
+
+fn refresh_token_row(token: &RefreshTokenRecord) -> refresh_token::ActiveModel {
+    refresh_token::ActiveModel {
+        token_hash: Set(token.token_hash.clone()),
+        session_id: Set(token.session_id),
+        generation: Set(token.generation),
+        issued_at: Set(token.issued_at),
+        retired_at: Set(token.retired_at),
+    }
+}
