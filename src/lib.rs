@@ -4,19 +4,16 @@
 //! behind it; configuration, telemetry and start-up at the edge.
 
 pub mod admin;
-pub mod client_address;
-pub mod client_gone;
 pub mod config;
 pub mod deadline;
 pub mod domain;
 pub mod grpc;
 pub mod hashing;
+pub mod http;
 pub mod metrics;
 pub mod proxy;
-pub mod request_token;
 pub mod rest;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
 mod upkeep;
-pub mod web;

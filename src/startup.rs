@@ -19,8 +19,6 @@ use tonic_health::server::HealthReporter;
 use tonic_web::GrpcWebLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::client_address::ClientAddressResolver;
-use crate::client_gone::ClientGoneLayer;
 use crate::config::Settings;
 use crate::domain::{
     Authenticator, CLOCK_LEEWAY, FileKey, PasswordHasher, RateLimiter, Revocations, TokenService,
@@ -29,9 +27,13 @@ use crate::domain::{
 use crate::domain::{RevocationStore as _, SessionStore as _, UserStore as _};
 use crate::grpc::pb::revocation_service_server::RevocationServiceServer;
 use crate::grpc::{self, DeadlineLayer, FeedCredentials, RevocationFeed, pb};
-use crate::proxy::{self, EnvoyAuthorization};
+use crate::http::client_address::ClientAddressResolver;
+use crate::http::client_gone::ClientGoneLayer;
+use crate::http::cors::cors_layer;
+use crate::http::request_metrics::RequestMetricsLayer;
+use crate::proxy::{self, EnvoyAuthorization, FORWARD_AUTH_PATH};
 use crate::storage::Database;
-use crate::{metrics, rest, telemetry, upkeep, web};
+use crate::{metrics, rest, telemetry, upkeep};
 
 /// Headers of one request: a bearer token and a few more fit many times.
 const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
@@ -241,10 +243,13 @@ impl Application {
             .layer(telemetry::set_request_id_layer())
             .layer(telemetry::RequestLogLayer)
             .layer(telemetry::propagate_request_id_layer())
-            .layer(metrics::RequestMetricsLayer)
+            .layer(RequestMetricsLayer)
             // Inside the two above, so that they log and count its answer.
             .layer(ClientGoneLayer)
-            .layer(web::cors_layer(&self.settings.cors_allowed_origins))
+            .layer(cors_layer(
+                &self.settings.cors_allowed_origins,
+                FORWARD_AUTH_PATH,
+            ))
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, drained);
         let served = tokio::select! {

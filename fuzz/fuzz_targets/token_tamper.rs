@@ -13,7 +13,7 @@ mod common;
 use std::sync::LazyLock;
 
 use authd::domain::Claims;
-use authd::request_token::bearer_token;
+use authd::http::request_token::bearer_token;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use uuid::Uuid;

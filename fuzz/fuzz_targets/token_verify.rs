@@ -10,7 +10,7 @@
 mod common;
 
 use authd::domain::{Claims, TokenRejection};
-use authd::request_token::bearer_token;
+use authd::http::request_token::bearer_token;
 use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@ use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
 use crate::domain::{AuthError, Claims, TokenRejection, TokenService};
-use crate::request_token::bearer_token;
+use crate::http::request_token::bearer_token;
 
 /// The outcome of the bearer check, left in the request extensions for the
 /// handlers. Absent when the caller sent no `authorization` metadata.

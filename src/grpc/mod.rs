@@ -16,9 +16,9 @@ pub use deadline::DeadlineLayer;
 pub use revocation_feed::{FeedCredentials, RevocationFeed};
 pub use service::AuthGrpc;
 
-use crate::client_address::ClientAddressResolver;
 use crate::domain::Authenticator;
 use crate::domain::Store;
+use crate::http::client_address::ClientAddressResolver;
 use pb::auth_service_server::AuthServiceServer;
 
 /// Code generated from `proto/auth/v1/auth.proto`.

@@ -24,7 +24,7 @@ use super::pb::{
     revocation_service_server::RevocationService,
 };
 use crate::domain::{AuthError, Change, Cursor, Revocations, Subscription};
-use crate::request_token::bearer_token;
+use crate::http::request_token::bearer_token;
 
 /// Revocations per message: a snapshot of a million goes in a thousand
 /// messages of about 50 KiB, well under the clients' 4 MiB default.

@@ -14,11 +14,11 @@ use super::pb::{
     RegisterResponse, RevokeSessionRequest, RevokeSessionResponse, VerifyRequest, VerifyResponse,
     auth_service_server::AuthService,
 };
-use crate::client_address::ClientAddressResolver;
 use crate::deadline::Deadline;
 use crate::domain::{
     Authenticator, ClientInfo, Credentials, Password, Session, SessionSummary, Store, User,
 };
+use crate::http::client_address::ClientAddressResolver;
 
 const TOKEN_TYPE: &str = "Bearer";
 

@@ -16,8 +16,8 @@ use tonic::{Code, Request, Response, Status};
 
 use super::IdentityHeaders;
 use crate::domain::{AuthError, TokenRejection, TokenService};
-use crate::request_token::verify_request_token;
-use crate::rest::Problem;
+use crate::http::problem::Problem;
+use crate::http::request_token::verify_request_token;
 
 /// The `Check` RPC, deciding as `/auth/forward` does.
 pub struct EnvoyAuthorization {

@@ -14,8 +14,8 @@ use http::{HeaderMap, HeaderValue};
 
 use super::IdentityHeaders;
 use crate::domain::{AuthError, TokenService};
-use crate::request_token::verify_request_token;
-use crate::rest::Problem;
+use crate::http::problem::Problem;
+use crate::http::request_token::verify_request_token;
 
 /// The path proxies are pointed at.
 pub const FORWARD_AUTH_PATH: &str = "/auth/forward";

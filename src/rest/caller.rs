@@ -11,9 +11,9 @@ use tonic::transport::server::TcpConnectInfo;
 
 use super::RestState;
 use super::origin::from_this_or_allowed_origin;
-use super::problem::Problem;
 use crate::domain::{Claims, ClientInfo, Store};
-use crate::request_token::verify_request_token;
+use crate::http::problem::Problem;
+use crate::http::request_token::verify_request_token;
 
 /// The verified claims of the caller of a protected endpoint, from its
 /// `Authorization` header or its session cookie.

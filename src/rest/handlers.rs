@@ -20,11 +20,11 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use super::RestState;
 use super::caller::{Caller, Client};
 use super::origin::from_this_or_allowed_origin;
-use super::problem::Problem;
 use crate::domain::{
     AuthError, Claims, Credentials, Password, PublicJwk, Session, SessionSummary, Store,
     TokenRejection,
 };
+use crate::http::problem::Problem;
 
 /// A JSON body whose rejections are problem+json like every other error.
 pub struct JsonBody<T>(pub T);

@@ -5,7 +5,6 @@
 mod caller;
 mod handlers;
 mod origin;
-mod problem;
 
 use std::sync::Arc;
 
@@ -24,15 +23,12 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::client_address::ClientAddressResolver;
 use crate::config::Settings;
 use crate::domain::Authenticator;
 use crate::domain::Store;
-pub use problem::Problem;
-
-/// Request bodies are a username and a password, or a token: 16 KiB is
-/// plenty, and anything larger is refused before it is read.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+use crate::http::MAX_BODY_BYTES;
+use crate::http::client_address::ClientAddressResolver;
+use crate::http::problem::Problem;
 
 /// What the handlers share.
 pub struct RestState<S> {
@@ -158,7 +154,8 @@ pub fn router<S: Store>(
         .route("/metrics", get(prometheus_metrics));
     match settings.web_root.as_deref() {
         Some(root) => router.fallback_service(
-            crate::web::static_files(root).not_found_service(not_found.into_service()),
+            crate::http::static_files::static_files(root)
+                .not_found_service(not_found.into_service()),
         ),
         None => router.fallback(not_found),
     }
@@ -190,9 +187,44 @@ async fn prometheus_metrics() -> impl IntoResponse {
 /// Unknown paths: a gRPC client gets UNIMPLEMENTED as gRPC expects, anyone
 /// else a 404 problem.
 async fn not_found(request: Request<axum::body::Body>) -> Response {
-    if crate::client_gone::is_grpc(request.headers()) {
+    if crate::http::client_gone::is_grpc(request.headers()) {
         tonic::Status::unimplemented("unknown service or method").into_http()
     } else {
         Problem::not_found(request.uri().path()).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::http::request_metrics::{REST_ROUTES, SESSION_ROUTE, known_route};
+    use crate::proxy::FORWARD_AUTH_PATH;
+    use crate::storage::Database;
+
+    /// The routes `router` serves beside the documented API.
+    const UNDOCUMENTED_ROUTES: [&str; 3] = [FORWARD_AUTH_PATH, "/openapi.json", "/metrics"];
+
+    #[test]
+    fn request_metrics_count_exactly_the_routes_the_router_serves() {
+        let (_, openapi) = api_router::<Database>().split_for_parts();
+        let served: BTreeSet<&str> = openapi
+            .paths
+            .paths
+            .keys()
+            .map(String::as_str)
+            .chain(UNDOCUMENTED_ROUTES)
+            .collect();
+        for route in &served {
+            let example = route.replace("{id}", "0190b5c4-7e3a-7d2c-9f00-000000000000");
+            assert_eq!(
+                known_route(&example),
+                Some(*route),
+                "{route} is served but counted as `other`"
+            );
+        }
+        let counted: BTreeSet<&str> = REST_ROUTES.into_iter().chain([SESSION_ROUTE]).collect();
+        assert_eq!(counted, served, "routes counted that nothing serves");
     }
 }

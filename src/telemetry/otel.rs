@@ -117,8 +117,8 @@ pub(super) fn join_callers_trace<B>(span: &Span, request: &Request<B>) {
 /// REST; only the method for paths that are not authd's, which could be
 /// anything a scanner makes up and would flood a tracing backend with names.
 fn span_name<B>(request: &Request<B>) -> String {
-    match crate::metrics::known_route(request.uri().path()) {
-        Some(route) if crate::client_gone::is_grpc(request.headers()) => {
+    match crate::http::request_metrics::known_route(request.uri().path()) {
+        Some(route) if crate::http::client_gone::is_grpc(request.headers()) => {
             route.trim_start_matches('/').to_owned()
         }
         Some(route) => format!("{} {route}", request.method()),

@@ -22,7 +22,7 @@ use tracing::{Instrument as _, Span};
 use super::REQUEST_ID_HEADER;
 #[cfg(feature = "otel")]
 use super::otel;
-use crate::client_gone::{self, CLIENT_CLOSED_REQUEST};
+use crate::http::client_gone::{self, CLIENT_CLOSED_REQUEST};
 
 /// Logs every request once, as `finished`: when it answers (for native
 /// gRPC, when its trailers bring the status), or, when its client went away

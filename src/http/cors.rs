@@ -1,8 +1,7 @@
-//! What browsers need beyond REST: grpc-web translation for the gRPC
-//! services (applied per service, so plain HTTP/1.1 REST requests pass
-//! untouched), CORS, and optionally the demo page's static files.
+//! CORS for browser apps on other origins, for REST and grpc-web alike
+//! (grpc-web itself is applied per gRPC service at start-up, so plain
+//! HTTP/1.1 REST requests pass untouched).
 
-use std::path::Path;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -11,9 +10,6 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, Method, Request, Response};
 use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
-use tower_http::services::ServeDir;
-
-use crate::proxy::FORWARD_AUTH_PATH;
 
 /// Headers a grpc-web client sends besides `content-type` and `authorization`.
 const GRPC_WEB_REQUEST_HEADERS: [&str; 4] = [
@@ -31,10 +27,11 @@ const GRPC_WEB_RESPONSE_HEADERS: [&str; 4] = [
     crate::telemetry::REQUEST_ID_HEADER,
 ];
 
-/// CORS for browser apps served from other origins. With no allowed origin
-/// (the default) no CORS headers are sent, so browsers keep every other
-/// origin out, and requests skip the layer (it would only add `Vary`).
-pub fn cors_layer(allowed_origins: &[HeaderValue]) -> CorsExceptLayer {
+/// CORS for browser apps served from other origins, on every path but
+/// `except`. With no allowed origin (the default) no CORS headers are sent,
+/// so browsers keep every other origin out, and requests skip the layer (it
+/// would only add `Vary`).
+pub fn cors_layer(allowed_origins: &[HeaderValue], except: &'static str) -> CorsExceptLayer {
     let request_headers = GRPC_WEB_REQUEST_HEADERS
         .into_iter()
         .map(HeaderName::from_static)
@@ -49,13 +46,13 @@ pub fn cors_layer(allowed_origins: &[HeaderValue]) -> CorsExceptLayer {
         .max_age(Duration::from_secs(600));
     CorsExceptLayer {
         cors: (!allowed_origins.is_empty()).then_some(cors),
-        path: FORWARD_AUTH_PATH,
+        path: except,
     }
 }
 
-/// CORS on every path but one: forward auth's. Proxies ask there about
+/// CORS on every path but one (forward auth's: proxies ask there about
 /// requests of every method, and CORS answers any OPTIONS request itself
-/// with a 200, which a proxy would take for "allowed".
+/// with a 200, which a proxy would take for "allowed").
 #[derive(Debug, Clone)]
 pub struct CorsExceptLayer {
     /// None when no origin is allowed.
@@ -106,9 +103,4 @@ where
             _ => Either::Right(self.plain.call(request)),
         }
     }
-}
-
-/// Serves the files under `root`, `index.html` for directories.
-pub fn static_files(root: &Path) -> ServeDir {
-    ServeDir::new(root).append_index_html_on_directories(true)
 }
