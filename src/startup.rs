@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Utc;
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use tokio::net::TcpListener;
 use tonic::service::{LayerExt as _, Routes};
@@ -21,10 +20,9 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Settings;
 use crate::domain::{
-    Authenticator, CLOCK_LEEWAY, FileKey, PasswordHasher, RateLimiter, Revocations, TokenService,
-    load_or_create_signing_keys,
+    Authenticator, FileKey, PasswordHasher, RateLimiter, Revocations, RevocationsFrom,
+    TokenService, load_or_create_signing_keys,
 };
-use crate::domain::{RevocationStore as _, SessionStore as _, UserStore as _};
 use crate::grpc::pb::revocation_service_server::RevocationServiceServer;
 use crate::grpc::{self, DeadlineLayer, FeedCredentials, RevocationFeed, pb};
 use crate::http::client_address::ClientAddressResolver;
@@ -69,19 +67,8 @@ impl Application {
         let keys = load_or_create_signing_keys(&database)
             .await
             .context("cannot load the token signing keys")?;
-        let cutoffs = database
-            .session_cutoffs()
-            .await
-            .context("cannot load revoked sessions")?;
         let revocations =
             Revocations::new(settings.token_lifetime).context("cannot set up revocations")?;
-        revocations.load_stored(Vec::new(), cutoffs);
-        load_revocations(&database, &revocations, REVOCATION_PAGE)
-            .await
-            .context("cannot load revoked tokens")?;
-        load_ended_sessions(&database, &revocations, settings.token_lifetime)
-            .await
-            .context("cannot load ended sessions")?;
         let tokens = TokenService::new(files, &keys, settings.tokens(), Arc::new(revocations))
             .context("cannot set up token signing")?;
         let hasher =
@@ -94,6 +81,9 @@ impl Application {
             limits,
             settings.sessions(),
         ));
+        auth.take_up_revocations(RevocationsFrom::InForce)
+            .await
+            .context("cannot load revocations")?;
         let addresses = ClientAddressResolver::new(settings.client_address_header.clone());
 
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -324,91 +314,5 @@ pub async fn shutdown_signal(drain: Duration) -> Duration {
     tokio::select! {
         () = interrupt => Duration::ZERO,
         () = terminate => drain,
-    }
-}
-
-/// Revocations read at start, a page at a time: a million of them never sit
-/// in memory twice (as rows and in the set).
-const REVOCATION_PAGE: u64 = 10_000;
-
-async fn load_revocations(
-    database: &Database,
-    revocations: &Revocations,
-    page_size: u64,
-) -> anyhow::Result<()> {
-    let now = Utc::now().timestamp() - CLOCK_LEEWAY.as_secs().cast_signed();
-    let mut after = None;
-    loop {
-        let page = database
-            .revocations_in_force(now, after.as_deref(), page_size)
-            .await?;
-        let full = page.len() as u64 == page_size;
-        after = page.last().map(|revocation| revocation.jti.clone());
-        revocations.load_stored(page, Vec::new());
-        if !full {
-            return Ok(());
-        }
-    }
-}
-
-/// Sessions whose access tokens may still be in anyone's hands: ended no
-/// longer ago than a token lives (and the clock leeway), and the disabled
-/// accounts.
-async fn load_ended_sessions(
-    database: &Database,
-    revocations: &Revocations,
-    token_lifetime: Duration,
-) -> anyhow::Result<()> {
-    let since = Utc::now()
-        - chrono::TimeDelta::from_std(token_lifetime + CLOCK_LEEWAY)
-            .context("token lifetime out of range")?;
-    revocations.load_ended(
-        database.sessions_ended_since(since).await?,
-        database.disabled_users().await?,
-    );
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::RevokedToken;
-    use crate::storage::DatabaseSettings;
-
-    #[tokio::test]
-    async fn every_page_of_revocations_in_force_is_loaded() {
-        let directory = tempfile::tempdir().unwrap();
-        let database = Database::connect(&DatabaseSettings {
-            url: format!(
-                "sqlite://{}?mode=rwc",
-                directory.path().join("authd.db").display()
-            ),
-            max_connections: 2,
-            connect_timeout: Duration::from_secs(5),
-        })
-        .await
-        .unwrap();
-        database.migrate().await.unwrap();
-        let now = Utc::now().timestamp();
-        for (n, expires_at) in [now + 60, now + 60, now - 3600, now + 60, now + 60, now + 60]
-            .into_iter()
-            .enumerate()
-        {
-            let revocation = RevokedToken {
-                jti: format!("token-{n}"),
-                user_id: uuid::Uuid::now_v7(),
-                expires_at,
-            };
-            database.insert_revocation(&revocation).await.unwrap();
-        }
-
-        let revocations = Revocations::new(Duration::from_secs(900)).unwrap();
-        load_revocations(&database, &revocations, 2).await.unwrap();
-
-        assert_eq!(
-            revocations.list().len(),
-            5,
-            "every token still valid, over three pages"
-        );
     }
 }

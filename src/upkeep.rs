@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::domain::{AuthError, Authenticator, CLOCK_LEEWAY, Store, retired_keys};
+use crate::domain::{Authenticator, RevocationsFrom, Store};
 use crate::grpc::pb::auth_service_server::SERVICE_NAME;
 
 /// How often expired revocations and full rate-limit budgets are pruned.
@@ -55,42 +55,12 @@ pub async fn set_health(health: &HealthReporter, status: ServingStatus) {
     health.set_service_status(SERVICE_NAME, status).await;
 }
 
-/// Forgets what no check needs any more: revocations of tokens that have
-/// expired, and rate-limit state whose budget is full again.
+/// Forgets what no check needs any more, every [`PRUNE_INTERVAL`].
 pub async fn prune<S: Store>(auth: Arc<Authenticator<S>>) {
     let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
     loop {
         ticker.tick().await;
-        auth.limits().forget_idle_addresses();
-        if let Err(error) = auth
-            .store()
-            .delete_rate_limits_before(Utc::now().timestamp_millis())
-            .await
-        {
-            tracing::warn!(error = ?error, "cannot prune rate limits");
-        }
-        // A token is accepted until exp + leeway; keep its revocation as long.
-        let before = Utc::now().timestamp() - CLOCK_LEEWAY.as_secs() as i64;
-        auth.tokens().revocations().prune_expired_before(before);
-        let sessions = auth.sessions();
-        let ended_before = Utc::now()
-            - chrono::TimeDelta::from_std(auth.tokens().lifetime() + CLOCK_LEEWAY)
-                .unwrap_or(chrono::TimeDelta::MAX);
-        let used_before = Utc::now()
-            - chrono::TimeDelta::from_std(sessions.idle_timeout + auth.tokens().lifetime())
-                .unwrap_or(chrono::TimeDelta::MAX);
-        match auth
-            .store()
-            .delete_sessions_finished_before(ended_before, used_before)
-            .await
-        {
-            Ok(deleted) => tracing::debug!(deleted, "pruned finished sessions"),
-            Err(error) => tracing::warn!(error = ?error, "cannot prune finished sessions"),
-        }
-        match auth.store().delete_revocations_expired_before(before).await {
-            Ok(deleted) => tracing::debug!(deleted, "pruned expired revocations"),
-            Err(error) => tracing::warn!(error = ?error, "cannot prune expired revocations"),
-        }
+        auth.prune(Utc::now()).await;
     }
 }
 
@@ -108,20 +78,11 @@ pub async fn catch_up_revocations<S: Store>(auth: Arc<Authenticator<S>>, interva
     loop {
         ticker.tick().await;
         let started = Utc::now();
-        let store = auth.store();
-        match tokio::try_join!(
-            store.revocations_since(since),
-            store.session_cutoffs(),
-            store.sessions_ended_since(since),
-            store.disabled_users(),
-        ) {
-            Ok((revocations, cutoffs, ended_sessions, disabled)) => {
-                let list = auth.tokens().revocations();
-                list.merge(revocations, cutoffs);
-                list.end_sessions(ended_sessions);
-                list.replace_disabled(disabled);
-                since = started - REVOCATION_OVERLAP;
-            }
+        match auth
+            .take_up_revocations(RevocationsFrom::RecordedSince(since))
+            .await
+        {
+            Ok(()) => since = started - REVOCATION_OVERLAP,
             Err(error) => tracing::warn!(error = ?error, "cannot catch up on revocations"),
         }
     }
@@ -179,27 +140,10 @@ pub async fn refresh_keys<S: Store>(auth: Arc<Authenticator<S>>, interval: Durat
         }
         last_reload = Some(Instant::now());
         reloads.start();
-        let outcome = refresh_keys_once(&auth).await;
+        let outcome = auth.reload_signing_keys().await;
         if let Err(error) = &outcome {
             tracing::warn!(error = ?error, "cannot refresh signing keys");
         }
         reloads.finish(outcome.is_ok());
     }
-}
-
-async fn refresh_keys_once<S: Store>(auth: &Authenticator<S>) -> Result<(), AuthError> {
-    let mut keys = auth.store().signing_keys().await?;
-    let retired = retired_keys(&keys, Utc::now(), auth.tokens().lifetime());
-    if !retired.is_empty() {
-        match auth.store().delete_signing_keys(&retired).await {
-            Ok(_) => {
-                tracing::info!(kids = ?retired, "retired signing keys");
-                keys.retain(|key| !retired.contains(&key.kid));
-            }
-            // The keys just read are loaded all the same; the next refresh
-            // tries again.
-            Err(error) => tracing::warn!(error = ?error, "cannot delete retired signing keys"),
-        }
-    }
-    auth.tokens().reload_keys(&keys)
 }

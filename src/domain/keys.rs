@@ -167,7 +167,7 @@ pub fn retired_keys(
     now: DateTime<Utc>,
     token_lifetime: Duration,
 ) -> Vec<String> {
-    let horizon = now - token_lifetime - authd_token::CLOCK_LEEWAY;
+    let horizon = now - authd_token::horizons::acceptance_window(token_lifetime);
     match stored.iter().position(|key| key.activates_at <= horizon) {
         Some(settled) => stored[settled + 1..]
             .iter()

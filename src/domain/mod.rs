@@ -16,6 +16,7 @@ mod revocation_feed;
 mod service;
 mod sessions;
 mod tokens;
+mod upkeep;
 
 pub use accounts::{AccountAdmin, AccountDetails};
 pub use authd_token::{CLOCK_LEEWAY, Claims, PublicJwk};
@@ -34,3 +35,4 @@ pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BAC
 pub use service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 pub use sessions::{SessionSettings, SessionSummary};
 pub use tokens::{AccessToken, TokenService, TokenSettings};
+pub use upkeep::RevocationsFrom;

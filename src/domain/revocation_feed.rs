@@ -10,7 +10,8 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use authd_token::{CLOCK_LEEWAY, Revocation, RevocationList};
+use authd_token::horizons::acceptance_window;
+use authd_token::{Revocation, RevocationList};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
@@ -136,7 +137,7 @@ impl Revocations {
                 retained: VecDeque::new(),
             }),
             changes: broadcast::channel(WATCHER_BACKLOG).0,
-            session_memory: (token_lifetime + CLOCK_LEEWAY).as_secs().cast_signed(),
+            session_memory: acceptance_window(token_lifetime).as_secs().cast_signed(),
             stopping: watch::channel(false).0,
         })
     }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use authd_token::{CLOCK_LEEWAY, Revocation, RevocationList};
+use authd_token::{Revocation, RevocationList, horizons};
 use tokio::sync::watch;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
@@ -344,9 +344,7 @@ pub async fn upkeep(shared: Arc<Shared>, key_max_age: Duration) {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |since| since.as_secs().cast_signed());
-            // Tokens are accepted for the clock leeway past their `exp`: keep
-            // their revocations as long.
-            let before = now - CLOCK_LEEWAY.as_secs().cast_signed();
+            let before = horizons::earliest_accepted_expiry(now);
             let forgotten = shared
                 .tokens
                 .current()

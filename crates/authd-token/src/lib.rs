@@ -18,6 +18,7 @@
 
 mod bearer;
 mod claims;
+pub mod horizons;
 mod jws;
 mod keys;
 mod rejection;

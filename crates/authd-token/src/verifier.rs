@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::error::Category;
 
-use crate::jws;
 use crate::verified::VerifiedTokens;
 use crate::{Claims, RevocationList, TokenRejection, VerifyingKeys};
+use crate::{horizons, jws};
 
 /// RFC 9068: marks the JWT as an access token, so no other JWT signed with
 /// the same key (an ID token, say) passes for one.
@@ -159,11 +159,10 @@ impl TokenVerifier {
                 _ => TokenRejection::Malformed,
             }
         })?;
-        let leeway = CLOCK_LEEWAY.as_secs().cast_signed();
-        if claims.exp < now - leeway {
+        if claims.exp < horizons::earliest_accepted_expiry(now) {
             return Err(TokenRejection::Expired);
         }
-        if claims.nbf > now + leeway {
+        if claims.nbf > horizons::latest_accepted_start(now) {
             return Err(TokenRejection::NotYetValid);
         }
         if claims.iss != self.settings.issuer || claims.aud != self.settings.audience {
