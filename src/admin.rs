@@ -4,10 +4,10 @@
 use anyhow::Context as _;
 use chrono::Utc;
 
+use crate::app::connect_and_migrate;
 use crate::config::{Settings, UsersCommand};
 use crate::domain::{AccountAdmin, generate_signing_key};
 use crate::domain::{SigningKeyStore as _, UserRecord};
-use crate::startup::connect_and_migrate;
 
 /// Adds a signing key that instances start signing with after the
 /// activation delay, long enough for instances with these settings to

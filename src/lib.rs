@@ -4,6 +4,7 @@
 //! behind it; configuration, telemetry and start-up at the edge.
 
 pub mod admin;
+pub mod app;
 pub mod config;
 pub mod deadline;
 pub mod domain;
@@ -13,7 +14,5 @@ pub mod http;
 pub mod metrics;
 pub mod proxy;
 pub mod rest;
-pub mod startup;
 pub mod storage;
 pub mod telemetry;
-mod upkeep;

@@ -1,8 +1,8 @@
 use std::process::ExitCode;
 
 use authd::admin;
+use authd::app::{self, Application};
 use authd::config::{Cli, Command, KeysCommand};
-use authd::startup::{self, Application};
 use clap::Parser;
 
 /// mimalloc instead of glibc's malloc: every request allocates a few dozen
@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
     };
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
-        Command::Migrate => startup::migrate(&cli.settings).await,
+        Command::Migrate => app::migrate(&cli.settings).await,
         Command::Keys(KeysCommand::Rotate) => admin::rotate_keys(&cli.settings).await,
         Command::Keys(KeysCommand::List) => admin::list_keys(&cli.settings).await,
         Command::Users(command) => admin::users(&cli.settings, command).await,
@@ -45,6 +45,6 @@ async fn serve(settings: authd::config::Settings) -> anyhow::Result<()> {
     let drain = settings.shutdown_drain;
     let application = Application::build(settings).await?;
     application
-        .run_until_stopped(startup::shutdown_signal(drain))
+        .run_until_stopped(app::shutdown_signal(drain))
         .await
 }

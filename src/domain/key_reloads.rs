@@ -3,7 +3,7 @@
 //! rotate` added since the last periodic refresh, however long this
 //! instance's refresh interval: its check waits for the keys to be read
 //! again, and only then refuses it. One task does every reload
-//! (`upkeep::refresh_keys`), so two never overlap, and it spaces the ones
+//! (the key refresh among `crate::app`'s tasks), so two never overlap, and it spaces the ones
 //! asked for here; checks of known keys never come near this.
 
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! every instance recorded (at start-up everything still in force, then
 //! what was recorded since), forget what no token needs any more, and
 //! reload the signing keys. The horizons come from `authd_token::horizons`;
-//! the timers that call these are in `crate::upkeep`.
+//! the timers that call these are `crate::app`'s tasks.
 
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use authd::app::Application;
 use authd::config::{Cli, Settings};
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::grpc::pb::{
@@ -11,7 +12,6 @@ use authd::grpc::pb::{
     RefreshRequest, RefreshResponse, RegisterRequest, RegisterResponse, RevokeSessionRequest,
     RevokeSessionResponse, Session, VerifyRequest, VerifyResponse,
 };
-use authd::startup::Application;
 use clap::Parser as _;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tempfile::TempDir;

@@ -1,25 +1,61 @@
-//! Background upkeep while serving: gRPC health follows the database, and
-//! state nothing needs any more is forgotten.
+//! The background tasks of a serving instance, started in one list: health
+//! follows the database, revocations other instances record are taken up,
+//! signing keys are reloaded, and what nothing needs any more is forgotten.
+//! Each is a timer around a domain call.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
 
+use super::health::HealthStatus;
+use crate::config::Settings;
 use crate::domain::{Authenticator, RevocationsFrom, Store};
-use crate::grpc::pb::auth_service_server::SERVICE_NAME;
 
 /// How often expired revocations and full rate-limit budgets are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(300);
 
+/// The background tasks, stopped together when the set is dropped or
+/// aborted.
+pub struct Tasks {
+    pub set: JoinSet<()>,
+    /// The health reports, stopped on their own when shutdown begins.
+    pub health: AbortHandle,
+}
+
+/// Starts every background task.
+pub fn spawn<S: Store>(
+    auth: &Arc<Authenticator<S>>,
+    health: HealthStatus,
+    settings: &Settings,
+) -> Tasks {
+    let mut set = JoinSet::new();
+    let health = set.spawn(report_health(
+        Arc::clone(auth),
+        health,
+        settings.health_check_interval,
+    ));
+    set.spawn(prune(Arc::clone(auth)));
+    set.spawn(listen_for_revocations(Arc::clone(auth)));
+    set.spawn(catch_up_revocations(
+        Arc::clone(auth),
+        settings.revocation_refresh_interval,
+    ));
+    set.spawn(refresh_keys(
+        Arc::clone(auth),
+        settings.key_refresh_interval,
+    ));
+    Tasks { set, health }
+}
+
 /// Pings the database every `interval` and reports SERVING or NOT_SERVING
-/// for the whole server ("") and for `auth.v1.AuthService`.
-pub async fn report_health<S: Store>(
+/// for the names that follow it.
+async fn report_health<S: Store>(
     auth: Arc<Authenticator<S>>,
-    health: HealthReporter,
+    health: HealthStatus,
     interval: Duration,
 ) {
     let mut ticker = tokio::time::interval(interval);
@@ -43,20 +79,14 @@ pub async fn report_health<S: Store>(
             if reported.is_some() && status == ServingStatus::Serving {
                 tracing::info!("database reachable again; reporting SERVING");
             }
-            set_health(&health, status).await;
+            health.database(status).await;
             reported = Some(status);
         }
     }
 }
 
-/// Reports `status` for the whole server ("") and for `auth.v1.AuthService`.
-pub async fn set_health(health: &HealthReporter, status: ServingStatus) {
-    health.set_service_status("", status).await;
-    health.set_service_status(SERVICE_NAME, status).await;
-}
-
 /// Forgets what no check needs any more, every [`PRUNE_INTERVAL`].
-pub async fn prune<S: Store>(auth: Arc<Authenticator<S>>) {
+async fn prune<S: Store>(auth: Arc<Authenticator<S>>) {
     let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
     loop {
         ticker.tick().await;
@@ -71,7 +101,7 @@ const REVOCATION_OVERLAP: Duration = Duration::from_secs(300);
 /// Takes up revocations and "log out everywhere" cutoffs that other
 /// instances recorded, every `interval`: a token revoked anywhere is refused
 /// here after at most one interval.
-pub async fn catch_up_revocations<S: Store>(auth: Arc<Authenticator<S>>, interval: Duration) {
+async fn catch_up_revocations<S: Store>(auth: Arc<Authenticator<S>>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut since = Utc::now() - REVOCATION_OVERLAP;
@@ -91,7 +121,7 @@ pub async fn catch_up_revocations<S: Store>(auth: Arc<Authenticator<S>>, interva
 /// Takes up revocations the moment another instance announces them
 /// (PostgreSQL LISTEN/NOTIFY), reconnecting after failures. The periodic
 /// catch-up stays as the safety net for anything missed meanwhile.
-pub async fn listen_for_revocations<S: Store>(auth: Arc<Authenticator<S>>) {
+async fn listen_for_revocations<S: Store>(auth: Arc<Authenticator<S>>) {
     loop {
         let revocations = auth.tokens().revocations();
         match auth
@@ -120,7 +150,7 @@ const ASKED_RELOAD_SPACING: Duration = Duration::from_secs(1);
 /// whatever the intervals; deletes keys no valid token can use any more.
 /// The only task that reloads them, so reloads never overlap; checks of
 /// known keys never wait for it.
-pub async fn refresh_keys<S: Store>(auth: Arc<Authenticator<S>>, interval: Duration) {
+async fn refresh_keys<S: Store>(auth: Arc<Authenticator<S>>, interval: Duration) {
     let reloads = auth.tokens().key_reloads();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

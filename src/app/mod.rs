@@ -1,0 +1,154 @@
+//! Builds the application from its settings and serves it. The binary and
+//! the tests start authd the same way: `Application::build`, then
+//! `run_until_stopped`. Each step has its own file: the routes and their
+//! health names, the server and its layers, the background tasks, and the
+//! shutdown sequence.
+
+mod health;
+mod routes;
+mod server;
+mod shutdown;
+mod tasks;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+use crate::config::Settings;
+use crate::domain::{
+    Authenticator, FileKey, PasswordHasher, RateLimiter, Revocations, RevocationsFrom,
+    TokenService, load_or_create_signing_keys,
+};
+use crate::metrics;
+use crate::storage::Database;
+use health::HealthStatus;
+pub use shutdown::shutdown_signal;
+
+/// A bound, ready-to-serve authd.
+pub struct Application {
+    settings: Settings,
+    listener: TcpListener,
+    auth: Arc<Authenticator<Database>>,
+    health: HealthStatus,
+    routes: Routes,
+}
+
+impl Application {
+    /// Connects to and migrates the database, loads keys and revocations,
+    /// and binds the listener. Fails with a message fit for an operator.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        metrics::handle();
+        let database = connect_and_migrate(&settings).await?;
+        let auth = Arc::new(authenticator(database, &settings).await?);
+        auth.take_up_revocations(RevocationsFrom::InForce)
+            .await
+            .context("cannot load revocations")?;
+        let (health, health_service) = HealthStatus::serving().await;
+        let routes = routes::routes(&auth, health_service, &settings)?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        Ok(Self {
+            settings,
+            listener,
+            auth,
+            health,
+            routes,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.settings.listen)
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight RPCs finish.
+    /// `shutdown` resolves to how long to keep serving while health reports
+    /// NOT_SERVING, so load balancers stop sending new calls first; then
+    /// authd stops accepting and gives in-flight calls up to
+    /// `--shutdown-timeout` to finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = Duration> + Send,
+    ) -> anyhow::Result<()> {
+        tracing::info!(
+            listen = %self.local_addr(),
+            database = %self.settings.database_url_redacted(),
+            web_root = ?self.settings.web_root,
+            "authd serving gRPC, grpc-web and REST"
+        );
+        let mut tasks = tasks::spawn(&self.auth, self.health.clone(), &self.settings);
+        let shutdown_timeout = self.settings.shutdown_timeout;
+        let shutdown = shutdown::sequence(
+            shutdown,
+            Arc::clone(self.auth.tokens().revocations()),
+            self.health,
+            tasks.health,
+            shutdown_timeout,
+        );
+        let serving = server::serve(&self.settings, self.listener, self.routes, shutdown.stop);
+        let served = tokio::select! {
+            served = serving => served,
+            () = shutdown.give_up => {
+                tracing::warn!(timeout = ?shutdown_timeout, "shutdown timeout: dropping the calls still in flight");
+                Ok(())
+            }
+        };
+        tasks.set.abort_all();
+        tracing::info!("authd stopped");
+        served.context("gRPC server failed")
+    }
+}
+
+/// The domain service on `database`, with its signing keys, password hasher
+/// and rate limits.
+async fn authenticator(
+    database: Database,
+    settings: &Settings,
+) -> anyhow::Result<Authenticator<Database>> {
+    let files = settings
+        .signing_key_files
+        .iter()
+        .map(|path| FileKey::load(path))
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot load the signing key files")?;
+    let keys = load_or_create_signing_keys(&database)
+        .await
+        .context("cannot load the token signing keys")?;
+    let revocations =
+        Revocations::new(settings.token_lifetime).context("cannot set up revocations")?;
+    let tokens = TokenService::new(files, &keys, settings.tokens(), Arc::new(revocations))
+        .context("cannot set up token signing")?;
+    let hasher = PasswordHasher::new(&settings.hashing()).context("invalid argon2 parameters")?;
+    Ok(Authenticator::new(
+        database,
+        hasher,
+        Arc::new(tokens),
+        RateLimiter::new(settings.rate_limits()),
+        settings.sessions(),
+    ))
+}
+
+/// Applies the migrations and exits: `authd migrate`.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    connect_and_migrate(settings).await?;
+    tracing::info!(database = %settings.database_url_redacted(), "migrations applied");
+    Ok(())
+}
+
+pub(crate) async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database> {
+    let url = settings.database_url_redacted();
+    let database = Database::connect(&settings.database())
+        .await
+        .with_context(|| format!("database {url}"))?;
+    database
+        .migrate()
+        .await
+        .with_context(|| format!("database {url}"))?;
+    Ok(database)
+}
