@@ -411,7 +411,8 @@ fn parse_token_lifetime(text: &str) -> Result<Duration, String> {
 /// the fields, because clap reads an `Option` field as "may be absent".
 pub type RateOrOff = Option<Rate>;
 
-/// `off`, or a [`Rate`] such as `60/1m`.
+/// A checkpoint interval of at least 10 ms: a shorter one would flood the
+/// feed's watchers with checkpoints.
 fn parse_checkpoint_interval(text: &str) -> Result<Duration, String> {
     let interval = humantime::parse_duration(text).map_err(|error| error.to_string())?;
     if interval < Duration::from_millis(10) {
@@ -420,6 +421,7 @@ fn parse_checkpoint_interval(text: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
+/// `off`, or a [`Rate`] such as `60/1m`.
 fn parse_rate(text: &str) -> Result<RateOrOff, String> {
     if text.eq_ignore_ascii_case("off") {
         return Ok(None);

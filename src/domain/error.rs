@@ -1,6 +1,6 @@
-//! The one error type of the domain. Each surface maps it in exactly one
-//! place: `grpc::status` to a gRPC status, later the REST gateway to
-//! problem+json. The `reason()` strings are a public contract: clients branch
+//! The one error type of the domain. It is mapped in exactly one place per
+//! kind of answer: `grpc::status` to a gRPC status, `http::problem` to
+//! problem+json for REST and the proxies' checks. The `reason()` strings are a public contract: clients branch
 //! on them (they travel in `google.rpc.ErrorInfo`), so never rename one.
 
 use std::fmt;

@@ -135,7 +135,7 @@ pub fn generate_signing_key(activates_at: DateTime<Utc>) -> Result<SigningKeyRec
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     let private_key = key.to_pkcs8_der().map_err(AuthError::internal)?;
     Ok(SigningKeyRecord {
-        kid: super::tokens::random_id::<8>()?,
+        kid: super::random_id::random_id::<8>()?,
         algorithm: ALGORITHM_NAME.into(),
         private_key: private_key.as_bytes().to_vec(),
         public_key: key.verifying_key().to_bytes().to_vec(),

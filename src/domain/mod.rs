@@ -10,6 +10,7 @@ mod key_reloads;
 mod keys;
 mod passwords;
 pub mod ports;
+mod random_id;
 mod rate_limits;
 pub mod refresh_tokens;
 mod revocation_feed;

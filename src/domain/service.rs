@@ -1,6 +1,9 @@
-//! The domain service: register, log in, log out, verify. Every surface
-//! (gRPC, REST, grpc-web) calls these and nothing else; the rest of a
-//! session's life is in `sessions`, operators' commands in `accounts`.
+//! The domain service, `Authenticator`: register, log in, log out, verify.
+//! The rest of a session's life (refresh, list, end, change the password,
+//! delete the account) is in `sessions`, what background tasks ask of it in
+//! `upkeep`, operators' commands in `accounts`. The surfaces call these, and
+//! `TokenService` directly where they only check a token (the proxies'
+//! checks, the bearer interceptor).
 
 use std::net::IpAddr;
 use std::sync::Arc;

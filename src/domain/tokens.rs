@@ -8,8 +8,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use authd_token::{Claims, PublicJwk, TOKEN_TYPE, TokenRejection, TokenVerifier, VerifierSettings};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use jsonwebtoken::Header;
 use uuid::Uuid;
@@ -18,6 +16,7 @@ use super::error::AuthError;
 use super::key_reloads::KeyReloads;
 use super::keys::{ALGORITHM, FileKey, KeySet};
 use super::ports::SigningKeyRecord;
+use super::random_id::random_id;
 use super::revocation_feed::Revocations;
 
 /// Who issues tokens, for whom, and for how long.
@@ -181,13 +180,6 @@ impl TokenService {
     pub fn key_reloads(&self) -> &KeyReloads {
         &self.reloads
     }
-}
-
-/// `N` random bytes, base64url: ids nobody can guess or enumerate.
-pub(super) fn random_id<const N: usize>() -> Result<String, AuthError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(AuthError::internal)?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 #[cfg(test)]
