@@ -1,7 +1,8 @@
 //! Compiles authd's protos with protox (pure Rust: nobody installs protoc),
-//! client side only, and the example's greeter service, server side only.
+//! client side only, and the example's greeter service, server side only,
+//! with its file descriptor set for the example's reflection.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = Path::new("../../proto");
@@ -16,6 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // keeps the example a single `cargo run` with no protoc either.
     let mut greeter = protox::Compiler::new(["examples"])?;
     greeter.open_files(["examples/greeter.proto"])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("greeter_descriptor.bin"),
+        greeter.encode_file_descriptor_set(),
+    )?;
     tonic_prost_build::configure()
         .build_client(false)
         .compile_fds(greeter.file_descriptor_set())?;

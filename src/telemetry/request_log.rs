@@ -196,7 +196,7 @@ fn record_outcome(
     ) else {
         return;
     };
-    let latency_ms = latency.as_secs_f64() * 1e3;
+    let latency_ms = latency_ms(latency);
     let grpc_status = grpc_status.map(field::debug);
     span.record_all(&fields.value_set(&[
         (&status_field, Some(&status.as_u16() as &dyn Value)),
@@ -206,6 +206,15 @@ fn record_outcome(
         ),
         (&latency_field, Some(&latency_ms as &dyn Value)),
     ]));
+}
+
+/// `latency` in milliseconds, to the microsecond: a number (as such in
+/// JSON lines) that reads `0.04`, not `0.039585999999999996`.
+fn latency_ms(latency: Duration) -> f64 {
+    // Rounded in integers: whole microseconds over 1000 is the closest
+    // `f64` to a 3-decimal number, which prints as just those decimals.
+    let micros = latency.as_nanos().saturating_add(500) / 1_000;
+    micros as f64 / 1e3
 }
 
 /// A response body that writes its request's line when its gRPC trailers
@@ -268,4 +277,25 @@ fn grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
             .and_then(|code| code.parse().ok())
             .map_or(tonic::Code::Unknown, tonic::Code::from_i32),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_is_logged_in_milliseconds_to_the_microsecond() {
+        // 39.586 µs once logged as latency_ms=0.039585999999999996.
+        assert_eq!(latency_ms(Duration::from_nanos(39_586)).to_string(), "0.04");
+        assert_eq!(
+            latency_ms(Duration::from_nanos(39_499)).to_string(),
+            "0.039"
+        );
+        assert_eq!(
+            latency_ms(Duration::from_nanos(1_234_567_891)).to_string(),
+            "1234.568"
+        );
+        assert_eq!(latency_ms(Duration::ZERO).to_string(), "0");
+        assert_eq!(latency_ms(Duration::from_nanos(499)).to_string(), "0");
+    }
 }

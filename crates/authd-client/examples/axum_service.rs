@@ -11,6 +11,7 @@
 //! (default `127.0.0.1:3001`) change where it looks and listens.
 
 use std::env;
+use std::io::IsTerminal as _;
 
 use authd_client::{AuthenticatedUser, Verifier, VerifierConfig};
 use axum::extract::State;
@@ -37,6 +38,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        // The log goes to stdout: colours for a terminal, plain text for a
+        // file or a pipe.
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
     let endpoint = env::var("AUTHD_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:50051".into());
     let feed_token = env::var("AUTHD_FEED_TOKEN")

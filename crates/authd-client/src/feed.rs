@@ -137,6 +137,38 @@ pub struct FeedSource {
     pub authorization: MetadataValue<Ascii>,
 }
 
+/// The feed's connection as the log tells it: one line per real change.
+///
+/// A watch counts as connected at its first message, not when authd answers
+/// the call: a draining authd answers a resumed watch and ends it at once
+/// with UNAVAILABLE / SHUTTING_DOWN, and counting the answer logged
+/// "connected" at every retry of the drain (six in five seconds of backoff)
+/// against a single "disconnected".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Link {
+    /// Nothing has happened yet.
+    #[default]
+    Starting,
+    /// Messages are arriving.
+    Up,
+    /// The last watch failed, and that was reported.
+    Down,
+}
+
+impl Link {
+    /// A message arrived: whether that is news (the first since the start
+    /// or since a failure).
+    fn message(&mut self) -> bool {
+        std::mem::replace(self, Self::Up) != Self::Up
+    }
+
+    /// A watch failed: whether that is news (the first failure since
+    /// messages last arrived, or since the start).
+    fn failed(&mut self) -> bool {
+        std::mem::replace(self, Self::Down) != Self::Down
+    }
+}
+
 /// How one watch ended.
 enum Ended {
     /// authd cannot resume from the cursor: watch again from a snapshot.
@@ -149,12 +181,20 @@ enum Ended {
 /// dropped).
 pub async fn follow(shared: Arc<Shared>, source: FeedSource, progress: watch::Sender<Progress>) {
     let mut cursor = String::new();
+    // Attempts count from the last message taken up, for the backoff.
     let mut attempt: u32 = 0;
+    let mut link = Link::default();
     loop {
-        // Attempts count from the last message taken up: the first failure
-        // after one is news, the retries after it are not.
-        let first_failure = attempt == 0;
-        let ended = match watch_once(&shared, &source, &mut cursor, &progress, &mut attempt).await {
+        let ended = match watch_once(
+            &shared,
+            &source,
+            &mut cursor,
+            &progress,
+            &mut attempt,
+            &mut link,
+        )
+        .await
+        {
             // Only a cursor can expire; a watch from a snapshot refused so
             // is a fault to back off from, not a reason to loop at once.
             Ended::CursorExpired if cursor.is_empty() => Ended::Failed(
@@ -183,6 +223,7 @@ pub async fn follow(shared: Arc<Shared>, source: FeedSource, progress: watch::Se
                 });
                 let wait = backoff(attempt);
                 attempt = attempt.saturating_add(1);
+                let news = link.failed();
                 if refused {
                     tracing::error!(
                         code = ?status.code(),
@@ -190,7 +231,7 @@ pub async fn follow(shared: Arc<Shared>, source: FeedSource, progress: watch::Se
                         retry_in = ?wait,
                         "authd refused the revocation feed credential"
                     );
-                } else if first_failure {
+                } else if news {
                     tracing::warn!(
                         code = ?status.code(),
                         message = status.message(),
@@ -214,7 +255,9 @@ async fn watch_once(
     cursor: &mut String,
     progress: &watch::Sender<Progress>,
     attempt: &mut u32,
+    link: &mut Link,
 ) -> Ended {
+    let resuming = !cursor.is_empty();
     let mut request = Request::new(WatchRevocationsRequest {
         cursor: cursor.clone(),
     });
@@ -225,11 +268,6 @@ async fn watch_once(
         Ok(response) => response.into_inner(),
         Err(status) => return ended_by(status),
     };
-    shared.feed.set_connected(true);
-    tracing::info!(
-        resuming = !cursor.is_empty(),
-        "authd revocation feed connected"
-    );
 
     // A snapshot is gathered here and replaces the list only once complete:
     // until then the list held, however old, is the better answer.
@@ -239,6 +277,12 @@ async fn watch_once(
             Ok(message) => message,
             Err(ended) => return ended,
         };
+        // Connected once authd sends something, not when it answers the
+        // call (see `Link`).
+        shared.feed.set_connected(true);
+        if link.message() {
+            tracing::info!(resuming, "authd revocation feed connected");
+        }
         let revocations = message
             .revocations
             .into_iter()
@@ -376,6 +420,31 @@ mod tests {
             );
         }
         assert!(backoff(100) <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn a_draining_authd_that_ends_every_retry_at_once_is_one_disconnect_and_one_reconnect() {
+        let mut link = Link::default();
+        assert!(link.message(), "the first message connects");
+        assert!(!link.message(), "later messages are no news");
+        assert!(link.failed(), "the drain's first refusal disconnects");
+        // Each retry is answered, then ended with SHUTTING_DOWN before any
+        // message: no "connected", no second "disconnected".
+        for retry in 0..6 {
+            assert!(!link.failed(), "retry {retry}");
+        }
+        assert!(
+            link.message(),
+            "the restarted authd's first message reconnects"
+        );
+    }
+
+    #[test]
+    fn a_feed_that_cannot_connect_at_start_says_so_once() {
+        let mut link = Link::default();
+        assert!(link.failed());
+        assert!(!link.failed());
+        assert!(link.message());
     }
 
     #[test]

@@ -28,8 +28,10 @@ use crate::verifier::Verifier;
 /// retry rather than log in again.
 ///
 /// Applied with `Server::builder().layer(...)`, it covers every service of
-/// the server, health and reflection included; serve those from a second
-/// server if they must stay open.
+/// the server, health and reflection included. To keep those open, wrap
+/// only the services to protect with tonic's `LayerExt::named_layer`
+/// (`.add_service(layer.named_layer(MyServer::new(...)))`), as
+/// `examples/tonic_service.rs` does, or serve them from a second server.
 ///
 /// ```no_run
 /// use std::sync::Arc;

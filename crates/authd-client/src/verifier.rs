@@ -71,7 +71,9 @@ pub(crate) struct Shared {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifierState {
-    /// Whether a `WatchRevocations` stream to authd is open now.
+    /// Whether a `WatchRevocations` stream to authd is open now and has
+    /// delivered a message (one that authd ends before sending anything, as
+    /// it does while it drains, does not count).
     pub connected: bool,
     /// Whether the revocation list may be missing revocations: no message
     /// from the feed for longer than the staleness limit. The stale policy
