@@ -31,7 +31,7 @@ fn check(outcome: Result<Credentials, AuthError>, again: impl FnOnce() -> AuthEr
         }
         Err(error) => {
             refuse(error);
-            let response = authd::rest::Problem::from(again()).into_response();
+            let response = authd::http::problem::Problem::from(again()).into_response();
             assert_eq!(response.status(), 400);
         }
     }
@@ -52,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
             Ok(claims) => panic!("forged token verified: {claims:?}"),
             Err(rejection) => {
                 let response =
-                    authd::rest::Problem::from(AuthError::from(rejection)).into_response();
+                    authd::http::problem::Problem::from(AuthError::from(rejection)).into_response();
                 assert_eq!(response.status(), 401);
                 assert!(response.headers().contains_key("www-authenticate"));
             }
