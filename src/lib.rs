@@ -1,7 +1,9 @@
-//! authd: an authentication microservice. Transport surfaces (`grpc`,
-//! `rest`, `web` for grpc-web and CORS, `proxy` for the checks proxies
-//! make) sit outside, one domain service (`domain`) in the middle, storage (`storage`)
-//! behind it; configuration, telemetry and start-up at the edge.
+//! authd: an authentication microservice. Surfaces (`grpc`, `rest`, `proxy`
+//! for the checks proxies make, on shared `http` plumbing) sit outside, one
+//! domain (`domain`) in the middle owning its storage ports, which `storage`
+//! implements; password hashing machinery (`hashing`), configuration,
+//! telemetry, metrics and start-up (`app`) at the edge. ARCHITECTURE.md
+//! says which may call which.
 
 pub mod admin;
 pub mod app;

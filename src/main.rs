@@ -1,3 +1,6 @@
+//! The `authd` binary: parses the command line, sets up telemetry, and runs
+//! the server or the operator's command.
+
 use std::process::ExitCode;
 
 use authd::admin;
@@ -9,7 +12,7 @@ use clap::Parser;
 /// small blocks on whichever runtime thread it lands, and mimalloc's
 /// thread-local heaps cost a no-op call about a fifth less CPU (BENCHMARKS.md,
 /// "The server stack"). Password hashes map their blocks from the OS
-/// themselves (`argon2_engine`), so the allocator never holds that memory.
+/// themselves (`hashing::Argon2Engine`), so the allocator never holds that memory.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -53,7 +53,7 @@ pub enum Argon2Implementation {
     CrateReusedMemory,
     /// libargon2, the C reference implementation (through argon2-sys).
     Reference,
-    /// What authd hashes with (`src/domain/argon2_engine.rs`): argon2-rust,
+    /// What authd hashes with (`src/hashing/engine.rs`): argon2-rust,
     /// one engine shared by the threads as authd's hashing slots share it.
     Engine,
 }

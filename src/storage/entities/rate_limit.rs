@@ -1,3 +1,6 @@
+//! The `rate_limits` table: a GCRA theoretical arrival time per key, shared by
+//! instances.
+
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

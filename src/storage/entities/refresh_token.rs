@@ -1,3 +1,6 @@
+//! The `refresh_tokens` table: the SHA-256 of each refresh token's secret, with
+//! its session and generation.
+
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

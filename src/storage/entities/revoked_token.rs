@@ -1,3 +1,6 @@
+//! The `revoked_tokens` table: logged-out token ids, kept until the token would
+//! have expired.
+
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

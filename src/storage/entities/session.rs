@@ -1,3 +1,6 @@
+//! The `sessions` table: one row per Register or Login, renewed by refresh
+//! tokens until it ends.
+
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,3 +1,6 @@
+//! The `session_cutoffs` table: per user, the issue time at or before which
+//! every token is refused ("log out everywhere").
+
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,3 +1,6 @@
+//! The `signing_keys` table: token signing key pairs and when each starts
+//! signing.
+
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

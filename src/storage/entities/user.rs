@@ -1,3 +1,6 @@
+//! The `users` table: accounts, with their password hash and whether an
+//! operator disabled them.
+
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
