@@ -168,9 +168,28 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_REVOCATION_REFRESH_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub revocation_refresh_interval: Duration,
 
-    /// The `iss` claim of issued tokens; only tokens with it are accepted.
-    #[arg(long, env = "AUTHD_ISSUER", default_value = "authd")]
-    pub issuer: String,
+    /// Where clients reach authd, e.g. `https://auth.example.com`: the
+    /// base of every absolute URL it publishes (the discovery documents,
+    /// `jwks_uri`) and the default `--issuer`. Off by default: discovery
+    /// then answers 404, and tokens say `iss: authd`.
+    #[arg(long, env = "AUTHD_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<url::Url>,
+
+    /// The `iss` claim of issued tokens; only tokens with it (or a
+    /// `--previous-issuer`) are accepted [default: `--public-url` without
+    /// its trailing slash, else `authd`].
+    #[arg(long, env = "AUTHD_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// An issuer whose tokens are still accepted, never issued: after a
+    /// change of `--issuer` or `--public-url`, keep the old one here for a
+    /// token lifetime. Repeat it, or separate with commas.
+    #[arg(
+        long = "previous-issuer",
+        env = "AUTHD_PREVIOUS_ISSUERS",
+        value_delimiter = ','
+    )]
+    pub previous_issuers: Vec<String>,
 
     /// The `aud` claim of issued tokens; only tokens with it are accepted.
     #[arg(long, env = "AUTHD_AUDIENCE", default_value = "authd")]
@@ -270,6 +289,18 @@ pub struct Settings {
     )]
     pub revocation_feed_tokens: Vec<String>,
 
+    /// A credential services present (`Authorization: Bearer <token>`) to
+    /// introspect tokens (`POST /oauth2/introspect`, RFC 7662); repeat it,
+    /// or separate with commas, to accept several while rotating. None:
+    /// introspection is off.
+    #[arg(
+        long = "introspection-token",
+        env = "AUTHD_INTROSPECTION_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub introspection_tokens: Vec<String>,
+
     /// How often the revocation feed says it is alive when nothing changes,
     /// so that a verifier can tell a quiet feed from a dead one.
     #[arg(long, env = "AUTHD_REVOCATION_CHECKPOINT_INTERVAL", default_value = "5s", value_parser = parse_checkpoint_interval)]
@@ -361,9 +392,20 @@ impl Settings {
         }
     }
 
+    /// The `iss` of new tokens: `--issuer`, else `--public-url` as
+    /// discovery documents spell it (no trailing slash), else `authd`.
+    pub fn issuer(&self) -> String {
+        match (&self.issuer, &self.public_url) {
+            (Some(issuer), _) => issuer.clone(),
+            (None, Some(url)) => url.as_str().trim_end_matches('/').to_owned(),
+            (None, None) => "authd".to_owned(),
+        }
+    }
+
     pub fn tokens(&self) -> TokenSettings {
         TokenSettings {
-            issuer: self.issuer.clone(),
+            issuer: self.issuer(),
+            previous_issuers: self.previous_issuers.clone(),
             audience: self.audience.clone(),
             lifetime: self.token_lifetime,
             verified_token_cache: self.verified_token_cache,
@@ -396,6 +438,21 @@ impl Settings {
             Err(_) => "(unparsable database URL)".into(),
         }
     }
+}
+
+/// An absolute http(s) URL with nothing after its path: no query, no
+/// fragment, no credentials.
+fn parse_public_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|error| error.to_string())?;
+    if !matches!(url.scheme(), "https" | "http")
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err("must be an http(s) URL without query, fragment or credentials".into());
+    }
+    Ok(url)
 }
 
 /// Token lifetimes from one second to what `expires_in` (u32 seconds) holds.
@@ -511,6 +568,39 @@ mod tests {
         assert_eq!(defaults.hashing().max_wait, Duration::from_secs(2));
         let hurried = Cli::parse_from(["authd", "--request-timeout", "500ms"]).settings;
         assert_eq!(hurried.hashing().max_wait, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn the_issuer_is_the_flag_else_the_public_url_else_authd() {
+        let issuer = |args: &[&str]| {
+            Cli::parse_from(std::iter::once("authd").chain(args.iter().copied()))
+                .settings
+                .issuer()
+        };
+        assert_eq!(issuer(&[]), "authd");
+        assert_eq!(
+            issuer(&["--public-url", "https://auth.example.com"]),
+            "https://auth.example.com"
+        );
+        assert_eq!(
+            issuer(&["--public-url", "https://example.com/auth/"]),
+            "https://example.com/auth"
+        );
+        assert_eq!(
+            issuer(&["--public-url", "https://a.example", "--issuer", "mine"]),
+            "mine"
+        );
+        for refused in [
+            "ftp://a.example",
+            "https://a.example/?x=1",
+            "https://u:p@a.example",
+            "a.example",
+        ] {
+            assert!(
+                Cli::try_parse_from(["authd", "--public-url", refused]).is_err(),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

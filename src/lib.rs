@@ -14,6 +14,7 @@ pub mod grpc;
 pub mod hashing;
 pub mod http;
 pub mod metrics;
+pub mod oidc;
 pub mod proxy;
 pub mod rest;
 pub mod storage;

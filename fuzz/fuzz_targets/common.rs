@@ -17,6 +17,7 @@ pub struct Fixture {
 fn fixture(key: SigningKeyRecord) -> Fixture {
     let settings = TokenSettings {
         issuer: "authd".into(),
+        previous_issuers: Vec::new(),
         audience: "authd".into(),
         lifetime: Duration::from_secs(3600),
         verified_token_cache: 1_000,

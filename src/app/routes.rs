@@ -1,6 +1,6 @@
 //! Every route authd serves on its one port, listed once: the REST gateway
-//! with forward auth, and the gRPC services, each with grpc-web where
-//! browsers call it.
+//! with discovery, introspection and forward auth, and the gRPC services,
+//! each with grpc-web where browsers call it.
 
 use std::sync::Arc;
 
@@ -17,8 +17,8 @@ use crate::grpc::pb::revocation_service_server::RevocationServiceServer;
 use crate::grpc::{self, DeadlineLayer, FeedCredentials, RevocationFeed, pb};
 use crate::http::client_address::ClientAddressResolver;
 use crate::proxy::{self, EnvoyAuthorization};
-use crate::rest;
 use crate::storage::Database;
+use crate::{oidc, rest};
 
 /// Envoy's check of one request: its headers, and its body only if Envoy is
 /// told to send it, which authd has no use for.
@@ -34,7 +34,8 @@ pub fn routes(
 ) -> anyhow::Result<Routes> {
     let addresses = ClientAddressResolver::new(settings.client_address_header.clone());
     let grpc_web = GrpcWebLayer::new();
-    let rest = rest::router(Arc::clone(auth), addresses.clone(), settings)
+    let also = oidc::router(Arc::clone(auth.tokens()), settings);
+    let rest = rest::router(Arc::clone(auth), addresses.clone(), settings, also)
         .merge(proxy::forward_auth_router(
             Arc::clone(auth.tokens()),
             settings.cookie_name.clone(),

@@ -57,6 +57,18 @@ pub enum AuthError {
     /// UNAUTHENTICATED.
     #[error("missing or wrong revocation feed credential")]
     FeedCredentialInvalid,
+    /// Token introspection has no credential configured, so nobody may
+    /// call it. Clients see 403.
+    #[error("token introspection is off; start authd with --introspection-token")]
+    IntrospectionDisabled,
+    /// The introspection caller's credential is missing or wrong. Clients
+    /// see 401 with a `WWW-Authenticate: Bearer` challenge.
+    #[error("missing or wrong introspection credential")]
+    IntrospectionCredentialInvalid,
+    /// Discovery needs `--public-url` to say where authd is. Clients see
+    /// 404.
+    #[error("discovery is off; start authd with --public-url")]
+    PublicUrlNotConfigured,
     /// A feed cursor that is no cursor. Clients see INVALID_ARGUMENT.
     #[error("malformed cursor")]
     CursorInvalid,
@@ -115,6 +127,9 @@ impl AuthError {
             Self::AccountDisabled => "ACCOUNT_DISABLED",
             Self::FeedDisabled => "REVOCATION_FEED_DISABLED",
             Self::FeedCredentialInvalid => "FEED_CREDENTIAL_INVALID",
+            Self::IntrospectionDisabled => "INTROSPECTION_DISABLED",
+            Self::IntrospectionCredentialInvalid => "INTROSPECTION_CREDENTIAL_INVALID",
+            Self::PublicUrlNotConfigured => "PUBLIC_URL_NOT_CONFIGURED",
             Self::CursorInvalid => "CURSOR_INVALID",
             Self::CursorExpired => "CURSOR_EXPIRED",
             Self::WatcherTooSlow => "WATCHER_TOO_SLOW",

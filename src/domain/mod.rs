@@ -15,6 +15,7 @@ mod rate_limits;
 pub mod refresh_tokens;
 mod revocation_feed;
 mod service;
+mod service_credentials;
 mod sessions;
 mod tokens;
 mod upkeep;
@@ -34,6 +35,7 @@ pub use ports::{
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};
 pub use service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
+pub use service_credentials::ServiceCredentials;
 pub use sessions::{SessionSettings, SessionSummary};
 pub use tokens::{AccessToken, TokenService, TokenSettings};
 pub use upkeep::RevocationsFrom;

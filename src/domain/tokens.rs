@@ -7,7 +7,10 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use authd_token::{Claims, PublicJwk, TOKEN_TYPE, TokenRejection, TokenVerifier, VerifierSettings};
+use authd_token::{
+    Claims, FIRST_PARTY_CLIENT_ID, PublicJwk, TOKEN_TYPE, TokenRejection, TokenVerifier,
+    VerifierSettings,
+};
 use chrono::Utc;
 use jsonwebtoken::Header;
 use uuid::Uuid;
@@ -19,10 +22,18 @@ use super::ports::SigningKeyRecord;
 use super::random_id::random_id;
 use super::revocation_feed::Revocations;
 
+/// How far before its issue time a token says it is valid (`nbf`): JWT
+/// libraries that allow no clock skew by default (PyJWT, jose) then accept
+/// a fresh token from a server whose clock is up to this far ahead of
+/// theirs. `iat` stays the true issue time.
+pub const NOT_BEFORE_BACKDATE: i64 = 60;
+
 /// Who issues tokens, for whom, and for how long.
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
     pub issuer: String,
+    /// Issuers whose tokens are still accepted after `issuer` changed.
+    pub previous_issuers: Vec<String>,
     pub audience: String,
     pub lifetime: Duration,
     /// How many verified tokens to remember (0: none).
@@ -64,6 +75,7 @@ impl TokenService {
                 issuer: settings.issuer.clone(),
                 audience: settings.audience.clone(),
                 cache_capacity: settings.verified_token_cache,
+                previous_issuers: settings.previous_issuers.clone(),
             },
             keys.verifying().clone(),
             Arc::clone(revocations.list()),
@@ -126,11 +138,12 @@ impl TokenService {
             sub: subject,
             aud: self.settings.audience.clone(),
             exp: (issued_at + lifetime).min(not_after).max(issued_at + 1),
-            nbf: issued_at,
+            nbf: issued_at - NOT_BEFORE_BACKDATE,
             iat: issued_at,
             jti: random_id::<16>()?,
             username: username.to_owned(),
             sid: Some(session_id.to_string()),
+            client_id: Some(FIRST_PARTY_CLIENT_ID.to_owned()),
         };
         let keys = self.keys();
         let (kid, key) = keys.signing();
@@ -190,6 +203,7 @@ mod tests {
     fn service(key: &SigningKeyRecord) -> TokenService {
         let settings = TokenSettings {
             issuer: "authd".into(),
+            previous_issuers: Vec::new(),
             audience: "authd".into(),
             lifetime: Duration::from_secs(3600),
             verified_token_cache: 100,
@@ -231,6 +245,7 @@ mod tests {
             jti: random_id::<16>().unwrap(),
             username: "alice".into(),
             sid: None,
+            client_id: None,
         };
         let keys = tokens.keys();
         let (kid, signing_key) = keys.signing();

@@ -11,8 +11,6 @@ use std::time::Duration;
 use authd_token::Revocation;
 use futures_util::Stream;
 use prost_types::Timestamp;
-use sha2::{Digest as _, Sha256};
-use subtle::{Choice, ConstantTimeEq as _};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{Interval, MissedTickBehavior};
@@ -23,54 +21,30 @@ use super::pb::{
     self, WatchRevocationsRequest, WatchRevocationsResponse,
     revocation_service_server::RevocationService,
 };
-use crate::domain::{AuthError, Change, Cursor, Revocations, Subscription};
+use crate::domain::{AuthError, Change, Cursor, Revocations, ServiceCredentials, Subscription};
 use crate::http::request_token::bearer_token;
 
 /// Revocations per message: a snapshot of a million goes in a thousand
 /// messages of about 50 KiB, well under the clients' 4 MiB default.
 const REVOCATIONS_PER_MESSAGE: usize = 1_000;
 
-/// Who may watch: callers bearing one of the configured feed tokens. The
-/// feed holds token, session and user ids, no secrets, but who is logging
-/// out when is nobody else's business.
-#[derive(Clone, Default)]
-pub struct FeedCredentials {
-    /// SHA-256 of each accepted token: compared in constant time, and the
-    /// tokens themselves are not kept.
-    digests: Vec<[u8; 32]>,
-}
+/// Who may watch the feed.
+pub struct FeedCredentials(ServiceCredentials);
 
 impl FeedCredentials {
     /// Accepts any of `tokens`; none accepts nobody (the feed is off).
     pub fn new(tokens: &[String]) -> Self {
-        Self {
-            digests: tokens
-                .iter()
-                .map(|token| Sha256::digest(token.as_bytes()).into())
-                .collect(),
-        }
+        Self(ServiceCredentials::new(tokens))
     }
 
     fn check(&self, metadata: &MetadataMap) -> Result<(), AuthError> {
-        if self.digests.is_empty() {
+        if !self.0.any() {
             return Err(AuthError::FeedDisabled);
         }
         let values = metadata.get_all("authorization");
-        let presented = match bearer_token(values.iter().map(|value| value.as_encoded_bytes())) {
-            Some(Ok(token)) => <[u8; 32]>::from(Sha256::digest(token.as_bytes())),
-            _ => return Err(AuthError::FeedCredentialInvalid),
-        };
-        // Every digest compared in full, so the time says nothing.
-        let matched = self
-            .digests
-            .iter()
-            .fold(Choice::from(0), |matched, digest| {
-                matched | digest.ct_eq(&presented)
-            });
-        if bool::from(matched) {
-            Ok(())
-        } else {
-            Err(AuthError::FeedCredentialInvalid)
+        match bearer_token(values.iter().map(|value| value.as_encoded_bytes())) {
+            Some(Ok(token)) if self.0.accepts(token) => Ok(()),
+            _ => Err(AuthError::FeedCredentialInvalid),
         }
     }
 }

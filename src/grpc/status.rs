@@ -25,6 +25,11 @@ impl From<AuthError> for Status {
             AuthError::SessionNotFound => Code::NotFound,
             AuthError::AccountDisabled | AuthError::FeedDisabled => Code::PermissionDenied,
             AuthError::FeedCredentialInvalid => Code::Unauthenticated,
+            // Introspection and discovery are HTTP only; these never reach
+            // gRPC.
+            AuthError::IntrospectionDisabled => Code::PermissionDenied,
+            AuthError::IntrospectionCredentialInvalid => Code::Unauthenticated,
+            AuthError::PublicUrlNotConfigured => Code::NotFound,
             AuthError::CursorInvalid => Code::InvalidArgument,
             AuthError::CursorExpired => Code::FailedPrecondition,
             AuthError::WatcherTooSlow => Code::ResourceExhausted,

@@ -1,7 +1,7 @@
 //! RFC 9457 problem details: the one mapping from domain errors, and from
 //! requests the gateway cannot read, to HTTP responses.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -53,7 +53,8 @@ pub struct FieldError {
 }
 
 impl Problem {
-    fn new(status: StatusCode, reason: &str, detail: impl Into<String>) -> Self {
+    /// A problem with this status, reason and detail.
+    pub fn new(status: StatusCode, reason: &str, detail: impl Into<String>) -> Self {
         Self {
             problem_type: "about:blank",
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -100,6 +101,9 @@ impl From<AuthError> for Problem {
             AuthError::AccountDisabled | AuthError::FeedDisabled => StatusCode::FORBIDDEN,
             // The feed is gRPC only; these never reach REST.
             AuthError::FeedCredentialInvalid => StatusCode::UNAUTHORIZED,
+            AuthError::IntrospectionDisabled => StatusCode::FORBIDDEN,
+            AuthError::IntrospectionCredentialInvalid => StatusCode::UNAUTHORIZED,
+            AuthError::PublicUrlNotConfigured => StatusCode::NOT_FOUND,
             AuthError::CursorInvalid => StatusCode::BAD_REQUEST,
             AuthError::CursorExpired => StatusCode::PRECONDITION_FAILED,
             AuthError::WatcherTooSlow | AuthError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -125,7 +129,8 @@ impl From<AuthError> for Problem {
             AuthError::InvalidCredentials
             | AuthError::RefreshTokenInvalid
             | AuthError::RefreshTokenReused
-            | AuthError::SessionEnded => {
+            | AuthError::SessionEnded
+            | AuthError::IntrospectionCredentialInvalid => {
                 problem.www_authenticate = Some(r#"Bearer realm="authd""#.to_owned());
             }
             // RFC 6750: no error code when the request carried no token.
@@ -154,6 +159,8 @@ impl From<AuthError> for Problem {
             | AuthError::AccountDisabled
             | AuthError::FeedDisabled
             | AuthError::FeedCredentialInvalid
+            | AuthError::IntrospectionDisabled
+            | AuthError::PublicUrlNotConfigured
             | AuthError::CursorInvalid
             | AuthError::CursorExpired
             | AuthError::WatcherTooSlow
@@ -195,6 +202,28 @@ impl From<JsonRejection> for Problem {
                 "INVALID_BODY",
                 rejection.body_text(),
             ),
+        }
+    }
+}
+
+/// Bodies that cannot be read: too large, or cut off.
+impl From<BytesRejection> for Problem {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BODY_TOO_LARGE",
+                format!(
+                    "request bodies are limited to {} bytes",
+                    super::MAX_BODY_BYTES
+                ),
+            )
+        } else {
+            Self::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_BODY",
+                rejection.body_text(),
+            )
         }
     }
 }

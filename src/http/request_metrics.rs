@@ -39,7 +39,7 @@ const GRPC_METHODS: [&str; 17] = [
 ];
 
 /// authd's REST routes, the one with a parameter by its template.
-pub(crate) const REST_ROUTES: [&str; 13] = [
+pub(crate) const REST_ROUTES: [&str; 16] = [
     "/auth/forward",
     "/user/register",
     "/login",
@@ -51,6 +51,9 @@ pub(crate) const REST_ROUTES: [&str; 13] = [
     "/user/sessions",
     "/token/refresh",
     "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
+    "/oauth2/introspect",
     "/openapi.json",
     "/metrics",
 ];

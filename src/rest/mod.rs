@@ -119,12 +119,15 @@ fn allow_unknown_request_fields(openapi: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// The REST routes with `/openapi.json`, and for unknown paths either the
-/// static files under `--web-root` or a 404 problem.
+/// The REST routes and `also` (other documented HTTP routes: discovery and
+/// introspection) with the OpenAPI document of all of them at
+/// `/openapi.json`, and for unknown paths either the static files under
+/// `--web-root` or a 404 problem.
 pub fn router<S: Store>(
     auth: Arc<Authenticator<S>>,
     addresses: ClientAddressResolver,
     settings: &Settings,
+    also: OpenApiRouter,
 ) -> Router {
     // Verifiers may cache the JWKS this long (whole seconds, rounded down).
     let jwks_cache_control = HeaderValue::from_str(&format!(
@@ -141,6 +144,7 @@ pub fn router<S: Store>(
             allowed_origins: settings.cors_allowed_origins.clone(),
             jwks_cache_control,
         }))
+        .merge(also)
         .split_for_parts();
     add_security_schemes(&mut openapi, &settings.cookie_name);
     allow_unknown_request_fields(&mut openapi);
@@ -209,11 +213,13 @@ mod tests {
     #[test]
     fn request_metrics_count_exactly_the_routes_the_router_serves() {
         let (_, openapi) = api_router::<Database>().split_for_parts();
+        let oidc_paths = crate::oidc::paths();
         let served: BTreeSet<&str> = openapi
             .paths
             .paths
             .keys()
             .map(String::as_str)
+            .chain(oidc_paths.iter().map(String::as_str))
             .chain(UNDOCUMENTED_ROUTES)
             .collect();
         for route in &served {

@@ -13,6 +13,7 @@ mod crash;
 mod cross_origin;
 mod cross_surface;
 mod deploy_envoy;
+mod discovery;
 mod envoy_check;
 mod forward_auth;
 mod grpc_web;

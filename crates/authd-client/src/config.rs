@@ -43,6 +43,7 @@ pub struct VerifierConfig {
     pub(crate) endpoint: String,
     pub(crate) feed_credential: String,
     pub(crate) issuer: String,
+    pub(crate) previous_issuers: Vec<String>,
     pub(crate) audience: String,
     pub(crate) staleness_limit: Duration,
     pub(crate) stale_policy: StalePolicy,
@@ -64,6 +65,7 @@ impl VerifierConfig {
             endpoint: endpoint.into(),
             feed_credential: feed_credential.into(),
             issuer: "authd".into(),
+            previous_issuers: Vec::new(),
             audience: "authd".into(),
             // Three of authd's default 5 s checkpoints: one lost or late
             // checkpoint is no reason to stop trusting the list.
@@ -78,10 +80,20 @@ impl VerifierConfig {
         }
     }
 
-    /// The `iss` tokens must carry: authd's `--issuer` (default `authd`).
+    /// The `iss` tokens must carry: authd's `--issuer` (default: its
+    /// `--public-url`, else `authd`).
     #[must_use]
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = issuer.into();
+        self
+    }
+
+    /// Also accepts tokens of this issuer: authd's `--previous-issuer`,
+    /// after its issuer changed (say, to its `--public-url`), for as long as
+    /// tokens issued before live. May be given more than once.
+    #[must_use]
+    pub fn previous_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.previous_issuers.push(issuer.into());
         self
     }
 
@@ -161,6 +173,7 @@ impl fmt::Debug for VerifierConfig {
             .field("endpoint", &self.endpoint)
             .field("feed_credential", &"[redacted]")
             .field("issuer", &self.issuer)
+            .field("previous_issuers", &self.previous_issuers)
             .field("audience", &self.audience)
             .field("staleness_limit", &self.staleness_limit)
             .field("stale_policy", &self.stale_policy)

@@ -114,7 +114,11 @@ impl Verifier {
 
         let keys = fetch_keys_until(&auth, config.request_timeout, deadline).await?;
         let shared = Arc::new(Shared {
-            tokens: CurrentTokens::new(VerifierSettings::new(config.issuer, config.audience), keys),
+            tokens: CurrentTokens::new(
+                VerifierSettings::new(config.issuer, config.audience)
+                    .with_previous_issuers(config.previous_issuers),
+                keys,
+            ),
             keys: KeyRefresh::new(
                 auth.clone(),
                 config.request_timeout,

@@ -26,7 +26,15 @@ pub struct Claims {
     /// authd had sessions, which are revoked one by one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// RFC 9068's client: authd issues tokens to users through its own
+    /// login, not to OAuth clients, so new tokens say `authd`
+    /// ([`FIRST_PARTY_CLIENT_ID`]); absent from tokens issued before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
+
+/// The `client_id` of every token authd issues: its own login.
+pub const FIRST_PARTY_CLIENT_ID: &str = "authd";
 
 impl Claims {
     /// The session the token belongs to, if it names one.

@@ -291,6 +291,7 @@ mod tests {
             jti: "not-from-authd".into(),
             username: String::new(),
             sid: None,
+            client_id: None,
         };
         assert_eq!(copy.rejection(&claims), Some(TokenRejection::Revoked));
     }

@@ -70,6 +70,7 @@ mod tests {
             jti: "jti".into(),
             username: "alice".into(),
             sid: None,
+            client_id: None,
         })
     }
 

@@ -31,6 +31,10 @@ pub struct VerifierSettings {
     pub audience: String,
     /// How many verified tokens to remember (0: none); about 500 bytes each.
     pub cache_capacity: usize,
+    /// Issuers accepted besides `issuer`: the one authd issued as before a
+    /// change of `--issuer` or `--public-url`, for as long as its tokens
+    /// live (authd's `--previous-issuer`).
+    pub previous_issuers: Vec<String>,
 }
 
 impl VerifierSettings {
@@ -40,7 +44,19 @@ impl VerifierSettings {
             issuer: issuer.into(),
             audience: audience.into(),
             cache_capacity: 50_000,
+            previous_issuers: Vec::new(),
         }
+    }
+
+    /// Also accepts tokens of these issuers (after authd's issuer changed).
+    pub fn with_previous_issuers(mut self, issuers: impl IntoIterator<Item = String>) -> Self {
+        self.previous_issuers.extend(issuers);
+        self
+    }
+
+    /// Whether a token's `iss` is one this verifier accepts.
+    fn accepts_issuer(&self, iss: &str) -> bool {
+        iss == self.issuer || self.previous_issuers.iter().any(|previous| previous == iss)
     }
 }
 
@@ -165,7 +181,7 @@ impl TokenVerifier {
         if claims.nbf > horizons::latest_accepted_start(now) {
             return Err(TokenRejection::NotYetValid);
         }
-        if claims.iss != self.settings.issuer || claims.aud != self.settings.audience {
+        if !self.settings.accepts_issuer(&claims.iss) || claims.aud != self.settings.audience {
             return Err(TokenRejection::WrongClaims);
         }
         Ok(claims)
