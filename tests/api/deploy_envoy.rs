@@ -1,9 +1,10 @@
-//! `deploy/envoy/envoy.yaml` checked against Envoy's own protos, since no
-//! Envoy binary runs here. Envoy reads a YAML bootstrap as the protobuf JSON
-//! mapping of `envoy.config.bootstrap.v3.Bootstrap`, refusing unknown fields
-//! and `@type`s it does not know; this check does the same with the protos
-//! that ship in the `envoy-types` package, then asserts the few facts that
-//! make the example protect anything.
+//! `deploy/envoy/envoy.yaml` and `envoy-jwt.yaml` checked against Envoy's
+//! own protos, on every `cargo test`: the real Envoy runs them only under
+//! `.ci/proxies` (`proxies.rs`). Envoy reads a YAML bootstrap as the
+//! protobuf JSON mapping of `envoy.config.bootstrap.v3.Bootstrap`, refusing
+//! unknown fields and `@type`s it does not know; this check does the same
+//! with the protos that ship in the `envoy-types` package, then asserts the
+//! few facts that make the examples protect anything.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +15,7 @@ use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use serde_json::Value;
 
 const EXAMPLE: &str = include_str!("../../deploy/envoy/envoy.yaml");
+const JWT_EXAMPLE: &str = include_str!("../../deploy/envoy/envoy-jwt.yaml");
 
 /// The proto files declaring the messages the example names, in its
 /// `@type`s and in the bootstrap itself; their imports come along. A new
@@ -23,6 +25,7 @@ const PROTOS: &[&str] = &[
     "envoy/config/bootstrap/v3/bootstrap.proto",
     "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
     "envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto",
+    "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
     "envoy/extensions/filters/http/router/v3/router.proto",
     "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
 ];
@@ -110,18 +113,70 @@ fn named<'a>(list: &'a Value, name: &str) -> &'a Value {
 }
 
 const EXT_AUTHZ: &str = "envoy.filters.http.ext_authz";
+const JWT_AUTHN: &str = "envoy.filters.http.jwt_authn";
 const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 #[test]
 fn the_envoy_example_is_a_valid_bootstrap_that_asks_authd() {
     let bootstrap = parse_bootstrap(EXAMPLE).unwrap_or_else(|e| panic!("envoy.yaml: {e}"));
+    assert_asks_authd(&bootstrap);
+}
 
+#[test]
+fn the_jwt_example_checks_signatures_then_asks_authd() {
+    let bootstrap = parse_bootstrap(JWT_EXAMPLE).unwrap_or_else(|e| panic!("envoy-jwt.yaml: {e}"));
+    assert_asks_authd(&bootstrap);
+
+    let hcm = connection_manager(&bootstrap);
+    let order: Vec<_> = hcm["http_filters"]
+        .as_array()
+        .expect("http_filters")
+        .iter()
+        .map(|filter| filter["name"].as_str().expect("a filter's name"))
+        .collect();
+    assert_eq!(order, [JWT_AUTHN, EXT_AUTHZ, "envoy.filters.http.router"]);
+
+    let jwt = &named(&hcm["http_filters"], JWT_AUTHN)["typed_config"];
+    let provider = &jwt["providers"]["authd"];
+    // What authd writes by default (--issuer, --audience).
+    assert_eq!(provider["issuer"], "authd");
+    assert_eq!(provider["audiences"], serde_json::json!(["authd"]));
+    // ext_authz must still see the token: jwt_authn removes it otherwise.
+    assert_eq!(provider["forward"], true);
+    let jwks = &provider["remote_jwks"];
+    assert!(
+        jwks["http_uri"]["uri"]
+            .as_str()
+            .is_some_and(|uri| uri.ends_with(":50051/.well-known/jwks.json")),
+        "{jwks}"
+    );
+    // Shorter than the JWKS's max-age with authd's defaults (50s), so a
+    // rotated key is known before it signs.
+    assert_eq!(jwks["cache_duration"], "30s");
+}
+
+/// The connection manager of the (only) listener.
+fn connection_manager(bootstrap: &Value) -> &Value {
     let listener = &bootstrap["static_resources"]["listeners"][0];
-    let hcm = &named(
+    &named(
         &listener["filter_chains"][0]["filters"],
         "envoy.filters.network.http_connection_manager",
-    )["typed_config"];
+    )["typed_config"]
+}
+
+/// The facts both examples share: ext_authz asks authd, closed on failure,
+/// before the router; only /healthz is exempt; headers spelled with
+/// underscores never reach the app.
+fn assert_asks_authd(bootstrap: &Value) {
+    let hcm = connection_manager(bootstrap);
     let http_filters = hcm["http_filters"].as_array().expect("http_filters");
+
+    // X-Authd_User-Id is not x-authd-user-id to Envoy, but it is to an app
+    // reading CGI-style variables: such headers are dropped.
+    assert_eq!(
+        hcm["common_http_protocol_options"]["headers_with_underscores_action"],
+        "DROP_HEADER"
+    );
 
     // Filters run in order: the router sends the request on, so whatever
     // comes after it never runs, and ext_authz must come before it.

