@@ -44,11 +44,17 @@ export class TestAuthd {
     return `http://${this.address}`;
   }
 
-  async spawn() {
+  /** Starts this authd again on `address` (host:port), e.g. its own after a `kill()`: a new run. */
+  async spawnOn(address) {
+    this.log.push(`-- restarted on ${address}`);
+    await this.spawn(address);
+  }
+
+  async spawn(listen = "127.0.0.1:0") {
     const child = spawn(
       authdBin,
       [
-        "--listen", "127.0.0.1:0",
+        "--listen", listen,
         "--database-url", this.databaseUrl,
         "--argon2-memory-kib", "256",
         "--argon2-iterations", "1",
