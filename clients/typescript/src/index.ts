@@ -24,3 +24,5 @@ export {
 } from "./rest.js";
 // The messages and service descriptors generated from proto/auth/v1/auth.proto.
 export * from "./gen/auth/v1/auth_pb.js";
+// Timestamps in answers (Session.createdAt, VerifyResponse.expiresAt) to Dates.
+export { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";

@@ -15,7 +15,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { AuthdError, Code } from "../errors.js";
 import { createRestClient, type RestClient, type SessionTokens, type User } from "../rest.js";
 
-/** What a {@link Session} holds while signed in. */
+/** What a {@link BrowserSession} holds while signed in. */
 export interface SessionState {
   readonly user: User;
   readonly sessionId: string;
@@ -47,7 +47,7 @@ export type SessionListener = (state: SessionState | undefined, ended?: AuthdErr
 type TabMessage = { type: "renewed"; state: SessionState } | { type: "ended" };
 
 /** A browser's session; see {@link createSession}. */
-export class Session {
+export class BrowserSession {
   private state: SessionState | undefined;
   private readonly rest: RestClient;
   private readonly listeners = new Set<SessionListener>();
@@ -305,6 +305,6 @@ function signedOut(): AuthdError {
 }
 
 /** A browser's session with authd; call `resume()` on load. */
-export function createSession(options?: SessionOptions): Session {
-  return new Session(options);
+export function createSession(options?: SessionOptions): BrowserSession {
+  return new BrowserSession(options);
 }
