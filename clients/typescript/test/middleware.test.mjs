@@ -1,10 +1,12 @@
-// requireToken in a real Express app over real HTTP: claims to the handler,
-// refusals answered as authd answers (401, RFC 6750 challenge, problem+json
-// with authd's reason), and a logout refused on the next request.
+// requireToken in a real Express app, and fastifyRequireToken in a real
+// Fastify app, over real HTTP: claims to the handler, refusals answered as
+// authd answers (401, RFC 6750 challenge, problem+json with authd's
+// reason), and a logout refused on the next request.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import express from "express";
-import { bearer, createNodeClient, createVerifier, requireToken } from "@authd/client/node";
+import Fastify from "fastify";
+import { bearer, createNodeClient, createVerifier, fastifyRequireToken, requireToken } from "@authd/client/node";
 import { eventually, FEED_TOKEN, PASSWORD, TestAuthd, uniqueName } from "./authd.mjs";
 
 let authd;
@@ -93,5 +95,43 @@ describe("requireToken in Express", () => {
     const both = await get("/cookie", { cookie, authorization: "Bearer nonsense" });
     assert.equal(both.status, 401);
     assert.equal(both.body.reason, "TOKEN_MALFORMED");
+  });
+});
+
+describe("fastifyRequireToken in Fastify", () => {
+  let app;
+  let fastifyOrigin;
+
+  before(async () => {
+    app = Fastify();
+    app.addHook("onRequest", fastifyRequireToken(verifier));
+    app.get("/me", async (request) => ({ user: request.authd.username }));
+    fastifyOrigin = await app.listen({ port: 0, host: "127.0.0.1" });
+  });
+
+  after(() => app.close());
+
+  it("lets a good token through with its claims, and refuses a missing or revoked one as authd does", async () => {
+    const { client, accessToken, user } = await session();
+    const call = (headers) =>
+      fetch(`${fastifyOrigin}/me`, { headers }).then(async (response) => ({
+        status: response.status,
+        headers: response.headers,
+        body: await response.json(),
+      }));
+    assert.deepEqual((await call({ authorization: `Bearer ${accessToken}` })).body, { user: user.username });
+
+    const missing = await call({});
+    assert.equal(missing.status, 401);
+    assert.equal(missing.headers.get("www-authenticate"), 'Bearer realm="authd"');
+    assert.equal(missing.headers.get("content-type"), "application/problem+json");
+    assert.equal(missing.body.reason, "MISSING_TOKEN");
+
+    await client.auth.logout({}, bearer(accessToken));
+    const revoked = await eventually(async () => {
+      const got = await call({ authorization: `Bearer ${accessToken}` });
+      return got.status === 401 ? got : undefined;
+    }, { what: "the logout refused by the hook" });
+    assert.equal(revoked.body.reason, "TOKEN_REVOKED");
   });
 });

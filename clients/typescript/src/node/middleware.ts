@@ -83,7 +83,7 @@ export function requireToken(
 export interface FastifyReplyLike {
   code(status: number): this;
   headers(values: Record<string, string>): this;
-  send(body: string): unknown;
+  send(body: Buffer): unknown;
 }
 
 /**
@@ -100,7 +100,12 @@ export function fastifyRequireToken(
     if ("claims" in outcome) {
       request.authd = outcome.claims;
     } else {
-      await reply.code(outcome.refusal.status).headers(outcome.refusal.headers).send(outcome.refusal.body);
+      // Bytes, so that Fastify sends the content type as given, without a
+      // charset of its own.
+      await reply
+        .code(outcome.refusal.status)
+        .headers(outcome.refusal.headers)
+        .send(Buffer.from(outcome.refusal.body));
     }
   };
 }
