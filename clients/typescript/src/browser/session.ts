@@ -22,6 +22,8 @@ export interface SessionState {
   readonly accessToken: string;
   /** When the access token expires, in milliseconds since the epoch (this browser's clock). */
   readonly expiresAt: number;
+  /** How long the access token was valid for when it came, in milliseconds. */
+  readonly lifetime: number;
 }
 
 /** How {@link createSession} reaches authd and when it renews. */
@@ -236,6 +238,7 @@ export class BrowserSession {
       sessionId: tokens.sessionId,
       accessToken: tokens.accessToken,
       expiresAt: Date.now() + tokens.expiresIn * 1000,
+      lifetime: tokens.expiresIn * 1000,
     };
     this.set(state);
     this.channel?.postMessage({ type: "renewed", state } satisfies TabMessage);
@@ -274,7 +277,12 @@ export class BrowserSession {
     this.state = state;
     clearTimeout(this.timer);
     if (state !== undefined) {
-      this.timer = setTimeout(() => this.renewInBackground(state), Math.max(0, this.renewAt(state) - Date.now()));
+      // Tabs holding the same token come due together; a little jitter lets
+      // the first one's renewal reach the others before their own timers
+      // fire, so they take it up instead of queueing for the lock.
+      const jitter = Math.random() * 0.1 * this.margin(state);
+      const delay = Math.max(0, this.renewAt(state) - jitter - Date.now());
+      this.timer = setTimeout(() => this.renewInBackground(state), delay);
     }
     for (const listener of this.listeners) {
       listener(state, why);
@@ -292,9 +300,13 @@ export class BrowserSession {
   }
 
   private renewAt(state: SessionState): number {
-    const lifetime = state.expiresAt - Date.now();
-    const margin = this.options.renewBefore ?? Math.min(60_000, Math.max(0, lifetime) / 3);
-    return state.expiresAt - margin;
+    return state.expiresAt - this.margin(state);
+  }
+
+  // How long before expiry to renew: a minute, or a third of the lifetime
+  // as received, unless the options say.
+  private margin(state: SessionState): number {
+    return this.options.renewBefore ?? Math.min(60_000, state.lifetime / 3);
   }
 }
 
