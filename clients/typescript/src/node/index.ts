@@ -8,7 +8,7 @@ import { createAuthdClient, type AuthdClient } from "../client.js";
 export * from "../index.js";
 export {
   createVerifier,
-  ConnectError,
+  VerifierConnectError,
   Verifier,
   VerifyError,
   type StalePolicy,

@@ -15,6 +15,7 @@
 //   cannot hide a logout) and makes the verifier stale; its `stalePolicy`
 //   then decides about tokens that pass the local checks.
 import type { Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createAuthdClient, bearer, type AuthdClient } from "../client.js";
 import { AuthdError, Code, TOKEN_REASONS } from "../errors.js";
 import type { Revocation } from "../gen/auth/v1/auth_pb.js";
@@ -122,7 +123,7 @@ export interface VerifierState {
 }
 
 /** Why {@link createVerifier} failed: authd refused the feed credential, or did not answer in time. */
-export class ConnectError extends Error {
+export class VerifierConnectError extends Error {
   override readonly name = "VerifierConnectError";
 
   constructor(
@@ -140,14 +141,13 @@ const PRUNE_INTERVAL_MS = 60_000;
 
 /**
  * Fetches authd's keys, starts following its revocation feed, and resolves
- * once the first snapshot is in. Rejects with {@link ConnectError} when authd
+ * once the first snapshot is in. Rejects with {@link VerifierConnectError} when authd
  * refuses the feed credential (`FEED_CREDENTIAL_INVALID`,
  * `REVOCATION_FEED_DISABLED`) or keys and snapshot do not arrive within
  * `connectTimeout`.
  */
 export async function createVerifier(options: VerifierOptions): Promise<Verifier> {
-  const transport =
-    options.transport ?? (await import("@connectrpc/connect-node")).createGrpcTransport({ baseUrl: options.url });
+  const transport = options.transport ?? createGrpcTransport({ baseUrl: options.url });
   const verifier = new Verifier(options, createAuthdClient(transport));
   try {
     await verifier.started();
@@ -176,7 +176,7 @@ export class Verifier {
   private readonly settings: Required<
     Omit<VerifierOptions, "transport" | "logger" | "url" | "feedToken">
   >;
-  private firstSnapshot!: { resolve: () => void; reject: (error: ConnectError) => void; lastError?: AuthdError };
+  private firstSnapshot!: { resolve: () => void; reject: (error: VerifierConnectError) => void; lastError?: AuthdError };
 
   /** Use {@link createVerifier}. */
   constructor(
@@ -247,7 +247,7 @@ export class Verifier {
     const timer = setTimeout(() => {
       const { lastError } = this.firstSnapshot;
       this.firstSnapshot.reject(
-        new ConnectError(
+        new VerifierConnectError(
           `timed out connecting to authd${lastError ? `; last error: ${lastError.codeName}: ${lastError.message}` : ""}`,
           lastError,
         ),
@@ -255,7 +255,7 @@ export class Verifier {
     }, this.settings.connectTimeout);
     void this.fetchKeysUntil(deadline).then(
       () => void this.follow(),
-      (error: ConnectError) => this.firstSnapshot.reject(error),
+      (error: VerifierConnectError) => this.firstSnapshot.reject(error),
     );
     return ready.finally(() => clearTimeout(timer));
   }
@@ -333,11 +333,11 @@ export class Verifier {
         return;
       } catch (thrown) {
         if (!(thrown instanceof AuthdError)) {
-          throw new ConnectError(`authd published an unusable key: ${String(thrown)}`, undefined);
+          throw new VerifierConnectError(`authd published an unusable key: ${String(thrown)}`, undefined);
         }
         const wait = backoff(attempt);
         if (Date.now() + wait >= deadline || this.closed) {
-          throw new ConnectError(`timed out fetching authd's keys: ${thrown.codeName}: ${thrown.message}`, thrown);
+          throw new VerifierConnectError(`timed out fetching authd's keys: ${thrown.codeName}: ${thrown.message}`, thrown);
         }
         await sleep(wait);
       }
@@ -385,7 +385,7 @@ export class Verifier {
         this.firstSnapshot.lastError = error;
         if (refused) {
           this.firstSnapshot.reject(
-            new ConnectError(`authd refused the revocation feed: ${error.reason ?? error.codeName}: ${error.message}`, error),
+            new VerifierConnectError(`authd refused the revocation feed: ${error.reason ?? error.codeName}: ${error.message}`, error),
           );
           this.close();
           return;
