@@ -141,3 +141,73 @@ export function uniqueName(prefix = "user") {
   counter += 1;
   return `${prefix}${process.pid % 10_000}x${counter}`;
 }
+
+// A browser's cookie store, as far as authd's cookies need: Path and
+// Max-Age=0 are honoured; Secure is not (the test speaks plain HTTP on
+// loopback, as Chromium allows for 127.0.0.1).
+export function cookieJar() {
+  const cookies = new Map();
+  const jarFetch = async (url, init = {}) => {
+    const { pathname } = new URL(url);
+    const headers = new Headers(init.headers);
+    const sent = [...cookies.values()].filter((cookie) => pathname.startsWith(cookie.path));
+    if (sent.length > 0) {
+      headers.set("cookie", sent.map(({ name, value }) => `${name}=${value}`).join("; "));
+    }
+    const response = await fetch(url, { ...init, headers });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair, ...attributes] = line.split(";").map((part) => part.trim());
+      const [name, value] = pair.split("=");
+      const attribute = (key) =>
+        attributes.find((each) => each.toLowerCase().startsWith(`${key}=`))?.split("=")[1];
+      if (attribute("max-age") === "0") {
+        cookies.delete(name);
+      } else {
+        cookies.set(name, { name, value, path: attribute("path") ?? "/" });
+      }
+    }
+    return response;
+  };
+  return { fetch: jarFetch, cookies };
+}
+
+/**
+ * A TCP proxy to `address` on a free port of 127.0.0.1, whose connections
+ * the test can cut (as a network would), and which refuses new ones while
+ * blocked.
+ */
+export async function cuttableProxy(address) {
+  const { createServer, connect } = await import("node:net");
+  const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
+  const sockets = new Set();
+  let blocked = false;
+  const server = createServer((client) => {
+    if (blocked) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(port, host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    /** Cuts every connection, and refuses new ones until `unblock()`. */
+    cut() {
+      blocked = true;
+      sockets.forEach((socket) => socket.destroy());
+    },
+    unblock() {
+      blocked = false;
+    },
+    close() {
+      sockets.forEach((socket) => socket.destroy());
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { AuthdError, Code, createSession } from "@authd/client/browser";
 import { createNodeClient, bearer } from "@authd/client/node";
-import { eventually, PASSWORD, TestAuthd, uniqueName } from "./authd.mjs";
+import { cookieJar, eventually, PASSWORD, TestAuthd, uniqueName } from "./authd.mjs";
 
 let authd;
 const sessions = [];
@@ -20,35 +20,6 @@ after(async () => {
   sessions.forEach((session) => session.close());
   await authd.stop();
 });
-
-// A browser's cookie store, as far as authd's cookies need: Path and
-// Max-Age=0 are honoured; Secure is not (the test speaks plain HTTP on
-// loopback, as Chromium allows for 127.0.0.1).
-function cookieJar() {
-  const cookies = new Map();
-  const jarFetch = async (url, init = {}) => {
-    const { pathname } = new URL(url);
-    const headers = new Headers(init.headers);
-    const sent = [...cookies.values()].filter((cookie) => pathname.startsWith(cookie.path));
-    if (sent.length > 0) {
-      headers.set("cookie", sent.map(({ name, value }) => `${name}=${value}`).join("; "));
-    }
-    const response = await fetch(url, { ...init, headers });
-    for (const line of response.headers.getSetCookie()) {
-      const [pair, ...attributes] = line.split(";").map((part) => part.trim());
-      const [name, value] = pair.split("=");
-      const attribute = (key) =>
-        attributes.find((each) => each.toLowerCase().startsWith(`${key}=`))?.split("=")[1];
-      if (attribute("max-age") === "0") {
-        cookies.delete(name);
-      } else {
-        cookies.set(name, { name, value, path: attribute("path") ?? "/" });
-      }
-    }
-    return response;
-  };
-  return { fetch: jarFetch, cookies };
-}
 
 function open(jar, options = {}) {
   const session = createSession({ baseUrl: authd.url, fetch: jar.fetch, name: jar.name, ...options });

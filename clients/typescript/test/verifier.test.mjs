@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { bearer, createNodeClient, createVerifier, VerifyError } from "@authd/client/node";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { eventually, FEED_TOKEN, PASSWORD, TestAuthd, uniqueName } from "./authd.mjs";
+import { cuttableProxy, eventually, FEED_TOKEN, PASSWORD, TestAuthd, uniqueName } from "./authd.mjs";
 
 // Fast checkpoints and key refreshes, so that staleness and rotation show
 // within a test's patience.
@@ -24,7 +24,7 @@ async function refusedWith(promise) {
 // Collects what the verifier logs, to see what it went through.
 function recordingLogger() {
   const lines = [];
-  const record = (level) => (message) => lines.push(`${level} ${message}`);
+  const record = (level) => (message, fields) => lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
   return { lines, info: record("info"), warn: record("warn"), error: record("error") };
 }
 
@@ -193,6 +193,38 @@ describe("the verifier", () => {
 });
 
 describe("the verifier when authd restarts or goes away", () => {
+  it("resumes from its cursor after a lost connection, missing nothing said meanwhile", async () => {
+    const authd = await TestAuthd.start({ args: FAST });
+    const proxy = await cuttableProxy(authd.address);
+    const logger = recordingLogger();
+    const verifier = await createVerifier({ url: proxy.url, feedToken: FEED_TOKEN, stalenessLimit: 2_000, logger });
+    try {
+      const client = createNodeClient({ baseUrl: authd.url });
+      const session = await client.auth.register({ username: uniqueName("resume"), password: PASSWORD });
+      await verifier.verify(session.accessToken);
+
+      proxy.cut();
+      await eventually(() => (verifier.state().connected ? undefined : true), { what: "the verifier disconnected" });
+      await client.auth.logout({}, bearer(session.accessToken));
+      // authd has said it; the verifier, cut off, has not heard it.
+      assert.equal((await verifier.verify(session.accessToken)).sub, session.user.id);
+      proxy.unblock();
+
+      const reason = await eventually(
+        () => verifier.verify(session.accessToken).then(() => undefined, (error) => error.reason),
+        { timeoutMs: 7_000, what: "the logout heard after reconnecting" },
+      );
+      assert.equal(reason, "TOKEN_REVOKED");
+      const snapshots = logger.lines.filter((line) => line.includes("snapshot taken up"));
+      assert.equal(snapshots.length, 1, `resumed, not a second snapshot:\n${logger.lines.join("\n")}`);
+      assert.ok(logger.lines.some((line) => line.includes("connected") && line.includes('"resuming":true')));
+    } finally {
+      verifier.close();
+      await proxy.close();
+      await authd.stop();
+    }
+  });
+
   it("takes a new snapshot when authd cannot resume its cursor (CURSOR_EXPIRED)", async () => {
     const authd = await TestAuthd.start({ args: FAST });
     const logger = recordingLogger();
