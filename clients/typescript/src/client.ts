@@ -8,7 +8,10 @@ import { AuthdError } from "./errors.js";
 
 /** Both of authd's services, on one transport. */
 export interface AuthdClient {
-  /** Register, Login, Refresh, Logout, LogoutAll, ChangePassword, DeleteAccount, ListSessions, RevokeSession, Verify, GetJwks. */
+  /**
+   * Register, Login, Refresh, Logout, LogoutAll, ChangePassword,
+   * DeleteAccount, ListSessions, RevokeSession, Verify, GetJwks.
+   */
   readonly auth: Client<typeof AuthService>;
   /** WatchRevocations (needs the feed credential: {@link bearer} of a `--revocation-feed-token`). */
   readonly revocations: Client<typeof RevocationService>;

@@ -6,7 +6,13 @@ import type { Interceptor } from "@connectrpc/connect";
 import { createAuthdClient, type AuthdClient } from "../client.js";
 
 export * from "../index.js";
-export { createSession, BrowserSession, type SessionListener, type SessionOptions, type SessionState } from "./session.js";
+export {
+  BrowserSession,
+  createSession,
+  type SessionListener,
+  type SessionOptions,
+  type SessionState,
+} from "./session.js";
 
 /** How {@link createBrowserClient} reaches authd. */
 export interface BrowserClientOptions {

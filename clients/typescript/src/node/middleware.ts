@@ -63,7 +63,11 @@ export async function authenticate(
 export function requireToken(
   verifier: Verifier,
   options: RequireTokenOptions = {},
-): (req: IncomingMessage, res: ServerResponse & { locals?: Record<string, unknown> }, next: (error?: unknown) => void) => void {
+): (
+  req: IncomingMessage,
+  res: ServerResponse & { locals?: Record<string, unknown> },
+  next: (error?: unknown) => void,
+) => void {
   return (req, res, next) => {
     authenticate(verifier, req, options).then((outcome) => {
       if ("claims" in outcome) {

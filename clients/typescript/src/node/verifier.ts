@@ -176,7 +176,11 @@ export class Verifier {
   private readonly settings: Required<
     Omit<VerifierOptions, "transport" | "logger" | "url" | "feedToken">
   >;
-  private firstSnapshot!: { resolve: () => void; reject: (error: VerifierConnectError) => void; lastError?: AuthdError };
+  private firstSnapshot!: {
+    resolve: () => void;
+    reject: (error: VerifierConnectError) => void;
+    lastError?: AuthdError;
+  };
 
   /** Use {@link createVerifier}. */
   constructor(
@@ -246,12 +250,8 @@ export class Verifier {
     });
     const timer = setTimeout(() => {
       const { lastError } = this.firstSnapshot;
-      this.firstSnapshot.reject(
-        new VerifierConnectError(
-          `timed out connecting to authd${lastError ? `; last error: ${lastError.codeName}: ${lastError.message}` : ""}`,
-          lastError,
-        ),
-      );
+      const last = lastError ? `; last error: ${lastError.codeName}: ${lastError.message}` : "";
+      this.firstSnapshot.reject(new VerifierConnectError(`timed out connecting to authd${last}`, lastError));
     }, this.settings.connectTimeout);
     void this.fetchKeysUntil(deadline).then(
       () => void this.follow(),
@@ -337,7 +337,8 @@ export class Verifier {
         }
         const wait = backoff(attempt);
         if (Date.now() + wait >= deadline || this.closed) {
-          throw new VerifierConnectError(`timed out fetching authd's keys: ${thrown.codeName}: ${thrown.message}`, thrown);
+          const why = `${thrown.codeName}: ${thrown.message}`;
+          throw new VerifierConnectError(`timed out fetching authd's keys: ${why}`, thrown);
         }
         await sleep(wait);
       }
@@ -385,7 +386,10 @@ export class Verifier {
         this.firstSnapshot.lastError = error;
         if (refused) {
           this.firstSnapshot.reject(
-            new VerifierConnectError(`authd refused the revocation feed: ${error.reason ?? error.codeName}: ${error.message}`, error),
+            new VerifierConnectError(
+              `authd refused the revocation feed: ${error.reason ?? error.codeName}: ${error.message}`,
+              error,
+            ),
           );
           this.close();
           return;
