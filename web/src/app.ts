@@ -1,18 +1,46 @@
 // The demo page: create an account, sign in, ask authd whom a token belongs
 // to, list and end sessions, change the password, delete the account, and
-// sign out, against the authd that served the page (through ./authd).
+// sign out, against the authd that served the page, through @authd/client:
+// its session helper for what starts, renews or ends this browser's session
+// (REST, which sets and clears the HttpOnly cookies), its grpc-web client
+// for the rest.
 //
 // Each part of the page says how its last call went next to the controls
 // that made it, and marks the fields authd refused; only the parts that fit
 // the state (signed in or not) are shown.
-import * as authd from "./authd";
-import { AuthdError, type SessionInfo, type Tokens } from "./authd";
+import {
+  AuthdError,
+  Code,
+  createBrowserClient,
+  createSession,
+  timestampDate,
+  type Session,
+  type SessionState,
+  type Timestamp,
+} from "@authd/client/browser";
 import { describe, wording } from "./wording";
 
-// The access token lives in this variable only. The session survives a
-// reload through the HttpOnly refresh cookie, which scripts cannot read:
-// on load the page asks authd to renew it.
-let session: Tokens | undefined;
+// The access token lives in the session helper's memory only. The session
+// survives a reload through the HttpOnly refresh cookie, which scripts
+// cannot read: on load the page asks the helper to resume it, and the
+// helper renews the token before it expires.
+const authd = createSession();
+// Calls made as the signed-in user carry the session's token (the helper's
+// interceptor); "Check a token" sends the token it was given.
+const asSignedIn = createBrowserClient({ interceptors: [authd.interceptor] });
+const anyone = createBrowserClient();
+
+/** One of the account's live sessions, as the page lists them. */
+interface SessionInfo {
+  id: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  expiresAt: Date;
+  /** Whether the token the list was asked with belongs to this session. */
+  current: boolean;
+  clientAddress: string;
+  userAgent: string;
+}
 
 function byId<T extends HTMLElement>(id: string, type: { new (): T }): T {
   const element = document.getElementById(id);
@@ -97,10 +125,10 @@ class Panel {
   // authd named them, and returns them.
   private markFields(error: AuthdError): HTMLInputElement[] {
     const marked: HTMLInputElement[] = [];
-    for (const { field, reason, detail } of error.fieldErrors) {
+    for (const { field, reason, description } of error.fieldViolations) {
       const input = this.fields[field];
       if (input) {
-        mark(input, wording(reason, detail), reason, detail);
+        mark(input, wording(reason, description), reason, description);
         marked.push(input);
       }
     }
@@ -201,6 +229,7 @@ const panels = [
 ];
 
 function showSession(): void {
+  const session = authd.current;
   sessionText.textContent = session ? `Signed in as ${session.user.username}` : "Not signed in";
   tokenOutput.value = session?.accessToken ?? "";
   for (const input of accountUsernames) {
@@ -236,7 +265,7 @@ async function run(panel: Panel, action: () => Promise<string>): Promise<void> {
     shownPanel(panel).fail(
       error instanceof AuthdError
         ? error
-        : new AuthdError("PAGE ERROR", undefined, String(error), false),
+        : new AuthdError({ code: Code.Unknown, message: `page error: ${String(error)}` }),
     );
   } finally {
     page.ariaBusy = "false";
@@ -244,99 +273,101 @@ async function run(panel: Panel, action: () => Promise<string>): Promise<void> {
   }
 }
 
-function startSession(tokens: Tokens): string {
-  session = tokens;
+function startSession(state: SessionState): string {
   showSessionList([]);
   showSession();
-  return tokens.user.username;
+  return state.user.username;
 }
 
-function endSession(): void {
-  session = undefined;
-  showSessionList([]);
-  showSession();
-}
-
-// Makes a call with the session's access token. If authd refuses the token
-// itself (revoked, expired, ...), the session is over for this page too; a
-// wrong password (INVALID_CREDENTIALS) is not.
-async function withToken<T>(
-  current: Tokens,
-  call: (accessToken: string) => Promise<T>,
-): Promise<T> {
-  try {
-    return await call(current.accessToken);
-  } catch (error) {
-    if (
-      error instanceof AuthdError &&
-      error.unauthenticated &&
-      error.reason !== "INVALID_CREDENTIALS"
-    ) {
-      endSession();
-    }
-    throw error;
+// The helper tells of every change: a renewal, and an end it learned of
+// (a refused token, another tab signing out), which clears what the page
+// showed of the session.
+authd.subscribe((state) => {
+  if (!state) {
+    showSessionList([]);
   }
-}
+  showSession();
+});
 
 async function resume(): Promise<string> {
-  try {
-    return `Welcome back, ${startSession(await authd.refresh())}.`;
-  } catch (error) {
-    // No refresh cookie (a first visit, or after signing out) means being
-    // signed out, which "Not signed in" says; it is no error.
-    if (error instanceof AuthdError && error.reason === "REFRESH_TOKEN_INVALID") {
-      return "";
-    }
-    throw error;
-  }
+  // No refresh cookie (a first visit, or after signing out) means being
+  // signed out, which "Not signed in" says; it is no error.
+  const state = await authd.resume();
+  return state ? `Welcome back, ${startSession(state)}.` : "";
 }
 
 async function register(): Promise<string> {
-  const tokens = await authd.register(registerUsername.value, registerPassword.value);
+  const state = await authd.register(registerUsername.value, registerPassword.value);
   registerPassword.value = "";
-  return `Account created. Welcome, ${startSession(tokens)}.`;
+  return `Account created. Welcome, ${startSession(state)}.`;
 }
 
 async function logIn(): Promise<string> {
-  const tokens = await authd.logIn(signInUsername.value, signInPassword.value);
+  const state = await authd.logIn(signInUsername.value, signInPassword.value);
   signInPassword.value = "";
-  return `Welcome, ${startSession(tokens)}.`;
+  return `Welcome, ${startSession(state)}.`;
 }
 
 async function describeToken(accessToken: string): Promise<string> {
-  const { user, expiresAt } = await authd.verify(accessToken);
-  return `The token belongs to ${user.username}, valid until ${expiresAt.toLocaleString()}.`;
+  const { user, expiresAt } = await anyone.auth.verify({ accessToken });
+  return `The token belongs to ${user?.username}, valid until ${date(expiresAt).toLocaleString()}.`;
 }
 
+// Who am I? is Verify of the session's own token: made through the helper,
+// so that a refusal ends the session here too.
 async function whoAmI(): Promise<string> {
-  return session ? withToken(session, describeToken) : "Not signed in.";
+  return authd.current ? authd.withToken(describeToken) : "Not signed in.";
 }
 
 async function logOut(): Promise<string> {
-  if (!session) {
+  if (!authd.current) {
     return "Not signed in.";
   }
-  await withToken(session, authd.logOut);
-  endSession();
+  await authd.logOut();
+  showSessionList([]);
   return "Signed out: this session's tokens are refused from now on.";
 }
 
+async function mySessions(): Promise<SessionInfo[]> {
+  const { sessions } = await asSignedIn.auth.listSessions({});
+  return sessions.map(sessionInfo);
+}
+
+function sessionInfo(session: Session): SessionInfo {
+  return {
+    id: session.id,
+    createdAt: date(session.createdAt),
+    lastUsedAt: date(session.lastUsedAt),
+    expiresAt: date(session.expiresAt),
+    current: session.current,
+    clientAddress: session.clientAddress,
+    userAgent: session.userAgent,
+  };
+}
+
+// Message fields are optional in proto3; authd always sets these.
+function date(timestamp: Timestamp | undefined): Date {
+  if (timestamp === undefined) {
+    throw new Error("authd left out a time it always sends");
+  }
+  return timestampDate(timestamp);
+}
+
 async function listSessions(): Promise<string> {
-  if (!session) {
+  if (!authd.current) {
     return "Not signed in.";
   }
-  const sessions = await withToken(session, authd.listSessions);
+  const sessions = await mySessions();
   showSessionList(sessions);
   return sessions.length === 1 ? "1 live session." : `${sessions.length} live sessions.`;
 }
 
 async function endOtherSession(other: SessionInfo): Promise<string> {
-  const current = session;
-  if (!current) {
+  if (!authd.current) {
     return "Not signed in.";
   }
-  await withToken(current, (token) => authd.revokeSession(token, other.id));
-  showSessionList(await withToken(current, authd.listSessions));
+  await asSignedIn.auth.revokeSession({ sessionId: other.id });
+  showSessionList(await mySessions());
   return `Ended the session started ${other.createdAt.toLocaleString()}.`;
 }
 
@@ -369,26 +400,25 @@ function showSessionList(sessions: SessionInfo[]): void {
 }
 
 async function changePassword(): Promise<string> {
-  if (!session) {
+  if (!authd.current) {
     return "Not signed in.";
   }
-  const tokens = await withToken(session, (token) =>
-    authd.changePassword(token, currentPasswordInput.value, newPasswordInput.value),
-  );
+  const state = await authd.changePassword(currentPasswordInput.value, newPasswordInput.value);
   currentPasswordInput.value = "";
   newPasswordInput.value = "";
-  startSession(tokens);
+  startSession(state);
   return "Password changed: every other browser is signed out.";
 }
 
 async function deleteAccount(): Promise<string> {
+  const session = authd.current;
   if (!session) {
     return "Not signed in.";
   }
   const { username } = session.user;
-  await withToken(session, (token) => authd.deleteAccount(token, deletePasswordInput.value));
+  await authd.deleteAccount(deletePasswordInput.value);
   deletePasswordInput.value = "";
-  endSession();
+  showSessionList([]);
   return `Deleted the account ${username}.`;
 }
 

@@ -2,7 +2,7 @@
 // in words for the person at the page. Both surfaces carry the same reasons,
 // so one refusal reads the same whether it came over REST or grpc-web; the
 // page shows the reason itself beside these words, for developers.
-import type { AuthdError } from "./authd";
+import { Code, type AuthdError } from "@authd/client/browser";
 
 // Revoked tokens, ended sessions and reused refresh tokens all mean the same
 // thing to the person: their session is over.
@@ -48,5 +48,9 @@ export function wording(reason: string | undefined, fallback: string): string {
 
 /** The words for a refused call as a whole. */
 export function describe(error: AuthdError): string {
+  // No reason and UNAVAILABLE: the call got no answer from authd at all.
+  if (error.reason === undefined && error.code === Code.Unavailable) {
+    return "authd did not answer: check the connection, then try again.";
+  }
   return wording(error.reason, error.message);
 }
