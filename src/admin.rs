@@ -1,54 +1,92 @@
 //! The operator's commands: `authd keys ...` and `authd users ...`, run
-//! against the configured database. Each prints what it did.
+//! against the configured database, which must exist and be migrated (they
+//! never create or migrate one). Each prints what it did, and logs nothing
+//! unless something is wrong.
 
 use anyhow::Context as _;
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::app::connect_and_migrate;
+use crate::app::open_existing;
 use crate::config::{Settings, UsersCommand};
-use crate::domain::{AccountAdmin, generate_signing_key};
+use crate::domain::{AccountAdmin, StateChange, generate_signing_key};
 use crate::domain::{SigningKeyStore as _, UserRecord};
 
 /// Adds a signing key that instances start signing with after the
 /// activation delay, long enough for instances with these settings to
 /// publish it in their JWKS first (they verify with it at once, whatever
 /// their settings: a token naming a key they do not hold makes them reload
-/// the keys): `authd keys rotate`. Prints the new key id.
+/// the keys): `authd keys rotate`. Prints the new key id, and when it signs:
+/// not before the activation, and at the latest one key refresh interval
+/// later, when every instance with these settings has reloaded its keys.
 pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
-    let database = connect_and_migrate(settings).await?;
+    let database = open_existing(settings).await?;
     let activates_at = Utc::now() + settings.key_activation_delay();
     let key = generate_signing_key(activates_at).context("cannot generate a key")?;
     database
         .insert_signing_key(&key)
         .await
         .context("cannot store the new key")?;
-    println!("{}\tsigns from {}", key.kid, activates_at.to_rfc3339());
+    println!("{}\t{}", key.kid, upcoming(activates_at, settings));
     Ok(())
 }
 
-/// Lists the stored signing keys: `authd keys list`.
+/// Lists the stored signing keys, saying which one signs: `authd keys list`.
 pub async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
-    let database = connect_and_migrate(settings).await?;
+    let database = open_existing(settings).await?;
     let keys = database
         .signing_keys()
         .await
         .context("cannot read the keys")?;
-    println!("kid\talgorithm\tcreated\tsigns from");
-    for key in keys {
+    let now = Utc::now();
+    // Latest activation first, as instances choose: the first active one
+    // signs (the oldest when none is active yet).
+    let signing = keys
+        .iter()
+        .position(|key| key.activates_at <= now)
+        .unwrap_or(keys.len().saturating_sub(1));
+    println!("kid\talgorithm\tcreated\tsigns from\tstate");
+    for (index, key) in keys.iter().enumerate() {
+        let refreshed_by = key.activates_at + refresh_interval(settings);
+        let state = if index < signing {
+            upcoming(key.activates_at, settings)
+        } else if index > signing {
+            "verifies its tokens until they expire".to_owned()
+        } else if index + 1 < keys.len() && now < refreshed_by {
+            // Its predecessor may still sign where keys were not reloaded.
+            format!("signing (everywhere by {})", refreshed_by.to_rfc3339())
+        } else {
+            "signing".to_owned()
+        };
         println!(
-            "{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}",
             key.kid,
             key.algorithm,
             key.created_at.to_rfc3339(),
-            key.activates_at.to_rfc3339()
+            key.activates_at.to_rfc3339(),
+            state
         );
     }
     Ok(())
 }
 
+/// When a key activating at `activates_at` signs: instances take it up at
+/// their first key refresh after that.
+fn upcoming(activates_at: DateTime<Utc>, settings: &Settings) -> String {
+    format!(
+        "signs not before {}, by {} at the latest (instances reloading keys every {})",
+        activates_at.to_rfc3339(),
+        (activates_at + refresh_interval(settings)).to_rfc3339(),
+        humantime::format_duration(settings.key_refresh_interval)
+    )
+}
+
+fn refresh_interval(settings: &Settings) -> TimeDelta {
+    TimeDelta::from_std(settings.key_refresh_interval).unwrap_or(TimeDelta::MAX)
+}
+
 /// Runs `authd users ...`.
 pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result<()> {
-    let accounts = AccountAdmin::new(connect_and_migrate(settings).await?);
+    let accounts = AccountAdmin::new(open_existing(settings).await?);
     let missing = |name: &str| anyhow::anyhow!("no account named {name:?}");
     match command {
         UsersCommand::List {
@@ -95,21 +133,37 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
             }
         }
         UsersCommand::Disable { name } => {
-            let account = accounts
+            let StateChange { account, changed } = accounts
                 .disable(&name)
                 .await?
                 .ok_or_else(|| missing(&name))?;
-            println!(
-                "disabled {} ({}); every session ended",
-                account.username, account.id
-            );
+            if changed {
+                println!(
+                    "disabled {} ({}); every session ended",
+                    account.username, account.id
+                );
+            } else {
+                println!(
+                    "{} ({}) is already {}; nothing changed",
+                    account.username,
+                    account.id,
+                    state(&account)
+                );
+            }
         }
         UsersCommand::Enable { name } => {
-            let account = accounts
+            let StateChange { account, changed } = accounts
                 .enable(&name)
                 .await?
                 .ok_or_else(|| missing(&name))?;
-            println!("enabled {} ({})", account.username, account.id);
+            if changed {
+                println!("enabled {} ({})", account.username, account.id);
+            } else {
+                println!(
+                    "{} ({}) is already enabled; nothing changed",
+                    account.username, account.id
+                );
+            }
         }
         UsersCommand::Logout { name } => {
             let account = accounts

@@ -36,7 +36,9 @@ pub struct Cli {
     pub settings: Settings,
 }
 
-/// What to do; serving is the default.
+/// What to do; serving is the default. The options work before or after
+/// the subcommand; `keys` and `users` use the database ones (and `keys`
+/// the key refresh interval), and open an existing, migrated database only.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Apply database migrations, then serve (the default).
@@ -69,41 +71,59 @@ pub enum UsersCommand {
         limit: u64,
     },
     /// Show an account and its live sessions.
-    Show { name: String },
+    Show {
+        /// The account's username (compared case-insensitively).
+        name: String,
+    },
     /// Disable an account: its sessions end, and Login, Refresh and its
-    /// tokens are refused with ACCOUNT_DISABLED.
-    Disable { name: String },
-    /// Enable a disabled account again.
-    Enable { name: String },
+    /// tokens are refused with ACCOUNT_DISABLED. An account disabled already
+    /// stays as it is.
+    Disable {
+        /// The account's username (compared case-insensitively).
+        name: String,
+    },
+    /// Enable a disabled account again; its ended sessions stay ended.
+    Enable {
+        /// The account's username (compared case-insensitively).
+        name: String,
+    },
     /// End every session of an account.
-    Logout { name: String },
+    Logout {
+        /// The account's username (compared case-insensitively).
+        name: String,
+    },
     /// Delete an account and end its sessions; the name becomes free.
-    Delete { name: String },
+    Delete {
+        /// The account's username (compared case-insensitively).
+        name: String,
+    },
 }
 
 /// `authd keys ...`
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum KeysCommand {
-    /// Add a new signing key, signing from twice this command's
-    /// `--key-refresh-interval` on. Every instance verifies with it after
-    /// its next key refresh, or as soon as it meets a token naming it,
-    /// whatever its own interval; older keys keep verifying until their last
-    /// token has expired.
+    /// Add a new signing key, signing not before twice this command's
+    /// `--key-refresh-interval` from now, and at the latest one interval
+    /// later (instances take it up at their next key refresh). Every
+    /// instance verifies with it after its next key refresh, or as soon as
+    /// it meets a token naming it, whatever its own interval; older keys
+    /// keep verifying until their last token has expired.
     Rotate,
-    /// List the stored signing keys.
+    /// List the stored signing keys, marking the one signing now.
     List,
 }
 
 /// Everything the service needs to start.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
-    /// Address to serve gRPC on.
-    #[arg(long, env = "AUTHD_LISTEN", default_value = "127.0.0.1:50051")]
-    pub listen: SocketAddr,
-
-    /// Database URL: `sqlite://FILE?mode=rwc` (embedded, one instance) or
-    /// `postgres://USER@HOST/DB` (production, several instances).
+    /// Database URL: `sqlite://FILE?mode=rwc` (embedded, one instance; a
+    /// relative FILE is in the working directory) or
+    /// `postgres://USER@HOST/DB` (production, several instances). Serving
+    /// and `migrate` create and migrate the database; `keys` and `users`
+    /// only open one that exists and is migrated.
     #[arg(
+        global = true,
+        help_heading = "Database",
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://authd.db?mode=rwc",
@@ -112,44 +132,67 @@ pub struct Settings {
     pub database_url: String,
 
     /// Database connection pool size.
-    #[arg(long, env = "AUTHD_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(
+        global = true,
+        help_heading = "Database",
+        long,
+        env = "AUTHD_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
     pub database_max_connections: u32,
 
     /// Longest wait for a database connection before answering UNAVAILABLE.
-    #[arg(long, env = "AUTHD_DATABASE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(global = true, help_heading = "Database", long, env = "AUTHD_DATABASE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub database_timeout: Duration,
 
-    /// How long an access token is valid (e.g. `15m`, `1h`, `1d`).
+    /// Address to serve gRPC on.
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub listen: SocketAddr,
+
     /// How long an access token is valid (e.g. `15m`, `1h`); a session's
     /// refresh token renews it.
-    #[arg(long, env = "AUTHD_TOKEN_LIFETIME", default_value = "15m", value_parser = parse_token_lifetime)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_TOKEN_LIFETIME", default_value = "15m", value_parser = parse_token_lifetime)]
     pub token_lifetime: Duration,
 
     /// A session not refreshed for this long ends (its refresh token is
     /// refused; access tokens never outlive it).
-    #[arg(long, env = "AUTHD_SESSION_IDLE_TIMEOUT", default_value = "14d", value_parser = parse_token_lifetime)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_SESSION_IDLE_TIMEOUT", default_value = "14d", value_parser = parse_token_lifetime)]
     pub session_idle_timeout: Duration,
 
     /// No session lasts longer than this, however often it is refreshed;
     /// then the user logs in again.
-    #[arg(long, env = "AUTHD_SESSION_LIFETIME", default_value = "90d", value_parser = parse_token_lifetime)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_SESSION_LIFETIME", default_value = "90d", value_parser = parse_token_lifetime)]
     pub session_lifetime: Duration,
 
     /// How long after a refresh the refresh token it replaced is still
     /// accepted once more (racing tabs, a retried request) instead of
     /// ending the session as a reused token.
-    #[arg(long, env = "AUTHD_REFRESH_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_REFRESH_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub refresh_grace: Duration,
 
     /// How many verified tokens to remember, so that a token checked again
     /// skips its signature check (about 400 bytes each); 0 turns it off.
-    #[arg(long, env = "AUTHD_VERIFIED_TOKEN_CACHE", default_value_t = 50_000)]
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_VERIFIED_TOKEN_CACHE",
+        default_value_t = 50_000
+    )]
     pub verified_token_cache: usize,
 
     /// PEM file with a PKCS#8 Ed25519 private key to sign with, instead of
     /// the keys in the database (for keys from a secret store). Repeat it to
     /// keep verifying tokens signed by earlier keys: the first one signs.
     #[arg(
+        global = true,
+        help_heading = "Keys",
         long = "signing-key-file",
         env = "AUTHD_SIGNING_KEY_FILES",
         value_delimiter = ','
@@ -159,32 +202,34 @@ pub struct Settings {
     /// How often the signing keys are reloaded from the database, so that
     /// rotated keys reach every instance and its JWKS (a token naming a key
     /// not loaded yet reloads them at once, at most once a second).
-    #[arg(long, env = "AUTHD_KEY_REFRESH_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    #[arg(global = true, help_heading = "Keys", long, env = "AUTHD_KEY_REFRESH_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
     pub key_refresh_interval: Duration,
 
     /// How often revocations recorded by other instances on the same
     /// database are taken up: the longest a logout elsewhere takes to reach
     /// this instance.
-    #[arg(long, env = "AUTHD_REVOCATION_REFRESH_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_REVOCATION_REFRESH_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub revocation_refresh_interval: Duration,
 
     /// Where clients reach authd, e.g. `https://auth.example.com`: the
     /// base of every absolute URL it publishes (the discovery documents,
     /// `jwks_uri`) and the default `--issuer`. Off by default: discovery
     /// then answers 404, and tokens say `iss: authd`.
-    #[arg(long, env = "AUTHD_PUBLIC_URL", value_parser = parse_public_url)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<url::Url>,
 
     /// The `iss` claim of issued tokens; only tokens with it (or a
     /// `--previous-issuer`) are accepted [default: `--public-url` without
     /// its trailing slash, else `authd`].
-    #[arg(long, env = "AUTHD_ISSUER")]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_ISSUER")]
     pub issuer: Option<String>,
 
     /// An issuer whose tokens are still accepted, never issued: after a
     /// change of `--issuer` or `--public-url`, keep the old one here for a
     /// token lifetime. Repeat it, or separate with commas.
     #[arg(
+        global = true,
+        help_heading = "Serving",
         long = "previous-issuer",
         env = "AUTHD_PREVIOUS_ISSUERS",
         value_delimiter = ','
@@ -192,30 +237,59 @@ pub struct Settings {
     pub previous_issuers: Vec<String>,
 
     /// The `aud` claim of issued tokens; only tokens with it are accepted.
-    #[arg(long, env = "AUTHD_AUDIENCE", default_value = "authd")]
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_AUDIENCE",
+        default_value = "authd"
+    )]
     pub audience: String,
 
     /// Argon2id memory cost in KiB (OWASP's recommendation: 19456).
-    #[arg(long, env = "AUTHD_ARGON2_MEMORY_KIB", default_value_t = 19456)]
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_ARGON2_MEMORY_KIB",
+        default_value_t = 19456
+    )]
     pub argon2_memory_kib: u32,
 
     /// Argon2id iterations (OWASP's recommendation: 2).
-    #[arg(long, env = "AUTHD_ARGON2_ITERATIONS", default_value_t = 2)]
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_ARGON2_ITERATIONS",
+        default_value_t = 2
+    )]
     pub argon2_iterations: u32,
 
     /// Argon2id parallelism (OWASP's recommendation: 1).
-    #[arg(long, env = "AUTHD_ARGON2_PARALLELISM", default_value_t = 1)]
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_ARGON2_PARALLELISM",
+        default_value_t = 1
+    )]
     pub argon2_parallelism: u32,
 
     /// What computes argon2: `argon2-rust` (a port of the C reference, about
     /// twice as fast) or `rustcrypto` (the `argon2` crate's own, older and
     /// more widely reviewed). Both read and write the same stored hashes, so
     /// either can be chosen at any restart (BENCHMARKS.md, "argon2").
-    #[arg(long, env = "AUTHD_ARGON2_ENGINE", default_value_t = Argon2Implementation::default())]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_ARGON2_ENGINE", default_value_t = Argon2Implementation::default())]
     pub argon2_engine: Argon2Implementation,
 
     /// Password hashes computed at once [default: the number of CPUs].
-    #[arg(long, env = "AUTHD_HASH_CONCURRENCY")]
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_HASH_CONCURRENCY"
+    )]
     pub hash_concurrency: Option<NonZeroUsize>,
 
     /// Longest a Login or Register may expect to wait for its password hash,
@@ -223,58 +297,75 @@ pub struct Settings {
     /// recently measured hash time. Calls expected to take longer, or more
     /// than three quarters of the client's remaining `grpc-timeout`, are
     /// refused at once with RESOURCE_EXHAUSTED / 503 and when to retry.
-    #[arg(long, env = "AUTHD_HASH_QUEUE_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_HASH_QUEUE_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub hash_queue_timeout: Duration,
 
     /// Login attempts per client address: CAPACITY/PERIOD (the budget
     /// refills evenly over the period) or `off`.
-    #[arg(long, env = "AUTHD_LOGIN_RATE_PER_ADDRESS", default_value = "60/1m", value_parser = parse_rate)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_LOGIN_RATE_PER_ADDRESS", default_value = "60/1m", value_parser = parse_rate)]
     pub login_rate_per_address: RateOrOff,
 
     /// Registrations per client address: CAPACITY/PERIOD or `off`.
-    #[arg(long, env = "AUTHD_REGISTER_RATE_PER_ADDRESS", default_value = "20/1h", value_parser = parse_rate)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_REGISTER_RATE_PER_ADDRESS", default_value = "20/1h", value_parser = parse_rate)]
     pub register_rate_per_address: RateOrOff,
 
     /// Failed logins per username, shared by every instance on the database:
     /// CAPACITY/PERIOD or `off`. The default allows at most 100 in any hour
     /// (OWASP ASVS), far more than a person mistyping.
-    #[arg(long, env = "AUTHD_LOGIN_FAILURES_PER_USERNAME", default_value = "50/1h", value_parser = parse_rate)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_LOGIN_FAILURES_PER_USERNAME", default_value = "50/1h", value_parser = parse_rate)]
     pub login_failures_per_username: RateOrOff,
 
     /// Header a trusted reverse proxy sets to the client address (e.g.
     /// `x-forwarded-for`; its last entry counts). Off by default: rate limits
     /// then count the TCP peer.
-    #[arg(long, env = "AUTHD_CLIENT_ADDRESS_HEADER")]
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_CLIENT_ADDRESS_HEADER"
+    )]
     pub client_address_header: Option<HeaderName>,
 
     /// Longest time a request may take before it is answered with an error
     /// (REST 503; gRPC also honours a shorter `grpc-timeout` from the client,
     /// with DEADLINE_EXCEEDED).
-    #[arg(long, env = "AUTHD_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 
     /// Concurrent HTTP/2 streams per connection, advertised to clients.
-    #[arg(long, env = "AUTHD_MAX_CONCURRENT_STREAMS", default_value_t = 128)]
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_MAX_CONCURRENT_STREAMS",
+        default_value_t = 128
+    )]
     pub max_concurrent_streams: u32,
 
     /// On SIGTERM, how long to keep serving while health reports NOT_SERVING,
     /// so that load balancers stop sending calls first (Ctrl-C skips it).
-    #[arg(long, env = "AUTHD_SHUTDOWN_DRAIN", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_SHUTDOWN_DRAIN", default_value = "5s", value_parser = humantime::parse_duration)]
     pub shutdown_drain: Duration,
 
     /// How long in-flight calls may take to finish once authd stops
     /// accepting; calls still running then are dropped.
-    #[arg(long, env = "AUTHD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 
     /// Browser origins allowed to call authd (CORS), comma-separated, e.g.
     /// `https://app.example.com`. None by default: browsers may then call
     /// authd only from pages it serves itself.
-    #[arg(long, env = "AUTHD_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_allowed_origins: Vec<HeaderValue>,
 
     /// Name of the cookie the REST gateway keeps the access token in.
-    #[arg(long, env = "AUTHD_COOKIE_NAME", default_value = "authd_token")]
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_COOKIE_NAME",
+        default_value = "authd_token"
+    )]
     pub cookie_name: String,
 
     /// A credential services present (`authorization: Bearer <token>`) to
@@ -282,6 +373,8 @@ pub struct Settings {
     /// separate with commas, to accept several while rotating. None: the
     /// feed is off.
     #[arg(
+        global = true,
+        help_heading = "Serving",
         long = "revocation-feed-token",
         env = "AUTHD_REVOCATION_FEED_TOKENS",
         value_delimiter = ',',
@@ -294,6 +387,8 @@ pub struct Settings {
     /// or separate with commas, to accept several while rotating. None:
     /// introspection is off.
     #[arg(
+        global = true,
+        help_heading = "Serving",
         long = "introspection-token",
         env = "AUTHD_INTROSPECTION_TOKENS",
         value_delimiter = ',',
@@ -303,12 +398,14 @@ pub struct Settings {
 
     /// How often the revocation feed says it is alive when nothing changes,
     /// so that a verifier can tell a quiet feed from a dead one.
-    #[arg(long, env = "AUTHD_REVOCATION_CHECKPOINT_INTERVAL", default_value = "5s", value_parser = parse_checkpoint_interval)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_REVOCATION_CHECKPOINT_INTERVAL", default_value = "5s", value_parser = parse_checkpoint_interval)]
     pub revocation_checkpoint_interval: Duration,
 
     /// Name of the cookie the REST gateway keeps the refresh token in; it is
     /// sent only to `/token/...`.
     #[arg(
+        global = true,
+        help_heading = "Serving",
         long,
         env = "AUTHD_REFRESH_COOKIE_NAME",
         default_value = "authd_refresh"
@@ -317,12 +414,20 @@ pub struct Settings {
 
     /// Header that carries the user id to the upstream of an allowed request,
     /// set by the proxy checks (`/auth/forward`, Envoy's `Check`).
-    #[arg(long, env = "AUTHD_USER_ID_HEADER", default_value = "x-authd-user-id")]
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_USER_ID_HEADER",
+        default_value = "x-authd-user-id"
+    )]
     pub user_id_header: HeaderName,
 
     /// Header that carries the user name to the upstream of an allowed
     /// request (`Remote-User` carries it too).
     #[arg(
+        global = true,
+        help_heading = "Serving",
         long,
         env = "AUTHD_USERNAME_HEADER",
         default_value = "x-authd-username"
@@ -331,11 +436,11 @@ pub struct Settings {
 
     /// Serve the files in this directory (e.g. the demo page, `web/dist`)
     /// at `/`. Off by default.
-    #[arg(long, env = "AUTHD_WEB_ROOT")]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_WEB_ROOT")]
     pub web_root: Option<PathBuf>,
 
     /// How often the database is pinged to keep gRPC health current.
-    #[arg(long, env = "AUTHD_HEALTH_CHECK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_HEALTH_CHECK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub health_check_interval: Duration,
 }
 

@@ -52,7 +52,7 @@ impl Application {
         let routes = routes::routes(&auth, health_service, &settings)?;
         let listener = TcpListener::bind(settings.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+            .map_err(|error| cannot_listen(&settings, &error))?;
         Ok(Self {
             settings,
             listener,
@@ -79,7 +79,11 @@ impl Application {
         tracing::info!(
             listen = %self.local_addr(),
             database = %self.settings.database_url_redacted(),
-            web_root = ?self.settings.web_root,
+            web_root = %self
+                .settings
+                .web_root
+                .as_deref()
+                .map_or_else(|| "off".into(), |path| path.display().to_string()),
             "authd serving gRPC, grpc-web and REST"
         );
         let mut tasks = tasks::spawn(&self.auth, self.health.clone(), &self.settings);
@@ -139,6 +143,32 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     connect_and_migrate(settings).await?;
     tracing::info!(database = %settings.database_url_redacted(), "migrations applied");
     Ok(())
+}
+
+/// Why the listener cannot be bound, and for an address in use the likely
+/// reason: an authd stopped a moment ago keeps serving while it drains.
+fn cannot_listen(settings: &Settings, error: &std::io::Error) -> anyhow::Error {
+    let listen = settings.listen;
+    if error.kind() == std::io::ErrorKind::AddrInUse {
+        anyhow::anyhow!(
+            "cannot listen on {listen}: {error}; another authd may still be draining on that \
+             address (after SIGTERM it serves for --shutdown-drain, then lets calls finish \
+             for up to --shutdown-timeout): wait for it to exit, or choose another --listen"
+        )
+    } else {
+        anyhow::anyhow!("cannot listen on {listen}: {error}")
+    }
+}
+
+/// The database of the operator's commands (`authd users ...`, `authd keys
+/// ...`): one that exists and is migrated, never created or migrated here,
+/// so that a command run with the wrong URL or in the wrong directory says
+/// so instead of working on an empty database.
+pub(crate) async fn open_existing(settings: &Settings) -> anyhow::Result<Database> {
+    let url = settings.database_url_redacted();
+    Database::open_existing(&settings.database())
+        .await
+        .with_context(|| format!("database {url}"))
 }
 
 pub(crate) async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database> {

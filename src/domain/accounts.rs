@@ -17,6 +17,16 @@ pub struct AccountDetails {
     pub sessions: Vec<SessionRecord>,
 }
 
+/// What disabling or enabling an account did.
+#[derive(Debug, Clone)]
+pub struct StateChange {
+    /// The account as the command found it.
+    pub account: UserRecord,
+    /// False when the account was in that state already: nothing changed
+    /// (its "disabled since" stays).
+    pub changed: bool,
+}
+
 /// Operators' commands on accounts.
 pub struct AccountAdmin<S> {
     store: S,
@@ -53,25 +63,43 @@ impl<S: Store> AccountAdmin<S> {
 
     /// Disables an account: its sessions end, its tokens are refused with
     /// `ACCOUNT_DISABLED`, and Login and Refresh too once the password is
-    /// right. Returns the account, if it exists.
-    pub async fn disable(&self, name: &str) -> Result<Option<UserRecord>, AuthError> {
+    /// right. An account disabled already keeps its "disabled since"; only
+    /// sessions left live (by a disable that failed half-way) are ended.
+    /// Returns what it did, if the account exists.
+    pub async fn disable(&self, name: &str) -> Result<Option<StateChange>, AuthError> {
         let Some(account) = self.find(name).await? else {
             return Ok(None);
         };
-        self.store
-            .set_user_disabled(account.id, Some(Utc::now()))
-            .await?;
-        end_every_session_durably(&self.store, account.id, 0, "account_disabled").await?;
-        Ok(Some(account))
+        let changed = account.disabled_at.is_none();
+        if changed {
+            self.store
+                .set_user_disabled(account.id, Some(Utc::now()))
+                .await?;
+        }
+        if changed
+            || !self
+                .store
+                .live_sessions_of(account.id, Utc::now())
+                .await?
+                .is_empty()
+        {
+            end_every_session_durably(&self.store, account.id, 0, "account_disabled").await?;
+        }
+        Ok(Some(StateChange { account, changed }))
     }
 
-    /// Enables a disabled account again; its ended sessions stay ended.
-    pub async fn enable(&self, name: &str) -> Result<Option<UserRecord>, AuthError> {
+    /// Enables a disabled account again; its ended sessions stay ended. An
+    /// enabled account is left as it is. Returns what it did, if the
+    /// account exists.
+    pub async fn enable(&self, name: &str) -> Result<Option<StateChange>, AuthError> {
         let Some(account) = self.find(name).await? else {
             return Ok(None);
         };
-        self.store.set_user_disabled(account.id, None).await?;
-        Ok(Some(account))
+        let changed = account.disabled_at.is_some();
+        if changed {
+            self.store.set_user_disabled(account.id, None).await?;
+        }
+        Ok(Some(StateChange { account, changed }))
     }
 
     /// Ends every session of an account.

@@ -20,7 +20,7 @@ mod sessions;
 mod tokens;
 mod upkeep;
 
-pub use accounts::{AccountAdmin, AccountDetails};
+pub use accounts::{AccountAdmin, AccountDetails, StateChange};
 pub use authd_token::{CLOCK_LEEWAY, Claims, PublicJwk};
 pub use credentials::{Credentials, Password, Username};
 pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};

@@ -151,6 +151,11 @@ impl Revocations {
     /// that changed it.
     fn record(&self, revocations: impl IntoIterator<Item = Revocation>) {
         let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        self.record_locked(&mut log, revocations);
+    }
+
+    /// [`record`](Self::record) under a lock already held.
+    fn record_locked(&self, log: &mut Log, revocations: impl IntoIterator<Item = Revocation>) {
         for revocation in revocations {
             if !self.list.apply(&revocation) {
                 continue;
@@ -167,7 +172,6 @@ impl Revocations {
             // No watcher is no error.
             let _ = self.changes.send(change);
         }
-        drop(log);
         crate::metrics::revoked_tokens(self.list.len());
     }
 
@@ -218,6 +222,52 @@ impl Revocations {
     /// An account disabled or enabled again.
     pub fn set_disabled(&self, user_id: Uuid, disabled: bool) {
         self.record([account(user_id.to_string(), disabled)]);
+    }
+
+    /// Where the list stands: the sequence of its latest change. Taken
+    /// before reading an account from the database, for
+    /// [`take_up_enabled`](Self::take_up_enabled).
+    pub fn position(&self) -> u64 {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .latest
+    }
+
+    /// An account that a read of the database begun at `read_from` (a
+    /// [`position`](Self::position)) found enabled, taken up at once when
+    /// the list still holds it disabled: Login and Refresh call it, so that
+    /// the tokens they issue after `authd users enable` are not refused
+    /// until the next catch-up. Only a disable the list held before the
+    /// read is undone: one taken up since may be newer than what the read
+    /// saw, and stays. Published like any change, so that the feed's
+    /// watchers accept the account's tokens too. Whether it changed the list.
+    pub fn take_up_enabled(&self, user_id: Uuid, read_from: u64) -> bool {
+        let subject = user_id.to_string();
+        // Most logins are of accounts not disabled here: they take no lock
+        // on the feed's log.
+        if !self.list.is_disabled(&subject) {
+            return false;
+        }
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        let oldest_kept = log.retained.front().map_or(log.latest + 1, |c| c.sequence);
+        let disabled_since_read = oldest_kept > read_from + 1
+            || log
+                .retained
+                .iter()
+                .rev()
+                .take_while(|change| change.sequence > read_from)
+                .any(|change| {
+                    matches!(
+                        &change.revocation,
+                        Revocation::Account { user_id, disabled: true } if *user_id == subject
+                    )
+                });
+        if disabled_since_read {
+            return false;
+        }
+        self.record_locked(&mut log, [account(subject, false)]);
+        true
     }
 
     /// The disabled accounts as the database has them, which also takes up
@@ -403,6 +453,30 @@ mod tests {
             "nonsense".parse::<Cursor>(),
             Err(AuthError::CursorInvalid)
         ));
+    }
+
+    #[test]
+    fn an_enable_a_login_saw_is_taken_up_and_announced_unless_disabled_since_its_read() {
+        let revocations = feed();
+        let user = Uuid::from_u128(9);
+        revocations.set_disabled(user, true);
+        let mut live = revocations.subscribe(None).unwrap().live;
+
+        let read_from = revocations.position();
+        assert!(revocations.take_up_enabled(user, read_from));
+        assert!(!revocations.list().is_disabled(&user.to_string()));
+        assert_eq!(
+            live.try_recv().unwrap().revocation,
+            account(user.to_string(), false)
+        );
+        assert!(!revocations.take_up_enabled(user, read_from), "once");
+
+        // Disabled again while a login read the account as enabled: the
+        // disable may be the newer, and stays until the catch-up decides.
+        let read_from = revocations.position();
+        revocations.set_disabled(user, true);
+        assert!(!revocations.take_up_enabled(user, read_from));
+        assert!(revocations.list().is_disabled(&user.to_string()));
     }
 
     #[test]

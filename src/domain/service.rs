@@ -162,6 +162,7 @@ impl<S: Store> Authenticator<S> {
         self.limits.admit_login(client.address)?;
         // Before the database reads, so that a refused call costs none.
         let ticket = self.hasher.admit(deadline)?;
+        let read_from = self.tokens.revocations().position();
         let record = self.store.find_user(username.canonical()).await?;
         let record = self
             .confirm_password(username.canonical(), record, password, ticket)
@@ -169,6 +170,11 @@ impl<S: Store> Authenticator<S> {
         if record.disabled_at.is_some() {
             return Err(AuthError::AccountDisabled);
         }
+        // Enabled in the database but maybe not yet here: the new token
+        // must not be refused for a disable this read has seen undone.
+        self.tokens
+            .revocations()
+            .take_up_enabled(record.id, read_from);
         let user = User {
             id: record.id,
             username: record.username,

@@ -133,6 +133,7 @@ impl<S: Store> Authenticator<S> {
             .await?
             .ok_or(AuthError::RefreshTokenInvalid)?;
         let now = Utc::now();
+        let read_from = self.tokens.revocations().position();
         let user = self
             .store
             .find_user_by_id(session.user_id)
@@ -143,6 +144,11 @@ impl<S: Store> Authenticator<S> {
         if user.disabled_at.is_some() {
             return Err(AuthError::AccountDisabled);
         }
+        // As Login does: a session started on an instance that knew of the
+        // enable may be refreshed on one that does not yet.
+        self.tokens
+            .revocations()
+            .take_up_enabled(user.id, read_from);
         if session.ended_at.is_some() {
             return Err(AuthError::SessionEnded);
         }

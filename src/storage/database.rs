@@ -1,6 +1,8 @@
 //! The connection pool every port's adapter shares: connecting, migrating,
 //! announcing revocations, and what a database error means to a client.
 
+use std::path::PathBuf;
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -9,6 +11,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait as _, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
     Statement, sqlx,
 };
+use sqlx::sqlite::SqliteConnectOptions;
 
 use super::notices;
 use crate::domain::{AuthError, RevocationEvent};
@@ -32,8 +35,38 @@ pub struct Database {
 }
 
 impl Database {
-    /// Opens the pool and checks that the database answers.
+    /// Opens the pool and checks that the database answers. A SQLite file
+    /// is created when the URL says `mode=rwc`: for serving and `authd
+    /// migrate`, which migrate it next.
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        Self::open(settings, |options| options).await
+    }
+
+    /// Opens a database that exists and that authd has migrated, for the
+    /// operator's commands: never creates a SQLite file, a table or a row
+    /// of the migrations' own, whatever the URL's `mode`. Otherwise fails
+    /// saying what is there (the file's absolute path when it is missing)
+    /// and what to run.
+    pub async fn open_existing(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        if let Some(path) = sqlite_file(&settings.url)? {
+            let path = std::path::absolute(&path).unwrap_or(path);
+            if !path.exists() {
+                anyhow::bail!(
+                    "no database at {}: point --database-url (or DATABASE_URL) at the \
+                     server's, or create one with `authd migrate`",
+                    path.display()
+                );
+            }
+        }
+        let database = Self::open(settings, |options| options.create_if_missing(false)).await?;
+        database.check_schema().await?;
+        Ok(database)
+    }
+
+    async fn open(
+        settings: &DatabaseSettings,
+        sqlite: fn(SqliteConnectOptions) -> SqliteConnectOptions,
+    ) -> anyhow::Result<Self> {
         let mut options = ConnectOptions::new(settings.url.clone());
         options
             .max_connections(settings.max_connections)
@@ -41,13 +74,21 @@ impl Database {
             .acquire_timeout(settings.connect_timeout)
             .sqlx_logging(false)
             // WAL lets readers (logins) proceed while a writer holds the lock.
-            .map_sqlx_sqlite_opts(|options| {
-                options.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .map_sqlx_sqlite_opts(move |options| {
+                sqlite(options.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal))
             });
-        let connection = sea_orm::Database::connect(options)
-            .await
-            .context("cannot connect to the database")?;
-        Ok(Self { connection })
+        match sea_orm::Database::connect(options).await {
+            Ok(connection) => Ok(Self { connection }),
+            Err(error) => Err(match missing_postgres_database(&error) {
+                Some(name) => anyhow::anyhow!(
+                    "database {name:?} does not exist: create it (`CREATE DATABASE {name}` \
+                     in psql, or `createdb {name}`), then start authd or run `authd migrate`"
+                ),
+                // sqlx's connection errors repeat their cause in their own
+                // text: the cause alone, once.
+                None => anyhow::anyhow!("cannot connect to the database: {}", root_cause(&error)),
+            }),
+        }
     }
 
     /// Applies every pending migration.
@@ -55,6 +96,66 @@ impl Database {
         Migrator::up(&self.connection, None)
             .await
             .context("cannot apply database migrations")
+    }
+
+    /// Whether every migration this authd knows has been applied, read
+    /// without writing (the migrations' table is not created if missing).
+    async fn check_schema(&self) -> anyhow::Result<()> {
+        let pending = Migrator::get_pending_migrations_read_only(&self.connection)
+            .await
+            .context("cannot read which migrations the database has")?;
+        let known = Migrator::migrations().len();
+        match pending.len() {
+            0 => Ok(()),
+            all if all == known => anyhow::bail!(
+                "authd has never set this database up: `authd migrate` (or starting \
+                 the server) does"
+            ),
+            behind => anyhow::bail!(
+                "the database lacks {behind} of this authd's {known} migrations: run \
+                 `authd migrate` (or start the server) first"
+            ),
+        }
+    }
+}
+
+/// The file of a SQLite URL, or none for another database or an
+/// in-memory one.
+fn sqlite_file(url: &str) -> anyhow::Result<Option<PathBuf>> {
+    if !url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    let options = SqliteConnectOptions::from_str(url).context("not a SQLite URL")?;
+    let path = options.get_filename();
+    Ok((!path.starts_with("file:sqlx-in-memory")).then(|| path.to_path_buf()))
+}
+
+/// The database's name when PostgreSQL refused a connection because the
+/// database does not exist (SQLSTATE 3D000, `invalid_catalog_name`).
+fn missing_postgres_database(error: &DbErr) -> Option<String> {
+    let DbErr::Conn(RuntimeErr::SqlxError(cause)) = error else {
+        return None;
+    };
+    let sqlx::Error::Database(database_error) = cause.as_ref() else {
+        return None;
+    };
+    if database_error.code().as_deref() != Some("3D000") {
+        return None;
+    }
+    let message = database_error.message();
+    let name = message
+        .split('"')
+        .nth(1)
+        .map_or_else(|| message.to_owned(), str::to_owned);
+    Some(name)
+}
+
+/// The innermost error's text: sea-orm and sqlx each wrap their cause and
+/// print it again in their own message.
+fn root_cause(error: &DbErr) -> String {
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(cause)) => cause.to_string(),
+        other => other.to_string(),
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
-use crate::helpers::{TestDatabase, authd_command, spawn_authd_process, terminate};
+use crate::helpers::{
+    TestDatabase, authd_command, postgres_admin_url, spawn_authd_process, terminate,
+};
 
 #[tokio::test]
 async fn help_documents_every_option_and_its_environment_variable() {
@@ -30,6 +32,54 @@ async fn help_documents_every_option_and_its_environment_variable() {
         "migrate",
     ] {
         assert!(help.contains(option), "--help does not mention {option}");
+    }
+}
+
+#[tokio::test]
+async fn every_subcommand_documents_the_global_options_and_each_argument() {
+    for subcommand in [
+        &["serve"][..],
+        &["migrate"],
+        &["keys", "rotate"],
+        &["keys", "list"],
+        &["users", "list"],
+        &["users", "show"],
+        &["users", "disable"],
+        &["users", "enable"],
+        &["users", "logout"],
+        &["users", "delete"],
+    ] {
+        let output = authd_command()
+            .args(subcommand)
+            .arg("--help")
+            .output()
+            .await
+            .expect("runs");
+
+        assert!(output.status.success(), "{subcommand:?}");
+        let help = String::from_utf8(output.stdout).expect("utf-8");
+        for option in ["--database-url", "DATABASE_URL", "--log-format"] {
+            assert!(
+                help.contains(option),
+                "{subcommand:?} --help does not mention {option}:\n{help}"
+            );
+        }
+        // Every argument has a description: after its name, or on the
+        // next line in the long help.
+        let lines: Vec<&str> = help.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            let entry = line.trim_start();
+            let short_option = entry.starts_with('-') && entry.get(2..3) == Some(",");
+            if entry.starts_with('<') || entry.starts_with("--") || short_option {
+                let after_name = entry.split_once("  ").map(|(_, about)| about.trim());
+                let next_line = lines.get(index + 1).map(|next| next.trim());
+                assert!(
+                    after_name.is_some_and(|about| !about.is_empty())
+                        || next_line.is_some_and(|about| !about.is_empty()),
+                    "{subcommand:?}: an argument without a description: {line}"
+                );
+            }
+        }
     }
 }
 
@@ -177,4 +227,85 @@ async fn json_logs_carry_the_request_id_that_the_response_returns() {
     assert_eq!(logged["message"], "finished", "{logged}");
     assert_eq!(logged["span"]["status"], 401, "{logged}");
     child.kill().await.expect("stopped");
+}
+
+#[tokio::test]
+async fn a_missing_postgresql_database_is_one_line_that_says_how_to_create_it() {
+    let Some(admin_url) = postgres_admin_url() else {
+        eprintln!("skipped: set TEST_DATABASE_URL to run on PostgreSQL");
+        return;
+    };
+    let name = format!("authd_no_such_db_{}", uuid::Uuid::new_v4().simple());
+    let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(&name);
+
+    for command in [&[][..], &["users", "list"][..]] {
+        let output = authd_command()
+            .args(["--database-url", url.as_str()])
+            .args(command)
+            .output()
+            .await
+            .expect("runs");
+
+        assert_eq!(output.status.code(), Some(1), "{command:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{command:?}: {stderr}");
+        let line = lines[0];
+        assert!(
+            line.contains(&format!("database {name:?} does not exist")),
+            "{line}"
+        );
+        assert!(line.contains(&format!("CREATE DATABASE {name}")), "{line}");
+        assert_eq!(line.matches("does not exist").count(), 1, "{line}");
+        assert!(!line.contains(".rs:"), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn an_address_in_use_suggests_an_authd_still_draining_there() {
+    let database = TestDatabase::create().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bound");
+    let address = taken.local_addr().expect("address").to_string();
+
+    let output = authd_command()
+        .args(["--database-url", &database.url, "--listen", &address])
+        .output()
+        .await
+        .expect("runs");
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last_line = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last_line.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
+    assert!(
+        last_line.contains("another authd may still be draining on that address"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_serving_line_names_the_web_root_as_a_path() {
+    let database = TestDatabase::create().await;
+    let web_root = tempfile::tempdir().expect("temporary directory");
+    let web_root = web_root.path().display().to_string();
+    let (mut child, _, serving) = spawn_authd_process(&[
+        "--database-url",
+        &database.url,
+        "--web-root",
+        &web_root,
+        "--shutdown-drain",
+        "0s",
+    ])
+    .await;
+
+    assert!(
+        serving.contains(&format!("web_root={web_root}")),
+        "{serving}"
+    );
+    assert!(!serving.contains("Some("), "{serving}");
+    terminate(&mut child).await;
 }

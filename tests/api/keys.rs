@@ -543,3 +543,76 @@ async fn an_unreadable_key_file_stops_start_up_with_a_clear_error() {
     );
     assert!(!stderr.contains("AAAA"), "{stderr}");
 }
+
+/// Runs `authd ARGS...` (an operator command); its standard output. It
+/// must succeed and log nothing.
+async fn operator(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_authd"))
+        .env_clear()
+        .env("RUST_LOG", "info")
+        .args(args)
+        .output()
+        .await
+        .expect("authd runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.is_empty(), "an operator command logged: {stderr}");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+fn time_after(text: &str, words: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    let rest = text
+        .split_once(words)
+        .unwrap_or_else(|| panic!("{words:?} not in {text:?}"))
+        .1;
+    let time = rest.split([' ', '\t', ',', ')']).find(|w| !w.is_empty());
+    chrono::DateTime::parse_from_rfc3339(time.expect("a time")).expect("an RFC 3339 time")
+}
+
+#[tokio::test]
+async fn keys_rotate_says_when_the_key_signs_at_the_latest_and_keys_list_marks_the_signing_key() {
+    let app = TestApp::spawn().await;
+    let url = &app.database.url;
+    let old_kid = kid_of(&app.registered_token(&unique_username()).await);
+
+    let before = chrono::Utc::now();
+    let rotated = operator(&[
+        "--database-url",
+        url,
+        "--key-refresh-interval",
+        "1m",
+        "keys",
+        "rotate",
+    ])
+    .await;
+    let after = chrono::Utc::now();
+
+    let new_kid = rotated.split('\t').next().expect("kid").to_owned();
+    let earliest = time_after(&rotated, "not before ");
+    let latest = time_after(&rotated, "by ");
+    assert!(
+        earliest >= before + chrono::TimeDelta::seconds(119),
+        "{rotated}"
+    );
+    // Instances take it up at their first key refresh after it activates.
+    assert!(
+        latest >= earliest + chrono::TimeDelta::seconds(60),
+        "{rotated}"
+    );
+    assert!(
+        latest <= after + chrono::TimeDelta::seconds(181),
+        "{rotated}"
+    );
+
+    let listed = operator(&["keys", "list", "--database-url", url]).await;
+    let line_of = |kid: &str| {
+        listed
+            .lines()
+            .find(|line| line.starts_with(kid))
+            .unwrap_or_else(|| panic!("{kid} not listed: {listed}"))
+            .to_owned()
+    };
+    assert!(line_of(&old_kid).ends_with("signing"), "{listed}");
+    assert!(line_of(&new_kid).contains("not before"), "{listed}");
+    assert!(!line_of(&new_kid).ends_with("signing"), "{listed}");
+}

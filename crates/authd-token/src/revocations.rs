@@ -123,6 +123,11 @@ impl RevocationList {
         read(&self.cutoff_by_subject).get(subject).copied()
     }
 
+    /// Whether the account `subject` is disabled.
+    pub fn is_disabled(&self, subject: &str) -> bool {
+        read(&self.disabled_subjects).contains(subject)
+    }
+
     /// The ids of the accounts disabled now.
     pub fn disabled(&self) -> Vec<String> {
         read(&self.disabled_subjects).iter().cloned().collect()
