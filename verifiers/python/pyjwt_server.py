@@ -8,7 +8,7 @@ subject, or 401 and why.
 """
 
 import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import server
 
 import jwt
 
@@ -33,7 +33,7 @@ def verify(token):
     return decoded["payload"]["sub"]
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(server.BaseHTTPRequestHandler):
     def do_GET(self):
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         try:
@@ -50,4 +50,4 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body.encode())
 
 
-ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("PORT", "8000"))), Handler).serve_forever()
+server.ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("PORT", "8000"))), Handler).serve_forever()
