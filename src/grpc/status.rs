@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt as _};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt as _};
 
 use crate::domain::AuthError;
 
@@ -43,9 +43,16 @@ impl From<AuthError> for Status {
             ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, HashMap::new());
         match &error {
             AuthError::InvalidInput(violations) => {
-                for violation in violations {
-                    details.add_bad_request_violation(violation.field, &violation.description);
-                }
+                // Each with its reason, as REST's `errors[]` has it.
+                details.set_bad_request(
+                    violations
+                        .iter()
+                        .map(|violation| FieldViolation {
+                            reason: violation.reason.to_owned(),
+                            ..FieldViolation::new(violation.field, &violation.description)
+                        })
+                        .collect::<Vec<_>>(),
+                );
             }
             AuthError::RateLimited { retry_after } | AuthError::Overloaded { retry_after } => {
                 details.set_retry_info(Some(*retry_after));

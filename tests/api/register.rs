@@ -1,6 +1,7 @@
 use std::time::{Duration, Instant};
 
 use tonic::Code;
+use tonic_types::StatusExt as _;
 
 use crate::helpers::{
     PASSWORD, TOKEN_LIFETIME, TestApp, assert_refused, cpu_heavy, default_argon2, unique_username,
@@ -217,6 +218,18 @@ async fn every_bad_field_is_reported_at_once() {
     );
 
     assert_eq!(violated_fields(&status), ["username", "password"]);
+    let reasons: Vec<String> = status
+        .get_details_bad_request()
+        .expect("BadRequest")
+        .field_violations
+        .into_iter()
+        .map(|violation| violation.reason)
+        .collect();
+    assert_eq!(
+        reasons,
+        ["INVALID_USERNAME", "PASSWORD_TOO_SHORT"],
+        "each violation with its reason, as REST's errors[]"
+    );
 }
 
 #[tokio::test]

@@ -88,11 +88,13 @@ describe("typed calls over gRPC", () => {
     const error = await refusal(client.auth.register({ username: "x", password: "short" }));
     assert.equal(error.code, Code.InvalidArgument);
     assert.equal(error.reason, "INVALID_USERNAME");
-    // authd's BadRequest names each field and describes it; a reason per
-    // field comes over REST only (FieldViolation.reason is left empty).
+    // Each field with its reason, as REST's errors[] has it.
     assert.deepEqual(
-      error.fieldViolations.map(({ field }) => field),
-      ["username", "password"],
+      error.fieldViolations.map(({ field, reason }) => ({ field, reason })),
+      [
+        { field: "username", reason: "INVALID_USERNAME" },
+        { field: "password", reason: "PASSWORD_TOO_SHORT" },
+      ],
     );
     assert.ok(error.fieldViolations.every((violation) => violation.description.length > 0));
   });
