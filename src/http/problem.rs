@@ -1,14 +1,13 @@
 //! RFC 9457 problem details: the one mapping from domain errors, and from
 //! requests the gateway cannot read, to HTTP responses.
 
-use axum::extract::rejection::JsonRejection;
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{AuthError, TokenRejection};
+use crate::domain::{AuthError, FieldViolation, TokenRejection};
 
 /// An `application/problem+json` body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -30,7 +29,8 @@ pub struct Problem {
     /// `google.rpc.ErrorInfo.reason`.
     #[schema(example = "USERNAME_TAKEN")]
     pub reason: String,
-    /// One entry per invalid field, for `400` responses.
+    /// On every `400`: one entry per invalid field, `""` naming the body
+    /// as a whole (as a JSON Pointer does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// `WWW-Authenticate` for `401` responses (RFC 6750 section 3).
@@ -44,8 +44,13 @@ pub struct Problem {
 /// One invalid field of a request body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FieldError {
+    /// The field as the JSON body names it; `""` for the body as a whole.
     #[schema(example = "password")]
     pub field: String,
+    /// Stable, machine-readable: `FIELD_REQUIRED` (missing),
+    /// `FIELD_INVALID_TYPE` (not the JSON type documented, or a body that
+    /// is no object), `MALFORMED_JSON` (not JSON), or a rule's own reason
+    /// (`INVALID_USERNAME`, `PASSWORD_TOO_SHORT`, ...).
     #[schema(example = "PASSWORD_TOO_SHORT")]
     pub reason: String,
     #[schema(example = "password must be at least 8 characters long")]
@@ -163,39 +168,68 @@ impl From<AuthError> for Problem {
     }
 }
 
-/// Bodies that are not the JSON an endpoint expects: wrong media type, too
-/// large, not JSON, or JSON of the wrong shape.
-impl From<JsonRejection> for Problem {
-    fn from(rejection: JsonRejection) -> Self {
-        match &rejection {
-            JsonRejection::MissingJsonContentType(_) => Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "expected a body with Content-Type: application/json",
+/// Bodies the REST gateway cannot read (see `rest::body`): each refusal in
+/// authd's words, never the framework's or serde's.
+impl Problem {
+    /// A body sent without `Content-Type: application/json` (or a `+json`
+    /// type), or in a charset other than UTF-8, the only one JSON has
+    /// (RFC 8259 section 8.1).
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            detail,
+        )
+    }
+
+    /// A body over `MAX_BODY_BYTES`, refused before it is read whole.
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+            format!(
+                "request bodies are limited to {} bytes",
+                super::MAX_BODY_BYTES
             ),
-            JsonRejection::BytesRejection(_)
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Self::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "BODY_TOO_LARGE",
-                    format!(
-                        "request bodies are limited to {} bytes",
-                        super::MAX_BODY_BYTES
-                    ),
-                )
-            }
-            JsonRejection::JsonSyntaxError(_) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "MALFORMED_JSON",
-                rejection.body_text(),
-            ),
-            _ => Self::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_BODY",
-                rejection.body_text(),
-            ),
-        }
+        )
+    }
+
+    /// A body that could not be read to its end (the client stopped
+    /// sending it, or sent it broken).
+    pub fn unreadable_body() -> Self {
+        Self::invalid_body(vec![FieldViolation {
+            field: "",
+            reason: "INVALID_BODY",
+            description: "the body could not be read".into(),
+        }])
+    }
+
+    /// A body that is not JSON (or not UTF-8): where it breaks, as one
+    /// error on the whole body.
+    pub fn malformed_json(error: &serde_json::Error) -> Self {
+        Self::refused_body(
+            "MALFORMED_JSON",
+            vec![FieldViolation {
+                field: "",
+                reason: "MALFORMED_JSON",
+                description: format!("the body is not valid JSON: {error}"),
+            }],
+        )
+    }
+
+    /// JSON of the wrong shape: every field missing or of the wrong type,
+    /// and whatever the domain's rules found wrong with the others, in one
+    /// answer.
+    pub fn invalid_body(violations: Vec<FieldViolation>) -> Self {
+        Self::refused_body("INVALID_BODY", violations)
+    }
+
+    /// A `400` whose `errors` are the violations, as for invalid input,
+    /// under a reason of the body's own.
+    fn refused_body(reason: &str, violations: Vec<FieldViolation>) -> Self {
+        let mut problem = Self::from(AuthError::InvalidInput(violations));
+        reason.clone_into(&mut problem.reason);
+        problem
     }
 }
 

@@ -4,20 +4,20 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, HeaderName};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use super::RestState;
+use super::body::{Fields, FromFields, JsonBody, OptionalJsonBody};
 use super::caller::{Caller, Client};
 use super::origin::from_this_or_allowed_origin;
 use crate::domain::{
@@ -26,24 +26,8 @@ use crate::domain::{
 };
 use crate::http::problem::Problem;
 
-/// A JSON body whose rejections are problem+json like every other error.
-pub struct JsonBody<T>(pub T);
-
-impl<S, T> FromRequest<S> for JsonBody<T>
-where
-    Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        let Json(value) = Json::<T>::from_request(request, state).await?;
-        Ok(Self(value))
-    }
-}
-
 /// A new account's username and password.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct CredentialsBody {
     #[schema(schema_with = username_schema)]
     pub username: String,
@@ -55,7 +39,7 @@ pub struct CredentialsBody {
 }
 
 /// A username and password to log in with.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct LoginBody {
     #[schema(schema_with = username_schema)]
     pub username: String,
@@ -119,14 +103,14 @@ pub struct TokenBody {
 }
 
 /// A refresh token to exchange; without a body, the refresh cookie is used.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct RefreshBody {
     #[schema(min_length = 1)]
     pub refresh_token: String,
 }
 
 /// A password change.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct ChangePasswordBody {
     /// As at login: 1 to 128 characters.
     #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 128)]
@@ -139,7 +123,7 @@ pub struct ChangePasswordBody {
 }
 
 /// The password of the account to delete.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct PasswordBody {
     /// As at login: 1 to 128 characters.
     #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 128)]
@@ -174,7 +158,7 @@ pub struct SessionsBody {
 pub struct EmptyBody {}
 
 /// A token to check.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct VerifyBody {
     /// The access token, without the `Bearer ` prefix.
     pub access_token: String,
@@ -222,6 +206,57 @@ pub struct JwkBody {
     pub key_use: String,
 }
 
+impl FromFields for CredentialsBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            username: fields.string("username"),
+            password: fields.string("password"),
+        }
+    }
+}
+
+impl FromFields for LoginBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            username: fields.string("username"),
+            password: fields.string("password"),
+        }
+    }
+}
+
+impl FromFields for RefreshBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            refresh_token: fields.string("refresh_token"),
+        }
+    }
+}
+
+impl FromFields for ChangePasswordBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            current_password: fields.string("current_password"),
+            new_password: fields.string("new_password"),
+        }
+    }
+}
+
+impl FromFields for PasswordBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            password: fields.string("password"),
+        }
+    }
+}
+
+impl FromFields for VerifyBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            access_token: fields.string("access_token"),
+        }
+    }
+}
+
 impl From<PublicJwk> for JwkBody {
     fn from(key: PublicJwk) -> Self {
         Self {
@@ -261,7 +296,8 @@ pub async fn register<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<CredentialsBody>,
 ) -> Result<(StatusCode, CookieJar, Json<TokenBody>), Problem> {
-    let credentials = Credentials::for_registration(&body.username, body.password)?;
+    let credentials =
+        body.parse(|body| Credentials::for_registration(&body.username, body.password))?;
     // REST clients state no deadline: only `--hash-queue-timeout` (and the
     // request timeout within it) limits the wait.
     let session = state.auth.register(credentials, &client, None).await?;
@@ -295,7 +331,7 @@ pub async fn login<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
-    let credentials = Credentials::for_login(&body.username, body.password)?;
+    let credentials = body.parse(|body| Credentials::for_login(&body.username, body.password))?;
     let session = state.auth.login(credentials, &client, None).await?;
     Ok(state.session_response(jar, session))
 }
@@ -392,6 +428,7 @@ pub async fn verify<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     JsonBody(body): JsonBody<VerifyBody>,
 ) -> Result<Json<ClaimsBody>, Problem> {
+    let body = body.complete()?;
     let claims = state.auth.verify(&body.access_token).await?;
     Ok(Json(claims_body(&claims)?))
 }
@@ -438,23 +475,19 @@ pub async fn me(caller: Caller) -> Result<Json<ClaimsBody>, Problem> {
 pub async fn refresh<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     jar: CookieJar,
-    request: Request,
+    headers: HeaderMap,
+    OptionalJsonBody(body): OptionalJsonBody<RefreshBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
-    let (parts, body) = request.into_parts();
-    let body = Bytes::from_request(Request::from_parts(parts.clone(), body), &state)
-        .await
-        .map_err(|rejection| Problem::from(JsonRejection::from(rejection)))?;
-    let presented = if body.is_empty() {
-        if !from_this_or_allowed_origin(&parts.headers, &state.allowed_origins) {
-            return Err(Problem::cross_origin());
+    let presented = match body {
+        Some(body) => body.complete()?.refresh_token,
+        None => {
+            if !from_this_or_allowed_origin(&headers, &state.allowed_origins) {
+                return Err(Problem::cross_origin());
+            }
+            jar.get(&state.refresh_cookie_name)
+                .map(|cookie| cookie.value().to_owned())
+                .ok_or(AuthError::RefreshTokenInvalid)?
         }
-        jar.get(&state.refresh_cookie_name)
-            .map(|cookie| cookie.value().to_owned())
-            .ok_or(AuthError::RefreshTokenInvalid)?
-    } else {
-        let request = Request::from_parts(parts, axum::body::Body::from(body));
-        let JsonBody(body) = JsonBody::<RefreshBody>::from_request(request, &state).await?;
-        body.refresh_token
     };
     let session = state.auth.refresh(&presented).await?;
     Ok(state.session_response(jar, session))
@@ -489,7 +522,8 @@ pub async fn change_password<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<ChangePasswordBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
-    let (current, new) = Password::for_change(body.current_password, body.new_password)?;
+    let (current, new) =
+        body.parse(|body| Password::for_change(body.current_password, body.new_password))?;
     let session = state
         .auth
         .change_password(&caller.0, current, new, &client, None)
@@ -524,7 +558,7 @@ pub async fn delete_me<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<(CookieJar, Json<EmptyBody>), Problem> {
-    let password = Password::for_confirmation(body.password)?;
+    let password = body.parse(|body| Password::for_confirmation(body.password))?;
     state
         .auth
         .delete_account(&caller.0, password, &client, None)

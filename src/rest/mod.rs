@@ -2,6 +2,7 @@
 //! domain service as the gRPC surface, with an OpenAPI 3.1 document made
 //! from the handlers themselves.
 
+mod body;
 mod caller;
 mod handlers;
 mod origin;
@@ -80,9 +81,9 @@ fn add_security_schemes(openapi: &mut utoipa::openapi::OpenApi, cookie_name: &st
     );
 }
 
-/// serde ignores fields a request body's type does not have, so the
-/// document says so (`additionalProperties: true`) instead of leaving it to
-/// each reader's default: a client may send more, never less.
+/// A body type reads the fields it knows (`body::Fields`) and ignores the
+/// others, so the document says so (`additionalProperties: true`) instead
+/// of leaving it to each tool's default: a client may send more, never less.
 fn allow_unknown_request_fields(openapi: &mut utoipa::openapi::OpenApi) {
     let names: Vec<String> = openapi
         .paths

@@ -196,8 +196,8 @@ async fn every_operation_documents_what_its_extractors_can_refuse() {
     }
 }
 
-/// serde ignores fields a body type lacks; the document must not forbid
-/// them, nor leave it unsaid.
+/// A body type ignores fields it does not read; the document must not
+/// forbid them, nor leave it unsaid.
 #[tokio::test]
 async fn request_bodies_admit_unknown_fields_as_the_server_does() {
     let app = TestApp::spawn().await;
