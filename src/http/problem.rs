@@ -3,7 +3,7 @@
 
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -230,6 +230,15 @@ impl Problem {
         let mut problem = Self::from(AuthError::InvalidInput(violations));
         reason.clone_into(&mut problem.reason);
         problem
+    }
+
+    /// A path served, but not with this method. The router adds `Allow`.
+    pub fn method_not_allowed(method: &Method, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("{path} does not answer {method}"),
+        )
     }
 }
 

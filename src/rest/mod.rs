@@ -15,7 +15,7 @@ use axum::handler::HandlerWithoutStateExt as _;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Request};
+use http::{HeaderValue, Method, Request, Uri};
 use utoipa::OpenApi;
 use utoipa::openapi::content::Content;
 use utoipa::openapi::schema::AdditionalProperties;
@@ -152,7 +152,9 @@ pub fn router<S: Store>(
             "/openapi.json",
             get(move || async move { ([(CONTENT_TYPE, "application/json")], openapi_json) }),
         )
-        .route("/metrics", get(prometheus_metrics));
+        .route("/metrics", get(prometheus_metrics))
+        // Last, so that it reaches every route above.
+        .method_not_allowed_fallback(method_not_allowed);
     match settings.web_root.as_deref() {
         Some(root) => router.fallback_service(
             crate::http::static_files::static_files(root)
@@ -183,6 +185,12 @@ async fn prometheus_metrics() -> impl IntoResponse {
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::handle().render(),
     )
+}
+
+/// A method a path does not serve: a problem, with the `Allow` header the
+/// router adds to it.
+async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
+    Problem::method_not_allowed(&method, uri.path())
 }
 
 /// Unknown paths: a gRPC client gets UNIMPLEMENTED as gRPC expects, anyone

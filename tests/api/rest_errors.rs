@@ -3,7 +3,7 @@
 //! stable reason, in authd's words, and a `400` names every bad field.
 
 use reqwest::Method;
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{ALLOW, CONTENT_TYPE};
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, problem};
@@ -234,6 +234,45 @@ async fn malformed_json_is_400_with_where_it_breaks_in_errors() {
             "{body}"
         );
         assert_in_authds_words(&body);
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_problem_with_allow() {
+    let app = TestApp::spawn().await;
+
+    for (method, path, allow) in [
+        (Method::GET, "/login", "POST"),
+        (Method::PUT, "/user/me", "GET,HEAD,DELETE"),
+        (Method::POST, "/.well-known/jwks.json", "GET,HEAD"),
+        (Method::DELETE, "/openapi.json", "GET,HEAD"),
+    ] {
+        let response = app
+            .http
+            .request(method.clone(), format!("{}{path}", app.base_url))
+            .send()
+            .await
+            .expect("response");
+
+        assert_eq!(
+            response
+                .headers()
+                .get(ALLOW)
+                .map(|value| value.to_str().expect("ascii")),
+            Some(allow),
+            "{method} {path}"
+        );
+        let (status, reason, body) = problem(response).await;
+        assert_eq!(
+            (status, reason.as_str()),
+            (405, "METHOD_NOT_ALLOWED"),
+            "{method} {path}"
+        );
+        assert_eq!(
+            body["detail"],
+            format!("{path} does not answer {method}"),
+            "{method} {path}"
+        );
     }
 }
 
