@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::HeaderValue;
@@ -608,8 +609,11 @@ pub async fn list_sessions<S: Store>(
 pub async fn revoke_session<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<EmptyBody>, Problem> {
+    // An id that does not even decode (`%FF`) is no session of the caller's
+    // either.
+    let Path(id) = id.map_err(|_| AuthError::SessionNotFound)?;
     state.auth.revoke_session(&caller.0, &id).await?;
     Ok(Json(EmptyBody {}))
 }

@@ -325,3 +325,75 @@ async fn other_charsets_and_media_types_are_415_problems() {
         assert!(body.get("errors").is_none(), "{body}");
     }
 }
+
+/// One table of what the framework, not a handler, answers: each is
+/// problem+json with its reason.
+#[tokio::test]
+async fn every_answer_before_a_handler_is_a_problem_with_a_stable_reason() {
+    let app = TestApp::spawn().await;
+    let token: Value = app
+        .rest_register("Sven", PASSWORD)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let token = token["access_token"].as_str().expect("token").to_owned();
+    let login = |content_type: &'static str, body: Vec<u8>| {
+        app.post("/login")
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+    };
+    let json = "application/json";
+
+    let cases = [
+        (app.get("/no/such/page").send().await, 404, "NOT_FOUND"),
+        (app.get("/login").send().await, 405, "METHOD_NOT_ALLOWED"),
+        (
+            login(json, vec![b' '; 64 * 1024]).await,
+            413,
+            "BODY_TOO_LARGE",
+        ),
+        (
+            login("text/plain", b"{}".to_vec()).await,
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            login("application/json; charset=iso-8859-1", b"{}".to_vec()).await,
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (login(json, b"{".to_vec()).await, 400, "MALFORMED_JSON"),
+        // Not UTF-8, which JSON must be.
+        (
+            login(json, b"{\"username\":\"\xe9\"}".to_vec()).await,
+            400,
+            "MALFORMED_JSON",
+        ),
+        (login(json, b"{}".to_vec()).await, 400, "INVALID_BODY"),
+        // A session id that is not even UTF-8 is no session of the caller.
+        (
+            app.http
+                .delete(format!("{}/user/sessions/%FF", app.base_url))
+                .bearer_auth(&token)
+                .send()
+                .await,
+            404,
+            "SESSION_NOT_FOUND",
+        ),
+    ];
+
+    for (index, (response, expected_status, expected_reason)) in cases.into_iter().enumerate() {
+        let (status, reason, body) = problem(response.expect("response")).await;
+        assert_eq!(
+            (status, reason.as_str()),
+            (expected_status, expected_reason),
+            "case {index}: {body}"
+        );
+        if status == 400 {
+            assert!(!field_errors(&body).is_empty(), "case {index}: {body}");
+        }
+        assert_in_authds_words(&body);
+    }
+}
