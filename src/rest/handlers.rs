@@ -273,6 +273,18 @@ impl From<PublicJwk> for JwkBody {
 
 const TOKEN_TYPE: &str = "Bearer";
 
+/// The `400`s every JSON body can get before any rule runs (`body.rs`), as
+/// each operation with a body documents them.
+const UNREADABLE_BODY: &str = "a body that is not the JSON above: not JSON at all \
+    (reason MALFORMED_JSON), or a field missing or not a string (reason INVALID_BODY; \
+    `errors` names each such field, reason FIELD_REQUIRED or FIELD_INVALID_TYPE, along \
+    with what the rules find wrong with the others)";
+/// The `413` of every operation with a body.
+const BODY_TOO_LARGE: &str = "The body is too large (reason BODY_TOO_LARGE)";
+/// The `415` of every operation with a body.
+const UNSUPPORTED_MEDIA_TYPE: &str = "The body is not sent as application/json in UTF-8: \
+    another media type, or a charset other than utf-8 (reason UNSUPPORTED_MEDIA_TYPE)";
+
 /// Register a new account and log it in.
 #[utoipa::path(
     post,
@@ -282,12 +294,12 @@ const TOKEN_TYPE: &str = "Bearer";
     responses(
         (status = 201, description = "Registered and logged in; the token is also set as a cookie", body = TokenBody,
             headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "A username or password the rules above refuse (reasons INVALID_USERNAME, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, PASSWORD_TOO_COMMON), or a body that is not the JSON above", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("A username or password the rules above refuse (reasons INVALID_USERNAME, PASSWORD_REQUIRED, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, PASSWORD_TOO_COMMON), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken (reason USERNAME_TAKEN)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many registrations from this address (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -315,14 +327,14 @@ pub async fn register<S: Store>(
     responses(
         (status = 200, description = "Logged in; the token is also set as a cookie", body = TokenBody,
             headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "A username no account could have (reason INVALID_USERNAME), or a body that is not the JSON above", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("A username no account could have (reason INVALID_USERNAME), an empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong username or password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "The password is right but the account is disabled (reason ACCOUNT_DISABLED)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address or for this username (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -417,11 +429,11 @@ pub async fn jwks<S: Store>(
     request_body = VerifyBody,
     responses(
         (status = 200, description = "The token is valid", body = ClaimsBody),
-        (status = 400, description = "A body that is not the JSON above (reasons MALFORMED_JSON, INVALID_BODY)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("Only {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "The token is refused (reasons MISSING_TOKEN for an empty one, TOKEN_EXPIRED, TOKEN_REVOKED, TOKEN_MALFORMED, ...)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The token names a key not loaded yet and the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -464,12 +476,12 @@ pub async fn me(caller: Caller) -> Result<Json<ClaimsBody>, Problem> {
     responses(
         (status = 200, description = "New tokens; the one presented is retired. Both cookies are renewed", body = TokenBody,
             headers(("set-cookie" = String, description = "The access and refresh tokens, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "A body that is not the JSON above (reasons MALFORMED_JSON, INVALID_BODY)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("Only {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "The refresh token is refused (reasons REFRESH_TOKEN_INVALID, REFRESH_TOKEN_REUSED, SESSION_ENDED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "The account is disabled (reason ACCOUNT_DISABLED), or the refresh cookie came from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "A body not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -505,12 +517,12 @@ pub async fn refresh<S: Store>(
     responses(
         (status = 200, description = "Changed; the body and cookies carry a new session's tokens", body = TokenBody,
             headers(("set-cookie" = String, description = "The access and refresh tokens, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "A new password the rules refuse (reason PASSWORD_TOO_COMMON; the lengths are in the schema), or a body that is not the JSON above", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("A new password the rules refuse (reason PASSWORD_TOO_COMMON; the lengths are in the schema), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token, or a wrong current password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
@@ -541,12 +553,12 @@ pub async fn change_password<S: Store>(
     request_body = PasswordBody,
     responses(
         (status = 200, description = "Deleted; both cookies are cleared", body = EmptyBody),
-        (status = 400, description = "A body that is not the JSON above (reasons MALFORMED_JSON, INVALID_BODY, PASSWORD_REQUIRED, PASSWORD_TOO_LONG)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("An empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token, or a wrong password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),

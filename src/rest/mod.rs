@@ -17,10 +17,11 @@ use axum::routing::get;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, Request, Uri};
 use utoipa::OpenApi;
-use utoipa::openapi::content::Content;
-use utoipa::openapi::schema::AdditionalProperties;
+use utoipa::openapi::content::{Content, ContentBuilder};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{RefOr, Schema};
+use utoipa::openapi::{Ref, RefOr, ResponseBuilder, Schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -52,7 +53,10 @@ pub struct RestState<S> {
         description = "Register, log in, log out and verify access tokens. The same service is \
                        available over gRPC (auth.v1.AuthService) and grpc-web on the same port. \
                        Errors are RFC 9457 problem+json whose `reason` matches the gRPC \
-                       ErrorInfo reason."
+                       ErrorInfo reason; every 400 names each bad field in `errors`. Beside \
+                       what each operation lists, any request can be answered 404 for an \
+                       unknown path and 405 (with `Allow`) for a method its path does not \
+                       serve: see the NotFound and MethodNotAllowed responses."
     ),
     // Named here because `POST /token/refresh` refers to it by reference.
     components(schemas(handlers::RefreshBody)),
@@ -78,6 +82,48 @@ fn add_security_schemes(openapi: &mut utoipa::openapi::OpenApi, cookie_name: &st
     components.add_security_scheme(
         "cookie",
         SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(cookie_name))),
+    );
+}
+
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The answers no one operation owns, as reusable responses: an unknown
+/// path (`not_found`) and a method its path does not serve
+/// (`method_not_allowed`). OpenAPI has no place for them on an operation,
+/// since they answer requests no operation describes.
+fn add_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    let problem = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build()
+    };
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.responses.insert(
+        "NotFound".to_owned(),
+        RefOr::T(
+            ResponseBuilder::new()
+                .description("No resource at this path (reason NOT_FOUND)")
+                .content(PROBLEM_JSON, problem())
+                .build(),
+        ),
+    );
+    components.responses.insert(
+        "MethodNotAllowed".to_owned(),
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(
+                    "The path exists, but not with this method (reason METHOD_NOT_ALLOWED)",
+                )
+                .content(PROBLEM_JSON, problem())
+                .header(
+                    "allow",
+                    HeaderBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .description(Some("The methods the path serves"))
+                        .build(),
+                )
+                .build(),
+        ),
     );
 }
 
@@ -145,6 +191,7 @@ pub fn router<S: Store>(
         .split_for_parts();
     add_security_schemes(&mut openapi, &settings.cookie_name);
     allow_unknown_request_fields(&mut openapi);
+    add_shared_responses(&mut openapi);
     let openapi_json = openapi.to_pretty_json().unwrap_or_default();
     let router = api_routes
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
