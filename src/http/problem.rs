@@ -168,70 +168,78 @@ impl From<AuthError> for Problem {
     }
 }
 
-/// Bodies the REST gateway cannot read (see `rest::body`): each refusal in
+/// Why a request body was not accepted (see `rest::body`), each answered in
 /// authd's words, never the framework's or serde's.
-impl Problem {
-    /// A body sent without `Content-Type: application/json` (or a `+json`
+#[derive(Debug)]
+pub enum BodyRejection {
+    /// Sent without `Content-Type: application/json` (or another `+json`
     /// type), or in a charset other than UTF-8, the only one JSON has
-    /// (RFC 8259 section 8.1).
-    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            detail,
-        )
-    }
-
-    /// A body over `MAX_BODY_BYTES`, refused before it is read whole.
-    pub fn body_too_large() -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BODY_TOO_LARGE",
-            format!(
-                "request bodies are limited to {} bytes",
-                super::MAX_BODY_BYTES
-            ),
-        )
-    }
-
-    /// A body that could not be read to its end (the client stopped
-    /// sending it, or sent it broken).
-    pub fn unreadable_body() -> Self {
-        Self::invalid_body(vec![FieldViolation {
-            field: "",
-            reason: "INVALID_BODY",
-            description: "the body could not be read".into(),
-        }])
-    }
-
-    /// A body that is not JSON (or not UTF-8): where it breaks, as one
-    /// error on the whole body.
-    pub fn malformed_json(error: &serde_json::Error) -> Self {
-        Self::refused_body(
-            "MALFORMED_JSON",
-            vec![FieldViolation {
-                field: "",
-                reason: "MALFORMED_JSON",
-                description: format!("the body is not valid JSON: {error}"),
-            }],
-        )
-    }
-
+    /// (RFC 8259 section 8.1). Clients see 415 UNSUPPORTED_MEDIA_TYPE with
+    /// this detail.
+    UnsupportedMediaType(&'static str),
+    /// Over `MAX_BODY_BYTES`, refused before it is read whole. Clients see
+    /// 413 BODY_TOO_LARGE.
+    TooLarge,
+    /// Not read to its end (the client stopped sending it, or sent it
+    /// broken). Clients see 400 INVALID_BODY.
+    Unreadable,
+    /// Not JSON, or not UTF-8. Clients see 400 MALFORMED_JSON, where it
+    /// breaks as the one entry of `errors`.
+    Malformed(serde_json::Error),
     /// JSON of the wrong shape: every field missing or of the wrong type,
-    /// and whatever the domain's rules found wrong with the others, in one
-    /// answer.
-    pub fn invalid_body(violations: Vec<FieldViolation>) -> Self {
-        Self::refused_body("INVALID_BODY", violations)
-    }
+    /// and what the domain's rules found wrong with the others. Clients see
+    /// 400 INVALID_BODY with each in `errors`.
+    Invalid(Vec<FieldViolation>),
+    /// Read whole, and refused by the domain's rules: their own answer.
+    Refused(AuthError),
+}
 
-    /// A `400` whose `errors` are the violations, as for invalid input,
-    /// under a reason of the body's own.
-    fn refused_body(reason: &str, violations: Vec<FieldViolation>) -> Self {
-        let mut problem = Self::from(AuthError::InvalidInput(violations));
-        reason.clone_into(&mut problem.reason);
-        problem
+impl From<BodyRejection> for Problem {
+    fn from(rejection: BodyRejection) -> Self {
+        // A `400` whose `errors` are the violations, as for invalid input,
+        // under a reason of the body's own.
+        let bad_body = |reason: &str, violations| {
+            let mut problem = Self::from(AuthError::InvalidInput(violations));
+            reason.clone_into(&mut problem.reason);
+            problem
+        };
+        match rejection {
+            BodyRejection::UnsupportedMediaType(detail) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                detail,
+            ),
+            BodyRejection::TooLarge => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BODY_TOO_LARGE",
+                format!(
+                    "request bodies are limited to {} bytes",
+                    super::MAX_BODY_BYTES
+                ),
+            ),
+            BodyRejection::Unreadable => bad_body(
+                "INVALID_BODY",
+                vec![FieldViolation {
+                    field: "",
+                    reason: "INVALID_BODY",
+                    description: "the body could not be read".into(),
+                }],
+            ),
+            BodyRejection::Malformed(error) => bad_body(
+                "MALFORMED_JSON",
+                vec![FieldViolation {
+                    field: "",
+                    reason: "MALFORMED_JSON",
+                    description: format!("the body is not valid JSON: {error}"),
+                }],
+            ),
+            BodyRejection::Invalid(violations) => bad_body("INVALID_BODY", violations),
+            BodyRejection::Refused(error) => Self::from(error),
+        }
     }
+}
 
+impl Problem {
     /// A path served, but not with this method. The router adds `Allow`.
     pub fn method_not_allowed(method: &Method, path: &str) -> Self {
         Self::new(

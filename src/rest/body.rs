@@ -15,7 +15,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::domain::{AuthError, FieldViolation};
-use crate::http::problem::Problem;
+use crate::http::problem::{BodyRejection, Problem};
 
 /// A body type, read field by field from a JSON object.
 pub trait FromFields: Sized {
@@ -66,11 +66,10 @@ pub struct Unchecked<T> {
 
 impl<T: FromFields> Unchecked<T> {
     /// Parses `bytes` as a JSON object and reads `T` from it.
-    fn read(bytes: &[u8]) -> Result<Self, Problem> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|error| Problem::malformed_json(&error))?;
+    fn read(bytes: &[u8]) -> Result<Self, BodyRejection> {
+        let value: Value = serde_json::from_slice(bytes).map_err(BodyRejection::Malformed)?;
         let Value::Object(object) = value else {
-            return Err(Problem::invalid_body(vec![FieldViolation {
+            return Err(BodyRejection::Invalid(vec![FieldViolation {
                 field: "",
                 reason: "FIELD_INVALID_TYPE",
                 description: format!("the body must be a JSON object, not {}", json_type(&value)),
@@ -92,11 +91,11 @@ impl<T: FromFields> Unchecked<T> {
 
 impl<T> Unchecked<T> {
     /// The body, if every field was there with its type.
-    pub fn complete(self) -> Result<T, Problem> {
+    pub fn complete(self) -> Result<T, BodyRejection> {
         if self.unreadable.is_empty() {
             Ok(self.body)
         } else {
-            Err(Problem::invalid_body(self.unreadable))
+            Err(BodyRejection::Invalid(self.unreadable))
         }
     }
 
@@ -105,7 +104,10 @@ impl<T> Unchecked<T> {
     /// finds wrong with the others. What it says about the stand-ins of
     /// unreadable fields is dropped, so `parse` must check each field on
     /// its own, as `Credentials::for_login` and `Password::for_change` do.
-    pub fn parse<U>(self, parse: impl FnOnce(T) -> Result<U, AuthError>) -> Result<U, Problem> {
+    pub fn parse<U>(
+        self,
+        parse: impl FnOnce(T) -> Result<U, AuthError>,
+    ) -> Result<U, BodyRejection> {
         let Self {
             body,
             read,
@@ -113,7 +115,7 @@ impl<T> Unchecked<T> {
         } = self;
         let parsed = parse(body);
         if unreadable.is_empty() {
-            return parsed.map_err(Problem::from);
+            return parsed.map_err(BodyRejection::Refused);
         }
         if let Err(AuthError::InvalidInput(violations)) = parsed {
             let readable: Vec<FieldViolation> = violations
@@ -127,7 +129,7 @@ impl<T> Unchecked<T> {
                 .position(|name| *name == violation.field)
                 .unwrap_or(usize::MAX)
         });
-        Err(Problem::invalid_body(unreadable))
+        Err(BodyRejection::Invalid(unreadable))
     }
 }
 
@@ -169,11 +171,11 @@ impl<S: Send + Sync, T: FromFields> FromRequest<S> for OptionalJsonBody<T> {
     }
 }
 
-fn body_rejection(rejection: BytesRejection) -> Problem {
+fn body_rejection(rejection: BytesRejection) -> BodyRejection {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        Problem::body_too_large()
+        BodyRejection::TooLarge
     } else {
-        Problem::unreadable_body()
+        BodyRejection::Unreadable
     }
 }
 
@@ -181,9 +183,10 @@ fn body_rejection(rejection: BytesRejection) -> Problem {
 /// `charset`, or with `charset=utf-8`. JSON exchanged between systems must
 /// be UTF-8 (RFC 8259 section 8.1); a body declared in another charset would
 /// be misread, so it is refused rather than guessed at.
-fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
-    let not_json =
-        || Problem::unsupported_media_type("expected a body with Content-Type: application/json");
+fn require_json(headers: &HeaderMap) -> Result<(), BodyRejection> {
+    let not_json = || {
+        BodyRejection::UnsupportedMediaType("expected a body with Content-Type: application/json")
+    };
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -203,7 +206,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
         };
         let value = value.trim().trim_matches('"');
         if name.trim().eq_ignore_ascii_case("charset") && !value.eq_ignore_ascii_case("utf-8") {
-            return Err(Problem::unsupported_media_type(
+            return Err(BodyRejection::UnsupportedMediaType(
                 "JSON bodies must be UTF-8: send charset=utf-8 or no charset",
             ));
         }
@@ -256,8 +259,8 @@ mod tests {
             "json",
             "",
         ] {
-            let problem = require_json(&content_type(refused)).expect_err(refused);
-            assert_eq!(problem.status, 415, "{refused}");
+            let rejection = require_json(&content_type(refused)).expect_err(refused);
+            assert_eq!(Problem::from(rejection).status, 415, "{refused}");
         }
         assert!(require_json(&HeaderMap::new()).is_err());
     }
@@ -301,7 +304,7 @@ mod tests {
     #[test]
     fn unreadable_fields_and_the_rules_verdict_on_the_others_come_together() {
         let unchecked = Unchecked::<Pair>::read(br#"{"second": "x"}"#).expect("an object");
-        let problem = unchecked.parse(refuse_both).expect_err("refused");
+        let problem = Problem::from(unchecked.parse(refuse_both).expect_err("refused"));
 
         assert_eq!(problem.reason, "INVALID_BODY");
         assert_eq!(
@@ -313,7 +316,7 @@ mod tests {
     #[test]
     fn a_readable_body_gets_the_rules_own_answer() {
         let unchecked = Unchecked::<Pair>::read(br#"{"first": "a", "second": "b"}"#).expect("read");
-        let problem = unchecked.parse(refuse_both).expect_err("refused");
+        let problem = Problem::from(unchecked.parse(refuse_both).expect_err("refused"));
 
         assert_eq!(problem.reason, "RULE");
         assert_eq!(reasons(&problem), [("first", "RULE"), ("second", "RULE")]);
@@ -323,7 +326,7 @@ mod tests {
     fn every_field_of_the_wrong_type_is_named_with_the_type_found() {
         let unchecked =
             Unchecked::<Pair>::read(br#"{"first": [1], "second": null}"#).expect("read");
-        let problem = unchecked.complete().err().expect("refused");
+        let problem = Problem::from(unchecked.complete().err().expect("refused"));
 
         assert_eq!(
             reasons(&problem),
