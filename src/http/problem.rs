@@ -1,14 +1,14 @@
 //! RFC 9457 problem details: the one mapping from domain errors, and from
 //! requests the gateway cannot read, to HTTP responses.
 
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{AuthError, TokenRejection};
+use crate::domain::{AuthError, FieldViolation, TokenRejection};
 
 /// An `application/problem+json` body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -30,7 +30,8 @@ pub struct Problem {
     /// `google.rpc.ErrorInfo.reason`.
     #[schema(example = "USERNAME_TAKEN")]
     pub reason: String,
-    /// One entry per invalid field, for `400` responses.
+    /// On every `400`: one entry per invalid field, `""` naming the body
+    /// as a whole (as a JSON Pointer does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// `WWW-Authenticate` for `401` responses (RFC 6750 section 3).
@@ -44,8 +45,13 @@ pub struct Problem {
 /// One invalid field of a request body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FieldError {
+    /// The field as the JSON body names it; `""` for the body as a whole.
     #[schema(example = "password")]
     pub field: String,
+    /// Stable, machine-readable: `FIELD_REQUIRED` (missing),
+    /// `FIELD_INVALID_TYPE` (not the JSON type documented, or a body that
+    /// is no object), `MALFORMED_JSON` (not JSON), or a rule's own reason
+    /// (`INVALID_USERNAME`, `PASSWORD_TOO_SHORT`, ...).
     #[schema(example = "PASSWORD_TOO_SHORT")]
     pub reason: String,
     #[schema(example = "password must be at least 8 characters long")]
@@ -170,61 +176,96 @@ impl From<AuthError> for Problem {
     }
 }
 
-/// Bodies that are not the JSON an endpoint expects: wrong media type, too
-/// large, not JSON, or JSON of the wrong shape.
-impl From<JsonRejection> for Problem {
-    fn from(rejection: JsonRejection) -> Self {
-        match &rejection {
-            JsonRejection::MissingJsonContentType(_) => Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "expected a body with Content-Type: application/json",
-            ),
-            JsonRejection::BytesRejection(_)
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Self::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "BODY_TOO_LARGE",
-                    format!(
-                        "request bodies are limited to {} bytes",
-                        super::MAX_BODY_BYTES
-                    ),
-                )
-            }
-            JsonRejection::JsonSyntaxError(_) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "MALFORMED_JSON",
-                rejection.body_text(),
-            ),
-            _ => Self::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_BODY",
-                rejection.body_text(),
-            ),
-        }
-    }
+/// Why a request body was not accepted (see `rest::body`), each answered in
+/// authd's words, never the framework's or serde's.
+#[derive(Debug)]
+pub enum BodyRejection {
+    /// Sent without `Content-Type: application/json` (or another `+json`
+    /// type), or in a charset other than UTF-8, the only one JSON has
+    /// (RFC 8259 section 8.1). Clients see 415 UNSUPPORTED_MEDIA_TYPE with
+    /// this detail.
+    UnsupportedMediaType(&'static str),
+    /// Over `MAX_BODY_BYTES`, refused before it is read whole. Clients see
+    /// 413 BODY_TOO_LARGE.
+    TooLarge,
+    /// Not read to its end (the client stopped sending it, or sent it
+    /// broken). Clients see 400 INVALID_BODY.
+    Unreadable,
+    /// Not JSON, or not UTF-8. Clients see 400 MALFORMED_JSON, where it
+    /// breaks as the one entry of `errors`.
+    Malformed(serde_json::Error),
+    /// JSON of the wrong shape: every field missing or of the wrong type,
+    /// and what the domain's rules found wrong with the others. Clients see
+    /// 400 INVALID_BODY with each in `errors`.
+    Invalid(Vec<FieldViolation>),
+    /// Read whole, and refused by the domain's rules: their own answer.
+    Refused(AuthError),
 }
 
-/// Bodies that cannot be read: too large, or cut off.
-impl From<BytesRejection> for Problem {
-    fn from(rejection: BytesRejection) -> Self {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Self::new(
+impl From<BodyRejection> for Problem {
+    fn from(rejection: BodyRejection) -> Self {
+        // A `400` whose `errors` are the violations, as for invalid input,
+        // under a reason of the body's own.
+        let bad_body = |reason: &str, violations| {
+            let mut problem = Self::from(AuthError::InvalidInput(violations));
+            reason.clone_into(&mut problem.reason);
+            problem
+        };
+        match rejection {
+            BodyRejection::UnsupportedMediaType(detail) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                detail,
+            ),
+            BodyRejection::TooLarge => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "BODY_TOO_LARGE",
                 format!(
                     "request bodies are limited to {} bytes",
                     super::MAX_BODY_BYTES
                 ),
-            )
-        } else {
-            Self::new(
-                StatusCode::BAD_REQUEST,
+            ),
+            BodyRejection::Unreadable => bad_body(
                 "INVALID_BODY",
-                rejection.body_text(),
-            )
+                vec![FieldViolation {
+                    field: "",
+                    reason: "INVALID_BODY",
+                    description: "the body could not be read".into(),
+                }],
+            ),
+            BodyRejection::Malformed(error) => bad_body(
+                "MALFORMED_JSON",
+                vec![FieldViolation {
+                    field: "",
+                    reason: "MALFORMED_JSON",
+                    description: format!("the body is not valid JSON: {error}"),
+                }],
+            ),
+            BodyRejection::Invalid(violations) => bad_body("INVALID_BODY", violations),
+            BodyRejection::Refused(error) => Self::from(error),
         }
+    }
+}
+
+/// Bodies that cannot be read: too large, or cut off.
+impl From<BytesRejection> for BodyRejection {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::TooLarge
+        } else {
+            Self::Unreadable
+        }
+    }
+}
+
+impl Problem {
+    /// A path served, but not with this method. The router adds `Allow`.
+    pub fn method_not_allowed(method: &Method, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("{path} does not answer {method}"),
+        )
     }
 }
 

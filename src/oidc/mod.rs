@@ -11,15 +11,15 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Settings;
-use crate::domain::{AuthError, ServiceCredentials, TokenService};
-use crate::http::problem::Problem;
+use crate::domain::{AuthError, FieldViolation, ServiceCredentials, TokenService};
+use crate::http::problem::{BodyRejection, Problem};
 use crate::http::request_token::bearer_token;
 
 /// Where the introspection endpoint is served.
@@ -219,12 +219,12 @@ fn metadata(state: &OidcState) -> Response {
     request_body(content = IntrospectionForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The token's claims with `active: true`, or `{\"active\": false}` alone for a token that is revoked, expired, forged or unknown", body = Introspection),
-        (status = 400, description = "No `token` in the form (reason INVALID_ARGUMENT), or a body cut off (INVALID_BODY)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No `token` in the form (reason INVALID_BODY, its entry in `errors` FIELD_REQUIRED), or a body cut off (INVALID_BODY)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong introspection credential (reason INTROSPECTION_CREDENTIAL_INVALID)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "A credential, but no --introspection-token configured (reason INTROSPECTION_DISABLED)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A body over 16 KiB (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a form (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not an application/x-www-form-urlencoded form (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The token names a key this instance must read, and the database is unreachable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -259,23 +259,22 @@ async fn introspect(
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !is_form {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+        return Err(BodyRejection::UnsupportedMediaType(
             "introspection takes an application/x-www-form-urlencoded form",
-        ));
+        )
+        .into());
     }
-    let body = body?;
+    let body = body.map_err(BodyRejection::from)?;
     let token = url::form_urlencoded::parse(&body)
         .find(|(name, _)| name == "token")
         .map(|(_, token)| token.into_owned())
         .filter(|token| !token.is_empty())
         .ok_or_else(|| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_ARGUMENT",
-                "the form needs a token",
-            )
+            BodyRejection::Invalid(vec![FieldViolation {
+                field: "token",
+                reason: "FIELD_REQUIRED",
+                description: "token is required".into(),
+            }])
         })?;
     match state.tokens.verify(&token).await {
         Ok(claims) => Ok(axum::Json(Introspection {

@@ -4,20 +4,21 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, HeaderName};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use super::RestState;
+use super::body::{Fields, FromFields, JsonBody, OptionalJsonBody};
 use super::caller::{Caller, Client};
 use super::origin::from_this_or_allowed_origin;
 use crate::domain::{
@@ -26,24 +27,8 @@ use crate::domain::{
 };
 use crate::http::problem::Problem;
 
-/// A JSON body whose rejections are problem+json like every other error.
-pub struct JsonBody<T>(pub T);
-
-impl<S, T> FromRequest<S> for JsonBody<T>
-where
-    Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        let Json(value) = Json::<T>::from_request(request, state).await?;
-        Ok(Self(value))
-    }
-}
-
 /// A new account's username and password.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct CredentialsBody {
     #[schema(schema_with = username_schema)]
     pub username: String,
@@ -55,7 +40,7 @@ pub struct CredentialsBody {
 }
 
 /// A username and password to log in with.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct LoginBody {
     #[schema(schema_with = username_schema)]
     pub username: String,
@@ -119,14 +104,14 @@ pub struct TokenBody {
 }
 
 /// A refresh token to exchange; without a body, the refresh cookie is used.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct RefreshBody {
     #[schema(min_length = 1)]
     pub refresh_token: String,
 }
 
 /// A password change.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct ChangePasswordBody {
     /// As at login: 1 to 128 characters.
     #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 128)]
@@ -139,7 +124,7 @@ pub struct ChangePasswordBody {
 }
 
 /// The password of the account to delete.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct PasswordBody {
     /// As at login: 1 to 128 characters.
     #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 128)]
@@ -174,7 +159,7 @@ pub struct SessionsBody {
 pub struct EmptyBody {}
 
 /// A token to check.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct VerifyBody {
     /// The access token, without the `Bearer ` prefix.
     pub access_token: String,
@@ -222,6 +207,57 @@ pub struct JwkBody {
     pub key_use: String,
 }
 
+impl FromFields for CredentialsBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            username: fields.string("username"),
+            password: fields.string("password"),
+        }
+    }
+}
+
+impl FromFields for LoginBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            username: fields.string("username"),
+            password: fields.string("password"),
+        }
+    }
+}
+
+impl FromFields for RefreshBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            refresh_token: fields.string("refresh_token"),
+        }
+    }
+}
+
+impl FromFields for ChangePasswordBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            current_password: fields.string("current_password"),
+            new_password: fields.string("new_password"),
+        }
+    }
+}
+
+impl FromFields for PasswordBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            password: fields.string("password"),
+        }
+    }
+}
+
+impl FromFields for VerifyBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            access_token: fields.string("access_token"),
+        }
+    }
+}
+
 impl From<PublicJwk> for JwkBody {
     fn from(key: PublicJwk) -> Self {
         Self {
@@ -237,6 +273,18 @@ impl From<PublicJwk> for JwkBody {
 
 const TOKEN_TYPE: &str = "Bearer";
 
+/// The `400`s every JSON body can get before any rule runs (`body.rs`), as
+/// each operation with a body documents them.
+const UNREADABLE_BODY: &str = "a body that is not the JSON above: not JSON at all \
+    (reason MALFORMED_JSON), or a field missing or not a string (reason INVALID_BODY; \
+    `errors` names each such field, reason FIELD_REQUIRED or FIELD_INVALID_TYPE, along \
+    with what the rules find wrong with the others)";
+/// The `413` of every operation with a body.
+const BODY_TOO_LARGE: &str = "The body is too large (reason BODY_TOO_LARGE)";
+/// The `415` of every operation with a body.
+const UNSUPPORTED_MEDIA_TYPE: &str = "The body is not sent as application/json in UTF-8: \
+    another media type, or a charset other than utf-8 (reason UNSUPPORTED_MEDIA_TYPE)";
+
 /// Register a new account and log it in.
 #[utoipa::path(
     post,
@@ -246,12 +294,12 @@ const TOKEN_TYPE: &str = "Bearer";
     responses(
         (status = 201, description = "Registered and logged in; the token is also set as a cookie", body = TokenBody,
             headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "A username or password the rules above refuse (reasons INVALID_USERNAME, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, PASSWORD_TOO_COMMON), or a body that is not the JSON above", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("A username or password the rules above refuse (reasons INVALID_USERNAME, PASSWORD_REQUIRED, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, PASSWORD_TOO_COMMON), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken (reason USERNAME_TAKEN)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many registrations from this address (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -261,7 +309,8 @@ pub async fn register<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<CredentialsBody>,
 ) -> Result<(StatusCode, CookieJar, Json<TokenBody>), Problem> {
-    let credentials = Credentials::for_registration(&body.username, body.password)?;
+    let credentials =
+        body.parse(|body| Credentials::for_registration(&body.username, body.password))?;
     // REST clients state no deadline: only `--hash-queue-timeout` (and the
     // request timeout within it) limits the wait.
     let session = state.auth.register(credentials, &client, None).await?;
@@ -278,14 +327,14 @@ pub async fn register<S: Store>(
     responses(
         (status = 200, description = "Logged in; the token is also set as a cookie", body = TokenBody,
             headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "A username no account could have (reason INVALID_USERNAME), or a body that is not the JSON above", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("A username no account could have (reason INVALID_USERNAME), an empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong username or password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "The password is right but the account is disabled (reason ACCOUNT_DISABLED)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address or for this username (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -295,7 +344,7 @@ pub async fn login<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
-    let credentials = Credentials::for_login(&body.username, body.password)?;
+    let credentials = body.parse(|body| Credentials::for_login(&body.username, body.password))?;
     let session = state.auth.login(credentials, &client, None).await?;
     Ok(state.session_response(jar, session))
 }
@@ -380,11 +429,11 @@ pub async fn jwks<S: Store>(
     request_body = VerifyBody,
     responses(
         (status = 200, description = "The token is valid", body = ClaimsBody),
-        (status = 400, description = "A body that is not the JSON above (reasons MALFORMED_JSON, INVALID_BODY)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("Only {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "The token is refused (reasons MISSING_TOKEN for an empty one, TOKEN_EXPIRED, TOKEN_REVOKED, TOKEN_MALFORMED, ...)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The token names a key not loaded yet and the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -392,6 +441,7 @@ pub async fn verify<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     JsonBody(body): JsonBody<VerifyBody>,
 ) -> Result<Json<ClaimsBody>, Problem> {
+    let body = body.complete()?;
     let claims = state.auth.verify(&body.access_token).await?;
     Ok(Json(claims_body(&claims)?))
 }
@@ -426,35 +476,31 @@ pub async fn me(caller: Caller) -> Result<Json<ClaimsBody>, Problem> {
     responses(
         (status = 200, description = "New tokens; the one presented is retired. Both cookies are renewed", body = TokenBody,
             headers(("set-cookie" = String, description = "The access and refresh tokens, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "A body that is not the JSON above (reasons MALFORMED_JSON, INVALID_BODY)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("Only {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "The refresh token is refused (reasons REFRESH_TOKEN_INVALID, REFRESH_TOKEN_REUSED, SESSION_ENDED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "The account is disabled (reason ACCOUNT_DISABLED), or the refresh cookie came from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "A body not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn refresh<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     jar: CookieJar,
-    request: Request,
+    headers: HeaderMap,
+    OptionalJsonBody(body): OptionalJsonBody<RefreshBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
-    let (parts, body) = request.into_parts();
-    let body = Bytes::from_request(Request::from_parts(parts.clone(), body), &state)
-        .await
-        .map_err(|rejection| Problem::from(JsonRejection::from(rejection)))?;
-    let presented = if body.is_empty() {
-        if !from_this_or_allowed_origin(&parts.headers, &state.allowed_origins) {
-            return Err(Problem::cross_origin());
+    let presented = match body {
+        Some(body) => body.complete()?.refresh_token,
+        None => {
+            if !from_this_or_allowed_origin(&headers, &state.allowed_origins) {
+                return Err(Problem::cross_origin());
+            }
+            jar.get(&state.refresh_cookie_name)
+                .map(|cookie| cookie.value().to_owned())
+                .ok_or(AuthError::RefreshTokenInvalid)?
         }
-        jar.get(&state.refresh_cookie_name)
-            .map(|cookie| cookie.value().to_owned())
-            .ok_or(AuthError::RefreshTokenInvalid)?
-    } else {
-        let request = Request::from_parts(parts, axum::body::Body::from(body));
-        let JsonBody(body) = JsonBody::<RefreshBody>::from_request(request, &state).await?;
-        body.refresh_token
     };
     let session = state.auth.refresh(&presented).await?;
     Ok(state.session_response(jar, session))
@@ -471,12 +517,12 @@ pub async fn refresh<S: Store>(
     responses(
         (status = 200, description = "Changed; the body and cookies carry a new session's tokens", body = TokenBody,
             headers(("set-cookie" = String, description = "The access and refresh tokens, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = "A new password the rules refuse (reason PASSWORD_TOO_COMMON; the lengths are in the schema), or a body that is not the JSON above", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("A new password the rules refuse (reason PASSWORD_TOO_COMMON; the lengths are in the schema), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token, or a wrong current password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
@@ -489,7 +535,8 @@ pub async fn change_password<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<ChangePasswordBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
-    let (current, new) = Password::for_change(body.current_password, body.new_password)?;
+    let (current, new) =
+        body.parse(|body| Password::for_change(body.current_password, body.new_password))?;
     let session = state
         .auth
         .change_password(&caller.0, current, new, &client, None)
@@ -506,12 +553,12 @@ pub async fn change_password<S: Store>(
     request_body = PasswordBody,
     responses(
         (status = 200, description = "Deleted; both cookies are cleared", body = EmptyBody),
-        (status = 400, description = "A body that is not the JSON above (reasons MALFORMED_JSON, INVALID_BODY, PASSWORD_REQUIRED, PASSWORD_TOO_LONG)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("An empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token, or a wrong password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is too large (reason BODY_TOO_LARGE)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not sent as application/json (reason UNSUPPORTED_MEDIA_TYPE)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
         (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
@@ -524,7 +571,7 @@ pub async fn delete_me<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<(CookieJar, Json<EmptyBody>), Problem> {
-    let password = Password::for_confirmation(body.password)?;
+    let password = body.parse(|body| Password::for_confirmation(body.password))?;
     state
         .auth
         .delete_account(&caller.0, password, &client, None)
@@ -574,8 +621,11 @@ pub async fn list_sessions<S: Store>(
 pub async fn revoke_session<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<EmptyBody>, Problem> {
+    // An id that does not even decode (`%FF`) is no session of the caller's
+    // either.
+    let Path(id) = id.map_err(|_| AuthError::SessionNotFound)?;
     state.auth.revoke_session(&caller.0, &id).await?;
     Ok(Json(EmptyBody {}))
 }

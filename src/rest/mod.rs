@@ -2,6 +2,7 @@
 //! domain service as the gRPC surface, with an OpenAPI 3.1 document made
 //! from the handlers themselves.
 
+mod body;
 mod caller;
 mod handlers;
 mod origin;
@@ -14,12 +15,13 @@ use axum::handler::HandlerWithoutStateExt as _;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Request};
+use http::{HeaderValue, Method, Request, Uri};
 use utoipa::OpenApi;
-use utoipa::openapi::content::Content;
-use utoipa::openapi::schema::AdditionalProperties;
+use utoipa::openapi::content::{Content, ContentBuilder};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{RefOr, Schema};
+use utoipa::openapi::{Ref, RefOr, ResponseBuilder, Schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -51,7 +53,10 @@ pub struct RestState<S> {
         description = "Register, log in, log out and verify access tokens. The same service is \
                        available over gRPC (auth.v1.AuthService) and grpc-web on the same port. \
                        Errors are RFC 9457 problem+json whose `reason` matches the gRPC \
-                       ErrorInfo reason."
+                       ErrorInfo reason; every 400 names each bad field in `errors`. Beside \
+                       what each operation lists, any request can be answered 404 for an \
+                       unknown path and 405 (with `Allow`) for a method its path does not \
+                       serve: see the NotFound and MethodNotAllowed responses."
     ),
     // Named here because `POST /token/refresh` refers to it by reference.
     components(schemas(handlers::RefreshBody)),
@@ -80,9 +85,51 @@ fn add_security_schemes(openapi: &mut utoipa::openapi::OpenApi, cookie_name: &st
     );
 }
 
-/// serde ignores fields a request body's type does not have, so the
-/// document says so (`additionalProperties: true`) instead of leaving it to
-/// each reader's default: a client may send more, never less.
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The answers no one operation owns, as reusable responses: an unknown
+/// path (`not_found`) and a method its path does not serve
+/// (`method_not_allowed`). OpenAPI has no place for them on an operation,
+/// since they answer requests no operation describes.
+fn add_shared_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    let problem = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build()
+    };
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.responses.insert(
+        "NotFound".to_owned(),
+        RefOr::T(
+            ResponseBuilder::new()
+                .description("No resource at this path (reason NOT_FOUND)")
+                .content(PROBLEM_JSON, problem())
+                .build(),
+        ),
+    );
+    components.responses.insert(
+        "MethodNotAllowed".to_owned(),
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(
+                    "The path exists, but not with this method (reason METHOD_NOT_ALLOWED)",
+                )
+                .content(PROBLEM_JSON, problem())
+                .header(
+                    "allow",
+                    HeaderBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .description(Some("The methods the path serves"))
+                        .build(),
+                )
+                .build(),
+        ),
+    );
+}
+
+/// A body type reads the fields it knows (`body::Fields`) and ignores the
+/// others, so the document says so (`additionalProperties: true`) instead
+/// of leaving it to each tool's default: a client may send more, never less.
 fn allow_unknown_request_fields(openapi: &mut utoipa::openapi::OpenApi) {
     let names: Vec<String> = openapi
         .paths
@@ -148,6 +195,7 @@ pub fn router<S: Store>(
         .split_for_parts();
     add_security_schemes(&mut openapi, &settings.cookie_name);
     allow_unknown_request_fields(&mut openapi);
+    add_shared_responses(&mut openapi);
     let openapi_json = openapi.to_pretty_json().unwrap_or_default();
     let router = api_routes
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -155,7 +203,9 @@ pub fn router<S: Store>(
             "/openapi.json",
             get(move || async move { ([(CONTENT_TYPE, "application/json")], openapi_json) }),
         )
-        .route("/metrics", get(prometheus_metrics));
+        .route("/metrics", get(prometheus_metrics))
+        // Last, so that it reaches every route above.
+        .method_not_allowed_fallback(method_not_allowed);
     match settings.web_root.as_deref() {
         Some(root) => router.fallback_service(
             crate::http::static_files::static_files(root)
@@ -186,6 +236,12 @@ async fn prometheus_metrics() -> impl IntoResponse {
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::handle().render(),
     )
+}
+
+/// A method a path does not serve: a problem, with the `Allow` header the
+/// router adds to it.
+async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
+    Problem::method_not_allowed(&method, uri.path())
 }
 
 /// Unknown paths: a gRPC client gets UNIMPLEMENTED as gRPC expects, anyone

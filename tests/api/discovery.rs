@@ -209,9 +209,13 @@ async fn introspection_needs_its_own_credential() {
 #[tokio::test]
 async fn introspection_refuses_what_is_not_a_form_with_a_token() {
     let app = spawn_public().await;
-    let (status, reason, _) =
+    let (status, reason, body) =
         problem(introspect(&app, Some(INTROSPECTION_TOKEN), "hint=x").await).await;
-    assert_eq!((status, reason.as_str()), (400, "INVALID_ARGUMENT"));
+    assert_eq!((status, reason.as_str()), (400, "INVALID_BODY"));
+    assert_eq!(
+        body["errors"],
+        json!([{"field": "token", "reason": "FIELD_REQUIRED", "detail": "token is required"}])
+    );
     let json = app
         .post("/oauth2/introspect")
         .bearer_auth(INTROSPECTION_TOKEN)

@@ -35,6 +35,7 @@ mod reflection;
 mod refresh;
 mod register;
 mod rest;
+mod rest_errors;
 mod revocation_feed;
 mod secrets_in_logs;
 mod session_ends;

@@ -199,8 +199,8 @@ async fn every_operation_documents_what_its_extractors_can_refuse() {
     }
 }
 
-/// serde ignores fields a body type lacks; the document must not forbid
-/// them, nor leave it unsaid.
+/// A body type ignores fields it does not read; the document must not
+/// forbid them, nor leave it unsaid.
 #[tokio::test]
 async fn request_bodies_admit_unknown_fields_as_the_server_does() {
     let app = TestApp::spawn().await;
@@ -250,4 +250,80 @@ async fn the_refresh_body_is_optional_but_not_null() {
     );
     let response = app.post_json("/token/refresh", Value::Null).await;
     assert_eq!(response.status(), 400);
+}
+
+/// What no single operation owns (an unknown path, a method a path does
+/// not serve) is documented once, as reusable problem responses.
+#[tokio::test]
+async fn answers_to_unknown_paths_and_methods_are_documented_problems() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+
+    for (name, reason) in [
+        ("NotFound", "NOT_FOUND"),
+        ("MethodNotAllowed", "METHOD_NOT_ALLOWED"),
+    ] {
+        let response = &document["components"]["responses"][name];
+        assert_eq!(
+            response["content"]["application/problem+json"]["schema"],
+            json!({"$ref": "#/components/schemas/Problem"}),
+            "{name}"
+        );
+        let description = response["description"].as_str().expect("description");
+        assert!(description.contains(reason), "{name}: {description}");
+    }
+    assert!(
+        document["components"]["responses"]["MethodNotAllowed"]["headers"]
+            .get("allow")
+            .is_some()
+    );
+}
+
+/// A body's refusals name their reasons, so that clients know what to
+/// branch on: the shape's (`MALFORMED_JSON`, `INVALID_BODY` with
+/// `FIELD_REQUIRED` and `FIELD_INVALID_TYPE` in `errors`) and the media
+/// type's (`UNSUPPORTED_MEDIA_TYPE`, charsets other than UTF-8 too).
+#[tokio::test]
+async fn every_body_documents_its_refusals_reasons() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            if operation.get("requestBody").is_none() {
+                continue;
+            }
+            let description = |status: &str| {
+                operation["responses"][status]["description"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path} {status}"))
+                    .to_owned()
+            };
+            let json_body: &[(&str, &str)] = &[
+                ("400", "MALFORMED_JSON"),
+                ("400", "INVALID_BODY"),
+                ("400", "FIELD_REQUIRED"),
+                ("400", "FIELD_INVALID_TYPE"),
+                ("413", "BODY_TOO_LARGE"),
+                ("415", "UNSUPPORTED_MEDIA_TYPE"),
+                ("415", "UTF-8"),
+            ];
+            // Introspection's form (RFC 7662) has one field, a string.
+            let form_body: &[(&str, &str)] = &[
+                ("400", "INVALID_BODY"),
+                ("400", "FIELD_REQUIRED"),
+                ("413", "BODY_TOO_LARGE"),
+                ("415", "UNSUPPORTED_MEDIA_TYPE"),
+            ];
+            let is_form = operation["requestBody"]["content"]
+                .get("application/x-www-form-urlencoded")
+                .is_some();
+            for &(status, reason) in if is_form { form_body } else { json_body } {
+                assert!(
+                    description(status).contains(reason),
+                    "{method} {path} {status} does not name {reason}"
+                );
+            }
+        }
+    }
 }
