@@ -3,19 +3,24 @@
 //! each with grpc-web where browsers call it.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
 
 use anyhow::Context as _;
 use envoy_types::ext_authz::v3::pb::AuthorizationServer;
 use tonic::service::{LayerExt as _, Routes};
 use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_web::GrpcWebLayer;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Settings;
 use crate::domain::Authenticator;
 use crate::grpc::pb::revocation_service_server::RevocationServiceServer;
 use crate::grpc::{self, DeadlineLayer, FeedCredentials, RevocationFeed, pb};
 use crate::http::client_address::ClientAddressResolver;
+use crate::http::problem::Problem;
 use crate::proxy::{self, EnvoyAuthorization};
 use crate::storage::Database;
 use crate::{oidc, rest};
@@ -41,9 +46,9 @@ pub fn routes(
             settings.cookie_name.clone(),
             settings.identity_headers(),
         ))
-        .layer(TimeoutLayer::with_status_code(
-            http::StatusCode::SERVICE_UNAVAILABLE,
+        .layer(axum::middleware::from_fn_with_state(
             settings.request_timeout,
+            within_request_timeout,
         ));
     Ok(Routes::from(rest)
         .add_service(grpc_web.named_layer(health))
@@ -74,6 +79,19 @@ pub fn routes(
                 .build_v1alpha()
                 .context("cannot build gRPC reflection")?,
         ))
+}
+
+/// A REST call not answered within `--request-timeout` is dropped and
+/// answered 503 `REQUEST_TIMEOUT`, as problem+json like every other refusal.
+async fn within_request_timeout(
+    State(timeout): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::request_timeout(timeout).into_response(),
+    }
 }
 
 /// Reflection serves authd's protos, health, the rich error details (so

@@ -83,6 +83,17 @@ impl Problem {
         )
     }
 
+    /// Not answered within `--request-timeout`; the call was dropped.
+    pub fn request_timeout(timeout: std::time::Duration) -> Self {
+        let mut problem = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "REQUEST_TIMEOUT",
+            format!("the request was not answered within {timeout:?}"),
+        );
+        problem.retry_after = Some(1);
+        problem
+    }
+
     /// No route for this path.
     pub fn not_found(path: &str) -> Self {
         Self::new(

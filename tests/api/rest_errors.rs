@@ -397,3 +397,50 @@ async fn every_answer_before_a_handler_is_a_problem_with_a_stable_reason() {
         assert_in_authds_words(&body);
     }
 }
+
+#[tokio::test]
+async fn a_request_not_answered_in_time_is_a_503_problem() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let app = TestApp::spawn_with(|settings| {
+        settings.request_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let address = app.base_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connects");
+    // The body never comes whole: the handler waits for it until the
+    // timeout answers instead.
+    stream
+        .write_all(
+            b"POST /login HTTP/1.1\r\nHost: authd\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"username\":",
+        )
+        .await
+        .expect("sends");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buffer).await.expect("reads");
+            answer.extend_from_slice(&buffer[..n]);
+            if n == 0 || String::from_utf8_lossy(&answer).contains("\"reason\"") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "answered before the test gave up");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(
+        answer.contains("\"reason\":\"REQUEST_TIMEOUT\""),
+        "{answer}"
+    );
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
+}
