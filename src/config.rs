@@ -474,6 +474,17 @@ impl Settings {
             .saturating_sub(CLOCK_LEEWAY)
     }
 
+    /// `Cache-Control` of the JWKS and of the discovery documents that name
+    /// it: public, for [`jwks_max_age`](Self::jwks_max_age) in whole
+    /// seconds, rounded down.
+    pub fn jwks_cache_control(&self) -> HeaderValue {
+        HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            self.jwks_max_age().as_secs()
+        ))
+        .unwrap_or(HeaderValue::from_static("no-cache"))
+    }
+
     pub fn identity_headers(&self) -> IdentityHeaders {
         IdentityHeaders {
             user_id: self.user_id_header.clone(),

@@ -132,11 +132,7 @@ pub fn router(tokens: Arc<TokenService>, settings: &Settings) -> OpenApiRouter {
         let document = Metadata::new(url, settings.issuer(), introspection.any());
         Arc::from(serde_json::to_string(&document).unwrap_or_default())
     });
-    let cache_control = HeaderValue::from_str(&format!(
-        "public, max-age={}",
-        settings.jwks_max_age().as_secs()
-    ))
-    .unwrap_or(HeaderValue::from_static("no-cache"));
+    let cache_control = settings.jwks_cache_control();
     documented().with_state(Arc::new(OidcState {
         tokens,
         metadata,

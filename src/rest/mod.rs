@@ -176,12 +176,7 @@ pub fn router<S: Store>(
     settings: &Settings,
     also: OpenApiRouter,
 ) -> Router {
-    // Verifiers may cache the JWKS this long (whole seconds, rounded down).
-    let jwks_cache_control = HeaderValue::from_str(&format!(
-        "public, max-age={}",
-        settings.jwks_max_age().as_secs()
-    ))
-    .unwrap_or(HeaderValue::from_static("no-cache"));
+    let jwks_cache_control = settings.jwks_cache_control();
     let (api_routes, mut openapi) = api_router()
         .with_state(Arc::new(RestState {
             auth,
