@@ -135,6 +135,8 @@ async fn authenticator(
         Arc::new(tokens),
         RateLimiter::new(settings.rate_limits()),
         settings.sessions(),
+        settings.second_factors(),
+        crate::secrets::SecretsKeyring::new(crate::secrets::SecretsKey::generate()?, Vec::new()),
     ))
 }
 

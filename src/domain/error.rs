@@ -69,6 +69,29 @@ pub enum AuthError {
     /// 404.
     #[error("discovery is off; start authd with --public-url")]
     PublicUrlNotConfigured,
+    /// A second-factor ticket that is unknown, expired, used, or out of
+    /// attempts: log in again. Clients see UNAUTHENTICATED (401).
+    #[error("invalid second-factor ticket; log in again")]
+    MfaTicketInvalid,
+    /// A TOTP or recovery code that is wrong, used before, or no code at
+    /// all. Clients see INVALID_ARGUMENT (400).
+    #[error("invalid code")]
+    MfaCodeInvalid,
+    /// TOTP is active on the account already: disable it before enrolling
+    /// again. Clients see FAILED_PRECONDITION (409 over REST).
+    #[error("TOTP is already enabled; disable it first")]
+    TotpAlreadyEnabled,
+    /// ConfirmTotpEnrollment with no enrollment started. Clients see
+    /// FAILED_PRECONDITION (409 over REST).
+    #[error("no TOTP enrollment started; call StartTotpEnrollment first")]
+    TotpEnrollmentNotStarted,
+    /// The operation needs a recent authentication (within `max_age`), with
+    /// the second factor when the account has one: reauthenticate, or send
+    /// the password or a code with the request. Clients see UNAUTHENTICATED
+    /// with `max_age` in the ErrorInfo metadata; REST 401 with RFC 9470's
+    /// `insufficient_user_authentication` challenge.
+    #[error("this operation needs a recent authentication")]
+    ReauthenticationRequired { max_age: std::time::Duration },
     /// A feed cursor that is no cursor. Clients see INVALID_ARGUMENT.
     #[error("malformed cursor")]
     CursorInvalid,
@@ -130,6 +153,11 @@ impl AuthError {
             Self::IntrospectionDisabled => "INTROSPECTION_DISABLED",
             Self::IntrospectionCredentialInvalid => "INTROSPECTION_CREDENTIAL_INVALID",
             Self::PublicUrlNotConfigured => "PUBLIC_URL_NOT_CONFIGURED",
+            Self::MfaTicketInvalid => "MFA_TICKET_INVALID",
+            Self::MfaCodeInvalid => "MFA_CODE_INVALID",
+            Self::TotpAlreadyEnabled => "TOTP_ALREADY_ENABLED",
+            Self::TotpEnrollmentNotStarted => "TOTP_ENROLLMENT_NOT_STARTED",
+            Self::ReauthenticationRequired { .. } => "REAUTHENTICATION_REQUIRED",
             Self::CursorInvalid => "CURSOR_INVALID",
             Self::CursorExpired => "CURSOR_EXPIRED",
             Self::WatcherTooSlow => "WATCHER_TOO_SLOW",
@@ -156,6 +184,15 @@ impl From<crate::hashing::HashError> for AuthError {
             }
             crate::hashing::HashError::Failed(cause) => Self::Internal(cause),
         }
+    }
+}
+
+impl From<crate::secrets::SecretsError> for AuthError {
+    /// A secret that cannot be sealed or opened is the operator's to fix
+    /// (a missing previous key, a tampered row): logged with its cause,
+    /// never told to clients.
+    fn from(error: crate::secrets::SecretsError) -> Self {
+        Self::Internal(error.into())
     }
 }
 

@@ -8,10 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+use super::authentication::Authentication;
 use super::credentials::Password;
 use super::error::{AuthError, TokenRejection};
+use super::opaque_tokens::REFRESH_TOKEN;
 use super::ports::{RefreshTokenRecord, SessionRecord, Store, UserRecord};
-use super::refresh_tokens;
 use super::service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 use crate::deadline::Deadline;
 use crate::hashing::HashTicket;
@@ -63,9 +64,10 @@ impl<S: Store> Authenticator<S> {
         &self,
         user: User,
         client: &ClientInfo,
+        authentication: Authentication,
     ) -> Result<Session, AuthError> {
         let now = Utc::now();
-        let refresh = refresh_tokens::generate()?;
+        let refresh = REFRESH_TOKEN.generate()?;
         let session = SessionRecord {
             id: Uuid::now_v7(),
             user_id: user.id,
@@ -76,6 +78,7 @@ impl<S: Store> Authenticator<S> {
             refresh_generation: 0,
             client_address: client.address.to_string(),
             user_agent: client.user_agent.clone(),
+            authentication,
         };
         let first_token = RefreshTokenRecord {
             token_hash: refresh.hash,
@@ -104,6 +107,7 @@ impl<S: Store> Authenticator<S> {
             user.id,
             &user.username,
             session.id,
+            &session.authentication,
             refreshable_until.timestamp(),
         )?;
         let expires_in = (refreshable_until - now).num_seconds().max(0);
@@ -126,7 +130,9 @@ impl<S: Store> Authenticator<S> {
     /// token).
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, presented: &str) -> Result<Session, AuthError> {
-        let token_hash = refresh_tokens::parse(presented)?;
+        let token_hash = REFRESH_TOKEN
+            .parse(presented)
+            .ok_or(AuthError::RefreshTokenInvalid)?;
         let (token, session) = self
             .store
             .find_refresh_token(&token_hash)
@@ -167,7 +173,7 @@ impl<S: Store> Authenticator<S> {
                 return Err(self.reused(&session).await);
             }
         }
-        let next = refresh_tokens::generate()?;
+        let next = REFRESH_TOKEN.generate()?;
         let successor = RefreshTokenRecord {
             token_hash: next.hash,
             session_id: session.id,
@@ -288,7 +294,8 @@ impl<S: Store> Authenticator<S> {
             id: record.id,
             username: record.username,
         };
-        self.start_session(user, client).await
+        self.start_session(user, client, Authentication::password(Utc::now()))
+            .await
     }
 
     /// Deletes the caller's account after checking its password as

@@ -7,16 +7,20 @@ use tonic::{Request, Response, Status};
 
 use super::bearer::Authentication;
 use super::pb::{
-    self, ChangePasswordRequest, ChangePasswordResponse, DeleteAccountRequest,
-    DeleteAccountResponse, GetJwksRequest, GetJwksResponse, ListSessionsRequest,
-    ListSessionsResponse, LoginRequest, LoginResponse, LogoutAllRequest, LogoutAllResponse,
-    LogoutRequest, LogoutResponse, RefreshRequest, RefreshResponse, RegisterRequest,
-    RegisterResponse, RevokeSessionRequest, RevokeSessionResponse, VerifyRequest, VerifyResponse,
-    auth_service_server::AuthService,
+    self, ChangePasswordRequest, ChangePasswordResponse, CompleteLoginRequest,
+    CompleteLoginResponse, ConfirmTotpEnrollmentRequest, ConfirmTotpEnrollmentResponse,
+    DeleteAccountRequest, DeleteAccountResponse, GetJwksRequest, GetJwksResponse,
+    GetMfaStatusRequest, GetMfaStatusResponse, ListSessionsRequest, ListSessionsResponse,
+    LoginRequest, LoginResponse, LogoutAllRequest, LogoutAllResponse, LogoutRequest,
+    LogoutResponse, RefreshRequest, RefreshResponse, RegisterRequest, RegisterResponse,
+    RevokeSessionRequest, RevokeSessionResponse, StartTotpEnrollmentRequest,
+    StartTotpEnrollmentResponse, VerifyRequest, VerifyResponse, auth_service_server::AuthService,
+    complete_login_request,
 };
 use crate::deadline::Deadline;
 use crate::domain::{
-    Authenticator, ClientInfo, Credentials, Password, Session, SessionSummary, Store, User,
+    Authenticator, ClientInfo, Credentials, LoginOutcome, Password, RecoveryCode,
+    SecondFactorProof, Session, SessionSummary, Store, TotpCode, User,
 };
 use crate::http::client_address::ClientAddressResolver;
 
@@ -74,8 +78,86 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let deadline = client_deadline(&request);
         let LoginRequest { username, password } = request.into_inner();
         let credentials = Credentials::for_login(&username, password)?;
-        let session = self.auth.login(credentials, &client, deadline).await?;
-        Ok(Response::new(session.into()))
+        let outcome = self.auth.login(credentials, &client, deadline).await?;
+        Ok(Response::new(match outcome {
+            LoginOutcome::Session(session) => session.into(),
+            LoginOutcome::SecondFactorRequired(challenge) => LoginResponse {
+                mfa_required: Some(pb::MfaRequired {
+                    ticket: challenge.ticket,
+                    methods: challenge.methods.iter().map(|m| (*m).to_owned()).collect(),
+                    expires_in: challenge.expires_in,
+                }),
+                ..LoginResponse::default()
+            },
+        }))
+    }
+
+    async fn complete_login(
+        &self,
+        request: Request<CompleteLoginRequest>,
+    ) -> Result<Response<CompleteLoginResponse>, Status> {
+        let client = self.client(&request);
+        let deadline = client_deadline(&request);
+        let CompleteLoginRequest { ticket, proof } = request.into_inner();
+        let proof = match proof {
+            Some(complete_login_request::Proof::TotpCode(code)) => {
+                SecondFactorProof::parse(Some(&code), None)
+            }
+            Some(complete_login_request::Proof::RecoveryCode(code)) => {
+                SecondFactorProof::parse(None, Some(&code))
+            }
+            None => SecondFactorProof::parse(None, None),
+        }?;
+        let completed = self
+            .auth
+            .complete_login(&ticket, proof, &client, deadline)
+            .await?;
+        Ok(Response::new(CompleteLoginResponse {
+            recovery_codes_left: completed.recovery_codes_left,
+            ..completed.session.into()
+        }))
+    }
+
+    async fn start_totp_enrollment(
+        &self,
+        request: Request<StartTotpEnrollmentRequest>,
+    ) -> Result<Response<StartTotpEnrollmentResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let enrollment = self.auth.start_totp_enrollment(&claims).await?;
+        Ok(Response::new(StartTotpEnrollmentResponse {
+            qr_svg: enrollment.qr_svg.to_string(),
+            secret: enrollment.secret.to_string(),
+            otpauth_uri: enrollment.otpauth_uri.to_string(),
+        }))
+    }
+
+    async fn confirm_totp_enrollment(
+        &self,
+        request: Request<ConfirmTotpEnrollmentRequest>,
+    ) -> Result<Response<ConfirmTotpEnrollmentResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let deadline = client_deadline(&request);
+        let code = TotpCode::parse(&request.get_ref().code)?;
+        let codes = self
+            .auth
+            .confirm_totp_enrollment(&claims, code, deadline)
+            .await?;
+        Ok(Response::new(ConfirmTotpEnrollmentResponse {
+            recovery_codes: codes.iter().map(RecoveryCode::display).collect(),
+        }))
+    }
+
+    async fn get_mfa_status(
+        &self,
+        request: Request<GetMfaStatusRequest>,
+    ) -> Result<Response<GetMfaStatusResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let status = self.auth.second_factor_status(&claims).await?;
+        Ok(Response::new(GetMfaStatusResponse {
+            totp_enabled: status.totp_enabled,
+            recovery_codes_left: status.recovery_codes_left,
+            totp_pending: status.totp_pending,
+        }))
     }
 
     async fn logout(
@@ -131,6 +213,9 @@ impl<S: Store> AuthService for AuthGrpc<S> {
             expires_at: Some(timestamp(claims.exp)),
             token_id: claims.jti.clone(),
             session_id: claims.sid.clone().unwrap_or_default(),
+            amr: claims.amr.clone(),
+            auth_time: claims.auth_time.map(timestamp),
+            assurance_level: claims.assurance_level(),
         }))
     }
 
@@ -212,6 +297,7 @@ macro_rules! from_session {
                     refresh_token: refresh.token,
                     refresh_expires_in: refresh.expires_in,
                     session_id: id.to_string(),
+                    ..Self::default()
                 }
             }
         }
@@ -221,6 +307,7 @@ macro_rules! from_session {
 from_session!(
     RegisterResponse,
     LoginResponse,
+    CompleteLoginResponse,
     RefreshResponse,
     ChangePasswordResponse
 );

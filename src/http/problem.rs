@@ -34,6 +34,11 @@ pub struct Problem {
     /// as a whole (as a JSON Pointer does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// With `REAUTHENTICATION_REQUIRED`: how recent, in seconds, the
+    /// authentication must be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 300)]
+    pub max_age: Option<u64>,
     /// `WWW-Authenticate` for `401` responses (RFC 6750 section 3).
     #[serde(skip)]
     www_authenticate: Option<String>,
@@ -68,6 +73,7 @@ impl Problem {
             detail: detail.into(),
             reason: reason.to_owned(),
             errors: Vec::new(),
+            max_age: None,
             www_authenticate: None,
             retry_after: None,
         }
@@ -121,6 +127,13 @@ impl From<AuthError> for Problem {
             AuthError::IntrospectionDisabled => StatusCode::FORBIDDEN,
             AuthError::IntrospectionCredentialInvalid => StatusCode::UNAUTHORIZED,
             AuthError::PublicUrlNotConfigured => StatusCode::NOT_FOUND,
+            AuthError::MfaTicketInvalid | AuthError::ReauthenticationRequired { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            AuthError::MfaCodeInvalid => StatusCode::BAD_REQUEST,
+            AuthError::TotpAlreadyEnabled | AuthError::TotpEnrollmentNotStarted => {
+                StatusCode::CONFLICT
+            }
             AuthError::CursorInvalid => StatusCode::BAD_REQUEST,
             AuthError::CursorExpired => StatusCode::PRECONDITION_FAILED,
             AuthError::WatcherTooSlow | AuthError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -147,8 +160,17 @@ impl From<AuthError> for Problem {
             | AuthError::RefreshTokenInvalid
             | AuthError::RefreshTokenReused
             | AuthError::SessionEnded
+            | AuthError::MfaTicketInvalid
             | AuthError::IntrospectionCredentialInvalid => {
                 problem.www_authenticate = Some(r#"Bearer realm="authd""#.to_owned());
+            }
+            // RFC 9470's step-up challenge.
+            AuthError::ReauthenticationRequired { max_age } => {
+                problem.www_authenticate = Some(format!(
+                    r#"Bearer realm="authd", error="insufficient_user_authentication", error_description="a recent authentication is needed", max_age={}"#,
+                    max_age.as_secs()
+                ));
+                problem.max_age = Some(max_age.as_secs());
             }
             // RFC 6750: no error code when the request carried no token.
             AuthError::InvalidToken(TokenRejection::Missing) => {
@@ -178,6 +200,9 @@ impl From<AuthError> for Problem {
             | AuthError::FeedCredentialInvalid
             | AuthError::IntrospectionDisabled
             | AuthError::PublicUrlNotConfigured
+            | AuthError::MfaCodeInvalid
+            | AuthError::TotpAlreadyEnabled
+            | AuthError::TotpEnrollmentNotStarted
             | AuthError::CursorInvalid
             | AuthError::CursorExpired
             | AuthError::WatcherTooSlow

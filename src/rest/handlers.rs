@@ -21,9 +21,10 @@ use super::RestState;
 use super::body::{Fields, FromFields, JsonBody, OptionalJsonBody};
 use super::caller::{Caller, Client};
 use super::origin::from_this_or_allowed_origin;
+use super::second_factor::MfaRequiredResponseBody;
 use crate::domain::{
-    AuthError, Claims, Credentials, Password, PublicJwk, Session, SessionSummary, Store,
-    TokenRejection,
+    AuthError, Claims, Credentials, LoginOutcome, Password, PublicJwk, Session, SessionSummary,
+    Store, TokenRejection,
 };
 use crate::http::problem::Problem;
 
@@ -177,6 +178,19 @@ pub struct ClaimsBody {
     /// before sessions existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// How the user authenticated (RFC 8176, the `amr` claim): `pwd`;
+    /// `pwd`, `otp`, `mfa` with TOTP; `pwd`, `rc`, `mfa` with a recovery
+    /// code. Empty for tokens issued before authd recorded it.
+    #[schema(example = json!(["pwd", "otp", "mfa"]))]
+    pub amr: Vec<String>,
+    /// When the user last authenticated (the `auth_time` claim); absent
+    /// from tokens issued before authd recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<DateTime<Utc>>,
+    /// 1 for one factor, 2 for two (the `acr` claim: `aal1`, `aal2`); 0
+    /// for tokens issued before authd recorded it.
+    #[schema(example = 2)]
+    pub assurance_level: u32,
 }
 
 /// A JSON Web Key Set.
@@ -275,14 +289,14 @@ const TOKEN_TYPE: &str = "Bearer";
 
 /// The `400`s every JSON body can get before any rule runs (`body.rs`), as
 /// each operation with a body documents them.
-const UNREADABLE_BODY: &str = "a body that is not the JSON above: not JSON at all \
+pub(super) const UNREADABLE_BODY: &str = "a body that is not the JSON above: not JSON at all \
     (reason MALFORMED_JSON), or a field missing or not a string (reason INVALID_BODY; \
     `errors` names each such field, reason FIELD_REQUIRED or FIELD_INVALID_TYPE, along \
     with what the rules find wrong with the others)";
 /// The `413` of every operation with a body.
-const BODY_TOO_LARGE: &str = "The body is too large (reason BODY_TOO_LARGE)";
+pub(super) const BODY_TOO_LARGE: &str = "The body is too large (reason BODY_TOO_LARGE)";
 /// The `415` of every operation with a body.
-const UNSUPPORTED_MEDIA_TYPE: &str = "The body is not sent as application/json in UTF-8: \
+pub(super) const UNSUPPORTED_MEDIA_TYPE: &str = "The body is not sent as application/json in UTF-8: \
     another media type, or a charset other than utf-8 (reason UNSUPPORTED_MEDIA_TYPE)";
 
 /// Register a new account and log it in.
@@ -325,8 +339,8 @@ pub async fn register<S: Store>(
     tag = "auth",
     request_body = LoginBody,
     responses(
-        (status = 200, description = "Logged in; the token is also set as a cookie", body = TokenBody,
-            headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
+        (status = 200, description = "Logged in, the tokens also set as cookies; or, for an account with a second factor, `{\"mfa_required\": {...}}` with no token and no cookie: complete it at `POST /login/mfa`", body = LoginAnswer,
+            headers(("set-cookie" = String, description = "The access and refresh tokens (not with mfa_required), HttpOnly; Secure; SameSite=Strict"))),
         (status = 400, description = format!("A username no account could have (reason INVALID_USERNAME), an empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong username or password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
@@ -343,10 +357,25 @@ pub async fn login<S: Store>(
     Client(client): Client,
     jar: CookieJar,
     JsonBody(body): JsonBody<LoginBody>,
-) -> Result<(CookieJar, Json<TokenBody>), Problem> {
+) -> Result<(CookieJar, Json<LoginAnswer>), Problem> {
     let credentials = body.parse(|body| Credentials::for_login(&body.username, body.password))?;
-    let session = state.auth.login(credentials, &client, None).await?;
-    Ok(state.session_response(jar, session))
+    Ok(match state.auth.login(credentials, &client, None).await? {
+        LoginOutcome::Session(session) => {
+            let (jar, Json(tokens)) = state.session_response(jar, session);
+            (jar, Json(LoginAnswer::Tokens(tokens)))
+        }
+        LoginOutcome::SecondFactorRequired(challenge) => {
+            (jar, Json(LoginAnswer::MfaRequired(challenge.into())))
+        }
+    })
+}
+
+/// `POST /login`'s answer: a session's tokens, or a second factor to give.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    Tokens(TokenBody),
+    MfaRequired(MfaRequiredResponseBody),
 }
 
 /// Log out: end the caller's session everywhere and clear both cookies.
@@ -657,13 +686,20 @@ fn claims_body(claims: &Claims) -> Result<ClaimsBody, AuthError> {
         },
         token_id: claims.jti.clone(),
         session_id: claims.sid.clone(),
+        amr: claims.amr.clone(),
+        auth_time: claims.auth_time.map(timestamp).transpose()?,
+        assurance_level: claims.assurance_level(),
     })
 }
 
 impl<S> RestState<S> {
     /// The JSON body of a new session and the cookies that carry its
     /// tokens.
-    fn session_response(&self, jar: CookieJar, session: Session) -> (CookieJar, Json<TokenBody>) {
+    pub(super) fn session_response(
+        &self,
+        jar: CookieJar,
+        session: Session,
+    ) -> (CookieJar, Json<TokenBody>) {
         let Session {
             id,
             user,

@@ -6,6 +6,7 @@ mod body;
 mod caller;
 mod handlers;
 mod origin;
+mod second_factor;
 
 use std::sync::Arc;
 
@@ -62,6 +63,7 @@ pub struct RestState<S> {
     components(schemas(handlers::RefreshBody)),
     tags(
         (name = "auth", description = "Accounts and sessions"),
+        (name = "second factors", description = "TOTP, recovery codes, and Logins that need them"),
         (name = "keys", description = "Public keys for verifying tokens locally")
     )
 )]
@@ -223,6 +225,10 @@ fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
         .routes(routes!(handlers::list_sessions))
         .routes(routes!(handlers::revoke_session))
         .routes(routes!(handlers::jwks))
+        .routes(routes!(second_factor::complete_login))
+        .routes(routes!(second_factor::start_totp_enrollment))
+        .routes(routes!(second_factor::confirm_totp_enrollment))
+        .routes(routes!(second_factor::mfa_status))
 }
 
 /// The Prometheus text exposition of every metric.

@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use super::database::{Database, classify};
 use super::entities::{refresh_token, session};
-use crate::domain::{AuthError, RefreshTokenRecord, RevocationEvent, SessionRecord, SessionStore};
+use crate::domain::{
+    AuthError, Authentication, RefreshTokenRecord, RevocationEvent, SessionRecord, SessionStore,
+};
 
 impl SessionStore for Database {
     async fn insert_session(
@@ -30,6 +32,8 @@ impl SessionStore for Database {
             refresh_generation: Set(record.refresh_generation),
             client_address: Set(record.client_address.clone()),
             user_agent: Set(record.user_agent.clone()),
+            auth_time: Set(Some(record.authentication.at)),
+            amr: Set(Some(record.authentication.stored_methods())),
         })
         .exec_without_returning(&transaction)
         .await
@@ -236,6 +240,11 @@ fn session_record(row: session::Model) -> SessionRecord {
         expires_at: row.expires_at,
         ended_at: row.ended_at,
         refresh_generation: row.refresh_generation,
+        authentication: Authentication::from_stored(
+            row.auth_time,
+            row.amr.as_deref(),
+            row.created_at,
+        ),
         client_address: row.client_address,
         user_agent: row.user_agent,
     }

@@ -37,6 +37,7 @@ mod register;
 mod rest;
 mod rest_errors;
 mod revocation_feed;
+mod second_factor;
 mod secrets_in_logs;
 mod session_ends;
 mod sessions;

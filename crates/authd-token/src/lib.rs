@@ -27,7 +27,7 @@ mod verified;
 mod verifier;
 
 pub use bearer::bearer_token;
-pub use claims::{Claims, FIRST_PARTY_CLIENT_ID};
+pub use claims::{ACR_ONE_FACTOR, ACR_TWO_FACTORS, Claims, FIRST_PARTY_CLIENT_ID};
 pub use jws::ALGORITHM_NAME;
 pub use keys::{KeyError, PublicJwk, VerifyingKeys};
 pub use rejection::TokenRejection;

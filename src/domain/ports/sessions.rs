@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::AuthError;
+use crate::domain::authentication::Authentication;
 
 /// A session: what one Register or Login started, renewed by refresh tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub struct SessionRecord {
     pub client_address: String,
     /// As seen when the session started.
     pub user_agent: String,
+    /// How and when its user last proved who they are.
+    pub authentication: Authentication,
 }
 
 /// A refresh token as stored: only the hash of its secret.
