@@ -81,6 +81,10 @@ pub enum AuthError {
     /// again. Clients see FAILED_PRECONDITION (409 over REST).
     #[error("TOTP is already enabled; disable it first")]
     TotpAlreadyEnabled,
+    /// DisableTotp or RegenerateRecoveryCodes on an account without TOTP.
+    /// Clients see FAILED_PRECONDITION (409 over REST).
+    #[error("TOTP is not enabled")]
+    TotpNotEnabled,
     /// ConfirmTotpEnrollment with no enrollment started. Clients see
     /// FAILED_PRECONDITION (409 over REST).
     #[error("no TOTP enrollment started; call StartTotpEnrollment first")]
@@ -157,6 +161,7 @@ impl AuthError {
             Self::MfaCodeInvalid => "MFA_CODE_INVALID",
             Self::TotpAlreadyEnabled => "TOTP_ALREADY_ENABLED",
             Self::TotpEnrollmentNotStarted => "TOTP_ENROLLMENT_NOT_STARTED",
+            Self::TotpNotEnabled => "TOTP_NOT_ENABLED",
             Self::ReauthenticationRequired { .. } => "REAUTHENTICATION_REQUIRED",
             Self::CursorInvalid => "CURSOR_INVALID",
             Self::CursorExpired => "CURSOR_EXPIRED",

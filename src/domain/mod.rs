@@ -19,6 +19,7 @@ mod second_factor;
 mod service;
 mod service_credentials;
 mod sessions;
+mod step_up;
 mod tokens;
 mod upkeep;
 
@@ -46,5 +47,6 @@ pub use second_factor::{
 pub use service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 pub use service_credentials::ServiceCredentials;
 pub use sessions::{SessionSettings, SessionSummary};
+pub use step_up::Reauthenticated;
 pub use tokens::{AccessToken, TokenService, TokenSettings};
 pub use upkeep::RevocationsFrom;

@@ -88,6 +88,18 @@ impl SecondFactorProof {
             }])),
         }
     }
+
+    /// As [`parse`](Self::parse), for requests where the second factor may
+    /// be left out (step-up: a recent authentication with it also counts).
+    pub fn parse_optional(
+        totp_code: Option<&str>,
+        recovery_code: Option<&str>,
+    ) -> Result<Option<Self>, AuthError> {
+        if totp_code.is_none() && recovery_code.is_none() {
+            return Ok(None);
+        }
+        Self::parse(totp_code, recovery_code).map(Some)
+    }
 }
 
 /// A completed Login: its session, and how many recovery codes are left
@@ -173,10 +185,6 @@ impl<S: Store> Authenticator<S> {
             .await?
             .ok_or(AuthError::MfaTicketInvalid)?;
         let user_id = ticket.user_id;
-        tracing::Span::current().record("user_id", tracing::field::display(user_id));
-        self.limits
-            .check_second_factor_failures(&self.store, user_id, now.timestamp_millis())
-            .await?;
         let record = self
             .store
             .find_user_by_id(user_id)
@@ -205,12 +213,15 @@ impl<S: Store> Authenticator<S> {
     /// Checks and spends a second factor of the account, within its budget
     /// of wrong codes: the method that passed, and the recovery codes left
     /// when it was one.
-    async fn check_second_factor(
+    pub(super) async fn check_second_factor(
         &self,
         user_id: Uuid,
         proof: SecondFactorProof,
         deadline: Option<Deadline>,
     ) -> Result<(Method, Option<u32>), AuthError> {
+        self.limits
+            .check_second_factor_failures(&self.store, user_id, Utc::now().timestamp_millis())
+            .await?;
         let passed = match proof {
             SecondFactorProof::Totp(code) => self
                 .spend_totp_code(user_id, &code)
@@ -383,7 +394,7 @@ impl<S: Store> Authenticator<S> {
     }
 
     /// A new set of recovery codes and their records, hashed.
-    async fn new_recovery_codes(
+    pub(super) async fn new_recovery_codes(
         &self,
         user_id: Uuid,
         deadline: Option<Deadline>,
@@ -406,21 +417,6 @@ impl<S: Store> Authenticator<S> {
             })
             .collect();
         Ok((codes, records))
-    }
-
-    /// Refuses unless the caller's token comes from an authentication
-    /// within `--reauthentication-max-age`.
-    pub(super) fn require_recent_authentication(&self, claims: &Claims) -> Result<(), AuthError> {
-        let max_age = self.factors.reauthentication_max_age;
-        let recent = claims.auth_time.is_some_and(|auth_time| {
-            let age = Utc::now().timestamp().saturating_sub(auth_time);
-            u64::try_from(age).map_or(true, |age| age <= max_age.as_secs())
-        });
-        if recent {
-            Ok(())
-        } else {
-            Err(AuthError::ReauthenticationRequired { max_age })
-        }
     }
 
     /// The caller's account.
@@ -472,7 +468,7 @@ fn user(record: UserRecord) -> User {
     }
 }
 
-fn caller(claims: &Claims) -> Result<Uuid, AuthError> {
+pub(super) fn caller(claims: &Claims) -> Result<Uuid, AuthError> {
     claims.sub.parse().map_err(AuthError::internal)
 }
 

@@ -13,7 +13,9 @@ use super::credentials::Password;
 use super::error::{AuthError, TokenRejection};
 use super::opaque_tokens::REFRESH_TOKEN;
 use super::ports::{RefreshTokenRecord, SessionRecord, Store, UserRecord};
+use super::second_factor::SecondFactorProof;
 use super::service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
+use super::step_up::StepUp;
 use crate::deadline::Deadline;
 use crate::hashing::HashTicket;
 use authd_token::Claims;
@@ -51,7 +53,7 @@ fn delta(duration: Duration) -> TimeDelta {
 impl SessionSettings {
     /// When a session can no longer be refreshed: its idle end or its
     /// absolute end, whichever comes first.
-    fn refreshable_until(&self, session: &SessionRecord) -> DateTime<Utc> {
+    pub(super) fn refreshable_until(&self, session: &SessionRecord) -> DateTime<Utc> {
         session
             .expires_at
             .min(session.last_used_at + delta(self.idle_timeout))
@@ -267,14 +269,17 @@ impl<S: Store> Authenticator<S> {
     }
 
     /// Replaces the caller's password after checking the current one (with
-    /// Login's argon2 work, rate limits and failure budget), ends every
-    /// session of the account, the caller's included, and starts a new one.
+    /// Login's argon2 work, rate limits and failure budget) and, for an
+    /// account with a second factor, the code in the request or a recent
+    /// authentication with it; ends every session of the account, the
+    /// caller's included, and starts a new one.
     #[tracing::instrument(skip_all, fields(user_id = %claims.sub, client = %client.address))]
     pub async fn change_password(
         &self,
         claims: &Claims,
         current: Password,
         new: Password,
+        second: Option<SecondFactorProof>,
         client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<Session, AuthError> {
@@ -282,7 +287,9 @@ impl<S: Store> Authenticator<S> {
         // Both hashes admitted at once: none is refused half-way.
         let check = self.hasher.admit(deadline)?;
         let rehash = self.hasher.admit(deadline)?;
-        let record = self.reauthenticate(claims, current, check).await?;
+        let record = self.confirm_own_password(claims, current, check).await?;
+        self.require_step_up(claims, record.id, StepUp::with_password(second), deadline)
+            .await?;
         let password_hash = self.hasher.hash(rehash, new).await?;
         self.store
             .update_password_hash(record.id, &password_hash)
@@ -298,20 +305,23 @@ impl<S: Store> Authenticator<S> {
             .await
     }
 
-    /// Deletes the caller's account after checking its password as
-    /// [`change_password`](Self::change_password) does. Every token of it
+    /// Deletes the caller's account after checking its password (and second
+    /// factor) as [`change_password`](Self::change_password) does. Every token of it
     /// is refused from then on; its name is free again.
     #[tracing::instrument(skip_all, fields(user_id = %claims.sub, client = %client.address))]
     pub async fn delete_account(
         &self,
         claims: &Claims,
         password: Password,
+        second: Option<SecondFactorProof>,
         client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<(), AuthError> {
         self.limits.admit_login(client.address)?;
         let check = self.hasher.admit(deadline)?;
-        let record = self.reauthenticate(claims, password, check).await?;
+        let record = self.confirm_own_password(claims, password, check).await?;
+        self.require_step_up(claims, record.id, StepUp::with_password(second), deadline)
+            .await?;
         self.end_every_session(record.id, claims.iat, "account_deleted")
             .await?;
         self.store.delete_user(record.id).await?;
@@ -320,7 +330,7 @@ impl<S: Store> Authenticator<S> {
     }
 
     /// The caller's account, once `password` is confirmed to be its own.
-    async fn reauthenticate(
+    pub(super) async fn confirm_own_password(
         &self,
         claims: &Claims,
         password: Password,

@@ -9,17 +9,20 @@ use super::bearer::Authentication;
 use super::pb::{
     self, ChangePasswordRequest, ChangePasswordResponse, CompleteLoginRequest,
     CompleteLoginResponse, ConfirmTotpEnrollmentRequest, ConfirmTotpEnrollmentResponse,
-    DeleteAccountRequest, DeleteAccountResponse, GetJwksRequest, GetJwksResponse,
-    GetMfaStatusRequest, GetMfaStatusResponse, ListSessionsRequest, ListSessionsResponse,
-    LoginRequest, LoginResponse, LogoutAllRequest, LogoutAllResponse, LogoutRequest,
-    LogoutResponse, RefreshRequest, RefreshResponse, RegisterRequest, RegisterResponse,
-    RevokeSessionRequest, RevokeSessionResponse, StartTotpEnrollmentRequest,
-    StartTotpEnrollmentResponse, VerifyRequest, VerifyResponse, auth_service_server::AuthService,
-    complete_login_request,
+    DeleteAccountRequest, DeleteAccountResponse, DisableTotpRequest, DisableTotpResponse,
+    GetJwksRequest, GetJwksResponse, GetMfaStatusRequest, GetMfaStatusResponse,
+    ListSessionsRequest, ListSessionsResponse, LoginRequest, LoginResponse, LogoutAllRequest,
+    LogoutAllResponse, LogoutRequest, LogoutResponse, ReauthenticateRequest,
+    ReauthenticateResponse, RefreshRequest, RefreshResponse, RegenerateRecoveryCodesRequest,
+    RegenerateRecoveryCodesResponse, RegisterRequest, RegisterResponse, RevokeSessionRequest,
+    RevokeSessionResponse, StartTotpEnrollmentRequest, StartTotpEnrollmentResponse, VerifyRequest,
+    VerifyResponse, auth_service_server::AuthService, change_password_request,
+    complete_login_request, delete_account_request, disable_totp_request, reauthenticate_request,
+    regenerate_recovery_codes_request,
 };
 use crate::deadline::Deadline;
 use crate::domain::{
-    Authenticator, ClientInfo, Credentials, LoginOutcome, Password, RecoveryCode,
+    AuthError, Authenticator, ClientInfo, Credentials, LoginOutcome, Password, RecoveryCode,
     SecondFactorProof, Session, SessionSummary, Store, TotpCode, User,
 };
 use crate::http::client_address::ClientAddressResolver;
@@ -99,15 +102,8 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let client = self.client(&request);
         let deadline = client_deadline(&request);
         let CompleteLoginRequest { ticket, proof } = request.into_inner();
-        let proof = match proof {
-            Some(complete_login_request::Proof::TotpCode(code)) => {
-                SecondFactorProof::parse(Some(&code), None)
-            }
-            Some(complete_login_request::Proof::RecoveryCode(code)) => {
-                SecondFactorProof::parse(None, Some(&code))
-            }
-            None => SecondFactorProof::parse(None, None),
-        }?;
+        let (totp_code, recovery_code) = codes(proof.as_ref());
+        let proof = SecondFactorProof::parse(totp_code, recovery_code)?;
         let completed = self
             .auth
             .complete_login(&ticket, proof, &client, deadline)
@@ -144,6 +140,56 @@ impl<S: Store> AuthService for AuthGrpc<S> {
             .await?;
         Ok(Response::new(ConfirmTotpEnrollmentResponse {
             recovery_codes: codes.iter().map(RecoveryCode::display).collect(),
+        }))
+    }
+
+    async fn disable_totp(
+        &self,
+        request: Request<DisableTotpRequest>,
+    ) -> Result<Response<DisableTotpResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let deadline = client_deadline(&request);
+        let second = second_factor(request.get_ref().second.as_ref())?;
+        self.auth.disable_totp(&claims, second, deadline).await?;
+        Ok(Response::new(DisableTotpResponse {}))
+    }
+
+    async fn regenerate_recovery_codes(
+        &self,
+        request: Request<RegenerateRecoveryCodesRequest>,
+    ) -> Result<Response<RegenerateRecoveryCodesResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let deadline = client_deadline(&request);
+        let second = second_factor(request.get_ref().second.as_ref())?;
+        let codes = self
+            .auth
+            .regenerate_recovery_codes(&claims, second, deadline)
+            .await?;
+        Ok(Response::new(RegenerateRecoveryCodesResponse {
+            recovery_codes: codes.iter().map(RecoveryCode::display).collect(),
+        }))
+    }
+
+    async fn reauthenticate(
+        &self,
+        request: Request<ReauthenticateRequest>,
+    ) -> Result<Response<ReauthenticateResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let client = self.client(&request);
+        let deadline = client_deadline(&request);
+        let ReauthenticateRequest { password, second } = request.into_inner();
+        let password = Password::for_confirmation(password)?;
+        let second = second_factor(second.as_ref())?;
+        let renewed = self
+            .auth
+            .reauthenticate(&claims, password, second, &client, deadline)
+            .await?;
+        Ok(Response::new(ReauthenticateResponse {
+            access_token: renewed.token.token,
+            token_type: TOKEN_TYPE.into(),
+            expires_in: renewed.token.expires_in,
+            user: Some(renewed.user.into()),
+            session_id: renewed.session_id.to_string(),
         }))
     }
 
@@ -237,11 +283,13 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let ChangePasswordRequest {
             current_password,
             new_password,
+            second,
         } = request.into_inner();
         let (current, new) = Password::for_change(current_password, new_password)?;
+        let second = second_factor(second.as_ref())?;
         let session = self
             .auth
-            .change_password(&claims, current, new, &client, deadline)
+            .change_password(&claims, current, new, second, &client, deadline)
             .await?;
         Ok(Response::new(session.into()))
     }
@@ -253,9 +301,11 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let claims = Authentication::require(&request, self.auth.tokens()).await?;
         let client = self.client(&request);
         let deadline = client_deadline(&request);
-        let password = Password::for_confirmation(request.into_inner().password)?;
+        let DeleteAccountRequest { password, second } = request.into_inner();
+        let password = Password::for_confirmation(password)?;
+        let second = second_factor(second.as_ref())?;
         self.auth
-            .delete_account(&claims, password, &client, deadline)
+            .delete_account(&claims, password, second, &client, deadline)
             .await?;
         Ok(Response::new(DeleteAccountResponse {}))
     }
@@ -281,6 +331,47 @@ impl<S: Store> AuthService for AuthGrpc<S> {
             .await?;
         Ok(Response::new(RevokeSessionResponse {}))
     }
+}
+
+/// A request's `second` (or `proof`) oneof: the TOTP code and the recovery
+/// code it holds, as the domain parses them (the REST twins' two optional
+/// fields, the same way).
+trait SecondFactorOneof {
+    fn codes(&self) -> (Option<&str>, Option<&str>);
+}
+
+macro_rules! second_factor_oneof {
+    ($($oneof:ty),+) => {$(
+        impl SecondFactorOneof for $oneof {
+            fn codes(&self) -> (Option<&str>, Option<&str>) {
+                match self {
+                    Self::TotpCode(code) => (Some(code), None),
+                    Self::RecoveryCode(code) => (None, Some(code)),
+                }
+            }
+        }
+    )+};
+}
+
+second_factor_oneof!(
+    complete_login_request::Proof,
+    change_password_request::Second,
+    delete_account_request::Second,
+    disable_totp_request::Second,
+    regenerate_recovery_codes_request::Second,
+    reauthenticate_request::Second
+);
+
+fn codes(oneof: Option<&impl SecondFactorOneof>) -> (Option<&str>, Option<&str>) {
+    oneof.map_or((None, None), SecondFactorOneof::codes)
+}
+
+/// An optional second factor from a step-up request.
+fn second_factor(
+    oneof: Option<&impl SecondFactorOneof>,
+) -> Result<Option<SecondFactorProof>, AuthError> {
+    let (totp_code, recovery_code) = codes(oneof);
+    SecondFactorProof::parse_optional(totp_code, recovery_code)
 }
 
 /// Every response that hands out a session's tokens has the same fields.

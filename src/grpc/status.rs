@@ -34,9 +34,9 @@ impl From<AuthError> for Status {
                 Code::Unauthenticated
             }
             AuthError::MfaCodeInvalid => Code::InvalidArgument,
-            AuthError::TotpAlreadyEnabled | AuthError::TotpEnrollmentNotStarted => {
-                Code::FailedPrecondition
-            }
+            AuthError::TotpAlreadyEnabled
+            | AuthError::TotpEnrollmentNotStarted
+            | AuthError::TotpNotEnabled => Code::FailedPrecondition,
             AuthError::CursorInvalid => Code::InvalidArgument,
             AuthError::CursorExpired => Code::FailedPrecondition,
             AuthError::WatcherTooSlow => Code::ResourceExhausted,

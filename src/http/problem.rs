@@ -131,9 +131,9 @@ impl From<AuthError> for Problem {
                 StatusCode::UNAUTHORIZED
             }
             AuthError::MfaCodeInvalid => StatusCode::BAD_REQUEST,
-            AuthError::TotpAlreadyEnabled | AuthError::TotpEnrollmentNotStarted => {
-                StatusCode::CONFLICT
-            }
+            AuthError::TotpAlreadyEnabled
+            | AuthError::TotpEnrollmentNotStarted
+            | AuthError::TotpNotEnabled => StatusCode::CONFLICT,
             AuthError::CursorInvalid => StatusCode::BAD_REQUEST,
             AuthError::CursorExpired => StatusCode::PRECONDITION_FAILED,
             AuthError::WatcherTooSlow | AuthError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -203,6 +203,7 @@ impl From<AuthError> for Problem {
             | AuthError::MfaCodeInvalid
             | AuthError::TotpAlreadyEnabled
             | AuthError::TotpEnrollmentNotStarted
+            | AuthError::TotpNotEnabled
             | AuthError::CursorInvalid
             | AuthError::CursorExpired
             | AuthError::WatcherTooSlow

@@ -18,7 +18,7 @@ use super::client_gone::{CLIENT_CLOSED_REQUEST, is_grpc};
 
 /// authd's gRPC methods, each counted under its own route: every method of
 /// every service served (a test holds this list to the protos).
-const GRPC_METHODS: [&str; 21] = [
+const GRPC_METHODS: [&str; 24] = [
     "/auth.v1.AuthService/Register",
     "/auth.v1.AuthService/Login",
     "/auth.v1.AuthService/Logout",
@@ -34,6 +34,9 @@ const GRPC_METHODS: [&str; 21] = [
     "/auth.v1.AuthService/StartTotpEnrollment",
     "/auth.v1.AuthService/ConfirmTotpEnrollment",
     "/auth.v1.AuthService/GetMfaStatus",
+    "/auth.v1.AuthService/DisableTotp",
+    "/auth.v1.AuthService/RegenerateRecoveryCodes",
+    "/auth.v1.AuthService/Reauthenticate",
     "/auth.v1.RevocationService/WatchRevocations",
     "/envoy.service.auth.v3.Authorization/Check",
     "/grpc.health.v1.Health/Check",
@@ -43,7 +46,7 @@ const GRPC_METHODS: [&str; 21] = [
 ];
 
 /// authd's REST routes, the one with a parameter by its template.
-pub(crate) const REST_ROUTES: [&str; 20] = [
+pub(crate) const REST_ROUTES: [&str; 22] = [
     "/auth/forward",
     "/user/register",
     "/login",
@@ -57,6 +60,8 @@ pub(crate) const REST_ROUTES: [&str; 20] = [
     "/user/mfa",
     "/user/mfa/totp",
     "/user/mfa/totp/confirm",
+    "/user/mfa/recovery-codes",
+    "/user/reauthenticate",
     "/token/refresh",
     "/.well-known/jwks.json",
     "/.well-known/openid-configuration",

@@ -60,7 +60,7 @@ pub struct RestState<S> {
                        serve: see the NotFound and MethodNotAllowed responses."
     ),
     // Named here because `POST /token/refresh` refers to it by reference.
-    components(schemas(handlers::RefreshBody)),
+    components(schemas(handlers::RefreshBody, second_factor::StepUpBody)),
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "second factors", description = "TOTP, recovery codes, and Logins that need them"),
@@ -226,7 +226,12 @@ fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
         .routes(routes!(handlers::revoke_session))
         .routes(routes!(handlers::jwks))
         .routes(routes!(second_factor::complete_login))
-        .routes(routes!(second_factor::start_totp_enrollment))
+        .routes(routes!(
+            second_factor::start_totp_enrollment,
+            second_factor::disable_totp
+        ))
+        .routes(routes!(second_factor::regenerate_recovery_codes))
+        .routes(routes!(second_factor::reauthenticate))
         .routes(routes!(second_factor::confirm_totp_enrollment))
         .routes(routes!(second_factor::mfa_status))
 }

@@ -11,10 +11,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::RestState;
-use super::body::{Fields, FromFields, JsonBody};
+use super::body::{Fields, FromFields, JsonBody, OptionalJsonBody, Unchecked};
 use super::caller::{Caller, Client};
-use super::handlers::{BODY_TOO_LARGE, TokenBody, UNREADABLE_BODY, UNSUPPORTED_MEDIA_TYPE};
-use crate::domain::{RecoveryCode, SecondFactorChallenge, SecondFactorProof, Store, TotpCode};
+use super::handlers::{
+    BODY_TOO_LARGE, EmptyBody, TokenBody, UNREADABLE_BODY, UNSUPPORTED_MEDIA_TYPE, UserBody,
+};
+use crate::domain::{
+    Password, RecoveryCode, SecondFactorChallenge, SecondFactorProof, Store, TotpCode,
+};
 use crate::http::problem::Problem;
 
 /// A Login that needs a second factor before it starts a session.
@@ -266,4 +270,202 @@ pub async fn mfa_status<S: Store>(
         recovery_codes_left: status.recovery_codes_left,
         totp_pending: status.totp_pending,
     }))
+}
+
+/// A second factor for a step-up; the body may be left out when the
+/// caller's token comes from a recent authentication with one.
+#[derive(Debug, ToSchema)]
+pub struct StepUpBody {
+    /// The 6 digits the authenticator app shows now; or send
+    /// `recovery_code`.
+    #[schema(example = "123456", nullable = false)]
+    pub totp_code: Option<String>,
+    /// One of the account's recovery codes.
+    #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
+    pub recovery_code: Option<String>,
+}
+
+impl FromFields for StepUpBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            totp_code: fields.optional_string("totp_code"),
+            recovery_code: fields.optional_string("recovery_code"),
+        }
+    }
+}
+
+/// The second factor of an optional step-up body.
+fn step_up_proof(
+    body: Option<Unchecked<StepUpBody>>,
+) -> Result<Option<SecondFactorProof>, Problem> {
+    match body {
+        None => Ok(None),
+        Some(body) => Ok(body.parse(|body| {
+            SecondFactorProof::parse_optional(
+                body.totp_code.as_deref(),
+                body.recovery_code.as_deref(),
+            )
+        })?),
+    }
+}
+
+/// Turn TOTP off: the secret and the recovery codes are removed.
+#[utoipa::path(
+    delete,
+    path = "/user/mfa/totp",
+    tag = "second factors",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body(content = ref("#/components/schemas/StepUpBody"), description = "A code; omit the body when the token comes from a recent authentication with the second factor"),
+    responses(
+        (status = 200, description = "TOTP is off; every other session of the account has ended", body = EmptyBody),
+        (status = 400, description = format!("A wrong or malformed code (reason MFA_CODE_INVALID), both totp_code and recovery_code (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, or neither a code nor a recent authentication with the second factor (reason REAUTHENTICATION_REQUIRED, with max_age)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge; RFC 9470's insufficient_user_authentication with max_age"))),
+        (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "TOTP is not enabled (reason TOTP_NOT_ENABLED)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong codes for this account (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
+            headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
+        (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn disable_totp<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+    caller: Caller,
+    OptionalJsonBody(body): OptionalJsonBody<StepUpBody>,
+) -> Result<Json<EmptyBody>, Problem> {
+    let second = step_up_proof(body)?;
+    state.auth.disable_totp(&caller.0, second, None).await?;
+    Ok(Json(EmptyBody {}))
+}
+
+/// Replace the recovery codes with a new set, shown this once.
+#[utoipa::path(
+    post,
+    path = "/user/mfa/recovery-codes",
+    tag = "second factors",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body(content = ref("#/components/schemas/StepUpBody"), description = "A code; omit the body when the token comes from a recent authentication with the second factor"),
+    responses(
+        (status = 200, description = "The new set; every earlier code stops working and every other session of the account has ended", body = RecoveryCodesBody),
+        (status = 400, description = format!("A wrong or malformed code (reason MFA_CODE_INVALID), both totp_code and recovery_code (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, or neither a code nor a recent authentication with the second factor (reason REAUTHENTICATION_REQUIRED, with max_age)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge; RFC 9470's insufficient_user_authentication with max_age"))),
+        (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "TOTP is not enabled (reason TOTP_NOT_ENABLED)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong codes for this account (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
+            headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
+        (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn regenerate_recovery_codes<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+    caller: Caller,
+    OptionalJsonBody(body): OptionalJsonBody<StepUpBody>,
+) -> Result<Json<RecoveryCodesBody>, Problem> {
+    let second = step_up_proof(body)?;
+    let codes = state
+        .auth
+        .regenerate_recovery_codes(&caller.0, second, None)
+        .await?;
+    Ok(Json(RecoveryCodesBody {
+        recovery_codes: codes.iter().map(RecoveryCode::display).collect(),
+    }))
+}
+
+/// The password, and a second factor when the account has one.
+#[derive(Debug, ToSchema)]
+pub struct ReauthenticateBody {
+    /// As at login: 1 to 128 characters.
+    #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 128)]
+    pub password: String,
+    /// Required when the account has TOTP; or send `recovery_code`.
+    #[schema(example = "123456", nullable = false)]
+    pub totp_code: Option<String>,
+    /// Instead of `totp_code`.
+    #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
+    pub recovery_code: Option<String>,
+}
+
+impl FromFields for ReauthenticateBody {
+    fn from_fields(fields: &mut Fields) -> Self {
+        Self {
+            password: fields.string("password"),
+            totp_code: fields.optional_string("totp_code"),
+            recovery_code: fields.optional_string("recovery_code"),
+        }
+    }
+}
+
+/// The caller's session's new access token, with a fresh `auth_time`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReauthenticatedBody {
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    #[schema(example = 900)]
+    pub expires_in: u32,
+    pub user: UserBody,
+    pub session_id: String,
+}
+
+/// Prove the caller is still there, for operations that need a recent
+/// authentication: the same session gets a new access token (also set as
+/// the cookie); its refresh token stays.
+#[utoipa::path(
+    post,
+    path = "/user/reauthenticate",
+    tag = "second factors",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = ReauthenticateBody,
+    responses(
+        (status = 200, description = "A new access token with a fresh auth_time, also set as the cookie", body = ReauthenticatedBody,
+            headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
+        (status = 400, description = format!("An empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), a wrong or malformed code (reason MFA_CODE_INVALID), both totp_code and recovery_code (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, a wrong password (reason INVALID_CREDENTIALS), no code for an account with a second factor (reason REAUTHENTICATION_REQUIRED), or a token of a session that has ended (reason SESSION_ENDED)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
+            headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
+        (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn reauthenticate<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+    Client(client): Client,
+    caller: Caller,
+    jar: CookieJar,
+    JsonBody(body): JsonBody<ReauthenticateBody>,
+) -> Result<(CookieJar, Json<ReauthenticatedBody>), Problem> {
+    let (password, second) = body.parse(|body| {
+        let second = SecondFactorProof::parse_optional(
+            body.totp_code.as_deref(),
+            body.recovery_code.as_deref(),
+        );
+        Ok((Password::for_confirmation(body.password)?, second?))
+    })?;
+    let renewed = state
+        .auth
+        .reauthenticate(&caller.0, password, second, &client, None)
+        .await?;
+    let jar = state.access_cookie(jar, &renewed.token);
+    Ok((
+        jar,
+        Json(ReauthenticatedBody {
+            access_token: renewed.token.token,
+            token_type: "Bearer",
+            expires_in: renewed.token.expires_in,
+            user: UserBody {
+                id: renewed.user.id.to_string(),
+                username: renewed.user.username,
+            },
+            session_id: renewed.session_id.to_string(),
+        }),
+    ))
 }

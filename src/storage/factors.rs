@@ -100,6 +100,28 @@ impl FactorStore for Database {
         Ok(result.rows_affected == 1)
     }
 
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        codes: &[RecoveryCodeRecord],
+    ) -> Result<(), AuthError> {
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        replace_recovery_codes(&transaction, user_id, codes).await?;
+        transaction.commit().await.map_err(classify)
+    }
+
+    async fn delete_second_factors(&self, user_id: Uuid) -> Result<bool, AuthError> {
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        let confirmed = totp_factor::Entity::find_by_id(user_id)
+            .one(&transaction)
+            .await
+            .map_err(classify)?
+            .is_some_and(|row| row.confirmed_at.is_some());
+        delete_factors_of(&transaction, user_id).await?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(confirmed)
+    }
+
     async fn unused_recovery_codes(
         &self,
         user_id: Uuid,

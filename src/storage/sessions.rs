@@ -117,6 +117,27 @@ impl SessionStore for Database {
         Ok(true)
     }
 
+    async fn update_session_authentication(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        authentication: &Authentication,
+    ) -> Result<bool, AuthError> {
+        let result = session::Entity::update_many()
+            .col_expr(session::Column::AuthTime, Expr::value(authentication.at))
+            .col_expr(
+                session::Column::Amr,
+                Expr::value(authentication.stored_methods()),
+            )
+            .filter(session::Column::Id.eq(session_id))
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::EndedAt.is_null())
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected == 1)
+    }
+
     async fn end_session(
         &self,
         session_id: Uuid,

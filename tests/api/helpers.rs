@@ -389,6 +389,7 @@ impl TestApp {
         let request = ChangePasswordRequest {
             current_password: current_password.into(),
             new_password: new_password.into(),
+            second: None,
         };
         self.client
             .clone()
@@ -405,6 +406,7 @@ impl TestApp {
     ) -> Result<DeleteAccountResponse, Status> {
         let request = DeleteAccountRequest {
             password: password.into(),
+            second: None,
         };
         self.client
             .clone()

@@ -41,6 +41,7 @@ mod second_factor;
 mod secrets_in_logs;
 mod session_ends;
 mod sessions;
+mod step_up;
 mod token_attacks;
 mod users_cli;
 mod verify;

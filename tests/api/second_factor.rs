@@ -20,16 +20,16 @@ use crate::helpers::{
 };
 
 /// An account with TOTP enabled, and what its owner's app knows.
-struct Enrolled {
-    username: String,
+pub struct Enrolled {
+    pub username: String,
     /// The token of the session that enrolled it.
-    token: String,
-    secret: String,
-    recovery_codes: Vec<String>,
+    pub token: String,
+    pub secret: String,
+    pub recovery_codes: Vec<String>,
 }
 
 /// The code for the step `offset` steps from the one of Unix time `now`.
-fn code(secret: &str, now: u64, offset: i64) -> String {
+pub fn code(secret: &str, now: u64, offset: i64) -> String {
     let secret = Secret::try_from_base32(secret).expect("base32 secret");
     let totp = Builder::new()
         .with_algorithm(Algorithm::SHA1)
@@ -42,7 +42,7 @@ fn code(secret: &str, now: u64, offset: i64) -> String {
 
 /// Now, at least five seconds before the current step ends, so that the
 /// steps a test computes codes for stay where it expects them.
-async fn steady_now() -> u64 {
+pub async fn steady_now() -> u64 {
     loop {
         let now = chrono::Utc::now().timestamp().unsigned_abs();
         if 30 - now % 30 >= 5 {
@@ -54,7 +54,7 @@ async fn steady_now() -> u64 {
 
 /// Registers an account and enables TOTP on it, confirming with the code
 /// of the step `confirm_offset` away from `now`'s.
-async fn enroll_at(app: &TestApp, now: u64, confirm_offset: i64) -> Enrolled {
+pub async fn enroll_at(app: &TestApp, now: u64, confirm_offset: i64) -> Enrolled {
     let username = unique_username();
     let token = app.registered_token(&username).await;
     let started = app
@@ -85,7 +85,7 @@ async fn enroll_at(app: &TestApp, now: u64, confirm_offset: i64) -> Enrolled {
 }
 
 /// A Login's ticket, checking that it gave no token.
-async fn ticket(app: &TestApp, username: &str) -> String {
+pub async fn ticket(app: &TestApp, username: &str) -> String {
     let response = app
         .login(username, PASSWORD)
         .await

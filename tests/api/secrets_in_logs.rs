@@ -92,6 +92,7 @@ async fn no_secret_reaches_the_log() {
             authd::grpc::pb::ChangePasswordRequest {
                 current_password: PASSWORD.into(),
                 new_password: NEW_PASSWORD.into(),
+                second: None,
             },
             by_cookie["access_token"].as_str().expect("token"),
         ))
@@ -102,6 +103,7 @@ async fn no_secret_reaches_the_log() {
         .delete_account(with_bearer(
             authd::grpc::pb::DeleteAccountRequest {
                 password: NEW_PASSWORD.into(),
+                second: None,
             },
             &changed.access_token,
         ))

@@ -98,6 +98,21 @@ pub trait FactorStore: Send + Sync + 'static {
         step: i64,
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
+    /// Replaces a user's recovery codes with `codes`, together.
+    fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        codes: &[RecoveryCodeRecord],
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// Forgets every second factor of a user (TOTP, pending or confirmed,
+    /// recovery codes, tickets); returns whether a confirmed TOTP was among
+    /// them.
+    fn delete_second_factors(
+        &self,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
+
     /// A user's recovery codes not yet used.
     fn unused_recovery_codes(
         &self,

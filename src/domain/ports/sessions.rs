@@ -81,6 +81,15 @@ pub trait SessionStore: Send + Sync + 'static {
         refresh_token: &RefreshTokenRecord,
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
+    /// Records a new authentication on a live session of `user_id`;
+    /// returns whether there was one.
+    fn update_session_authentication(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        authentication: &Authentication,
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
+
     /// Ends a live session of `user_id` and announces it; returns whether
     /// one was ended (false: unknown, another user's, or ended already).
     fn end_session(
