@@ -378,6 +378,8 @@ fn second_factor(
 macro_rules! from_session {
     ($($response:ty),+) => {$(
         impl From<Session> for $response {
+            // Some of these responses have more fields (left empty here).
+            #[allow(clippy::needless_update)]
             fn from(session: Session) -> Self {
                 let Session { id, user, token, refresh } = session;
                 Self {

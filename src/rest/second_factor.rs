@@ -19,7 +19,7 @@ use super::handlers::{
 use crate::domain::{
     Password, RecoveryCode, SecondFactorChallenge, SecondFactorProof, Store, TotpCode,
 };
-use crate::http::problem::Problem;
+use crate::http::problem::{BodyRejection, Problem};
 
 /// A Login that needs a second factor before it starts a session.
 #[derive(Debug, Serialize, ToSchema)]
@@ -297,15 +297,15 @@ impl FromFields for StepUpBody {
 /// The second factor of an optional step-up body.
 fn step_up_proof(
     body: Option<Unchecked<StepUpBody>>,
-) -> Result<Option<SecondFactorProof>, Problem> {
+) -> Result<Option<SecondFactorProof>, BodyRejection> {
     match body {
         None => Ok(None),
-        Some(body) => Ok(body.parse(|body| {
+        Some(body) => body.parse(|body| {
             SecondFactorProof::parse_optional(
                 body.totp_code.as_deref(),
                 body.recovery_code.as_deref(),
             )
-        })?),
+        }),
     }
 }
 
