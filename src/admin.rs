@@ -175,6 +175,23 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
                 account.username, account.id
             );
         }
+        UsersCommand::MfaReset { name } => {
+            let (account, had_totp) = accounts
+                .reset_second_factors(&name)
+                .await?
+                .ok_or_else(|| missing(&name))?;
+            if had_totp {
+                println!(
+                    "removed TOTP and the recovery codes of {} ({}); every session ended",
+                    account.username, account.id
+                );
+            } else {
+                println!(
+                    "{} ({}) had no second factor; every session ended",
+                    account.username, account.id
+                );
+            }
+        }
         UsersCommand::Delete { name } => {
             let account = accounts
                 .delete(&name)

@@ -93,6 +93,13 @@ pub enum UsersCommand {
         /// The account's username (compared case-insensitively).
         name: String,
     },
+    /// Remove every second factor of an account (TOTP and its recovery
+    /// codes) and end its sessions, for a user who lost them: its next
+    /// Login asks for the password alone.
+    MfaReset {
+        /// The account's username (compared case-insensitively).
+        name: String,
+    },
     /// Delete an account and end its sessions; the name becomes free.
     Delete {
         /// The account's username (compared case-insensitively).
