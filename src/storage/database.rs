@@ -121,7 +121,7 @@ impl Database {
 
 /// The file of a SQLite URL, or none for another database or an
 /// in-memory one.
-fn sqlite_file(url: &str) -> anyhow::Result<Option<PathBuf>> {
+pub fn sqlite_file(url: &str) -> anyhow::Result<Option<PathBuf>> {
     if !url.starts_with("sqlite:") {
         return Ok(None);
     }

@@ -1,5 +1,6 @@
 //! `TestApp`: a running authd with a typed client, on a fresh database.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +64,28 @@ pub async fn postgres_admin(sql: &str) {
     admin.close().await.expect("close");
 }
 
+/// The secrets key file of every test on PostgreSQL, where authd needs one:
+/// instances on one database share it, as a deployment's do. Made once, in
+/// Cargo's temporary directory for tests.
+pub fn shared_secrets_key_file() -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("authd-test-secrets.key");
+    authd::secrets::create_key_file(&path).expect("test secrets key file");
+    path
+}
+
+/// The key file the server uses for `database_url` when none is given:
+/// beside a SQLite file (the server makes it); on PostgreSQL the tests'
+/// shared one.
+pub fn secrets_key_file_of(database_url: &str) -> PathBuf {
+    match database_url.strip_prefix("sqlite://") {
+        Some(rest) => {
+            let file = rest.split('?').next().expect("a path");
+            PathBuf::from(format!("{file}.secrets-key"))
+        }
+        None => shared_secrets_key_file(),
+    }
+}
+
 /// A database of one test: a SQLite file in a temporary directory, or a
 /// fresh PostgreSQL database.
 pub struct TestDatabase {
@@ -108,6 +131,14 @@ impl TestDatabase {
             .expect("connect to test database")
     }
 
+    /// The keyring the server seals this database's secrets with (on
+    /// SQLite, once the server has made its key file).
+    pub fn secrets_keyring(&self) -> authd::secrets::SecretsKeyring {
+        let key = authd::secrets::read_key_file(&secrets_key_file_of(&self.url))
+            .expect("the server's secrets key");
+        authd::secrets::SecretsKeyring::new(key, Vec::new())
+    }
+
     /// Runs a query and returns one column of the first row.
     pub async fn query_value<T: sea_orm::TryGetable>(&self, sql: &str, column: &str) -> T {
         let connection = self.connect().await;
@@ -130,6 +161,9 @@ pub fn test_settings(database_url: &str) -> Settings {
     let mut settings = Cli::parse_from(["authd"]).settings;
     settings.listen = "127.0.0.1:0".parse().expect("address");
     settings.database_url = database_url.to_owned();
+    if postgres_admin_url().is_some() {
+        settings.secrets_key_file = Some(shared_secrets_key_file());
+    }
     settings.database_max_connections = 5;
     settings.database_timeout = Duration::from_secs(2);
     settings.token_lifetime = TOKEN_LIFETIME;
@@ -531,13 +565,17 @@ impl Drop for TestApp {
     }
 }
 
-/// The `authd` binary with a clean environment, logging at `info`.
+/// The `authd` binary with a clean environment, logging at `info` (and on
+/// PostgreSQL with the tests' secrets key).
 pub fn authd_command() -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authd"));
     command
         .env_clear()
         .env("RUST_LOG", "info")
         .kill_on_drop(true);
+    if postgres_admin_url().is_some() {
+        command.env("AUTHD_SECRETS_KEY_FILE", shared_secrets_key_file());
+    }
     command
 }
 
