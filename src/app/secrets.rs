@@ -108,7 +108,7 @@ fn warn_if_shared(path: &Path) {
     if let Some(mode) = loose_permissions(path) {
         tracing::warn!(
             path = %path.display(),
-            mode = format!("{mode:04o}"),
+            mode = %format_args!("{mode:04o}"),
             "the secrets key file may be read by other users: make it 0600 (or 0400)"
         );
     }

@@ -204,7 +204,15 @@ impl TestApp {
 
     /// Starts authd on a fresh database with adjusted settings.
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
-        let database = Arc::new(TestDatabase::create().await);
+        Self::spawn_on(Arc::new(TestDatabase::create().await), configure).await
+    }
+
+    /// Starts authd on a database the test has prepared, with adjusted
+    /// settings.
+    pub async fn spawn_on(
+        database: Arc<TestDatabase>,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = test_settings(&database.url);
         configure(&mut settings);
         Self::start(settings, database).await
@@ -594,11 +602,11 @@ pub async fn spawn_authd_process_with_env(
     (child, address, serving)
 }
 
-/// The log lines of a spawned authd after its "serving" line, as they come.
+/// The log lines of a spawned authd, as they come.
 pub type ProcessLog = Arc<std::sync::Mutex<Vec<String>>>;
 
-/// [`spawn_authd_process_with_env`], also keeping the log lines that follow
-/// the "serving" one.
+/// [`spawn_authd_process_with_env`], also keeping its log lines: those up
+/// to the "serving" one, then the rest as they come.
 pub async fn spawn_authd_process_logged(
     env: &[(&str, &str)],
     args: &[&str],
@@ -612,8 +620,10 @@ pub async fn spawn_authd_process_logged(
         .spawn()
         .expect("authd starts");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let log = ProcessLog::default();
     let serving = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.expect("read log") {
+            log.lock().expect("log").push(line.clone());
             if line.contains("authd serving") {
                 return line;
             }
@@ -623,7 +633,6 @@ pub async fn spawn_authd_process_logged(
     .await
     .expect("authd starts serving");
     // Keep reading, so that a full pipe never blocks authd's logging.
-    let log = ProcessLog::default();
     let kept = Arc::clone(&log);
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
