@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::helpers::{
     PASSWORD, TestApp, TestDatabase, authd_command, postgres_admin_url, secrets_key_file_of,
-    unique_username,
+    spawn_authd_process_logged, terminate, unique_username,
 };
 use crate::keys::{kid_of, rotate};
 
@@ -447,4 +447,23 @@ async fn reseal_moves_every_key_to_the_new_secrets_key_and_the_old_one_is_then_n
         .expect("login")
         .access_token;
     assert_eq!(kid_of(&after), kid_of(&token));
+}
+
+#[tokio::test]
+async fn an_in_memory_database_gets_a_key_of_its_own_lifetime() {
+    if postgres_admin_url().is_some() {
+        eprintln!("skipped: in-memory databases are SQLite's");
+        return;
+    }
+    let (mut authd, _, _, log) =
+        spawn_authd_process_logged(&[], &["--database-url", "sqlite::memory:"]).await;
+    terminate(&mut authd).await;
+
+    let log = log.lock().expect("log").join("\n");
+    let line = log
+        .lines()
+        .find(|line| line.contains("secrets key"))
+        .unwrap_or_else(|| panic!("no line about the secrets key in:\n{log}"));
+    assert!(line.contains("ephemeral"), "{line}");
+    assert!(!line.contains("path="), "no key file: {line}");
 }
