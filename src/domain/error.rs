@@ -159,6 +159,15 @@ impl From<crate::hashing::HashError> for AuthError {
     }
 }
 
+impl From<crate::secrets::SecretsError> for AuthError {
+    /// A secret that cannot be sealed or opened is the operator's to fix
+    /// (a missing previous key, a tampered row): logged with its cause,
+    /// never told to clients.
+    fn from(error: crate::secrets::SecretsError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
 /// One thing wrong with one field of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {

@@ -14,6 +14,7 @@ mod random_id;
 mod rate_limits;
 pub mod refresh_tokens;
 mod revocation_feed;
+mod secrets_at_rest;
 mod service;
 mod service_credentials;
 mod sessions;
@@ -25,7 +26,10 @@ pub use authd_token::{CLOCK_LEEWAY, Claims, PublicJwk};
 pub use credentials::{Credentials, Password, Username};
 pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};
 pub use key_reloads::KeyReloads;
-pub use keys::{FileKey, KeySet, generate_signing_key, load_or_create_signing_keys, retired_keys};
+pub use keys::{
+    FileKey, KeySet, add_signing_key, generate_signing_key, load_or_create_signing_keys,
+    retired_keys,
+};
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
     RateLimitStore, RefreshTokenRecord, RevocationEvent, RevocationStore, RevokedToken,
@@ -34,6 +38,7 @@ pub use ports::{
 };
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};
+pub use secrets_at_rest::{Reseal, Resealed, reseal_signing_keys};
 pub use service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 pub use service_credentials::ServiceCredentials;
 pub use sessions::{SessionSettings, SessionSummary};

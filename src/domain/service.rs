@@ -20,6 +20,7 @@ use super::sessions::SessionSettings;
 use super::tokens::{AccessToken, TokenService};
 use crate::deadline::Deadline;
 use crate::hashing::HashTicket;
+use crate::secrets::SecretsKeyring;
 use authd_token::Claims;
 
 /// An account as clients see it.
@@ -93,6 +94,8 @@ pub struct Authenticator<S> {
     pub(super) tokens: Arc<TokenService>,
     pub(super) limits: RateLimiter,
     pub(super) sessions: SessionSettings,
+    /// Seals and opens the secrets the database keeps (signing keys now).
+    pub(super) secrets: SecretsKeyring,
 }
 
 impl<S: Store> Authenticator<S> {
@@ -102,6 +105,7 @@ impl<S: Store> Authenticator<S> {
         tokens: Arc<TokenService>,
         limits: RateLimiter,
         sessions: SessionSettings,
+        secrets: SecretsKeyring,
     ) -> Self {
         Self {
             store,
@@ -109,6 +113,7 @@ impl<S: Store> Authenticator<S> {
             tokens,
             limits,
             sessions,
+            secrets,
         }
     }
 

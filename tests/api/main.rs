@@ -37,6 +37,7 @@ mod register;
 mod rest;
 mod rest_errors;
 mod revocation_feed;
+mod secrets_at_rest;
 mod secrets_in_logs;
 mod session_ends;
 mod sessions;
