@@ -26,8 +26,10 @@ COPY --from=builder --chown=65532:65532 /out/data /data
 # Listen on all interfaces: the binary's loopback default is unreachable
 # from outside a container.
 ENV AUTHD_LISTEN=0.0.0.0:50051
-# Embedded SQLite on the volume, so data outlives the container. Override
-# with a postgres:// URL to run several instances.
+# Embedded SQLite on the volume, so data outlives the container; the key
+# that seals its secrets is made beside it (authd.db.secrets-key) unless
+# AUTHD_SECRETS_KEY_FILE names one. Override with a postgres:// URL (and a
+# secrets key file) to run several instances.
 ENV DATABASE_URL=sqlite:///data/authd.db?mode=rwc
 
 VOLUME /data

@@ -6,9 +6,9 @@
 use anyhow::Context as _;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::app::open_existing;
+use crate::app::{open_existing, secrets_keyring};
 use crate::config::{Settings, UsersCommand};
-use crate::domain::{AccountAdmin, StateChange, generate_signing_key};
+use crate::domain::{AccountAdmin, Reseal, StateChange, add_signing_key, reseal_signing_keys};
 use crate::domain::{SigningKeyStore as _, UserRecord};
 
 /// Adds a signing key that instances start signing with after the
@@ -20,13 +20,34 @@ use crate::domain::{SigningKeyStore as _, UserRecord};
 /// later, when every instance with these settings has reloaded its keys.
 pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
     let database = open_existing(settings).await?;
+    let secrets = secrets_keyring(settings)?;
     let activates_at = Utc::now() + settings.key_activation_delay();
-    let key = generate_signing_key(activates_at).context("cannot generate a key")?;
-    database
-        .insert_signing_key(&key)
+    let kid = add_signing_key(&database, &secrets, activates_at)
         .await
         .context("cannot store the new key")?;
-    println!("{}\t{}", key.kid, upcoming(activates_at, settings));
+    println!("{kid}\t{}", upcoming(activates_at, settings));
+    Ok(())
+}
+
+/// Seals every secret in the database under the current secrets key: the
+/// ones a previous key sealed and any still in clear (`authd keys
+/// reseal`). Prints how many it sealed and under which key.
+pub async fn reseal(settings: &Settings) -> anyhow::Result<()> {
+    let database = open_existing(settings).await?;
+    let secrets = secrets_keyring(settings)?;
+    let keys = database
+        .signing_keys()
+        .await
+        .context("cannot read the keys")?;
+    let resealed = reseal_signing_keys(&database, &secrets, &keys, Reseal::NotCurrent)
+        .await
+        .context("cannot reseal the signing keys")?;
+    println!(
+        "resealed {} signing keys under secrets key {} ({} already were)",
+        resealed.signing_keys,
+        secrets.current_key_id(),
+        resealed.signing_keys_unchanged
+    );
     Ok(())
 }
 

@@ -39,7 +39,8 @@ pub struct Cli {
 
 /// What to do; serving is the default. The options work before or after
 /// the subcommand; `keys` and `users` use the database ones (and `keys`
-/// the key refresh interval), and open an existing, migrated database only.
+/// the key refresh interval and the secrets keys), and open an existing,
+/// migrated database only.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Apply database migrations, then serve (the default).
@@ -119,6 +120,11 @@ pub enum KeysCommand {
     Rotate,
     /// List the stored signing keys, marking the one signing now.
     List,
+    /// Seal every secret in the database under the current
+    /// `--secrets-key-file`: those a `--previous-secrets-key-file` sealed,
+    /// and any still in clear. Prints how many; afterwards the previous key
+    /// is no longer needed.
+    Reseal,
 }
 
 /// Everything the service needs to start.
@@ -226,6 +232,32 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub signing_key_files: Vec<PathBuf>,
+
+    /// File holding the key that seals secrets in the database (the signing
+    /// keys' private halves): 32 random bytes in base64, as `openssl rand
+    /// -base64 32 > authd-secrets.key` makes them. Every instance on one
+    /// database needs the same file. Required with PostgreSQL; with a SQLite
+    /// file, `<database file>.secrets-key` is created on first start and
+    /// used.
+    #[arg(
+        global = true,
+        help_heading = "Secrets at rest",
+        long,
+        env = "AUTHD_SECRETS_KEY_FILE"
+    )]
+    pub secrets_key_file: Option<PathBuf>,
+
+    /// A key file `--secrets-key-file` replaced: values it sealed still
+    /// open, and `authd keys reseal` seals them again under the current key,
+    /// after which it can go. Repeat it, or separate with commas.
+    #[arg(
+        global = true,
+        help_heading = "Secrets at rest",
+        long = "previous-secrets-key-file",
+        env = "AUTHD_PREVIOUS_SECRETS_KEY_FILES",
+        value_delimiter = ','
+    )]
+    pub previous_secrets_key_files: Vec<PathBuf>,
 
     /// How often the signing keys are reloaded from the database, so that
     /// rotated keys reach every instance and its JWKS (a token naming a key

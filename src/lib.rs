@@ -1,9 +1,9 @@
 //! authd: an authentication microservice. Surfaces (`grpc`, `rest`, `proxy`
 //! for the checks proxies make, on shared `http` plumbing) sit outside, one
 //! domain (`domain`) in the middle owning its storage ports, which `storage`
-//! implements; password hashing machinery (`hashing`), configuration,
-//! telemetry, metrics and start-up (`app`) at the edge. ARCHITECTURE.md
-//! says which may call which.
+//! implements; password hashing machinery (`hashing`), the sealing of
+//! secrets at rest (`secrets`), configuration, telemetry, metrics and
+//! start-up (`app`) at the edge. ARCHITECTURE.md says which may call which.
 
 pub mod admin;
 pub mod app;

@@ -28,6 +28,7 @@ async fn main() -> ExitCode {
         Command::Migrate => app::migrate(&cli.settings).await,
         Command::Keys(KeysCommand::Rotate) => admin::rotate_keys(&cli.settings).await,
         Command::Keys(KeysCommand::List) => admin::list_keys(&cli.settings).await,
+        Command::Keys(KeysCommand::Reseal) => admin::reseal(&cli.settings).await,
         Command::Users(command) => admin::users(&cli.settings, command).await,
     };
     // After the server has stopped, so the last requests' spans go too.

@@ -996,8 +996,14 @@ async fn feed_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
 
     let admin = std::env::var("BENCH_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    match postgres::Scratch::create(&admin).await {
+    match postgres::Scratch::create(&admin, run.scratch.path()).await {
         Ok(scratch) => {
+            let key_file = scratch.secrets_key_file.display().to_string();
+            let args: Vec<&str> = args
+                .iter()
+                .copied()
+                .chain(["--secrets-key-file", &key_file])
+                .collect();
             let first = run.start_on(&scratch.url, &args).await?;
             let second = run.start_on(&scratch.url, &args).await?;
             let sessions = feed::sessions(&second, "feed", run.scaled(1000)).await?;

@@ -1,5 +1,8 @@
 //! A scratch PostgreSQL database for the cases that need two instances on
-//! one database, created on a server the bench can reach and dropped after.
+//! one database, created on a server the bench can reach and dropped after,
+//! with the secrets key file its instances share.
+
+use std::path::{Path, PathBuf};
 
 use sea_orm::{ConnectionTrait as _, Database};
 
@@ -8,12 +11,16 @@ pub struct Scratch {
     name: String,
     /// The scratch database's URL.
     pub url: String,
+    /// The `--secrets-key-file` every instance on it needs.
+    pub secrets_key_file: PathBuf,
 }
 
 impl Scratch {
     /// Creates a database on the server of `admin` (a URL whose user may
-    /// create databases).
-    pub async fn create(admin: &str) -> anyhow::Result<Self> {
+    /// create databases), and a secrets key file in `directory`.
+    pub async fn create(admin: &str, directory: &Path) -> anyhow::Result<Self> {
+        let secrets_key_file = directory.join("authd-secrets.key");
+        authd::secrets::create_key_file(&secrets_key_file)?;
         let name = format!("authd_bench_{}", std::process::id());
         let connection = Database::connect(admin).await?;
         connection
@@ -29,6 +36,7 @@ impl Scratch {
             admin: admin.to_owned(),
             url: format!("{server}/{name}"),
             name,
+            secrets_key_file,
         })
     }
 

@@ -6,6 +6,7 @@
 
 mod health;
 mod routes;
+mod secrets;
 mod server;
 mod shutdown;
 mod tasks;
@@ -25,8 +26,10 @@ use crate::domain::{
     TokenService, load_or_create_signing_keys,
 };
 use crate::metrics;
+use crate::secrets::SecretsKeyring;
 use crate::storage::Database;
 use health::HealthStatus;
+
 pub use shutdown::shutdown_signal;
 
 /// A bound, ready-to-serve authd.
@@ -43,8 +46,12 @@ impl Application {
     /// and binds the listener. Fails with a message fit for an operator.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         metrics::handle();
+        // Before the database: a PostgreSQL deployment without a key stops
+        // here, before it has changed anything.
+        let (secrets, key_origin) = secrets::keyring(&settings)?;
         let database = connect_and_migrate(&settings).await?;
-        let auth = Arc::new(authenticator(database, &settings).await?);
+        key_origin.log(&secrets);
+        let auth = Arc::new(authenticator(database, secrets, &settings).await?);
         auth.take_up_revocations(RevocationsFrom::InForce)
             .await
             .context("cannot load revocations")?;
@@ -109,10 +116,11 @@ impl Application {
     }
 }
 
-/// The domain service on `database`, with its signing keys, password hasher
-/// and rate limits.
+/// The domain service on `database`, with its signing keys, password hasher,
+/// rate limits and the keyring of its secrets at rest.
 async fn authenticator(
     database: Database,
+    secrets: SecretsKeyring,
     settings: &Settings,
 ) -> anyhow::Result<Authenticator<Database>> {
     let files = settings
@@ -121,7 +129,7 @@ async fn authenticator(
         .map(|path| FileKey::load(path))
         .collect::<Result<Vec<_>, _>>()
         .context("cannot load the signing key files")?;
-    let keys = load_or_create_signing_keys(&database)
+    let keys = load_or_create_signing_keys(&database, &secrets)
         .await
         .context("cannot load the token signing keys")?;
     let revocations =
@@ -136,7 +144,7 @@ async fn authenticator(
         RateLimiter::new(settings.rate_limits()),
         settings.sessions(),
         settings.second_factors(),
-        crate::secrets::SecretsKeyring::new(crate::secrets::SecretsKey::generate()?, Vec::new()),
+        secrets,
     ))
 }
 
@@ -160,6 +168,13 @@ fn cannot_listen(settings: &Settings, error: &std::io::Error) -> anyhow::Error {
     } else {
         anyhow::anyhow!("cannot listen on {listen}: {error}")
     }
+}
+
+/// The keyring of the operator's commands. Call it once their database is
+/// open, so that no default key file is made beside a database that is not
+/// there.
+pub(crate) fn secrets_keyring(settings: &Settings) -> anyhow::Result<SecretsKeyring> {
+    secrets::keyring(settings).map(|(keyring, _)| keyring)
 }
 
 /// The database of the operator's commands (`authd users ...`, `authd keys

@@ -18,6 +18,8 @@ use authd_token::{ALGORITHM_NAME, VerifyingKeys};
 
 use super::error::AuthError;
 use super::ports::{SigningKeyRecord, SigningKeyStore};
+use super::secrets_at_rest::{Reseal, open_signing_keys, reseal_signing_keys, seal_signing_key};
+use crate::secrets::SecretsKeyring;
 
 /// The only algorithm authd signs with or accepts.
 pub const ALGORITHM: Algorithm = Algorithm::EdDSA;
@@ -137,27 +139,49 @@ pub fn generate_signing_key(activates_at: DateTime<Utc>) -> Result<SigningKeyRec
     Ok(SigningKeyRecord {
         kid: super::random_id::random_id::<8>()?,
         algorithm: ALGORITHM_NAME.into(),
-        private_key: private_key.as_bytes().to_vec(),
+        private_key: Zeroizing::new(private_key.as_bytes().to_vec()),
         public_key: key.verifying_key().to_bytes().to_vec(),
         created_at: Utc::now(),
         activates_at,
     })
 }
 
-/// Reads the database keys, creating the first one on a fresh database.
+/// Makes a new key pair (see [`generate_signing_key`]) and stores it,
+/// sealed; returns its id.
+pub async fn add_signing_key<S: SigningKeyStore>(
+    store: &S,
+    secrets: &SecretsKeyring,
+    activates_at: DateTime<Utc>,
+) -> Result<String, AuthError> {
+    let key = generate_signing_key(activates_at)?;
+    store
+        .insert_signing_key(&seal_signing_key(&key, secrets)?)
+        .await?;
+    Ok(key.kid)
+}
+
+/// Reads the database keys, creating the first one on a fresh database and
+/// sealing any an earlier authd stored in clear; returns them opened.
 pub async fn load_or_create_signing_keys<S: SigningKeyStore>(
     store: &S,
+    secrets: &SecretsKeyring,
 ) -> Result<Vec<SigningKeyRecord>, AuthError> {
-    let keys = store.signing_keys().await?;
-    if !keys.is_empty() {
-        return Ok(keys);
+    let mut keys = store.signing_keys().await?;
+    if keys.is_empty() {
+        add_signing_key(store, secrets, Utc::now()).await?;
+        // Instances starting together on one database may each have added
+        // a key; reading again makes them all sign with the same one.
+        keys = store.signing_keys().await?;
     }
-    store
-        .insert_signing_key(&generate_signing_key(Utc::now())?)
-        .await?;
-    // Instances starting together on one database may each have added a
-    // key; reading again makes them all sign with the same one.
-    store.signing_keys().await
+    let resealed = reseal_signing_keys(store, secrets, &keys, Reseal::Clear).await?;
+    if resealed.signing_keys > 0 {
+        tracing::info!(
+            sealed = resealed.signing_keys,
+            secrets_key_id = %secrets.current_key_id(),
+            "sealed the signing keys stored in clear"
+        );
+    }
+    open_signing_keys(keys, secrets)
 }
 
 /// Database keys no valid token can be signed with any more: older than a

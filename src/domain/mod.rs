@@ -16,6 +16,7 @@ mod random_id;
 mod rate_limits;
 mod revocation_feed;
 mod second_factor;
+mod secrets_at_rest;
 mod service;
 mod service_credentials;
 mod sessions;
@@ -31,7 +32,10 @@ pub use credentials::totp::TotpCode;
 pub use credentials::{Credentials, Password, Username};
 pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};
 pub use key_reloads::KeyReloads;
-pub use keys::{FileKey, KeySet, generate_signing_key, load_or_create_signing_keys, retired_keys};
+pub use keys::{
+    FileKey, KeySet, add_signing_key, generate_signing_key, load_or_create_signing_keys,
+    retired_keys,
+};
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
     FactorStore, MfaTicketRecord, RateLimitStore, RecoveryCodeRecord, RefreshTokenRecord,
@@ -40,6 +44,7 @@ pub use ports::{
 };
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};
+pub use secrets_at_rest::{Reseal, Resealed, reseal_signing_keys};
 pub use second_factor::{
     CompletedLogin, LoginOutcome, SecondFactorChallenge, SecondFactorProof, SecondFactorSettings,
     SecondFactorStatus, TotpEnrollment,

@@ -98,6 +98,7 @@ pub struct Authenticator<S> {
     pub(super) limits: RateLimiter,
     pub(super) sessions: SessionSettings,
     pub(super) factors: SecondFactorSettings,
+    /// Seals and opens the secrets the database keeps (signing keys now).
     pub(super) secrets: SecretsKeyring,
 }
 

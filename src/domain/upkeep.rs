@@ -13,6 +13,7 @@ use super::error::AuthError;
 use super::keys::retired_keys;
 use super::ports::{RevocationStore, Store};
 use super::revocation_feed::Revocations;
+use super::secrets_at_rest::{Reseal, open_signing_keys, reseal_signing_keys};
 use super::service::Authenticator;
 
 /// Revocations read at start, a page at a time: a million of them never sit
@@ -115,6 +116,20 @@ impl<S: Store> Authenticator<S> {
     /// use any more.
     pub async fn reload_signing_keys(&self) -> Result<(), AuthError> {
         let mut keys = self.store.signing_keys().await?;
+        // Keys an authd from before sealing added (during a rolling
+        // upgrade) are sealed here rather than left in clear.
+        match reseal_signing_keys(&self.store, &self.secrets, &keys, Reseal::Clear).await {
+            Ok(resealed) if resealed.signing_keys > 0 => {
+                tracing::info!(
+                    sealed = resealed.signing_keys,
+                    "sealed signing keys stored in clear"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = ?error, "cannot seal the signing keys stored in clear")
+            }
+        }
         let retired = retired_keys(&keys, Utc::now(), self.tokens.lifetime());
         if !retired.is_empty() {
             match self.store.delete_signing_keys(&retired).await {
@@ -127,7 +142,8 @@ impl<S: Store> Authenticator<S> {
                 Err(error) => tracing::warn!(error = ?error, "cannot delete retired signing keys"),
             }
         }
-        self.tokens.reload_keys(&keys)
+        self.tokens
+            .reload_keys(&open_signing_keys(keys, &self.secrets)?)
     }
 }
 

@@ -65,11 +65,17 @@ fn write_new(path: &Path, key: &SecretsKey) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// The file's permission bits when group or others may read or write it,
-/// which they should not for a key.
+/// The file's permission bits when users other than authd's may read or
+/// write it: anything for others, and anything for the group unless it is
+/// authd's own group reading (a secret mounted with Kubernetes' `fsGroup`,
+/// say, is 0440 in authd's group).
 pub fn loose_permissions(path: &Path) -> Option<u32> {
-    let mode = std::fs::metadata(path).ok()?.mode() & 0o777;
-    (mode & 0o077 != 0).then_some(mode)
+    let metadata = std::fs::metadata(path).ok()?;
+    let mode = metadata.mode() & 0o777;
+    // SAFETY: getegid has no preconditions and cannot fail.
+    let own_group = metadata.gid() == unsafe { libc::getegid() };
+    let group_may = if own_group { 0o030 } else { 0o070 };
+    (mode & (0o007 | group_may) != 0).then_some(mode)
 }
 
 fn key_file_error(path: &Path, error: std::io::Error) -> SecretsError {
@@ -102,6 +108,24 @@ mod tests {
             1,
             "no temporary file left behind"
         );
+    }
+
+    #[test]
+    fn a_key_file_is_loose_when_others_or_another_group_may_use_it() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("key");
+        create_key_file(&path).unwrap();
+        let with_mode = |mode| {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            loose_permissions(&path)
+        };
+        assert_eq!(with_mode(0o400), None);
+        // A new file is in the creator's group: authd's own may read it.
+        assert_eq!(with_mode(0o440), None);
+        assert_eq!(with_mode(0o460), Some(0o460));
+        assert_eq!(with_mode(0o644), Some(0o644));
+        assert_eq!(with_mode(0o604), Some(0o604));
     }
 
     #[test]

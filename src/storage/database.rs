@@ -121,13 +121,16 @@ impl Database {
 
 /// The file of a SQLite URL, or none for another database or an
 /// in-memory one.
-fn sqlite_file(url: &str) -> anyhow::Result<Option<PathBuf>> {
+pub fn sqlite_file(url: &str) -> anyhow::Result<Option<PathBuf>> {
     if !url.starts_with("sqlite:") {
         return Ok(None);
     }
     let options = SqliteConnectOptions::from_str(url).context("not a SQLite URL")?;
     let path = options.get_filename();
-    Ok((!path.starts_with("file:sqlx-in-memory")).then(|| path.to_path_buf()))
+    // sqlx names in-memory databases `file:sqlx-in-memory-N`: a prefix of
+    // the name, not a path component (`Path::starts_with` would miss it).
+    let in_memory = path.to_string_lossy().starts_with("file:sqlx-in-memory");
+    Ok((!in_memory).then(|| path.to_path_buf()))
 }
 
 /// The database's name when PostgreSQL refused a connection because the

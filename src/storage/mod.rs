@@ -14,4 +14,4 @@ mod revocations;
 mod sessions;
 mod users;
 
-pub use database::{Database, DatabaseSettings};
+pub use database::{Database, DatabaseSettings, sqlite_file};

@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::helpers::{
-    TestDatabase, authd_command, postgres_admin_url, spawn_authd_process, terminate,
+    TestDatabase, authd_command, postgres_admin_url, shared_secrets_key_file, spawn_authd_process,
+    terminate,
 };
 
 #[tokio::test]
@@ -100,6 +101,7 @@ async fn a_bad_option_is_one_clear_error_not_a_panic() {
 #[tokio::test]
 async fn an_unreachable_database_at_start_is_one_line_and_a_failure_exit() {
     let output = authd_command()
+        .env("AUTHD_SECRETS_KEY_FILE", shared_secrets_key_file())
         .args([
             "--database-url",
             "postgres://postgres@127.0.0.1:1/authd",

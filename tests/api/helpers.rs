@@ -1,5 +1,6 @@
 //! `TestApp`: a running authd with a typed client, on a fresh database.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +64,28 @@ pub async fn postgres_admin(sql: &str) {
     admin.close().await.expect("close");
 }
 
+/// The secrets key file of every test on PostgreSQL, where authd needs one:
+/// instances on one database share it, as a deployment's do. Made once, in
+/// Cargo's temporary directory for tests.
+pub fn shared_secrets_key_file() -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("authd-test-secrets.key");
+    authd::secrets::create_key_file(&path).expect("test secrets key file");
+    path
+}
+
+/// The key file the server uses for `database_url` when none is given:
+/// beside a SQLite file (the server makes it); on PostgreSQL the tests'
+/// shared one.
+pub fn secrets_key_file_of(database_url: &str) -> PathBuf {
+    match database_url.strip_prefix("sqlite://") {
+        Some(rest) => {
+            let file = rest.split('?').next().expect("a path");
+            PathBuf::from(format!("{file}.secrets-key"))
+        }
+        None => shared_secrets_key_file(),
+    }
+}
+
 /// A database of one test: a SQLite file in a temporary directory, or a
 /// fresh PostgreSQL database.
 pub struct TestDatabase {
@@ -108,6 +131,14 @@ impl TestDatabase {
             .expect("connect to test database")
     }
 
+    /// The keyring the server seals this database's secrets with (on
+    /// SQLite, once the server has made its key file).
+    pub fn secrets_keyring(&self) -> authd::secrets::SecretsKeyring {
+        let key = authd::secrets::read_key_file(&secrets_key_file_of(&self.url))
+            .expect("the server's secrets key");
+        authd::secrets::SecretsKeyring::new(key, Vec::new())
+    }
+
     /// Runs a query and returns one column of the first row.
     pub async fn query_value<T: sea_orm::TryGetable>(&self, sql: &str, column: &str) -> T {
         let connection = self.connect().await;
@@ -130,6 +161,9 @@ pub fn test_settings(database_url: &str) -> Settings {
     let mut settings = Cli::parse_from(["authd"]).settings;
     settings.listen = "127.0.0.1:0".parse().expect("address");
     settings.database_url = database_url.to_owned();
+    if postgres_admin_url().is_some() {
+        settings.secrets_key_file = Some(shared_secrets_key_file());
+    }
     settings.database_max_connections = 5;
     settings.database_timeout = Duration::from_secs(2);
     settings.token_lifetime = TOKEN_LIFETIME;
@@ -170,7 +204,15 @@ impl TestApp {
 
     /// Starts authd on a fresh database with adjusted settings.
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
-        let database = Arc::new(TestDatabase::create().await);
+        Self::spawn_on(Arc::new(TestDatabase::create().await), configure).await
+    }
+
+    /// Starts authd on a database the test has prepared, with adjusted
+    /// settings.
+    pub async fn spawn_on(
+        database: Arc<TestDatabase>,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = test_settings(&database.url);
         configure(&mut settings);
         Self::start(settings, database).await
@@ -533,13 +575,17 @@ impl Drop for TestApp {
     }
 }
 
-/// The `authd` binary with a clean environment, logging at `info`.
+/// The `authd` binary with a clean environment, logging at `info` (and on
+/// PostgreSQL with the tests' secrets key).
 pub fn authd_command() -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authd"));
     command
         .env_clear()
         .env("RUST_LOG", "info")
         .kill_on_drop(true);
+    if postgres_admin_url().is_some() {
+        command.env("AUTHD_SECRETS_KEY_FILE", shared_secrets_key_file());
+    }
     command
 }
 
@@ -558,11 +604,11 @@ pub async fn spawn_authd_process_with_env(
     (child, address, serving)
 }
 
-/// The log lines of a spawned authd after its "serving" line, as they come.
+/// The log lines of a spawned authd, as they come.
 pub type ProcessLog = Arc<std::sync::Mutex<Vec<String>>>;
 
-/// [`spawn_authd_process_with_env`], also keeping the log lines that follow
-/// the "serving" one.
+/// [`spawn_authd_process_with_env`], also keeping its log lines: those up
+/// to the "serving" one, then the rest as they come.
 pub async fn spawn_authd_process_logged(
     env: &[(&str, &str)],
     args: &[&str],
@@ -576,8 +622,10 @@ pub async fn spawn_authd_process_logged(
         .spawn()
         .expect("authd starts");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let log = ProcessLog::default();
     let serving = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.expect("read log") {
+            log.lock().expect("log").push(line.clone());
             if line.contains("authd serving") {
                 return line;
             }
@@ -587,7 +635,6 @@ pub async fn spawn_authd_process_logged(
     .await
     .expect("authd starts serving");
     // Keep reading, so that a full pipe never blocks authd's logging.
-    let log = ProcessLog::default();
     let kept = Arc::clone(&log);
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {

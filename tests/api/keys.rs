@@ -16,13 +16,12 @@ use envoy_types::pb::envoy::service::auth::v3::authorization_client::Authorizati
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
-use tokio::process::Command;
 use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::helpers::{
-    PASSWORD, TestApp, TestDatabase, assert_refused, problem, reason, spawn_authd_process_logged,
-    terminate, unique_username,
+    PASSWORD, TestApp, TestDatabase, assert_refused, authd_command, problem, reason,
+    spawn_authd_process_logged, terminate, unique_username,
 };
 
 pub(crate) fn kid_of(token: &str) -> String {
@@ -45,8 +44,7 @@ async fn jwks(app: &TestApp) -> JwkSet {
 /// Runs `authd keys rotate` on a database with this `--key-refresh-interval`
 /// (which sets the activation delay); returns the new key's id.
 pub(crate) async fn rotate(database_url: &str, key_refresh_interval: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_authd"))
-        .env_clear()
+    let output = authd_command()
         .args([
             "--database-url",
             database_url,
@@ -521,8 +519,7 @@ async fn an_unreadable_key_file_stops_start_up_with_a_clear_error() {
     .expect("write");
     let database = crate::helpers::TestDatabase::create().await;
 
-    let output = Command::new(env!("CARGO_BIN_EXE_authd"))
-        .env_clear()
+    let output = authd_command()
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -547,9 +544,7 @@ async fn an_unreadable_key_file_stops_start_up_with_a_clear_error() {
 /// Runs `authd ARGS...` (an operator command); its standard output. It
 /// must succeed and log nothing.
 async fn operator(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_authd"))
-        .env_clear()
-        .env("RUST_LOG", "info")
+    let output = authd_command()
         .args(args)
         .output()
         .await

@@ -38,6 +38,7 @@ mod rest;
 mod rest_errors;
 mod revocation_feed;
 mod second_factor;
+mod secrets_at_rest;
 mod secrets_in_logs;
 mod session_ends;
 mod sessions;

@@ -1,13 +1,15 @@
-//! Passwords and tokens never reach the log, even at the most verbose
-//! level, through every call that carries them; a reused refresh token is
-//! logged at warn with its session and user, and nothing secret.
+//! Passwords, tokens and the secrets key never reach the log, even at the
+//! most verbose level, through every call that carries them; a reused
+//! refresh token is logged at warn with its session and user, and nothing
+//! secret.
 
 use authd::grpc::pb::auth_service_client::AuthServiceClient;
 use authd::grpc::pb::{LoginRequest, RefreshRequest, RegisterRequest};
 use tonic::transport::Channel;
 
 use crate::helpers::{
-    PASSWORD, TestDatabase, spawn_authd_process_logged, terminate, unique_username, with_bearer,
+    PASSWORD, TestDatabase, secrets_key_file_of, spawn_authd_process_logged, terminate,
+    unique_username, with_bearer,
 };
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -112,7 +114,14 @@ async fn no_secret_reaches_the_log() {
     terminate(&mut authd).await;
 
     let log = log.lock().expect("log").join("\n");
+    let key_file = secrets_key_file_of(&database.url);
+    let secrets_key = std::fs::read_to_string(&key_file).expect("the secrets key file");
+    assert!(
+        log.contains(&format!("path={}", key_file.display())),
+        "where the secrets key is goes to the log:\n{log}"
+    );
     let secrets = [
+        secrets_key.trim().to_owned(),
         PASSWORD.to_owned(),
         NEW_PASSWORD.to_owned(),
         "a wrong password".to_owned(),

@@ -20,11 +20,18 @@ pub(crate) struct ServerKey {
 
 pub(crate) async fn server_key(app: &TestApp) -> ServerKey {
     let db = &app.database;
+    let kid: String = db.query_value("SELECT kid FROM signing_keys", "kid").await;
+    let sealed: Vec<u8> = db
+        .query_value("SELECT private_key FROM signing_keys", "private_key")
+        .await;
+    let private_key = db
+        .secrets_keyring()
+        .open(&sealed, format!("signing-key:{kid}").as_bytes())
+        .expect("the stored key opens")
+        .to_vec();
     ServerKey {
-        kid: db.query_value("SELECT kid FROM signing_keys", "kid").await,
-        private_key: db
-            .query_value("SELECT private_key FROM signing_keys", "private_key")
-            .await,
+        kid,
+        private_key,
         public_key: db
             .query_value("SELECT public_key FROM signing_keys", "public_key")
             .await,
@@ -36,7 +43,7 @@ pub(crate) fn foreign_key_claiming(kid: &str) -> ServerKey {
     let foreign = authd::domain::generate_signing_key(chrono::Utc::now()).expect("key");
     ServerKey {
         kid: kid.to_owned(),
-        private_key: foreign.private_key,
+        private_key: foreign.private_key.to_vec(),
         public_key: foreign.public_key,
     }
 }

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use zeroize::Zeroizing;
 
 use crate::domain::AuthError;
 
@@ -12,8 +13,9 @@ pub struct SigningKeyRecord {
     pub kid: String,
     /// JWS algorithm name; the only one the key may verify.
     pub algorithm: String,
-    /// PKCS#8 DER.
-    pub private_key: Vec<u8>,
+    /// PKCS#8 DER: sealed as stored (`domain::secrets_at_rest`; in clear in
+    /// rows an authd from before sealing wrote), opened where keys sign.
+    pub private_key: Zeroizing<Vec<u8>>,
     /// Raw public key bytes.
     pub public_key: Vec<u8>,
     pub created_at: DateTime<Utc>,
@@ -45,6 +47,16 @@ pub trait SigningKeyStore: Send + Sync + 'static {
         &self,
         key: &SigningKeyRecord,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// Replaces a key's stored private half with `replacement` if it still
+    /// is `expected` (another instance may have replaced it first);
+    /// returns whether it did.
+    fn replace_signing_key_private_key(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        replacement: &[u8],
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// Deletes signing keys; returns how many existed.
     fn delete_signing_keys(
