@@ -44,11 +44,11 @@ pub use ports::{
 };
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};
-pub use secrets_at_rest::{Reseal, Resealed, reseal_signing_keys};
 pub use second_factor::{
     CompletedLogin, LoginOutcome, SecondFactorChallenge, SecondFactorProof, SecondFactorSettings,
     SecondFactorStatus, TotpEnrollment,
 };
+pub use secrets_at_rest::{Reseal, Resealed, reseal_signing_keys, reseal_totp_secrets};
 pub use service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 pub use service_credentials::ServiceCredentials;
 pub use sessions::{SessionSettings, SessionSummary};

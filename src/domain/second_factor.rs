@@ -17,6 +17,7 @@ use super::credentials::totp::{self, TotpCode, TotpSecret};
 use super::error::{AuthError, FieldViolation, TokenRejection};
 use super::opaque_tokens::MFA_TICKET;
 use super::ports::{MfaTicketRecord, RecoveryCodeRecord, Store, TotpRecord, UserRecord};
+use super::secrets_at_rest::totp_context;
 use super::service::{Authenticator, ClientInfo, Session, User};
 use crate::deadline::Deadline;
 use authd_token::Claims;
@@ -454,11 +455,6 @@ impl<S: Store> Authenticator<S> {
             .open(&totp.sealed_secret, &totp_context(totp.user_id))?;
         Ok(TotpSecret::from_bytes(bytes))
     }
-}
-
-/// What a sealed TOTP secret is bound to: its account's row.
-fn totp_context(user_id: Uuid) -> Vec<u8> {
-    format!("totp:{user_id}").into_bytes()
 }
 
 fn user(record: UserRecord) -> User {

@@ -84,6 +84,36 @@ impl FactorStore for Database {
         Ok(true)
     }
 
+    async fn sealed_totp_secrets(&self) -> Result<Vec<(Uuid, Vec<u8>)>, AuthError> {
+        let rows = totp_factor::Entity::find()
+            .all(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.user_id, row.sealed_secret))
+            .collect())
+    }
+
+    async fn replace_sealed_totp_secret(
+        &self,
+        user_id: Uuid,
+        expected: &[u8],
+        replacement: &[u8],
+    ) -> Result<bool, AuthError> {
+        let result = totp_factor::Entity::update_many()
+            .col_expr(
+                totp_factor::Column::SealedSecret,
+                Expr::value(replacement.to_vec()),
+            )
+            .filter(totp_factor::Column::UserId.eq(user_id))
+            .filter(totp_factor::Column::SealedSecret.eq(expected.to_vec()))
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected == 1)
+    }
+
     async fn spend_totp_step(&self, user_id: Uuid, step: i64) -> Result<bool, AuthError> {
         let result = totp_factor::Entity::update_many()
             .col_expr(totp_factor::Column::LastUsedStep, Expr::value(step))

@@ -89,6 +89,20 @@ pub trait FactorStore: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
+    /// Every TOTP secret as stored: `(user id, sealed secret)`.
+    fn sealed_totp_secrets(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(Uuid, Vec<u8>)>, AuthError>> + Send;
+
+    /// Replaces a user's sealed TOTP secret while it still is `expected`
+    /// (a reseal under a new secrets key); returns whether it did.
+    fn replace_sealed_totp_secret(
+        &self,
+        user_id: Uuid,
+        expected: &[u8],
+        replacement: &[u8],
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
+
     /// Records `step` as used if the user's confirmed authenticator has used
     /// no step as late; returns whether it did (false: a replay, or a racing
     /// call spent it first).
