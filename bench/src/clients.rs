@@ -183,6 +183,30 @@ pub async fn rest_verify(http: reqwest::Client, base: String, token: String) -> 
     post_json(http, format!("{base}/verify"), body).await
 }
 
+/// The credential of the bench servers' introspection callers.
+pub const INTROSPECTION_TOKEN: &str = "bench-introspection-token";
+
+/// RFC 7662 introspection of `token`, which must be active.
+pub async fn introspect(http: reqwest::Client, base: String, token: String) -> Result<(), String> {
+    let response = http
+        .post(format!("{base}/oauth2/introspect"))
+        .bearer_auth(INTROSPECTION_TOKEN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        // A JWT's characters (base64url and dots) need no form encoding.
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|error| error.to_string())?;
+    let body = String::from_utf8_lossy(&body);
+    if status.is_success() && body.contains("\"active\":true") {
+        Ok(())
+    } else {
+        Err(format!("{status}: {body}"))
+    }
+}
+
 /// A GET bearing `token` in `Authorization` that must succeed: a forward
 /// auth check, or a request through a proxy.
 pub async fn get_bearer(http: reqwest::Client, url: String, token: String) -> Result<(), String> {

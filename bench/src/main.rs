@@ -12,6 +12,7 @@ mod feed;
 mod load;
 mod memory;
 mod nginx;
+mod node;
 mod overload;
 mod postgres;
 mod report;
@@ -59,7 +60,7 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "verify,stack,revocations,passwords,overload,sessions,feed,startup,proxies"
+        default_value = "verify,stack,revocations,passwords,overload,sessions,feed,node,introspection,startup,proxies"
     )]
     cases: Vec<CaseGroup>,
     /// Serve the bare tonic no-op on this address and nothing else (the
@@ -90,6 +91,12 @@ enum CaseGroup {
     /// two on PostgreSQL (skipped if it is unreachable); fan-out to 100
     /// watchers.
     Feed,
+    /// @authd/client's Node verifier (run by Node, which must be
+    /// installed): checks/s beside jose's `jwtVerify` alone, and logout to
+    /// refusal.
+    Node,
+    /// RFC 7662 introspection beside Verify over gRPC and REST.
+    Introspection,
     Startup,
     /// Envoy's `Check` beside Verify; forward auth through nginx (skipped
     /// if nginx is not installed).
@@ -246,6 +253,8 @@ async fn main() -> anyhow::Result<()> {
             CaseGroup::Overload => overload::cases(&run, &mut report).await?,
             CaseGroup::Sessions => session_cases(&run, &mut report).await?,
             CaseGroup::Feed => feed_cases(&run, &mut report).await?,
+            CaseGroup::Node => node_cases(&run, &mut report).await?,
+            CaseGroup::Introspection => introspection_cases(&run, &mut report).await?,
             CaseGroup::Startup => startup_cases(&run, &mut report).await?,
             CaseGroup::Proxies => proxy_cases(&run, &mut report).await?,
         }
@@ -1091,6 +1100,172 @@ async fn client_checks(
         remote.throughput(),
     ));
     Ok(())
+}
+
+/// @authd/client's Node verifier, in a Node process following this authd's
+/// feed: checks/s for a token seen before and for every token new, each
+/// beside jose's `jwtVerify` alone (on the same token; on as many other
+/// new ones); then logout to
+/// refusal, from the Logout's answer (in the Node process) to the
+/// verifier's first `TOKEN_REVOKED`.
+async fn node_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
+    node::prepare().await?;
+    let args: Vec<&str> = CHEAP_HASHING
+        .iter()
+        .chain(&feed::FEED_ARGS)
+        .copied()
+        .collect();
+    let server = run.start("node.db", &args).await?;
+    let seen = mint_tokens(&server, "node-seen", 1, 1).await?;
+    let fresh = mint_tokens(&server, "node-new", run.scaled(40_000) / 50, 50).await?;
+    let logouts: Vec<String> = feed::sessions(&server, "node-logout", run.scaled(1000))
+        .await?
+        .into_iter()
+        .map(|session| session.access)
+        .collect();
+    let turns = run.turns();
+    let measured = node::measure(
+        &run.path("node.json"),
+        &node::Parameters {
+            url: server.url(),
+            feed_token: feed::FEED_TOKEN,
+            duration: run.duration,
+            warmup: run.warmup,
+            turns,
+            seen: &seen[0],
+            fresh: &fresh,
+            logouts: &logouts,
+        },
+    )
+    .await?;
+    server.stop().await?;
+
+    let node = &measured.node;
+    let beside = |verifier: &node::Rate, other: &node::Rate| {
+        let (verifier_rate, other_rate) = (verifier.per_second(), other.per_second());
+        format!(
+            "{verifier_rate:.0} ({:.1} µs) ÷ {other_rate:.0} ({:.1} µs) = {:.2}",
+            1e6 / verifier_rate,
+            1e6 / other_rate,
+            verifier_rate / other_rate
+        )
+    };
+    report.more_figures.push((
+        format!(
+            "Node {node} verifier (@authd/client), a token seen before: checks/s (µs each) on one thread ÷ jose's jwtVerify alone, same token, local key set (median of {turns})"
+        ),
+        beside(&measured.verifier_seen, &measured.jose_seen),
+        String::new(),
+    ));
+    report.more_figures.push((
+        format!(
+            "Node verifier, a token seen before ÷ Node's Ed25519 check alone (node:crypto verify, key imported once), same token (median of {turns})"
+        ),
+        beside(&measured.verifier_seen, &measured.signature_seen),
+        String::new(),
+    ));
+    report.more_figures.push((
+        format!(
+            "Node verifier, every token new: checks/s (µs each) on one thread, {} tokens once each ÷ jose's jwtVerify, {} others",
+            measured.verifier_new.checks, measured.jose_new.checks
+        ),
+        beside(&measured.verifier_new, &measured.jose_new),
+        String::new(),
+    ));
+    let refused = feed::Propagation::from(measured.refused_after);
+    report.more_figures.push((
+        "Logout to the Node verifier refusing the token, same instance (SQLite): p50 / p99 / max"
+            .into(),
+        refused.describe(),
+        format!("p99 < 100 ms {}", mark(refused.p99_ms() < 100.0)),
+    ));
+    Ok(())
+}
+
+/// RFC 7662 introspection (`POST /oauth2/introspect`, a form, the caller's
+/// credential as a Bearer) against Verify over gRPC and over REST, on the
+/// same tokens seen before, in turns, with the CPU time authd spent per
+/// call.
+async fn introspection_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
+    let args: Vec<&str> = CHEAP_HASHING
+        .iter()
+        .copied()
+        .chain([
+            "--public-url",
+            "http://127.0.0.1",
+            "--introspection-token",
+            clients::INTROSPECTION_TOKEN,
+        ])
+        .collect();
+    let server = run.start("introspection.db", &args).await?;
+    let tokens = Arc::new(mint_tokens(&server, "introspection", run.scaled(250), 4).await?);
+    let channels = server.channels(run.concurrency.connections).await?;
+    let http = http_client(run)?;
+    let authd = server.pid()?;
+    let median = format!("median of {}", run.turns());
+    let [grpc, rest, introspection] = in_turns(run.turns(), Measured::outcome, async |case| {
+        let calls: Pin<Box<dyn Future<Output = Outcome> + '_>> = match case {
+            0 => Box::pin(verify_case(run, &channels, run.concurrency, &tokens)),
+            1 => Box::pin(http_token_case(
+                run,
+                &http,
+                server.url(),
+                &tokens,
+                clients::rest_verify,
+            )),
+            _ => Box::pin(http_token_case(
+                run,
+                &http,
+                server.url(),
+                &tokens,
+                clients::introspect,
+            )),
+        };
+        with_cpu(run, authd, None, calls).await
+    })
+    .await?;
+    let grpc_rate = grpc.outcome.throughput();
+    report.add_measured(
+        Row::beside(
+            &format!("Introspection (POST /oauth2/introspect, HTTP/1.1, {median})"),
+            run.concurrency,
+            &introspection.outcome,
+            "gRPC Verify, same tokens, in turns",
+            grpc_rate,
+        ),
+        introspection.cpu,
+    );
+    report.add_measured(
+        Row::beside(
+            &format!(
+                "Verify over REST (POST /verify, HTTP/1.1, in turns with introspection, {median})"
+            ),
+            run.concurrency,
+            &rest.outcome,
+            "gRPC Verify, same tokens, in turns",
+            grpc_rate,
+        ),
+        rest.cpu,
+    );
+    report.add_measured(
+        Row::baseline(
+            &format!("Verify, tokens seen before (gRPC, in turns with introspection, {median})"),
+            run.concurrency,
+            &grpc.outcome,
+        ),
+        grpc.cpu,
+    );
+    report.more_figures.push((
+        "Introspection ÷ REST POST /verify: calls/s, both HTTP/1.1, same tokens, in turns".into(),
+        format!(
+            "{:.0} ÷ {:.0} = {:.2}",
+            introspection.outcome.throughput(),
+            rest.outcome.throughput(),
+            introspection.outcome.throughput() / rest.outcome.throughput()
+        ),
+        String::new(),
+    ));
+    server.stop().await
 }
 
 fn mark(met: bool) -> &'static str {

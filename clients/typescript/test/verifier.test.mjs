@@ -304,3 +304,39 @@ describe("the verifier when authd restarts or goes away", () => {
     }
   });
 });
+
+describe("the verifier during an issuer change", () => {
+  it("accepts tokens of a previous issuer it is told of, and refuses them without", async () => {
+    const [previous, current] = ["https://old.example", "https://auth.example.com"];
+    const first = await TestAuthd.start({ args: ["--issuer", previous] });
+    let second;
+    const verifiers = [];
+    try {
+      const earlier = await createNodeClient({ baseUrl: first.url }).auth.register({
+        username: uniqueName("issuer"),
+        password: PASSWORD,
+      });
+      // The same database and keys, under the new issuer.
+      await first.kill("SIGTERM");
+      second = await TestAuthd.start({ beside: first, args: ["--issuer", current, "--previous-issuer", previous] });
+      const later = await createNodeClient({ baseUrl: second.url }).auth.login({
+        username: earlier.user.username,
+        password: PASSWORD,
+      });
+      const options = { url: second.url, feedToken: FEED_TOKEN, issuer: current };
+      const changing = await createVerifier({ ...options, previousIssuers: [previous] });
+      verifiers.push(changing);
+      const strict = await createVerifier(options);
+      verifiers.push(strict);
+
+      assert.equal((await changing.verify(earlier.accessToken)).iss, previous);
+      assert.equal((await changing.verify(later.accessToken)).iss, current);
+      assert.equal((await strict.verify(later.accessToken)).iss, current);
+      assert.equal(await refusedWith(strict.verify(earlier.accessToken)), "TOKEN_INVALID_CLAIMS");
+    } finally {
+      verifiers.forEach((verifier) => verifier.close());
+      await second?.stop();
+      await first.stop();
+    }
+  });
+});

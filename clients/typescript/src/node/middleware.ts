@@ -11,6 +11,23 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { bearerToken, Rejection, type Claims } from "./token.js";
 import { VerifyError, type Verifier } from "./verifier.js";
 
+// Express's requests and `res.locals` carry the claims under `authd`, so
+// that handlers behind requireToken can write `req.authd.sub`. Through
+// Express's global namespace rather than a `declare module` of its types,
+// so that a project without @types/express still compiles.
+declare global {
+  namespace Express {
+    interface Request {
+      /** The verified token's claims: set by {@link requireToken}, so present only on routes behind it. */
+      authd: Claims;
+    }
+    interface Locals {
+      /** The verified token's claims: set by {@link requireToken}, so present only on routes behind it. */
+      authd: Claims;
+    }
+  }
+}
+
 /** Where {@link requireToken} reads the token. */
 export interface RequireTokenOptions {
   /**

@@ -103,6 +103,8 @@ export class KeySet {
 /** Whom tokens must be issued by and for. */
 export interface TokenSettings {
   readonly issuer: string;
+  /** Issuers also accepted: authd's `--previous-issuer`, after its issuer changed. */
+  readonly previousIssuers: readonly string[];
   readonly audience: string;
 }
 
@@ -174,7 +176,8 @@ export function checkToken(token: string, keys: KeySet, settings: TokenSettings,
   if (claims.nbf > now + CLOCK_LEEWAY_SECONDS) {
     return new Rejection("TOKEN_NOT_YET_VALID");
   }
-  if (claims.iss !== settings.issuer || claims.aud !== settings.audience) {
+  const issuerAccepted = claims.iss === settings.issuer || settings.previousIssuers.includes(claims.iss);
+  if (!issuerAccepted || claims.aud !== settings.audience) {
     return new Rejection("TOKEN_INVALID_CLAIMS");
   }
   return claims;

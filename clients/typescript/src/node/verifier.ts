@@ -43,6 +43,12 @@ export interface VerifierOptions {
   readonly feedToken: string;
   /** The `iss` tokens must carry: authd's `--issuer` (default `authd`). */
   readonly issuer?: string;
+  /**
+   * Issuers also accepted besides `issuer`: authd's `--previous-issuer`,
+   * after its issuer changed (say, to its `--public-url`), for as long as
+   * the tokens issued before live (default: none).
+   */
+  readonly previousIssuers?: readonly string[];
   /** The `aud` tokens must carry: authd's `--audience` (default `authd`). */
   readonly audience?: string;
   /**
@@ -189,6 +195,7 @@ export class Verifier {
   ) {
     this.settings = {
       issuer: options.issuer ?? "authd",
+      previousIssuers: [...(options.previousIssuers ?? [])],
       audience: options.audience ?? "authd",
       stalenessLimit: options.stalenessLimit ?? 15_000,
       stalePolicy: options.stalePolicy ?? "fallBackToAuthd",
