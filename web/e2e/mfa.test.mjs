@@ -150,6 +150,24 @@ describe("two-factor authentication on the demo page", { timeout: 180_000 }, () 
     assert.doesNotMatch(await visitor.shownText(), new RegExp(recoveryCodes[0]));
   });
 
+  it("asks for a code to change the password of an account with TOTP, and stays signed in", async () => {
+    const form = visitor.form("Change password");
+    await visitor.fill("Current password", password, form);
+    await visitor.fill("New password", "a different horse battery", form);
+    await visitor.pressButton("Change password");
+    const codeState = await visitor.fieldState(
+      form.getByLabel("Code from your authenticator app, or a recovery code", { exact: true }),
+    );
+    assert.deepEqual(codeState, {
+      invalid: "true",
+      words:
+        "This needs proof that it is still you: enter a code from your authenticator app, or sign out and sign in again.",
+      reason: "REAUTHENTICATION_REQUIRED",
+      focused: true,
+    });
+    assert.equal(await visitor.text("session"), `Signed in as ${username}`);
+  });
+
   it("asks for a second step after the password, with no cookie until it is given", async () => {
     await visitor.press("log-out");
     await signIn();

@@ -196,6 +196,10 @@ const currentPasswordInput = byId("current-password", HTMLInputElement);
 const newPasswordInput = byId("new-password", HTMLInputElement);
 const deleteAccountForm = byId("delete-account", HTMLFormElement);
 const deletePasswordInput = byId("delete-password", HTMLInputElement);
+// Shown while TOTP is on: authd asks for the second factor too, unless the
+// session proved it recently.
+const changePasswordCodeInput = byId("change-password-code", HTMLInputElement);
+const deleteAccountCodeInput = byId("delete-account-code", HTMLInputElement);
 const checkTokenForm = byId("check-token", HTMLFormElement);
 const secondFactorForm = byId("second-factor", HTMLFormElement);
 const secondFactorInput = byId("second-factor-code", HTMLInputElement);
@@ -231,13 +235,26 @@ const registerPanel = new Panel(
 const sessionsPanel = new Panel(byId("sessions-panel", HTMLElement));
 const changePasswordPanel = new Panel(
   byId("change-password-panel", HTMLElement),
-  { current_password: currentPasswordInput, new_password: newPasswordInput },
-  { INVALID_CREDENTIALS: currentPasswordInput },
+  {
+    current_password: currentPasswordInput,
+    new_password: newPasswordInput,
+    totp_code: changePasswordCodeInput,
+    recovery_code: changePasswordCodeInput,
+  },
+  {
+    INVALID_CREDENTIALS: currentPasswordInput,
+    MFA_CODE_INVALID: changePasswordCodeInput,
+    REAUTHENTICATION_REQUIRED: changePasswordCodeInput,
+  },
 );
 const deleteAccountPanel = new Panel(
   byId("delete-account-panel", HTMLElement),
-  { password: deletePasswordInput },
-  { INVALID_CREDENTIALS: deletePasswordInput },
+  { password: deletePasswordInput, totp_code: deleteAccountCodeInput, recovery_code: deleteAccountCodeInput },
+  {
+    INVALID_CREDENTIALS: deletePasswordInput,
+    MFA_CODE_INVALID: deleteAccountCodeInput,
+    REAUTHENTICATION_REQUIRED: deleteAccountCodeInput,
+  },
 );
 const checkTokenPanel = new Panel(byId("check-token-panel", HTMLElement));
 // authd names the field after the kind of code; the page has one field for both.
@@ -634,9 +651,15 @@ async function changePassword(): Promise<string> {
   if (!authd.current) {
     return "Not signed in.";
   }
-  const state = await authd.changePassword(currentPasswordInput.value, newPasswordInput.value);
+  const code = changePasswordCodeInput.value.trim();
+  const state = await authd.changePassword(
+    currentPasswordInput.value,
+    newPasswordInput.value,
+    code ? secondFactor(code) : undefined,
+  );
   currentPasswordInput.value = "";
   newPasswordInput.value = "";
+  changePasswordCodeInput.value = "";
   await signedIn(state);
   return "Password changed: every other browser is signed out.";
 }
@@ -647,8 +670,10 @@ async function deleteAccount(): Promise<string> {
     return "Not signed in.";
   }
   const { username } = session.user;
-  await authd.deleteAccount(deletePasswordInput.value);
+  const code = deleteAccountCodeInput.value.trim();
+  await authd.deleteAccount(deletePasswordInput.value, code ? secondFactor(code) : undefined);
   deletePasswordInput.value = "";
+  deleteAccountCodeInput.value = "";
   showSessionList([]);
   return `Deleted the account ${username}.`;
 }
