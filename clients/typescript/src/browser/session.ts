@@ -146,7 +146,7 @@ export class BrowserSession {
     const renewed = await this.withToken((accessToken) =>
       this.rest.reauthenticate(password, second, { accessToken }),
     );
-    return this.renewed({ ...renewed, expiresAt: Date.now() + renewed.expiresIn * 1000 });
+    return this.started(renewed);
   }
 
   /** Ends this session (and clears the cookies). */
@@ -280,20 +280,14 @@ export class BrowserSession {
     }
   }
 
-  private started(tokens: SessionTokens): SessionState {
-    return this.renewed({ ...tokens, expiresAt: Date.now() + tokens.expiresIn * 1000 });
-  }
-
-  // Takes up a new access token (of a new session or this one) and hands it
-  // to the other tabs.
-  private renewed(tokens: Pick<SessionTokens, "user" | "sessionId" | "accessToken" | "expiresIn"> & {
-    expiresAt: number;
-  }): SessionState {
+  // Takes up a new access token (of a new session, or of this one) and
+  // hands it to the other tabs.
+  private started(tokens: Pick<SessionTokens, "user" | "sessionId" | "accessToken" | "expiresIn">): SessionState {
     const state: SessionState = {
       user: tokens.user,
       sessionId: tokens.sessionId,
       accessToken: tokens.accessToken,
-      expiresAt: tokens.expiresAt,
+      expiresAt: Date.now() + tokens.expiresIn * 1000,
       lifetime: tokens.expiresIn * 1000,
     };
     this.set(state);
