@@ -241,3 +241,38 @@ describe("the session helper with a second factor", () => {
     }
   });
 });
+
+describe("too many wrong codes", () => {
+  let strict;
+
+  before(async () => {
+    strict = await TestAuthd.start({ args: ["--second-factor-failures-per-account", "2/15m"] });
+  });
+
+  after(() => strict?.stop());
+
+  it("are RATE_LIMITED with a retry hint on both surfaces, even for a right code", async () => {
+    const grpc = createNodeClient({ baseUrl: strict.url });
+    const http = createRestClient({ baseUrl: strict.url });
+    const username = uniqueName("limited");
+    const registered = await grpc.auth.register({ username, password: PASSWORD });
+    const { secret } = await grpc.auth.startTotpEnrollment({}, bearer(registered.accessToken));
+    const codes = totpCodes(secret);
+    await grpc.auth.confirmTotpEnrollment({ code: await codes.next() }, bearer(registered.accessToken));
+
+    const login = await http.login({ username, password: PASSWORD });
+    assert.ok(isMfaRequired(login));
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const wrong = await refusal(http.completeLogin(login.mfaRequired.ticket, { totpCode: codes.wrong() }));
+      assert.equal(wrong.reason, "MFA_CODE_INVALID");
+    }
+    const overRest = await refusal(http.completeLogin(login.mfaRequired.ticket, { totpCode: await codes.next() }));
+    assert.deepEqual([overRest.reason, overRest.code, overRest.httpStatus], ["RATE_LIMITED", Code.ResourceExhausted, 429]);
+    assert.ok(overRest.retryAfter > 60_000, `retry after ${overRest.retryAfter} ms`);
+
+    const ticket = (await grpc.auth.login({ username, password: PASSWORD })).mfaRequired?.ticket;
+    const overGrpc = await refusal(grpc.auth.completeLogin({ ticket, proof: { case: "totpCode", value: await codes.next() } }));
+    assert.deepEqual([overGrpc.reason, overGrpc.code], ["RATE_LIMITED", Code.ResourceExhausted]);
+    assert.ok(overGrpc.retryAfter > 60_000, `retry after ${overGrpc.retryAfter} ms`);
+  });
+});
