@@ -186,6 +186,30 @@ describe("two-factor authentication on the demo page", { timeout: 180_000 }, () 
     assert.equal(await visitor.text("session"), "Not signed in");
   });
 
+  it("goes back to the password when the sign-in runs out of attempts, and Cancel does too", async () => {
+    // authd allows a ticket five codes; the test gave one wrong code already.
+    for (let attempt = 2; attempt <= 5; attempt += 1) {
+      await secondStep(codes.wrong());
+      assert.equal((await visitor.fieldState(codeField("second-factor-code"))).reason, "MFA_CODE_INVALID");
+    }
+    await secondStep(codes.wrong());
+    assert.deepEqual(await visitor.said("session"), {
+      words: "That sign-in took too long or had too many wrong codes: sign in again.",
+      reason: "MFA_TICKET_INVALID",
+      outcome: "error",
+    });
+    assert.equal(await visitor.form("Sign in").isVisible(), true);
+    assert.equal(await visitor.form("Second step").isVisible(), false);
+
+    await signIn();
+    assert.equal(await visitor.form("Second step").isVisible(), true);
+    await visitor.page.getByRole("button", { name: "Cancel", exact: true }).click();
+    assert.equal(await visitor.form("Sign in").isVisible(), true);
+    assert.equal(await visitor.form("Second step").isVisible(), false);
+    assert.equal(await visitor.text("session"), "Not signed in");
+    await signIn();
+  });
+
   it("signs in with the code the app shows", async () => {
     await secondStep(await codes.next());
     assert.equal(await visitor.text("session"), `Signed in as ${username}`);
