@@ -55,13 +55,13 @@ impl Fields {
 }
 
 impl Fields {
-    /// An optional string: absent or `null` is `None`; another type is
-    /// noted.
+    /// An optional string: absent is `None`; another type, `null`
+    /// included, is noted.
     pub fn optional_string(&mut self, name: &'static str) -> Option<String> {
         self.read.push(name);
         match self.object.remove(name) {
             Some(Value::String(value)) => Some(value),
-            None | Some(Value::Null) => None,
+            None => None,
             Some(other) => {
                 self.unreadable.push(FieldViolation {
                     field: name,

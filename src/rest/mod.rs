@@ -193,7 +193,7 @@ pub fn router<S: Store>(
     add_security_schemes(&mut openapi, &settings.cookie_name);
     allow_unknown_request_fields(&mut openapi);
     add_shared_responses(&mut openapi);
-    let openapi_json = openapi.to_pretty_json().unwrap_or_default();
+    let openapi_json = document_json(&openapi);
     let router = api_routes
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route(
@@ -209,6 +209,38 @@ pub fn router<S: Store>(
                 .not_found_service(not_found.into_service()),
         ),
         None => router.fallback(not_found),
+    }
+}
+
+/// The OpenAPI document as served, with what utoipa's model cannot say.
+fn document_json(openapi: &utoipa::openapi::OpenApi) -> String {
+    let Ok(mut document) = serde_json::to_value(openapi) else {
+        return String::new();
+    };
+    at_most_one_second_factor(&mut document);
+    serde_json::to_string_pretty(&document).unwrap_or_default()
+}
+
+/// A body takes a `totp_code` or a `recovery_code`, never both (refused with
+/// 400 FIELD_CONFLICT): JSON Schema's `not: {required: [both]}`, which
+/// utoipa's schema model has no field for.
+fn at_most_one_second_factor(document: &mut serde_json::Value) {
+    let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let has_both = ["totp_code", "recovery_code"]
+            .iter()
+            .all(|field| schema.pointer(&format!("/properties/{field}")).is_some());
+        if let (true, Some(object)) = (has_both, schema.as_object_mut()) {
+            object.insert(
+                "not".to_owned(),
+                serde_json::json!({"required": ["totp_code", "recovery_code"]}),
+            );
+        }
     }
 }
 
