@@ -223,7 +223,8 @@ fn document_json(openapi: &utoipa::openapi::OpenApi) -> String {
 
 /// A body takes a `totp_code` or a `recovery_code`, never both (refused with
 /// 400 FIELD_CONFLICT): JSON Schema's `not: {required: [both]}`, which
-/// utoipa's schema model has no field for.
+/// utoipa's schema model has no field for; where one is needed
+/// (`CompleteLoginBody`), also `anyOf` requiring either.
 fn at_most_one_second_factor(document: &mut serde_json::Value) {
     let Some(schemas) = document
         .pointer_mut("/components/schemas")
@@ -241,6 +242,15 @@ fn at_most_one_second_factor(document: &mut serde_json::Value) {
                 serde_json::json!({"required": ["totp_code", "recovery_code"]}),
             );
         }
+    }
+    if let Some(object) = schemas
+        .get_mut("CompleteLoginBody")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        object.insert(
+            "anyOf".to_owned(),
+            serde_json::json!([{"required": ["totp_code"]}, {"required": ["recovery_code"]}]),
+        );
     }
 }
 
