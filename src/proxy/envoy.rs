@@ -53,9 +53,11 @@ impl EnvoyAuthorization {
         // Overwriting discards every value the client sent under these
         // names, so the upstream sees authd's and only authd's. What a token
         // lacks (the `amr` and `acr` of one issued before authd recorded
-        // them) is removed instead: Envoy drops a header set to an empty
-        // value, which would leave the client's. Envoy removes after it
-        // sets, so no name is in both lists.
+        // them) is removed instead: whether Envoy drops or adds a header set
+        // to an empty value has changed between versions (ext_authz and
+        // `keep_empty_value`, envoyproxy/envoy#45003), and dropping it would
+        // leave the client's. Envoy removes after it sets, so no name is in
+        // both lists.
         let (set, removed): (Vec<_>, Vec<_>) = self
             .identity
             .for_claims(&claims)
