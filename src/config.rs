@@ -494,6 +494,28 @@ pub struct Settings {
     )]
     pub username_header: HeaderName,
 
+    /// Header that carries how the user authenticated to the upstream of an
+    /// allowed request: the token's `amr`, comma-separated (`pwd,otp,mfa`).
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_AMR_HEADER",
+        default_value = "x-authd-amr"
+    )]
+    pub amr_header: HeaderName,
+
+    /// Header that carries the assurance level reached to the upstream of an
+    /// allowed request: the token's `acr` (`aal1`, `aal2`).
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_ACR_HEADER",
+        default_value = "x-authd-acr"
+    )]
+    pub acr_header: HeaderName,
+
     /// Serve the files in this directory (e.g. the demo page, `web/dist`)
     /// at `/`. Off by default.
     #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_WEB_ROOT")]
@@ -549,6 +571,8 @@ impl Settings {
         IdentityHeaders {
             user_id: self.user_id_header.clone(),
             username: self.username_header.clone(),
+            amr: self.amr_header.clone(),
+            acr: self.acr_header.clone(),
         }
     }
 

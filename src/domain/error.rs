@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-pub use authd_token::TokenRejection;
+pub use authd_token::{InsufficientAuthentication, TokenRejection};
 
 /// A boxed cause, kept for the logs and never sent to clients.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -96,6 +96,14 @@ pub enum AuthError {
     /// `insufficient_user_authentication` challenge.
     #[error("this operation needs a recent authentication")]
     ReauthenticationRequired { max_age: std::time::Duration },
+    /// A valid access token whose authentication does not meet what the
+    /// route behind a proxy requires (`/auth/forward`'s `acr` and `max_age`,
+    /// Envoy's `authd_acr` and `authd_max_age`): too low a level, too old.
+    /// Clients see 401 with RFC 9470's `insufficient_user_authentication`
+    /// challenge naming the route's `acr_values` and `max_age`
+    /// (UNAUTHENTICATED with them in the ErrorInfo metadata).
+    #[error("{0}")]
+    InsufficientAuthentication(#[from] InsufficientAuthentication),
     /// A feed cursor that is no cursor. Clients see INVALID_ARGUMENT.
     #[error("malformed cursor")]
     CursorInvalid,
@@ -163,6 +171,7 @@ impl AuthError {
             Self::TotpEnrollmentNotStarted => "TOTP_ENROLLMENT_NOT_STARTED",
             Self::TotpNotEnabled => "TOTP_NOT_ENABLED",
             Self::ReauthenticationRequired { .. } => "REAUTHENTICATION_REQUIRED",
+            Self::InsufficientAuthentication(refused) => refused.reason(),
             Self::CursorInvalid => "CURSOR_INVALID",
             Self::CursorExpired => "CURSOR_EXPIRED",
             Self::WatcherTooSlow => "WATCHER_TOO_SLOW",

@@ -30,9 +30,9 @@ impl From<AuthError> for Status {
             AuthError::IntrospectionDisabled => Code::PermissionDenied,
             AuthError::IntrospectionCredentialInvalid => Code::Unauthenticated,
             AuthError::PublicUrlNotConfigured => Code::NotFound,
-            AuthError::MfaTicketInvalid | AuthError::ReauthenticationRequired { .. } => {
-                Code::Unauthenticated
-            }
+            AuthError::MfaTicketInvalid
+            | AuthError::ReauthenticationRequired { .. }
+            | AuthError::InsufficientAuthentication(_) => Code::Unauthenticated,
             AuthError::MfaCodeInvalid => Code::InvalidArgument,
             AuthError::TotpAlreadyEnabled
             | AuthError::TotpEnrollmentNotStarted
@@ -47,8 +47,19 @@ impl From<AuthError> for Status {
             AuthError::Internal(_) => Code::Internal,
         };
         let mut metadata = HashMap::new();
-        if let AuthError::ReauthenticationRequired { max_age } = &error {
-            metadata.insert("max_age".to_owned(), max_age.as_secs().to_string());
+        match &error {
+            AuthError::ReauthenticationRequired { max_age } => {
+                metadata.insert("max_age".to_owned(), max_age.as_secs().to_string());
+            }
+            AuthError::InsufficientAuthentication(refused) => {
+                metadata.extend(
+                    refused
+                        .metadata()
+                        .into_iter()
+                        .map(|(key, value)| (key.to_owned(), value)),
+                );
+            }
+            _ => {}
         }
         let mut details = ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, metadata);
         match &error {

@@ -39,6 +39,11 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 300)]
     pub max_age: Option<u64>,
+    /// With `INSUFFICIENT_USER_AUTHENTICATION`: the assurance levels the
+    /// route accepts (RFC 9470 `acr_values`), space-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "aal2")]
+    pub acr_values: Option<String>,
     /// `WWW-Authenticate` for `401` responses (RFC 6750 section 3).
     #[serde(skip)]
     www_authenticate: Option<String>,
@@ -74,6 +79,7 @@ impl Problem {
             reason: reason.to_owned(),
             errors: Vec::new(),
             max_age: None,
+            acr_values: None,
             www_authenticate: None,
             retry_after: None,
         }
@@ -127,9 +133,9 @@ impl From<AuthError> for Problem {
             AuthError::IntrospectionDisabled => StatusCode::FORBIDDEN,
             AuthError::IntrospectionCredentialInvalid => StatusCode::UNAUTHORIZED,
             AuthError::PublicUrlNotConfigured => StatusCode::NOT_FOUND,
-            AuthError::MfaTicketInvalid | AuthError::ReauthenticationRequired { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
+            AuthError::MfaTicketInvalid
+            | AuthError::ReauthenticationRequired { .. }
+            | AuthError::InsufficientAuthentication(_) => StatusCode::UNAUTHORIZED,
             AuthError::MfaCodeInvalid => StatusCode::BAD_REQUEST,
             AuthError::TotpAlreadyEnabled
             | AuthError::TotpEnrollmentNotStarted
@@ -171,6 +177,12 @@ impl From<AuthError> for Problem {
                     max_age.as_secs()
                 ));
                 problem.max_age = Some(max_age.as_secs());
+            }
+            // RFC 9470's challenge, naming what the route requires.
+            AuthError::InsufficientAuthentication(refused) => {
+                problem.www_authenticate = Some(refused.www_authenticate());
+                problem.acr_values = refused.policy().acr_values();
+                problem.max_age = refused.policy().max_age().map(|age| age.as_secs());
             }
             // RFC 6750: no error code when the request carried no token.
             AuthError::InvalidToken(TokenRejection::Missing) => {

@@ -139,13 +139,12 @@ async fn response_bodies_have_exactly_the_documented_properties() {
     assert_eq!(keys(&token["user"]), schema_properties("UserBody"));
     assert_eq!(keys(&claims), schema_properties("ClaimsBody"));
     let mut problem_keys = keys(&problem);
-    problem_keys.push("errors".into());
-    problem_keys.push("max_age".into());
+    problem_keys.extend(["errors".into(), "max_age".into(), "acr_values".into()]);
     problem_keys.sort();
     assert_eq!(
         problem_keys,
         schema_properties("Problem"),
-        "errors appears only for 400s, max_age only for REAUTHENTICATION_REQUIRED"
+        "errors appears only for 400s, max_age and acr_values only for refusals that ask for a (recent, stronger) authentication"
     );
 }
 

@@ -97,6 +97,20 @@ pub async fn ticket(app: &TestApp, username: &str) -> String {
         .ticket
 }
 
+/// Two access tokens of one account with TOTP: its enrolling session's,
+/// which passed the password alone (`aal1`), and a session's that passed a
+/// TOTP code too (`aal2`).
+pub async fn one_and_two_factor_tokens(app: &TestApp) -> (String, String) {
+    let now = steady_now().await;
+    // Confirmed with the previous step's code, so the current one logs in.
+    let account = enroll_at(app, now, -1).await;
+    let ticket = ticket(app, &account.username).await;
+    let session = complete(app, &ticket, Proof::TotpCode(code(&account.secret, now, 0)))
+        .await
+        .expect("the second factor is accepted");
+    (account.token, session.access_token)
+}
+
 fn assert_no_tokens(response: &LoginResponse) {
     assert!(response.access_token.is_empty(), "{response:?}");
     assert!(response.refresh_token.is_empty(), "{response:?}");

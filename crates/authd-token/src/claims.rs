@@ -68,10 +68,9 @@ impl Claims {
     /// [`ACR_TWO_FACTORS`], 0 when the token does not say (issued before
     /// authd recorded it, or by something else).
     pub fn assurance_level(&self) -> u32 {
-        match self.acr.as_deref() {
-            Some(ACR_ONE_FACTOR) => 1,
-            Some(ACR_TWO_FACTORS) => 2,
-            _ => 0,
-        }
+        self.acr
+            .as_deref()
+            .and_then(crate::policy::acr_level)
+            .unwrap_or(0)
     }
 }
