@@ -8,7 +8,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::app::{open_existing, secrets_keyring};
 use crate::config::{Settings, UsersCommand};
-use crate::domain::{AccountAdmin, Reseal, StateChange, add_signing_key, reseal_signing_keys};
+use crate::domain::{
+    AccountAdmin, Reseal, StateChange, add_signing_key, reseal_signing_keys, reseal_totp_secrets,
+};
 use crate::domain::{SigningKeyStore as _, UserRecord};
 
 /// Adds a signing key that instances start signing with after the
@@ -39,14 +41,19 @@ pub async fn reseal(settings: &Settings) -> anyhow::Result<()> {
         .signing_keys()
         .await
         .context("cannot read the keys")?;
-    let resealed = reseal_signing_keys(&database, &secrets, &keys, Reseal::NotCurrent)
+    let mut resealed = reseal_signing_keys(&database, &secrets, &keys, Reseal::NotCurrent)
         .await
         .context("cannot reseal the signing keys")?;
+    reseal_totp_secrets(&database, &secrets, &mut resealed)
+        .await
+        .context("cannot reseal the TOTP secrets")?;
     println!(
-        "resealed {} signing keys under secrets key {} ({} already were)",
+        "resealed {} signing keys and {} TOTP secrets under secrets key {} ({} and {} already were)",
         resealed.signing_keys,
+        resealed.totp_secrets,
         secrets.current_key_id(),
-        resealed.signing_keys_unchanged
+        resealed.signing_keys_unchanged,
+        resealed.totp_secrets_unchanged
     );
     Ok(())
 }
@@ -195,6 +202,23 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
                 "ended every session of {} ({})",
                 account.username, account.id
             );
+        }
+        UsersCommand::MfaReset { name } => {
+            let (account, had_totp) = accounts
+                .reset_second_factors(&name)
+                .await?
+                .ok_or_else(|| missing(&name))?;
+            if had_totp {
+                println!(
+                    "removed TOTP and the recovery codes of {} ({}); every session ended",
+                    account.username, account.id
+                );
+            } else {
+                println!(
+                    "{} ({}) had no second factor; every session ended",
+                    account.username, account.id
+                );
+            }
         }
         UsersCommand::Delete { name } => {
             let account = accounts

@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use http::{HeaderName, HeaderValue};
 
 use crate::domain::{
-    CLOCK_LEEWAY, HashingSettings, Rate, RateLimitSettings, SessionSettings, TokenSettings,
+    CLOCK_LEEWAY, HashingSettings, Rate, RateLimitSettings, SecondFactorSettings, SessionSettings,
+    TokenSettings,
 };
 use crate::hashing::Argon2Implementation;
 use crate::proxy::IdentityHeaders;
@@ -90,6 +91,13 @@ pub enum UsersCommand {
     },
     /// End every session of an account.
     Logout {
+        /// The account's username (compared case-insensitively).
+        name: String,
+    },
+    /// Remove every second factor of an account (TOTP and its recovery
+    /// codes) and end its sessions, for a user who lost them: its next
+    /// Login asks for the password alone.
+    MfaReset {
         /// The account's username (compared case-insensitively).
         name: String,
     },
@@ -181,6 +189,26 @@ pub struct Settings {
     /// ending the session as a reused token.
     #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_REFRESH_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub refresh_grace: Duration,
+
+    /// How recent an authentication must be for sensitive operations
+    /// (enrolling a second factor; see REAUTHENTICATION_REQUIRED).
+    #[arg(global = true, help_heading = "Second factors", long, env = "AUTHD_REAUTHENTICATION_MAX_AGE", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub reauthentication_max_age: Duration,
+
+    /// The issuer authenticator apps show next to the account name
+    /// (the `otpauth://` URI's `issuer`); no `:`.
+    #[arg(global = true, help_heading = "Second factors", long, env = "AUTHD_TOTP_ISSUER", default_value = "authd", value_parser = parse_totp_issuer)]
+    pub totp_issuer: String,
+
+    /// How long a Login that needs a second factor may take to complete it
+    /// (the ticket's lifetime).
+    #[arg(global = true, help_heading = "Second factors", long, env = "AUTHD_MFA_TICKET_LIFETIME", default_value = "5m", value_parser = parse_token_lifetime)]
+    pub mfa_ticket_lifetime: Duration,
+
+    /// Wrong TOTP and recovery codes per account, shared by every instance
+    /// on the database: CAPACITY/PERIOD or `off`. A right code refills it.
+    #[arg(global = true, help_heading = "Second factors", long, env = "AUTHD_SECOND_FACTOR_FAILURES_PER_ACCOUNT", default_value = "10/15m", value_parser = parse_rate)]
+    pub second_factor_failures_per_account: RateOrOff,
 
     /// How many verified tokens to remember, so that a token checked again
     /// skips its signature check (about 400 bytes each); 0 turns it off.
@@ -466,6 +494,28 @@ pub struct Settings {
     )]
     pub username_header: HeaderName,
 
+    /// Header that carries how the user authenticated to the upstream of an
+    /// allowed request: the token's `amr`, comma-separated (`pwd,otp,mfa`).
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_AMR_HEADER",
+        default_value = "x-authd-amr"
+    )]
+    pub amr_header: HeaderName,
+
+    /// Header that carries the assurance level reached to the upstream of an
+    /// allowed request: the token's `acr` (`aal1`, `aal2`).
+    #[arg(
+        global = true,
+        help_heading = "Serving",
+        long,
+        env = "AUTHD_ACR_HEADER",
+        default_value = "x-authd-acr"
+    )]
+    pub acr_header: HeaderName,
+
     /// Serve the files in this directory (e.g. the demo page, `web/dist`)
     /// at `/`. Off by default.
     #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_WEB_ROOT")]
@@ -521,6 +571,8 @@ impl Settings {
         IdentityHeaders {
             user_id: self.user_id_header.clone(),
             username: self.username_header.clone(),
+            amr: self.amr_header.clone(),
+            acr: self.acr_header.clone(),
         }
     }
 
@@ -529,6 +581,7 @@ impl Settings {
             login_per_address: self.login_rate_per_address,
             register_per_address: self.register_rate_per_address,
             login_failures_per_username: self.login_failures_per_username,
+            second_factor_failures_per_account: self.second_factor_failures_per_account,
         }
     }
 
@@ -537,6 +590,14 @@ impl Settings {
             idle_timeout: self.session_idle_timeout,
             lifetime: self.session_lifetime,
             refresh_grace: self.refresh_grace,
+        }
+    }
+
+    pub fn second_factors(&self) -> SecondFactorSettings {
+        SecondFactorSettings {
+            totp_issuer: self.totp_issuer.clone(),
+            ticket_lifetime: self.mfa_ticket_lifetime,
+            reauthentication_max_age: self.reauthentication_max_age,
         }
     }
 
@@ -627,6 +688,13 @@ fn parse_checkpoint_interval(text: &str) -> Result<Duration, String> {
 }
 
 /// `off`, or a [`Rate`] such as `60/1m`.
+fn parse_totp_issuer(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains(':') {
+        return Err("the TOTP issuer must be non-empty and contain no ':' (authenticator apps split the label there)".into());
+    }
+    Ok(text.to_owned())
+}
+
 fn parse_rate(text: &str) -> Result<RateOrOff, String> {
     if text.eq_ignore_ascii_case("off") {
         return Ok(None);

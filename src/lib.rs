@@ -16,6 +16,7 @@ pub mod http;
 pub mod metrics;
 pub mod oidc;
 pub mod proxy;
+pub mod qr;
 pub mod rest;
 pub mod secrets;
 pub mod storage;

@@ -10,8 +10,8 @@
 
 use std::sync::LazyLock;
 
-use argon2::{Algorithm, Argon2, AssociatedData, Params, ParamsBuilder, Version};
 use argon2::password_hash::CustomizedPasswordHasher as _;
+use argon2::{Algorithm, Argon2, AssociatedData, Params, ParamsBuilder, Version};
 use authd::hashing::{Argon2Engine, Argon2Hasher, Argon2Implementation};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;

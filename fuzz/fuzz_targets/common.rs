@@ -5,8 +5,8 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use authd::domain::{Revocations, TokenService, TokenSettings, generate_signing_key};
 use authd::domain::SigningKeyRecord;
+use authd::domain::{Revocations, TokenService, TokenSettings, generate_signing_key};
 use chrono::Utc;
 
 pub struct Fixture {
@@ -23,8 +23,13 @@ fn fixture(key: SigningKeyRecord) -> Fixture {
         verified_token_cache: 1_000,
     };
     let revocations = Arc::new(Revocations::new(settings.lifetime).expect("revocations"));
-    let service = TokenService::new(Vec::new(), std::slice::from_ref(&key), settings, revocations)
-        .expect("token service");
+    let service = TokenService::new(
+        Vec::new(),
+        std::slice::from_ref(&key),
+        settings,
+        revocations,
+    )
+    .expect("token service");
     Fixture { service, key }
 }
 

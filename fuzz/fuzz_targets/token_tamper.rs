@@ -12,7 +12,7 @@ mod common;
 
 use std::sync::LazyLock;
 
-use authd::domain::Claims;
+use authd::domain::{Authentication, Claims};
 use authd::http::request_token::bearer_token;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -73,7 +73,13 @@ static TOKENS: LazyLock<[Token; 3]> = LazyLock::new(|| {
     let issue = |fixture: &common::Fixture, name: &str| {
         let token = fixture
             .service
-            .issue(Uuid::now_v7(), name, Uuid::now_v7(), i64::MAX)
+            .issue(
+                Uuid::now_v7(),
+                name,
+                Uuid::now_v7(),
+                &Authentication::password(chrono::Utc::now()),
+                i64::MAX,
+            )
             .unwrap()
             .token;
         let claims = Claims::clone(&fixture.service.verify_in_memory(&token).unwrap());

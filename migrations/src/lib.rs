@@ -10,6 +10,7 @@ mod m20261123_000003_create_signing_keys;
 mod m20261123_000004_create_rate_limits;
 mod m20261123_000005_create_session_cutoffs;
 mod m20261130_000006_create_sessions;
+mod m20261207_000008_create_second_factors;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_rate_limits::Migration),
             Box::new(m20261123_000005_create_session_cutoffs::Migration),
             Box::new(m20261130_000006_create_sessions::Migration),
+            Box::new(m20261207_000008_create_second_factors::Migration),
         ]
     }
 }

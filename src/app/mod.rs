@@ -143,6 +143,7 @@ async fn authenticator(
         Arc::new(tokens),
         RateLimiter::new(settings.rate_limits()),
         settings.sessions(),
+        settings.second_factors(),
         secrets,
     ))
 }

@@ -111,6 +111,22 @@ impl<S: Store> AccountAdmin<S> {
         Ok(Some(account))
     }
 
+    /// Removes every second factor of an account (TOTP, pending or not,
+    /// and its recovery codes) and ends every session: for a user who lost
+    /// the authenticator and the codes, once the operator is sure who they
+    /// are. Returns the account and whether it had TOTP enabled.
+    pub async fn reset_second_factors(
+        &self,
+        name: &str,
+    ) -> Result<Option<(UserRecord, bool)>, AuthError> {
+        let Some(account) = self.find(name).await? else {
+            return Ok(None);
+        };
+        let had_totp = self.store.delete_second_factors(account.id).await?;
+        end_every_session_durably(&self.store, account.id, 0, "second_factors_reset").await?;
+        Ok(Some((account, had_totp)))
+    }
+
     /// Deletes an account after ending its sessions; its name is free again.
     pub async fn delete(&self, name: &str) -> Result<Option<UserRecord>, AuthError> {
         let Some(account) = self.find(name).await? else {

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-pub use authd_token::TokenRejection;
+pub use authd_token::{InsufficientAuthentication, TokenRejection};
 
 /// A boxed cause, kept for the logs and never sent to clients.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -69,6 +69,41 @@ pub enum AuthError {
     /// 404.
     #[error("discovery is off; start authd with --public-url")]
     PublicUrlNotConfigured,
+    /// A second-factor ticket that is unknown, expired, used, or out of
+    /// attempts: log in again. Clients see UNAUTHENTICATED (401).
+    #[error("invalid second-factor ticket; log in again")]
+    MfaTicketInvalid,
+    /// A TOTP or recovery code that is wrong, used before, or no code at
+    /// all. Clients see INVALID_ARGUMENT (400).
+    #[error("invalid code")]
+    MfaCodeInvalid,
+    /// TOTP is active on the account already: disable it before enrolling
+    /// again. Clients see FAILED_PRECONDITION (409 over REST).
+    #[error("TOTP is already enabled; disable it first")]
+    TotpAlreadyEnabled,
+    /// DisableTotp or RegenerateRecoveryCodes on an account without TOTP.
+    /// Clients see FAILED_PRECONDITION (409 over REST).
+    #[error("TOTP is not enabled")]
+    TotpNotEnabled,
+    /// ConfirmTotpEnrollment with no enrollment started. Clients see
+    /// FAILED_PRECONDITION (409 over REST).
+    #[error("no TOTP enrollment started; call StartTotpEnrollment first")]
+    TotpEnrollmentNotStarted,
+    /// The operation needs a recent authentication (within `max_age`), with
+    /// the second factor when the account has one: reauthenticate, or send
+    /// the password or a code with the request. Clients see UNAUTHENTICATED
+    /// with `max_age` in the ErrorInfo metadata; REST 401 with RFC 9470's
+    /// `insufficient_user_authentication` challenge.
+    #[error("this operation needs a recent authentication")]
+    ReauthenticationRequired { max_age: std::time::Duration },
+    /// A valid access token whose authentication does not meet what the
+    /// route behind a proxy requires (`/auth/forward`'s `acr` and `max_age`,
+    /// Envoy's `authd_acr` and `authd_max_age`): too low a level, too old.
+    /// Clients see 401 with RFC 9470's `insufficient_user_authentication`
+    /// challenge naming the route's `acr_values` and `max_age`
+    /// (UNAUTHENTICATED with them in the ErrorInfo metadata).
+    #[error("{0}")]
+    InsufficientAuthentication(#[from] InsufficientAuthentication),
     /// A feed cursor that is no cursor. Clients see INVALID_ARGUMENT.
     #[error("malformed cursor")]
     CursorInvalid,
@@ -130,6 +165,13 @@ impl AuthError {
             Self::IntrospectionDisabled => "INTROSPECTION_DISABLED",
             Self::IntrospectionCredentialInvalid => "INTROSPECTION_CREDENTIAL_INVALID",
             Self::PublicUrlNotConfigured => "PUBLIC_URL_NOT_CONFIGURED",
+            Self::MfaTicketInvalid => "MFA_TICKET_INVALID",
+            Self::MfaCodeInvalid => "MFA_CODE_INVALID",
+            Self::TotpAlreadyEnabled => "TOTP_ALREADY_ENABLED",
+            Self::TotpEnrollmentNotStarted => "TOTP_ENROLLMENT_NOT_STARTED",
+            Self::TotpNotEnabled => "TOTP_NOT_ENABLED",
+            Self::ReauthenticationRequired { .. } => "REAUTHENTICATION_REQUIRED",
+            Self::InsufficientAuthentication(refused) => refused.reason(),
             Self::CursorInvalid => "CURSOR_INVALID",
             Self::CursorExpired => "CURSOR_EXPIRED",
             Self::WatcherTooSlow => "WATCHER_TOO_SLOW",

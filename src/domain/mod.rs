@@ -3,26 +3,32 @@
 //! (`ports`), which `crate::storage` implements.
 
 mod accounts;
+mod authentication;
 mod common_passwords;
-mod credentials;
+pub mod credentials;
 mod error;
 mod key_reloads;
 mod keys;
+pub mod opaque_tokens;
 mod passwords;
 pub mod ports;
 mod random_id;
 mod rate_limits;
-pub mod refresh_tokens;
 mod revocation_feed;
+mod second_factor;
 mod secrets_at_rest;
 mod service;
 mod service_credentials;
 mod sessions;
+mod step_up;
 mod tokens;
 mod upkeep;
 
 pub use accounts::{AccountAdmin, AccountDetails, StateChange};
 pub use authd_token::{CLOCK_LEEWAY, Claims, PublicJwk};
+pub use authentication::{Authentication, Method};
+pub use credentials::recovery_codes::RecoveryCode;
+pub use credentials::totp::TotpCode;
 pub use credentials::{Credentials, Password, Username};
 pub use error::{AuthError, BoxError, FieldViolation, TokenRejection};
 pub use key_reloads::KeyReloads;
@@ -32,15 +38,20 @@ pub use keys::{
 };
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
-    RateLimitStore, RefreshTokenRecord, RevocationEvent, RevocationStore, RevokedToken,
-    SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore, Store, StoreHealth, UserRecord,
-    UserStore,
+    FactorStore, MfaTicketRecord, RateLimitStore, RecoveryCodeRecord, RefreshTokenRecord,
+    RevocationEvent, RevocationStore, RevokedToken, SessionRecord, SessionStore, SigningKeyRecord,
+    SigningKeyStore, Store, StoreHealth, TotpRecord, UserRecord, UserStore,
 };
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};
-pub use secrets_at_rest::{Reseal, Resealed, reseal_signing_keys};
+pub use second_factor::{
+    CompletedLogin, LoginOutcome, SecondFactorChallenge, SecondFactorProof, SecondFactorSettings,
+    SecondFactorStatus, TotpEnrollment,
+};
+pub use secrets_at_rest::{Reseal, Resealed, reseal_signing_keys, reseal_totp_secrets};
 pub use service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 pub use service_credentials::ServiceCredentials;
 pub use sessions::{SessionSettings, SessionSummary};
+pub use step_up::Reauthenticated;
 pub use tokens::{AccessToken, TokenService, TokenSettings};
 pub use upkeep::RevocationsFrom;

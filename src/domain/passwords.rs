@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use argon2::{Algorithm, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version};
 
 use super::credentials::Password;
+use super::credentials::recovery_codes::RecoveryCode;
 use super::error::AuthError;
 use crate::deadline::Deadline;
 use crate::hashing::{Argon2Hasher, Argon2Implementation, HashError, HashPool, HashTicket};
@@ -51,9 +52,16 @@ pub struct Verification {
     pub rehashed: Option<String>,
 }
 
-/// Hashes new passwords and verifies offered ones.
+/// Recovery codes' argon2id cost: 75 random bits need no memory-hard
+/// slowdown against guessing, only a salted one-way hash (ASVS 6.5.2), and
+/// a Login with a recovery code checks up to ten of them.
+const RECOVERY_CODE_MEMORY_KIB: u32 = 1024;
+const RECOVERY_CODE_ITERATIONS: u32 = 1;
+
+/// Hashes new passwords and verifies offered ones, and recovery codes.
 pub struct PasswordHasher {
     argon2: Argon2Hasher,
+    recovery_codes: Argon2Hasher,
     params: Params,
     pool: HashPool,
     /// Verified against when the user does not exist, so that an unknown
@@ -92,8 +100,16 @@ impl PasswordHasher {
                 .to_string();
             first_hash = first_hash.min(started.elapsed());
         }
+        let recovery_codes = Argon2Hasher::new(
+            settings.implementation,
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(RECOVERY_CODE_MEMORY_KIB, RECOVERY_CODE_ITERATIONS, 1, None)
+                .map_err(AuthError::internal)?,
+        );
         Ok(Self {
             argon2,
+            recovery_codes,
             params,
             pool: HashPool::new(settings.max_concurrent, settings.max_wait, first_hash),
             dummy_hash,
@@ -122,6 +138,68 @@ impl PasswordHasher {
             })
             .await?;
         Ok(hash)
+    }
+
+    /// The PHC strings of new salted hashes of `codes`, in order, computed
+    /// as one job.
+    pub async fn hash_recovery_codes(
+        &self,
+        ticket: HashTicket,
+        codes: Vec<RecoveryCode>,
+    ) -> Result<Vec<String>, AuthError> {
+        let argon2 = self.recovery_codes.clone();
+        let hashes = self
+            .pool
+            .run(ticket, move || {
+                codes
+                    .iter()
+                    .map(|code| {
+                        argon2
+                            .hash_password(code.as_bytes())
+                            .map(|hash| hash.to_string())
+                            .map_err(HashError::failed)
+                    })
+                    .collect()
+            })
+            .await?;
+        Ok(hashes)
+    }
+
+    /// Which of the stored recovery code hashes `code` matches, if any.
+    /// Every hash is checked, matched or not, so the time says nothing of
+    /// which code it was. Stored hashes with another cost than recovery
+    /// codes' are refused, never computed.
+    pub async fn find_recovery_code<Id: Copy + Send + 'static>(
+        &self,
+        ticket: HashTicket,
+        code: RecoveryCode,
+        stored: Vec<(Id, String)>,
+    ) -> Result<Option<Id>, AuthError> {
+        let argon2 = self.recovery_codes.clone();
+        let found = self
+            .pool
+            .run(ticket, move || {
+                let mut found = None;
+                for (id, phc) in &stored {
+                    let hash = PasswordHash::new(phc).map_err(HashError::failed)?;
+                    let params = Params::try_from(&hash).map_err(HashError::failed)?;
+                    if params.m_cost() != RECOVERY_CODE_MEMORY_KIB
+                        || params.t_cost() != RECOVERY_CODE_ITERATIONS
+                    {
+                        return Err(HashError::failed(format!(
+                            "stored recovery code hash with unexpected parameters: {params}"
+                        )));
+                    }
+                    match argon2.verify_password(code.as_bytes(), &hash) {
+                        Ok(()) => found = found.or(Some(*id)),
+                        Err(argon2::password_hash::Error::PasswordInvalid) => {}
+                        Err(other) => return Err(HashError::failed(other)),
+                    }
+                }
+                Ok(found)
+            })
+            .await?;
+        Ok(found)
     }
 
     /// Whether `password` matches the stored PHC string. With no stored hash

@@ -1,7 +1,8 @@
 //! Brute-force limits, one mechanism for every surface: per client address
 //! for Login and Register (in memory: an address is one instance's
-//! business), and per username for failed logins (in the database, so that
-//! attempts spread over several instances share one budget).
+//! business), and per username for failed logins and per account for wrong
+//! second-factor codes (in the database, so that attempts spread over
+//! several instances share one budget).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use uuid::Uuid;
 
 use super::error::AuthError;
 use super::ports::RateLimitStore;
@@ -60,6 +62,8 @@ pub struct RateLimitSettings {
     pub login_per_address: Option<Rate>,
     pub register_per_address: Option<Rate>,
     pub login_failures_per_username: Option<Rate>,
+    /// Wrong TOTP and recovery codes together, per account.
+    pub second_factor_failures_per_account: Option<Rate>,
 }
 
 /// Checks and counts attempts against the limits.
@@ -67,6 +71,7 @@ pub struct RateLimiter {
     login_per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     register_per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     login_failures_per_username: Option<Rate>,
+    second_factor_failures_per_account: Option<Rate>,
 }
 
 impl RateLimiter {
@@ -76,6 +81,7 @@ impl RateLimiter {
             login_per_address: settings.login_per_address.map(keyed),
             register_per_address: settings.register_per_address.map(keyed),
             login_failures_per_username: settings.login_failures_per_username,
+            second_factor_failures_per_account: settings.second_factor_failures_per_account,
         }
     }
 
@@ -102,26 +108,14 @@ impl RateLimiter {
         username_canonical: &str,
         now_ms: i64,
     ) -> Result<(), AuthError> {
-        let Some(rate) = self.login_failures_per_username else {
-            return Ok(());
-        };
-        let Some(tat) = store
-            .rate_limit_tat(&failure_key(username_canonical))
-            .await?
-        else {
-            return Ok(());
-        };
-        // GCRA: conforming while the theoretical arrival time is at most
-        // `capacity - 1` intervals ahead.
-        let tolerance = millis(rate.interval()) * i64::from(rate.capacity.get() - 1);
-        let wait = tat - tolerance - now_ms;
-        if wait > 0 {
-            crate::metrics::rate_limited("login_failures_per_username");
-            return Err(AuthError::RateLimited {
-                retry_after: Duration::from_millis(wait.unsigned_abs()),
-            });
-        }
-        Ok(())
+        check_budget(
+            store,
+            self.login_failures_per_username,
+            &login_failure_key(username_canonical),
+            now_ms,
+            "login_failures_per_username",
+        )
+        .await
     }
 
     /// Spends one unit of a username's failure budget.
@@ -131,18 +125,58 @@ impl RateLimiter {
         username_canonical: &str,
         now_ms: i64,
     ) -> Result<(), AuthError> {
-        match self.login_failures_per_username {
-            Some(rate) => {
-                store
-                    .advance_rate_limit_tat(
-                        &failure_key(username_canonical),
-                        now_ms,
-                        millis(rate.interval()),
-                    )
-                    .await
-            }
-            None => Ok(()),
-        }
+        spend_budget(
+            store,
+            self.login_failures_per_username,
+            &login_failure_key(username_canonical),
+            now_ms,
+        )
+        .await
+    }
+
+    /// Refuses a second-factor code for an account whose budget of wrong
+    /// codes is spent, before the code is looked at.
+    pub async fn check_second_factor_failures<S: RateLimitStore>(
+        &self,
+        store: &S,
+        user_id: Uuid,
+        now_ms: i64,
+    ) -> Result<(), AuthError> {
+        check_budget(
+            store,
+            self.second_factor_failures_per_account,
+            &second_factor_failure_key(user_id),
+            now_ms,
+            "second_factor_failures_per_account",
+        )
+        .await
+    }
+
+    /// Spends one unit of an account's budget of wrong codes.
+    pub async fn record_second_factor_failure<S: RateLimitStore>(
+        &self,
+        store: &S,
+        user_id: Uuid,
+        now_ms: i64,
+    ) -> Result<(), AuthError> {
+        spend_budget(
+            store,
+            self.second_factor_failures_per_account,
+            &second_factor_failure_key(user_id),
+            now_ms,
+        )
+        .await
+    }
+
+    /// A right code: the account's budget of wrong codes is full again.
+    pub async fn reset_second_factor_failures<S: RateLimitStore>(
+        &self,
+        store: &S,
+        user_id: Uuid,
+    ) -> Result<(), AuthError> {
+        store
+            .delete_rate_limit(&second_factor_failure_key(user_id))
+            .await
     }
 
     /// Forgets in-memory state of addresses whose budget is full again.
@@ -172,8 +206,54 @@ fn admit(
     }
 }
 
-fn failure_key(username_canonical: &str) -> String {
+/// GCRA over the store: refused while the key's theoretical arrival time
+/// is more than `capacity - 1` intervals ahead.
+async fn check_budget<S: RateLimitStore>(
+    store: &S,
+    rate: Option<Rate>,
+    key: &str,
+    now_ms: i64,
+    name: &'static str,
+) -> Result<(), AuthError> {
+    let Some(rate) = rate else {
+        return Ok(());
+    };
+    let Some(tat) = store.rate_limit_tat(key).await? else {
+        return Ok(());
+    };
+    let tolerance = millis(rate.interval()) * i64::from(rate.capacity.get() - 1);
+    let wait = tat - tolerance - now_ms;
+    if wait > 0 {
+        crate::metrics::rate_limited(name);
+        return Err(AuthError::RateLimited {
+            retry_after: Duration::from_millis(wait.unsigned_abs()),
+        });
+    }
+    Ok(())
+}
+
+async fn spend_budget<S: RateLimitStore>(
+    store: &S,
+    rate: Option<Rate>,
+    key: &str,
+    now_ms: i64,
+) -> Result<(), AuthError> {
+    match rate {
+        Some(rate) => {
+            store
+                .advance_rate_limit_tat(key, now_ms, millis(rate.interval()))
+                .await
+        }
+        None => Ok(()),
+    }
+}
+
+fn login_failure_key(username_canonical: &str) -> String {
     format!("login-failures:{username_canonical}")
+}
+
+fn second_factor_failure_key(user_id: Uuid) -> String {
+    format!("second-factor-failures:{user_id}")
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -200,6 +280,7 @@ mod tests {
             login_per_address: Some("3/1h".parse().unwrap()),
             register_per_address: None,
             login_failures_per_username: None,
+            second_factor_failures_per_account: None,
         });
         let attacker: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {

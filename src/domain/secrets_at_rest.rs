@@ -3,9 +3,11 @@
 //! or what a previous secrets key sealed. The sealing itself is
 //! `crate::secrets`; the key-encryption key never reaches the database.
 
-use super::error::AuthError;
-use super::ports::{SigningKeyRecord, SigningKeyStore};
+use uuid::Uuid;
 use zeroize::Zeroizing;
+
+use super::error::AuthError;
+use super::ports::{FactorStore, SigningKeyRecord, SigningKeyStore};
 
 use crate::secrets::{SecretsKeyring, is_sealed};
 
@@ -29,6 +31,10 @@ pub struct Resealed {
     /// Signing keys already sealed under the current key, or sealed by
     /// another instance while this pass ran.
     pub signing_keys_unchanged: u64,
+    /// TOTP secrets sealed again under the current key.
+    pub totp_secrets: u64,
+    /// TOTP secrets already sealed under it.
+    pub totp_secrets_unchanged: u64,
 }
 
 /// The context a signing key's private half is sealed with: it opens in its
@@ -116,4 +122,40 @@ pub async fn reseal_signing_keys<S: SigningKeyStore>(
         }
     }
     Ok(resealed)
+}
+
+/// The context a TOTP secret is sealed with: it opens in its account's row
+/// only.
+pub(super) fn totp_context(user_id: Uuid) -> Vec<u8> {
+    format!("totp:{user_id}").into_bytes()
+}
+
+/// Seals again, under the current secrets key, every TOTP secret sealed
+/// under a previous one (TOTP secrets were never stored in clear). Each
+/// row is replaced only while it still holds what was read.
+pub async fn reseal_totp_secrets<S: FactorStore>(
+    store: &S,
+    secrets: &SecretsKeyring,
+    resealed: &mut Resealed,
+) -> Result<(), AuthError> {
+    for (user_id, sealed) in store.sealed_totp_secrets().await? {
+        if secrets.is_current(&sealed) {
+            resealed.totp_secrets_unchanged += 1;
+            continue;
+        }
+        let context = totp_context(user_id);
+        let opened = secrets
+            .open(&sealed, &context)
+            .map_err(|error| AuthError::internal(format!("TOTP secret of {user_id}: {error}")))?;
+        let replacement = secrets.seal(&opened, &context)?;
+        if store
+            .replace_sealed_totp_secret(user_id, &sealed, &replacement)
+            .await?
+        {
+            resealed.totp_secrets += 1;
+        } else {
+            resealed.totp_secrets_unchanged += 1;
+        }
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! The domain service, `Authenticator`: register, log in, log out, verify.
 //! The rest of a session's life (refresh, list, end, change the password,
-//! delete the account) is in `sessions`, what background tasks ask of it in
-//! `upkeep`, operators' commands in `accounts`. The surfaces call these, and
+//! delete the account) is in `sessions`, second factors in
+//! `second_factor`, what background tasks ask of it in `upkeep`,
+//! operators' commands in `accounts`. The surfaces call these, and
 //! `TokenService` directly where they only check a token (the proxies'
 //! checks, the bearer interceptor).
 
@@ -11,11 +12,13 @@ use std::sync::Arc;
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::authentication::Authentication;
 use super::credentials::{Credentials, Password};
 use super::error::AuthError;
 use super::passwords::PasswordHasher;
 use super::ports::{RevokedToken, Store, UserRecord};
 use super::rate_limits::RateLimiter;
+use super::second_factor::{LoginOutcome, SecondFactorSettings};
 use super::sessions::SessionSettings;
 use super::tokens::{AccessToken, TokenService};
 use crate::deadline::Deadline;
@@ -94,6 +97,7 @@ pub struct Authenticator<S> {
     pub(super) tokens: Arc<TokenService>,
     pub(super) limits: RateLimiter,
     pub(super) sessions: SessionSettings,
+    pub(super) factors: SecondFactorSettings,
     /// Seals and opens the secrets the database keeps (signing keys now).
     pub(super) secrets: SecretsKeyring,
 }
@@ -105,6 +109,7 @@ impl<S: Store> Authenticator<S> {
         tokens: Arc<TokenService>,
         limits: RateLimiter,
         sessions: SessionSettings,
+        factors: SecondFactorSettings,
         secrets: SecretsKeyring,
     ) -> Self {
         Self {
@@ -113,6 +118,7 @@ impl<S: Store> Authenticator<S> {
             tokens,
             limits,
             sessions,
+            factors,
             secrets,
         }
     }
@@ -151,18 +157,22 @@ impl<S: Store> Authenticator<S> {
             })
             .await?;
         tracing::info!(user_id = %user.id, "registered");
-        self.start_session(user, client).await
+        self.start_session(user, client, Authentication::password(Utc::now()))
+            .await
     }
 
-    /// Exchanges a username and password for a new session. `deadline` as
-    /// for [`register`](Self::register).
+    /// Exchanges a username and password for a new session, or, when the
+    /// account has a second factor, for a challenge that
+    /// [`complete_login`](Self::complete_login) takes with a code: no token
+    /// exists for an account with a second factor until one was given.
+    /// `deadline` as for [`register`](Self::register).
     #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str(), client = %client.address))]
     pub async fn login(
         &self,
         credentials: Credentials,
         client: &ClientInfo,
         deadline: Option<Deadline>,
-    ) -> Result<Session, AuthError> {
+    ) -> Result<LoginOutcome, AuthError> {
         let Credentials { username, password } = credentials;
         self.limits.admit_login(client.address)?;
         // Before the database reads, so that a refused call costs none.
@@ -180,11 +190,17 @@ impl<S: Store> Authenticator<S> {
         self.tokens
             .revocations()
             .take_up_enabled(record.id, read_from);
+        if let Some(challenge) = self.second_factor_challenge(record.id).await? {
+            return Ok(LoginOutcome::SecondFactorRequired(challenge));
+        }
         let user = User {
             id: record.id,
             username: record.username,
         };
-        self.start_session(user, client).await
+        let session = self
+            .start_session(user, client, Authentication::password(Utc::now()))
+            .await?;
+        Ok(LoginOutcome::Session(session))
     }
 
     /// Checks a password against an account (or none: the same argon2 work

@@ -8,11 +8,14 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+use super::authentication::Authentication;
 use super::credentials::Password;
 use super::error::{AuthError, TokenRejection};
+use super::opaque_tokens::REFRESH_TOKEN;
 use super::ports::{RefreshTokenRecord, SessionRecord, Store, UserRecord};
-use super::refresh_tokens;
+use super::second_factor::SecondFactorProof;
 use super::service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
+use super::step_up::StepUp;
 use crate::deadline::Deadline;
 use crate::hashing::HashTicket;
 use authd_token::Claims;
@@ -50,7 +53,7 @@ fn delta(duration: Duration) -> TimeDelta {
 impl SessionSettings {
     /// When a session can no longer be refreshed: its idle end or its
     /// absolute end, whichever comes first.
-    fn refreshable_until(&self, session: &SessionRecord) -> DateTime<Utc> {
+    pub(super) fn refreshable_until(&self, session: &SessionRecord) -> DateTime<Utc> {
         session
             .expires_at
             .min(session.last_used_at + delta(self.idle_timeout))
@@ -63,9 +66,10 @@ impl<S: Store> Authenticator<S> {
         &self,
         user: User,
         client: &ClientInfo,
+        authentication: Authentication,
     ) -> Result<Session, AuthError> {
         let now = Utc::now();
-        let refresh = refresh_tokens::generate()?;
+        let refresh = REFRESH_TOKEN.generate()?;
         let session = SessionRecord {
             id: Uuid::now_v7(),
             user_id: user.id,
@@ -76,6 +80,7 @@ impl<S: Store> Authenticator<S> {
             refresh_generation: 0,
             client_address: client.address.to_string(),
             user_agent: client.user_agent.clone(),
+            authentication,
         };
         let first_token = RefreshTokenRecord {
             token_hash: refresh.hash,
@@ -104,6 +109,7 @@ impl<S: Store> Authenticator<S> {
             user.id,
             &user.username,
             session.id,
+            &session.authentication,
             refreshable_until.timestamp(),
         )?;
         let expires_in = (refreshable_until - now).num_seconds().max(0);
@@ -126,7 +132,9 @@ impl<S: Store> Authenticator<S> {
     /// token).
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, presented: &str) -> Result<Session, AuthError> {
-        let token_hash = refresh_tokens::parse(presented)?;
+        let token_hash = REFRESH_TOKEN
+            .parse(presented)
+            .ok_or(AuthError::RefreshTokenInvalid)?;
         let (token, session) = self
             .store
             .find_refresh_token(&token_hash)
@@ -167,7 +175,7 @@ impl<S: Store> Authenticator<S> {
                 return Err(self.reused(&session).await);
             }
         }
-        let next = refresh_tokens::generate()?;
+        let next = REFRESH_TOKEN.generate()?;
         let successor = RefreshTokenRecord {
             token_hash: next.hash,
             session_id: session.id,
@@ -261,14 +269,17 @@ impl<S: Store> Authenticator<S> {
     }
 
     /// Replaces the caller's password after checking the current one (with
-    /// Login's argon2 work, rate limits and failure budget), ends every
-    /// session of the account, the caller's included, and starts a new one.
+    /// Login's argon2 work, rate limits and failure budget) and, for an
+    /// account with a second factor, the code in the request or a recent
+    /// authentication with it; ends every session of the account, the
+    /// caller's included, and starts a new one.
     #[tracing::instrument(skip_all, fields(user_id = %claims.sub, client = %client.address))]
     pub async fn change_password(
         &self,
         claims: &Claims,
         current: Password,
         new: Password,
+        second: Option<SecondFactorProof>,
         client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<Session, AuthError> {
@@ -276,7 +287,9 @@ impl<S: Store> Authenticator<S> {
         // Both hashes admitted at once: none is refused half-way.
         let check = self.hasher.admit(deadline)?;
         let rehash = self.hasher.admit(deadline)?;
-        let record = self.reauthenticate(claims, current, check).await?;
+        let record = self.confirm_own_password(claims, current, check).await?;
+        self.require_step_up(claims, record.id, StepUp::with_password(second), deadline)
+            .await?;
         let password_hash = self.hasher.hash(rehash, new).await?;
         self.store
             .update_password_hash(record.id, &password_hash)
@@ -288,23 +301,27 @@ impl<S: Store> Authenticator<S> {
             id: record.id,
             username: record.username,
         };
-        self.start_session(user, client).await
+        self.start_session(user, client, Authentication::password(Utc::now()))
+            .await
     }
 
-    /// Deletes the caller's account after checking its password as
-    /// [`change_password`](Self::change_password) does. Every token of it
+    /// Deletes the caller's account after checking its password (and second
+    /// factor) as [`change_password`](Self::change_password) does. Every token of it
     /// is refused from then on; its name is free again.
     #[tracing::instrument(skip_all, fields(user_id = %claims.sub, client = %client.address))]
     pub async fn delete_account(
         &self,
         claims: &Claims,
         password: Password,
+        second: Option<SecondFactorProof>,
         client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<(), AuthError> {
         self.limits.admit_login(client.address)?;
         let check = self.hasher.admit(deadline)?;
-        let record = self.reauthenticate(claims, password, check).await?;
+        let record = self.confirm_own_password(claims, password, check).await?;
+        self.require_step_up(claims, record.id, StepUp::with_password(second), deadline)
+            .await?;
         self.end_every_session(record.id, claims.iat, "account_deleted")
             .await?;
         self.store.delete_user(record.id).await?;
@@ -313,7 +330,7 @@ impl<S: Store> Authenticator<S> {
     }
 
     /// The caller's account, once `password` is confirmed to be its own.
-    async fn reauthenticate(
+    pub(super) async fn confirm_own_password(
         &self,
         claims: &Claims,
         password: Password,

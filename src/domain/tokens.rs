@@ -15,6 +15,7 @@ use chrono::Utc;
 use jsonwebtoken::Header;
 use uuid::Uuid;
 
+use super::authentication::Authentication;
 use super::error::AuthError;
 use super::key_reloads::KeyReloads;
 use super::keys::{ALGORITHM, FileKey, KeySet};
@@ -122,6 +123,7 @@ impl TokenService {
         user_id: Uuid,
         username: &str,
         session_id: Uuid,
+        authentication: &Authentication,
         not_after: i64,
     ) -> Result<AccessToken, AuthError> {
         let now = Utc::now().timestamp();
@@ -144,6 +146,9 @@ impl TokenService {
             username: username.to_owned(),
             sid: Some(session_id.to_string()),
             client_id: Some(FIRST_PARTY_CLIENT_ID.to_owned()),
+            auth_time: Some(authentication.at.timestamp()),
+            amr: authentication.amr(),
+            acr: Some(authentication.acr().to_owned()),
         };
         let keys = self.keys();
         let (kid, key) = keys.signing();
@@ -217,7 +222,13 @@ mod tests {
         let key = generate_signing_key(Utc::now()).unwrap();
         let tokens = service(&key);
         let token = tokens
-            .issue(Uuid::now_v7(), "alice", Uuid::now_v7(), i64::MAX)
+            .issue(
+                Uuid::now_v7(),
+                "alice",
+                Uuid::now_v7(),
+                &Authentication::password(Utc::now()),
+                i64::MAX,
+            )
             .unwrap()
             .token;
         let claims = tokens.verify_in_memory(&token).unwrap();
@@ -246,6 +257,9 @@ mod tests {
             username: "alice".into(),
             sid: None,
             client_id: None,
+            auth_time: None,
+            amr: Vec::new(),
+            acr: None,
         };
         let keys = tokens.keys();
         let (kid, signing_key) = keys.signing();
@@ -270,7 +284,13 @@ mod tests {
         let tokens = service(&key);
         let session_ends = Utc::now().timestamp() + 30;
         let issued = tokens
-            .issue(Uuid::now_v7(), "alice", Uuid::now_v7(), session_ends)
+            .issue(
+                Uuid::now_v7(),
+                "alice",
+                Uuid::now_v7(),
+                &Authentication::password(Utc::now()),
+                session_ends,
+            )
             .unwrap();
         let claims = tokens.verify_in_memory(&issued.token).unwrap();
         assert_eq!(claims.exp, session_ends);
@@ -282,7 +302,13 @@ mod tests {
         let old = generate_signing_key(Utc::now()).unwrap();
         let tokens = service(&old);
         let token = tokens
-            .issue(Uuid::now_v7(), "alice", Uuid::now_v7(), i64::MAX)
+            .issue(
+                Uuid::now_v7(),
+                "alice",
+                Uuid::now_v7(),
+                &Authentication::password(Utc::now()),
+                i64::MAX,
+            )
             .unwrap()
             .token;
         tokens.verify_in_memory(&token).unwrap();
@@ -316,7 +342,13 @@ mod tests {
         let here = Arc::new(service(&old));
         let elsewhere = service(&new);
         let token = elsewhere
-            .issue(Uuid::now_v7(), "alice", Uuid::now_v7(), i64::MAX)
+            .issue(
+                Uuid::now_v7(),
+                "alice",
+                Uuid::now_v7(),
+                &Authentication::password(Utc::now()),
+                i64::MAX,
+            )
             .unwrap()
             .token;
         assert_eq!(
@@ -334,7 +366,13 @@ mod tests {
         let ours = generate_signing_key(Utc::now()).unwrap();
         let here = Arc::new(service(&ours));
         let forged = service(&generate_signing_key(Utc::now()).unwrap())
-            .issue(Uuid::now_v7(), "mallory", Uuid::now_v7(), i64::MAX)
+            .issue(
+                Uuid::now_v7(),
+                "mallory",
+                Uuid::now_v7(),
+                &Authentication::password(Utc::now()),
+                i64::MAX,
+            )
             .unwrap()
             .token;
 

@@ -106,6 +106,10 @@ impl<S: Store> Authenticator<S> {
             Ok(deleted) => tracing::debug!(deleted, "pruned expired revocations"),
             Err(error) => tracing::warn!(error = ?error, "cannot prune expired revocations"),
         }
+        match self.store.delete_mfa_tickets_expired_before(now).await {
+            Ok(deleted) => tracing::debug!(deleted, "pruned expired second-factor tickets"),
+            Err(error) => tracing::warn!(error = ?error, "cannot prune second-factor tickets"),
+        }
     }
 
     /// Reads the signing keys again and deletes the ones no valid token can

@@ -7,16 +7,23 @@ use tonic::{Request, Response, Status};
 
 use super::bearer::Authentication;
 use super::pb::{
-    self, ChangePasswordRequest, ChangePasswordResponse, DeleteAccountRequest,
-    DeleteAccountResponse, GetJwksRequest, GetJwksResponse, ListSessionsRequest,
-    ListSessionsResponse, LoginRequest, LoginResponse, LogoutAllRequest, LogoutAllResponse,
-    LogoutRequest, LogoutResponse, RefreshRequest, RefreshResponse, RegisterRequest,
-    RegisterResponse, RevokeSessionRequest, RevokeSessionResponse, VerifyRequest, VerifyResponse,
-    auth_service_server::AuthService,
+    self, ChangePasswordRequest, ChangePasswordResponse, CompleteLoginRequest,
+    CompleteLoginResponse, ConfirmTotpEnrollmentRequest, ConfirmTotpEnrollmentResponse,
+    DeleteAccountRequest, DeleteAccountResponse, DisableTotpRequest, DisableTotpResponse,
+    GetJwksRequest, GetJwksResponse, GetMfaStatusRequest, GetMfaStatusResponse,
+    ListSessionsRequest, ListSessionsResponse, LoginRequest, LoginResponse, LogoutAllRequest,
+    LogoutAllResponse, LogoutRequest, LogoutResponse, ReauthenticateRequest,
+    ReauthenticateResponse, RefreshRequest, RefreshResponse, RegenerateRecoveryCodesRequest,
+    RegenerateRecoveryCodesResponse, RegisterRequest, RegisterResponse, RevokeSessionRequest,
+    RevokeSessionResponse, StartTotpEnrollmentRequest, StartTotpEnrollmentResponse, VerifyRequest,
+    VerifyResponse, auth_service_server::AuthService, change_password_request,
+    complete_login_request, delete_account_request, disable_totp_request, reauthenticate_request,
+    regenerate_recovery_codes_request,
 };
 use crate::deadline::Deadline;
 use crate::domain::{
-    Authenticator, ClientInfo, Credentials, Password, Session, SessionSummary, Store, User,
+    AuthError, Authenticator, ClientInfo, Credentials, LoginOutcome, Password, RecoveryCode,
+    SecondFactorProof, Session, SessionSummary, Store, TotpCode, User,
 };
 use crate::http::client_address::ClientAddressResolver;
 
@@ -74,8 +81,129 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let deadline = client_deadline(&request);
         let LoginRequest { username, password } = request.into_inner();
         let credentials = Credentials::for_login(&username, password)?;
-        let session = self.auth.login(credentials, &client, deadline).await?;
-        Ok(Response::new(session.into()))
+        let outcome = self.auth.login(credentials, &client, deadline).await?;
+        Ok(Response::new(match outcome {
+            LoginOutcome::Session(session) => session.into(),
+            LoginOutcome::SecondFactorRequired(challenge) => LoginResponse {
+                mfa_required: Some(pb::MfaRequired {
+                    ticket: challenge.ticket,
+                    methods: challenge.methods.iter().map(|m| (*m).to_owned()).collect(),
+                    expires_in: challenge.expires_in,
+                }),
+                ..LoginResponse::default()
+            },
+        }))
+    }
+
+    async fn complete_login(
+        &self,
+        request: Request<CompleteLoginRequest>,
+    ) -> Result<Response<CompleteLoginResponse>, Status> {
+        let client = self.client(&request);
+        let deadline = client_deadline(&request);
+        let CompleteLoginRequest { ticket, proof } = request.into_inner();
+        let (totp_code, recovery_code) = codes(proof.as_ref());
+        let proof = SecondFactorProof::parse(totp_code, recovery_code)?;
+        let completed = self
+            .auth
+            .complete_login(&ticket, proof, &client, deadline)
+            .await?;
+        Ok(Response::new(CompleteLoginResponse {
+            recovery_codes_left: completed.recovery_codes_left,
+            ..completed.session.into()
+        }))
+    }
+
+    async fn start_totp_enrollment(
+        &self,
+        request: Request<StartTotpEnrollmentRequest>,
+    ) -> Result<Response<StartTotpEnrollmentResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let enrollment = self.auth.start_totp_enrollment(&claims).await?;
+        Ok(Response::new(StartTotpEnrollmentResponse {
+            qr_svg: enrollment.qr_svg.to_string(),
+            secret: enrollment.secret.to_string(),
+            otpauth_uri: enrollment.otpauth_uri.to_string(),
+        }))
+    }
+
+    async fn confirm_totp_enrollment(
+        &self,
+        request: Request<ConfirmTotpEnrollmentRequest>,
+    ) -> Result<Response<ConfirmTotpEnrollmentResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let deadline = client_deadline(&request);
+        let code = TotpCode::parse(&request.get_ref().code)?;
+        let codes = self
+            .auth
+            .confirm_totp_enrollment(&claims, code, deadline)
+            .await?;
+        Ok(Response::new(ConfirmTotpEnrollmentResponse {
+            recovery_codes: codes.iter().map(RecoveryCode::display).collect(),
+        }))
+    }
+
+    async fn disable_totp(
+        &self,
+        request: Request<DisableTotpRequest>,
+    ) -> Result<Response<DisableTotpResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let deadline = client_deadline(&request);
+        let second = second_factor(request.get_ref().second.as_ref())?;
+        self.auth.disable_totp(&claims, second, deadline).await?;
+        Ok(Response::new(DisableTotpResponse {}))
+    }
+
+    async fn regenerate_recovery_codes(
+        &self,
+        request: Request<RegenerateRecoveryCodesRequest>,
+    ) -> Result<Response<RegenerateRecoveryCodesResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let deadline = client_deadline(&request);
+        let second = second_factor(request.get_ref().second.as_ref())?;
+        let codes = self
+            .auth
+            .regenerate_recovery_codes(&claims, second, deadline)
+            .await?;
+        Ok(Response::new(RegenerateRecoveryCodesResponse {
+            recovery_codes: codes.iter().map(RecoveryCode::display).collect(),
+        }))
+    }
+
+    async fn reauthenticate(
+        &self,
+        request: Request<ReauthenticateRequest>,
+    ) -> Result<Response<ReauthenticateResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let client = self.client(&request);
+        let deadline = client_deadline(&request);
+        let ReauthenticateRequest { password, second } = request.into_inner();
+        let password = Password::for_confirmation(password)?;
+        let second = second_factor(second.as_ref())?;
+        let renewed = self
+            .auth
+            .reauthenticate(&claims, password, second, &client, deadline)
+            .await?;
+        Ok(Response::new(ReauthenticateResponse {
+            access_token: renewed.token.token,
+            token_type: TOKEN_TYPE.into(),
+            expires_in: renewed.token.expires_in,
+            user: Some(renewed.user.into()),
+            session_id: renewed.session_id.to_string(),
+        }))
+    }
+
+    async fn get_mfa_status(
+        &self,
+        request: Request<GetMfaStatusRequest>,
+    ) -> Result<Response<GetMfaStatusResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let status = self.auth.second_factor_status(&claims).await?;
+        Ok(Response::new(GetMfaStatusResponse {
+            totp_enabled: status.totp_enabled,
+            recovery_codes_left: status.recovery_codes_left,
+            totp_pending: status.totp_pending,
+        }))
     }
 
     async fn logout(
@@ -131,6 +259,9 @@ impl<S: Store> AuthService for AuthGrpc<S> {
             expires_at: Some(timestamp(claims.exp)),
             token_id: claims.jti.clone(),
             session_id: claims.sid.clone().unwrap_or_default(),
+            amr: claims.amr.clone(),
+            auth_time: claims.auth_time.map(timestamp),
+            assurance_level: claims.assurance_level(),
         }))
     }
 
@@ -152,11 +283,13 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let ChangePasswordRequest {
             current_password,
             new_password,
+            second,
         } = request.into_inner();
         let (current, new) = Password::for_change(current_password, new_password)?;
+        let second = second_factor(second.as_ref())?;
         let session = self
             .auth
-            .change_password(&claims, current, new, &client, deadline)
+            .change_password(&claims, current, new, second, &client, deadline)
             .await?;
         Ok(Response::new(session.into()))
     }
@@ -168,9 +301,11 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let claims = Authentication::require(&request, self.auth.tokens()).await?;
         let client = self.client(&request);
         let deadline = client_deadline(&request);
-        let password = Password::for_confirmation(request.into_inner().password)?;
+        let DeleteAccountRequest { password, second } = request.into_inner();
+        let password = Password::for_confirmation(password)?;
+        let second = second_factor(second.as_ref())?;
         self.auth
-            .delete_account(&claims, password, &client, deadline)
+            .delete_account(&claims, password, second, &client, deadline)
             .await?;
         Ok(Response::new(DeleteAccountResponse {}))
     }
@@ -198,10 +333,53 @@ impl<S: Store> AuthService for AuthGrpc<S> {
     }
 }
 
+/// A request's `second` (or `proof`) oneof: the TOTP code and the recovery
+/// code it holds, as the domain parses them (the REST twins' two optional
+/// fields, the same way).
+trait SecondFactorOneof {
+    fn codes(&self) -> (Option<&str>, Option<&str>);
+}
+
+macro_rules! second_factor_oneof {
+    ($($oneof:ty),+) => {$(
+        impl SecondFactorOneof for $oneof {
+            fn codes(&self) -> (Option<&str>, Option<&str>) {
+                match self {
+                    Self::TotpCode(code) => (Some(code), None),
+                    Self::RecoveryCode(code) => (None, Some(code)),
+                }
+            }
+        }
+    )+};
+}
+
+second_factor_oneof!(
+    complete_login_request::Proof,
+    change_password_request::Second,
+    delete_account_request::Second,
+    disable_totp_request::Second,
+    regenerate_recovery_codes_request::Second,
+    reauthenticate_request::Second
+);
+
+fn codes(oneof: Option<&impl SecondFactorOneof>) -> (Option<&str>, Option<&str>) {
+    oneof.map_or((None, None), SecondFactorOneof::codes)
+}
+
+/// An optional second factor from a step-up request.
+fn second_factor(
+    oneof: Option<&impl SecondFactorOneof>,
+) -> Result<Option<SecondFactorProof>, AuthError> {
+    let (totp_code, recovery_code) = codes(oneof);
+    SecondFactorProof::parse_optional(totp_code, recovery_code)
+}
+
 /// Every response that hands out a session's tokens has the same fields.
 macro_rules! from_session {
     ($($response:ty),+) => {$(
         impl From<Session> for $response {
+            // Some of these responses have more fields (left empty here).
+            #[allow(clippy::needless_update)]
             fn from(session: Session) -> Self {
                 let Session { id, user, token, refresh } = session;
                 Self {
@@ -212,6 +390,7 @@ macro_rules! from_session {
                     refresh_token: refresh.token,
                     refresh_expires_in: refresh.expires_in,
                     session_id: id.to_string(),
+                    ..Self::default()
                 }
             }
         }
@@ -221,6 +400,7 @@ macro_rules! from_session {
 from_session!(
     RegisterResponse,
     LoginResponse,
+    CompleteLoginResponse,
     RefreshResponse,
     ChangePasswordResponse
 );

@@ -30,6 +30,13 @@ impl From<AuthError> for Status {
             AuthError::IntrospectionDisabled => Code::PermissionDenied,
             AuthError::IntrospectionCredentialInvalid => Code::Unauthenticated,
             AuthError::PublicUrlNotConfigured => Code::NotFound,
+            AuthError::MfaTicketInvalid
+            | AuthError::ReauthenticationRequired { .. }
+            | AuthError::InsufficientAuthentication(_) => Code::Unauthenticated,
+            AuthError::MfaCodeInvalid => Code::InvalidArgument,
+            AuthError::TotpAlreadyEnabled
+            | AuthError::TotpEnrollmentNotStarted
+            | AuthError::TotpNotEnabled => Code::FailedPrecondition,
             AuthError::CursorInvalid => Code::InvalidArgument,
             AuthError::CursorExpired => Code::FailedPrecondition,
             AuthError::WatcherTooSlow => Code::ResourceExhausted,
@@ -39,8 +46,22 @@ impl From<AuthError> for Status {
             AuthError::Unavailable(_) => Code::Unavailable,
             AuthError::Internal(_) => Code::Internal,
         };
-        let mut details =
-            ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, HashMap::new());
+        let mut metadata = HashMap::new();
+        match &error {
+            AuthError::ReauthenticationRequired { max_age } => {
+                metadata.insert("max_age".to_owned(), max_age.as_secs().to_string());
+            }
+            AuthError::InsufficientAuthentication(refused) => {
+                metadata.extend(
+                    refused
+                        .metadata()
+                        .into_iter()
+                        .map(|(key, value)| (key.to_owned(), value)),
+                );
+            }
+            _ => {}
+        }
+        let mut details = ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, metadata);
         match &error {
             AuthError::InvalidInput(violations) => {
                 // Each with its reason, as REST's `errors[]` has it.

@@ -34,6 +34,16 @@ pub struct Problem {
     /// as a whole (as a JSON Pointer does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// With `REAUTHENTICATION_REQUIRED`: how recent, in seconds, the
+    /// authentication must be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 300)]
+    pub max_age: Option<u64>,
+    /// With `INSUFFICIENT_USER_AUTHENTICATION`: the assurance levels the
+    /// route accepts (RFC 9470 `acr_values`), space-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "aal2")]
+    pub acr_values: Option<String>,
     /// `WWW-Authenticate` for `401` responses (RFC 6750 section 3).
     #[serde(skip)]
     www_authenticate: Option<String>,
@@ -68,6 +78,8 @@ impl Problem {
             detail: detail.into(),
             reason: reason.to_owned(),
             errors: Vec::new(),
+            max_age: None,
+            acr_values: None,
             www_authenticate: None,
             retry_after: None,
         }
@@ -121,6 +133,13 @@ impl From<AuthError> for Problem {
             AuthError::IntrospectionDisabled => StatusCode::FORBIDDEN,
             AuthError::IntrospectionCredentialInvalid => StatusCode::UNAUTHORIZED,
             AuthError::PublicUrlNotConfigured => StatusCode::NOT_FOUND,
+            AuthError::MfaTicketInvalid
+            | AuthError::ReauthenticationRequired { .. }
+            | AuthError::InsufficientAuthentication(_) => StatusCode::UNAUTHORIZED,
+            AuthError::MfaCodeInvalid => StatusCode::BAD_REQUEST,
+            AuthError::TotpAlreadyEnabled
+            | AuthError::TotpEnrollmentNotStarted
+            | AuthError::TotpNotEnabled => StatusCode::CONFLICT,
             AuthError::CursorInvalid => StatusCode::BAD_REQUEST,
             AuthError::CursorExpired => StatusCode::PRECONDITION_FAILED,
             AuthError::WatcherTooSlow | AuthError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -147,8 +166,23 @@ impl From<AuthError> for Problem {
             | AuthError::RefreshTokenInvalid
             | AuthError::RefreshTokenReused
             | AuthError::SessionEnded
+            | AuthError::MfaTicketInvalid
             | AuthError::IntrospectionCredentialInvalid => {
                 problem.www_authenticate = Some(r#"Bearer realm="authd""#.to_owned());
+            }
+            // RFC 9470's step-up challenge.
+            AuthError::ReauthenticationRequired { max_age } => {
+                problem.www_authenticate = Some(format!(
+                    r#"Bearer realm="authd", error="insufficient_user_authentication", error_description="a recent authentication is needed", max_age={}"#,
+                    max_age.as_secs()
+                ));
+                problem.max_age = Some(max_age.as_secs());
+            }
+            // RFC 9470's challenge, naming what the route requires.
+            AuthError::InsufficientAuthentication(refused) => {
+                problem.www_authenticate = Some(refused.www_authenticate());
+                problem.acr_values = refused.policy().acr_values();
+                problem.max_age = refused.policy().max_age().map(|age| age.as_secs());
             }
             // RFC 6750: no error code when the request carried no token.
             AuthError::InvalidToken(TokenRejection::Missing) => {
@@ -178,6 +212,10 @@ impl From<AuthError> for Problem {
             | AuthError::FeedCredentialInvalid
             | AuthError::IntrospectionDisabled
             | AuthError::PublicUrlNotConfigured
+            | AuthError::MfaCodeInvalid
+            | AuthError::TotpAlreadyEnabled
+            | AuthError::TotpEnrollmentNotStarted
+            | AuthError::TotpNotEnabled
             | AuthError::CursorInvalid
             | AuthError::CursorExpired
             | AuthError::WatcherTooSlow

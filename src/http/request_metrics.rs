@@ -18,7 +18,7 @@ use super::client_gone::{CLIENT_CLOSED_REQUEST, is_grpc};
 
 /// authd's gRPC methods, each counted under its own route: every method of
 /// every service served (a test holds this list to the protos).
-const GRPC_METHODS: [&str; 17] = [
+const GRPC_METHODS: [&str; 24] = [
     "/auth.v1.AuthService/Register",
     "/auth.v1.AuthService/Login",
     "/auth.v1.AuthService/Logout",
@@ -30,6 +30,13 @@ const GRPC_METHODS: [&str; 17] = [
     "/auth.v1.AuthService/ListSessions",
     "/auth.v1.AuthService/RevokeSession",
     "/auth.v1.AuthService/GetJwks",
+    "/auth.v1.AuthService/CompleteLogin",
+    "/auth.v1.AuthService/StartTotpEnrollment",
+    "/auth.v1.AuthService/ConfirmTotpEnrollment",
+    "/auth.v1.AuthService/GetMfaStatus",
+    "/auth.v1.AuthService/DisableTotp",
+    "/auth.v1.AuthService/RegenerateRecoveryCodes",
+    "/auth.v1.AuthService/Reauthenticate",
     "/auth.v1.RevocationService/WatchRevocations",
     "/envoy.service.auth.v3.Authorization/Check",
     "/grpc.health.v1.Health/Check",
@@ -39,16 +46,22 @@ const GRPC_METHODS: [&str; 17] = [
 ];
 
 /// authd's REST routes, the one with a parameter by its template.
-pub(crate) const REST_ROUTES: [&str; 16] = [
+pub(crate) const REST_ROUTES: [&str; 22] = [
     "/auth/forward",
     "/user/register",
     "/login",
+    "/login/mfa",
     "/logout",
     "/logout/all",
     "/verify",
     "/user/me",
     "/user/password",
     "/user/sessions",
+    "/user/mfa",
+    "/user/mfa/totp",
+    "/user/mfa/totp/confirm",
+    "/user/mfa/recovery-codes",
+    "/user/reauthenticate",
     "/token/refresh",
     "/.well-known/jwks.json",
     "/.well-known/openid-configuration",

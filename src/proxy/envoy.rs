@@ -1,6 +1,10 @@
 //! Envoy's external authorization (`envoy.service.auth.v3.Authorization`):
 //! Envoy's `ext_authz` filter sends the headers of each request it receives
 //! and forwards the request only if the answer is OK.
+//!
+//! The route's context extensions (`check_settings.context_extensions` of
+//! its `ExtAuthzPerRoute`) say what it requires beyond a valid token, as
+//! `/auth/forward`'s query does: `authd_acr: aal2`, `authd_max_age: "300"`.
 
 use std::sync::Arc;
 
@@ -14,7 +18,7 @@ use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE};
 use tonic::{Code, Request, Response, Status};
 
-use super::IdentityHeaders;
+use super::{IdentityHeaders, required_authentication};
 use crate::domain::{AuthError, TokenRejection, TokenService};
 use crate::http::problem::Problem;
 use crate::http::request_token::verify_request_token;
@@ -35,21 +39,41 @@ impl EnvoyAuthorization {
         }
     }
 
-    async fn allowed(&self, headers: &HeaderMap) -> Result<CheckResponse, AuthError> {
-        let claims = verify_request_token(&self.tokens, headers, &self.cookie_name).await?;
+    async fn allowed(&self, request: &CheckRequest) -> Result<CheckResponse, AuthError> {
+        let required = required_authentication(
+            request
+                .attributes
+                .iter()
+                .flat_map(|attributes| &attributes.context_extensions)
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        )?;
+        let headers = request_headers(request)?;
+        let claims = verify_request_token(&self.tokens, &headers, &self.cookie_name).await?;
+        required.check(&claims)?;
         // Overwriting discards every value the client sent under these
-        // names, so the upstream sees authd's and only authd's. They are not
-        // also listed in `headers_to_remove`: Envoy removes after it sets.
-        let headers = self
+        // names, so the upstream sees authd's and only authd's. What a token
+        // lacks (the `amr` and `acr` of one issued before authd recorded
+        // them) is removed instead: whether Envoy drops or adds a header set
+        // to an empty value has changed between versions (ext_authz and
+        // `keep_empty_value`, envoyproxy/envoy#45003), and dropping it would
+        // leave the client's. Envoy removes after it sets, so no name is in
+        // both lists.
+        let (set, removed): (Vec<_>, Vec<_>) = self
             .identity
             .for_claims(&claims)
             .into_iter()
-            .map(|(name, value)| header(name.as_str(), value))
-            .collect();
+            .partition(|(_, value)| !value.is_empty());
         Ok(CheckResponse {
             status: Some(rpc_status(Code::Ok, String::new())),
             http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-                headers,
+                headers: set
+                    .into_iter()
+                    .map(|(name, value)| header(name.as_str(), &value))
+                    .collect(),
+                headers_to_remove: removed
+                    .into_iter()
+                    .map(|(name, _)| name.as_str().to_owned())
+                    .collect(),
                 ..OkHttpResponse::default()
             })),
             dynamic_metadata: None,
@@ -63,10 +87,7 @@ impl Authorization for EnvoyAuthorization {
         &self,
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
-        let allowed = match request_headers(request.get_ref()) {
-            Ok(headers) => self.allowed(&headers).await,
-            Err(rejection) => Err(rejection.into()),
-        };
+        let allowed = self.allowed(request.get_ref()).await;
         Ok(Response::new(allowed.unwrap_or_else(denied)))
     }
 }
@@ -124,13 +145,17 @@ fn request_headers(request: &CheckRequest) -> Result<HeaderMap, TokenRejection> 
     Ok(headers)
 }
 
-/// A refusal Envoy relays to the client as it is: 401, the RFC 6750
-/// challenge and the problem+json body of authd's other surfaces (503 when
-/// the signing keys could not be reloaded). Without an HTTP status in it,
-/// Envoy would answer 403.
+/// A refusal Envoy relays to the client as it is: 401, the RFC 6750 (or
+/// RFC 9470) challenge and the problem+json body of authd's other surfaces
+/// (400 for a route requirement that cannot be read, 503 when the signing
+/// keys could not be reloaded). Without an HTTP status in it, Envoy would
+/// answer 403.
 fn denied(error: AuthError) -> CheckResponse {
     let code = match error {
-        AuthError::InvalidToken(_) => Code::Unauthenticated,
+        AuthError::InvalidToken(_) | AuthError::InsufficientAuthentication(_) => {
+            Code::Unauthenticated
+        }
+        AuthError::InvalidInput(_) => Code::InvalidArgument,
         _ => Code::Unavailable,
     };
     let message = error.to_string();

@@ -54,6 +54,26 @@ impl Fields {
     }
 }
 
+impl Fields {
+    /// An optional string: absent is `None`; another type, `null`
+    /// included, is noted.
+    pub fn optional_string(&mut self, name: &'static str) -> Option<String> {
+        self.read.push(name);
+        match self.object.remove(name) {
+            Some(Value::String(value)) => Some(value),
+            None => None,
+            Some(other) => {
+                self.unreadable.push(FieldViolation {
+                    field: name,
+                    reason: "FIELD_INVALID_TYPE",
+                    description: format!("{name} must be a string, not {}", json_type(&other)),
+                });
+                None
+            }
+        }
+    }
+}
+
 /// A body as read, not yet checked: every field, with an empty string
 /// standing in for each missing or ill-typed one, and what was wrong with
 /// those.

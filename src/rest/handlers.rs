@@ -21,9 +21,10 @@ use super::RestState;
 use super::body::{Fields, FromFields, JsonBody, OptionalJsonBody};
 use super::caller::{Caller, Client};
 use super::origin::from_this_or_allowed_origin;
+use super::second_factor::MfaRequiredResponseBody;
 use crate::domain::{
-    AuthError, Claims, Credentials, Password, PublicJwk, Session, SessionSummary, Store,
-    TokenRejection,
+    AccessToken, AuthError, Claims, Credentials, LoginOutcome, Password, PublicJwk,
+    SecondFactorProof, Session, SessionSummary, Store, TokenRejection,
 };
 use crate::http::problem::Problem;
 
@@ -121,6 +122,14 @@ pub struct ChangePasswordBody {
     /// with 400, reason PASSWORD_TOO_COMMON).
     #[schema(example = "staple battery horse correct", format = Password, min_length = 8, max_length = 128)]
     pub new_password: String,
+    /// For an account with a second factor, unless the caller's token
+    /// comes from a recent authentication with it (else 401
+    /// REAUTHENTICATION_REQUIRED); or send `recovery_code`.
+    #[schema(example = "123456", nullable = false)]
+    pub totp_code: Option<String>,
+    /// Instead of `totp_code`.
+    #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
+    pub recovery_code: Option<String>,
 }
 
 /// The password of the account to delete.
@@ -129,6 +138,12 @@ pub struct PasswordBody {
     /// As at login: 1 to 128 characters.
     #[schema(example = "correct horse battery staple", format = Password, min_length = 1, max_length = 128)]
     pub password: String,
+    /// As `ChangePasswordBody`'s.
+    #[schema(example = "123456", nullable = false)]
+    pub totp_code: Option<String>,
+    /// As `ChangePasswordBody`'s.
+    #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
+    pub recovery_code: Option<String>,
 }
 
 /// One of the caller's live sessions.
@@ -177,6 +192,19 @@ pub struct ClaimsBody {
     /// before sessions existed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// How the user authenticated (RFC 8176, the `amr` claim): `pwd`;
+    /// `pwd`, `otp`, `mfa` with TOTP; `pwd`, `rc`, `mfa` with a recovery
+    /// code. Empty for tokens issued before authd recorded it.
+    #[schema(example = json!(["pwd", "otp", "mfa"]))]
+    pub amr: Vec<String>,
+    /// When the user last authenticated (the `auth_time` claim); absent
+    /// from tokens issued before authd recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<DateTime<Utc>>,
+    /// 1 for one factor, 2 for two (the `acr` claim: `aal1`, `aal2`); 0
+    /// for tokens issued before authd recorded it.
+    #[schema(example = 2)]
+    pub assurance_level: u32,
 }
 
 /// A JSON Web Key Set.
@@ -238,6 +266,8 @@ impl FromFields for ChangePasswordBody {
         Self {
             current_password: fields.string("current_password"),
             new_password: fields.string("new_password"),
+            totp_code: fields.optional_string("totp_code"),
+            recovery_code: fields.optional_string("recovery_code"),
         }
     }
 }
@@ -246,6 +276,8 @@ impl FromFields for PasswordBody {
     fn from_fields(fields: &mut Fields) -> Self {
         Self {
             password: fields.string("password"),
+            totp_code: fields.optional_string("totp_code"),
+            recovery_code: fields.optional_string("recovery_code"),
         }
     }
 }
@@ -275,14 +307,14 @@ const TOKEN_TYPE: &str = "Bearer";
 
 /// The `400`s every JSON body can get before any rule runs (`body.rs`), as
 /// each operation with a body documents them.
-const UNREADABLE_BODY: &str = "a body that is not the JSON above: not JSON at all \
+pub(super) const UNREADABLE_BODY: &str = "a body that is not the JSON above: not JSON at all \
     (reason MALFORMED_JSON), or a field missing or not a string (reason INVALID_BODY; \
     `errors` names each such field, reason FIELD_REQUIRED or FIELD_INVALID_TYPE, along \
     with what the rules find wrong with the others)";
 /// The `413` of every operation with a body.
-const BODY_TOO_LARGE: &str = "The body is too large (reason BODY_TOO_LARGE)";
+pub(super) const BODY_TOO_LARGE: &str = "The body is too large (reason BODY_TOO_LARGE)";
 /// The `415` of every operation with a body.
-const UNSUPPORTED_MEDIA_TYPE: &str = "The body is not sent as application/json in UTF-8: \
+pub(super) const UNSUPPORTED_MEDIA_TYPE: &str = "The body is not sent as application/json in UTF-8: \
     another media type, or a charset other than utf-8 (reason UNSUPPORTED_MEDIA_TYPE)";
 
 /// Register a new account and log it in.
@@ -325,8 +357,8 @@ pub async fn register<S: Store>(
     tag = "auth",
     request_body = LoginBody,
     responses(
-        (status = 200, description = "Logged in; the token is also set as a cookie", body = TokenBody,
-            headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
+        (status = 200, description = "Logged in, the tokens also set as cookies; or, for an account with a second factor, `{\"mfa_required\": {...}}` with no token and no cookie: complete it at `POST /login/mfa`", body = LoginAnswer,
+            headers(("set-cookie" = String, description = "The access and refresh tokens (not with mfa_required), HttpOnly; Secure; SameSite=Strict"))),
         (status = 400, description = format!("A username no account could have (reason INVALID_USERNAME), an empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong username or password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
@@ -343,10 +375,25 @@ pub async fn login<S: Store>(
     Client(client): Client,
     jar: CookieJar,
     JsonBody(body): JsonBody<LoginBody>,
-) -> Result<(CookieJar, Json<TokenBody>), Problem> {
+) -> Result<(CookieJar, Json<LoginAnswer>), Problem> {
     let credentials = body.parse(|body| Credentials::for_login(&body.username, body.password))?;
-    let session = state.auth.login(credentials, &client, None).await?;
-    Ok(state.session_response(jar, session))
+    Ok(match state.auth.login(credentials, &client, None).await? {
+        LoginOutcome::Session(session) => {
+            let (jar, Json(tokens)) = state.session_response(jar, session);
+            (jar, Json(LoginAnswer::Tokens(tokens)))
+        }
+        LoginOutcome::SecondFactorRequired(challenge) => {
+            (jar, Json(LoginAnswer::MfaRequired(challenge.into())))
+        }
+    })
+}
+
+/// `POST /login`'s answer: a session's tokens, or a second factor to give.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    Tokens(TokenBody),
+    MfaRequired(MfaRequiredResponseBody),
 }
 
 /// Log out: end the caller's session everywhere and clear both cookies.
@@ -517,8 +564,8 @@ pub async fn refresh<S: Store>(
     responses(
         (status = 200, description = "Changed; the body and cookies carry a new session's tokens", body = TokenBody,
             headers(("set-cookie" = String, description = "The access and refresh tokens, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = format!("A new password the rules refuse (reason PASSWORD_TOO_COMMON; the lengths are in the schema), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token, or a wrong current password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
+        (status = 400, description = format!("A new password the rules refuse (reason PASSWORD_TOO_COMMON; the lengths are in the schema), a wrong or malformed second-factor code (reason MFA_CODE_INVALID), both totp_code and recovery_code (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, a wrong current password (reason INVALID_CREDENTIALS), or an account with a second factor and neither a code nor a recent authentication with it (reason REAUTHENTICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
@@ -535,11 +582,17 @@ pub async fn change_password<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<ChangePasswordBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
-    let (current, new) =
-        body.parse(|body| Password::for_change(body.current_password, body.new_password))?;
+    let (current, new, second) = body.parse(|body| {
+        let second = SecondFactorProof::parse_optional(
+            body.totp_code.as_deref(),
+            body.recovery_code.as_deref(),
+        );
+        let (current, new) = Password::for_change(body.current_password, body.new_password)?;
+        Ok((current, new, second?))
+    })?;
     let session = state
         .auth
-        .change_password(&caller.0, current, new, &client, None)
+        .change_password(&caller.0, current, new, second, &client, None)
         .await?;
     Ok(state.session_response(jar, session))
 }
@@ -553,8 +606,8 @@ pub async fn change_password<S: Store>(
     request_body = PasswordBody,
     responses(
         (status = 200, description = "Deleted; both cookies are cleared", body = EmptyBody),
-        (status = 400, description = format!("An empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token, or a wrong password (reason INVALID_CREDENTIALS)", body = Problem, content_type = "application/problem+json",
+        (status = 400, description = format!("An empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), a wrong or malformed second-factor code (reason MFA_CODE_INVALID), both totp_code and recovery_code (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, a wrong password (reason INVALID_CREDENTIALS), or an account with a second factor and neither a code nor a recent authentication with it (reason REAUTHENTICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
@@ -571,10 +624,16 @@ pub async fn delete_me<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<(CookieJar, Json<EmptyBody>), Problem> {
-    let password = body.parse(|body| Password::for_confirmation(body.password))?;
+    let (password, second) = body.parse(|body| {
+        let second = SecondFactorProof::parse_optional(
+            body.totp_code.as_deref(),
+            body.recovery_code.as_deref(),
+        );
+        Ok((Password::for_confirmation(body.password)?, second?))
+    })?;
     state
         .auth
-        .delete_account(&caller.0, password, &client, None)
+        .delete_account(&caller.0, password, second, &client, None)
         .await?;
     Ok((state.clear_session_cookies(jar), Json(EmptyBody {})))
 }
@@ -657,28 +716,39 @@ fn claims_body(claims: &Claims) -> Result<ClaimsBody, AuthError> {
         },
         token_id: claims.jti.clone(),
         session_id: claims.sid.clone(),
+        amr: claims.amr.clone(),
+        auth_time: claims.auth_time.map(timestamp).transpose()?,
+        assurance_level: claims.assurance_level(),
     })
 }
 
 impl<S> RestState<S> {
     /// The JSON body of a new session and the cookies that carry its
     /// tokens.
-    fn session_response(&self, jar: CookieJar, session: Session) -> (CookieJar, Json<TokenBody>) {
+    /// The cookie that carries an access token, added to `jar`.
+    pub(super) fn access_cookie(&self, jar: CookieJar, token: &AccessToken) -> CookieJar {
+        let cookie = self.cookie(&self.cookie_name, "/", token.token.clone());
+        jar.add(with_max_age(cookie, token.expires_in))
+    }
+
+    pub(super) fn session_response(
+        &self,
+        jar: CookieJar,
+        session: Session,
+    ) -> (CookieJar, Json<TokenBody>) {
         let Session {
             id,
             user,
             token,
             refresh,
         } = session;
-        let access_cookie = self.cookie(&self.cookie_name, "/", token.token.clone());
+        let jar = self.access_cookie(jar, &token);
         let refresh_cookie = self.cookie(
             &self.refresh_cookie_name,
             REFRESH_COOKIE_PATH,
             refresh.token.clone(),
         );
-        let jar = jar
-            .add(with_max_age(access_cookie, token.expires_in))
-            .add(with_max_age(refresh_cookie, refresh.expires_in));
+        let jar = jar.add(with_max_age(refresh_cookie, refresh.expires_in));
         let body = TokenBody {
             access_token: token.token,
             token_type: TOKEN_TYPE,

@@ -6,6 +6,7 @@ mod body;
 mod caller;
 mod handlers;
 mod origin;
+mod second_factor;
 
 use std::sync::Arc;
 
@@ -59,9 +60,10 @@ pub struct RestState<S> {
                        serve: see the NotFound and MethodNotAllowed responses."
     ),
     // Named here because `POST /token/refresh` refers to it by reference.
-    components(schemas(handlers::RefreshBody)),
+    components(schemas(handlers::RefreshBody, second_factor::StepUpBody)),
     tags(
         (name = "auth", description = "Accounts and sessions"),
+        (name = "second factors", description = "TOTP, recovery codes, and Logins that need them"),
         (name = "keys", description = "Public keys for verifying tokens locally")
     )
 )]
@@ -191,7 +193,7 @@ pub fn router<S: Store>(
     add_security_schemes(&mut openapi, &settings.cookie_name);
     allow_unknown_request_fields(&mut openapi);
     add_shared_responses(&mut openapi);
-    let openapi_json = openapi.to_pretty_json().unwrap_or_default();
+    let openapi_json = document_json(&openapi);
     let router = api_routes
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route(
@@ -210,6 +212,48 @@ pub fn router<S: Store>(
     }
 }
 
+/// The OpenAPI document as served, with what utoipa's model cannot say.
+fn document_json(openapi: &utoipa::openapi::OpenApi) -> String {
+    let Ok(mut document) = serde_json::to_value(openapi) else {
+        return String::new();
+    };
+    at_most_one_second_factor(&mut document);
+    serde_json::to_string_pretty(&document).unwrap_or_default()
+}
+
+/// A body takes a `totp_code` or a `recovery_code`, never both (refused with
+/// 400 FIELD_CONFLICT): JSON Schema's `not: {required: [both]}`, which
+/// utoipa's schema model has no field for; where one is needed
+/// (`CompleteLoginBody`), also `anyOf` requiring either.
+fn at_most_one_second_factor(document: &mut serde_json::Value) {
+    let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let has_both = ["totp_code", "recovery_code"]
+            .iter()
+            .all(|field| schema.pointer(&format!("/properties/{field}")).is_some());
+        if let (true, Some(object)) = (has_both, schema.as_object_mut()) {
+            object.insert(
+                "not".to_owned(),
+                serde_json::json!({"required": ["totp_code", "recovery_code"]}),
+            );
+        }
+    }
+    if let Some(object) = schemas
+        .get_mut("CompleteLoginBody")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        object.insert(
+            "anyOf".to_owned(),
+            serde_json::json!([{"required": ["totp_code"]}, {"required": ["recovery_code"]}]),
+        );
+    }
+}
+
 fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(handlers::register))
@@ -223,6 +267,15 @@ fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
         .routes(routes!(handlers::list_sessions))
         .routes(routes!(handlers::revoke_session))
         .routes(routes!(handlers::jwks))
+        .routes(routes!(second_factor::complete_login))
+        .routes(routes!(
+            second_factor::start_totp_enrollment,
+            second_factor::disable_totp
+        ))
+        .routes(routes!(second_factor::regenerate_recovery_codes))
+        .routes(routes!(second_factor::reauthenticate))
+        .routes(routes!(second_factor::confirm_totp_enrollment))
+        .routes(routes!(second_factor::mfa_status))
 }
 
 /// The Prometheus text exposition of every metric.

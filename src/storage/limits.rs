@@ -43,6 +43,14 @@ impl RateLimitStore for Database {
         Ok(())
     }
 
+    async fn delete_rate_limit(&self, key: &str) -> Result<(), AuthError> {
+        rate_limit::Entity::delete_by_id(key.to_owned())
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
     async fn delete_rate_limits_before(&self, now_ms: i64) -> Result<u64, AuthError> {
         let result = rate_limit::Entity::delete_many()
             .filter(rate_limit::Column::Tat.lt(now_ms))

@@ -5,6 +5,7 @@
 
 mod database;
 mod entities;
+mod factors;
 mod health;
 mod keys;
 mod limits;

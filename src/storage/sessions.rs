@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use super::database::{Database, classify};
 use super::entities::{refresh_token, session};
-use crate::domain::{AuthError, RefreshTokenRecord, RevocationEvent, SessionRecord, SessionStore};
+use crate::domain::{
+    AuthError, Authentication, RefreshTokenRecord, RevocationEvent, SessionRecord, SessionStore,
+};
 
 impl SessionStore for Database {
     async fn insert_session(
@@ -30,6 +32,8 @@ impl SessionStore for Database {
             refresh_generation: Set(record.refresh_generation),
             client_address: Set(record.client_address.clone()),
             user_agent: Set(record.user_agent.clone()),
+            auth_time: Set(Some(record.authentication.at)),
+            amr: Set(Some(record.authentication.stored_methods())),
         })
         .exec_without_returning(&transaction)
         .await
@@ -111,6 +115,27 @@ impl SessionStore for Database {
             .map_err(classify)?;
         transaction.commit().await.map_err(classify)?;
         Ok(true)
+    }
+
+    async fn update_session_authentication(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        authentication: &Authentication,
+    ) -> Result<bool, AuthError> {
+        let result = session::Entity::update_many()
+            .col_expr(session::Column::AuthTime, Expr::value(authentication.at))
+            .col_expr(
+                session::Column::Amr,
+                Expr::value(authentication.stored_methods()),
+            )
+            .filter(session::Column::Id.eq(session_id))
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::EndedAt.is_null())
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected == 1)
     }
 
     async fn end_session(
@@ -236,6 +261,11 @@ fn session_record(row: session::Model) -> SessionRecord {
         expires_at: row.expires_at,
         ended_at: row.ended_at,
         refresh_generation: row.refresh_generation,
+        authentication: Authentication::from_stored(
+            row.auth_time,
+            row.amr.as_deref(),
+            row.created_at,
+        ),
         client_address: row.client_address,
         user_agent: row.user_agent,
     }

@@ -4,11 +4,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    TransactionTrait as _,
 };
 use uuid::Uuid;
 
 use super::database::{Database, classify};
 use super::entities::user;
+use super::factors::delete_factors_of;
 use crate::domain::{AuthError, RevocationEvent, UserRecord, UserStore};
 
 impl UserStore for Database {
@@ -73,10 +75,13 @@ impl UserStore for Database {
     }
 
     async fn delete_user(&self, user_id: Uuid) -> Result<bool, AuthError> {
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        delete_factors_of(&transaction, user_id).await?;
         let result = user::Entity::delete_by_id(user_id)
-            .exec(&self.connection)
+            .exec(&transaction)
             .await
             .map_err(classify)?;
+        transaction.commit().await.map_err(classify)?;
         Ok(result.rows_affected > 0)
     }
 

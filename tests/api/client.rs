@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use authd::grpc::pb::LogoutAllRequest;
 use authd_client::{
-    AuthenticatedUser, RequireTokenLayer, StalePolicy, Verifier, VerifierConfig, VerifyError,
+    AuthenticatedUser, AuthenticationPolicy, AuthenticationPolicyLayer, RequireTokenLayer,
+    StalePolicy, Verifier, VerifierConfig, VerifyError,
 };
 use axum::Router;
 use axum::routing::get;
@@ -23,6 +24,7 @@ use crate::helpers::{
     with_broken_signature,
 };
 use crate::keys::{kid_of, login_signed_by, rotate};
+use crate::second_factor::one_and_two_factor_tokens;
 use crate::token_attacks::{b64, claims_of, foreign_key_claiming, header, server_key, sign};
 
 /// How long a logout may take to reach a running verifier.
@@ -549,4 +551,286 @@ async fn a_disabled_account_is_refused_by_the_verifier_until_enabled() {
         .expect("logs in again")
         .access_token;
     assert_eq!(outcome(&verifier, &fresh).await, None);
+}
+
+/// A tonic server whose health service sits behind `layer`, and a check of
+/// it with a token; the server stops when the returned sender is dropped.
+async fn health_behind(
+    layer: RequireTokenLayer,
+) -> (
+    impl Fn(&str) -> std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + Send>>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (_, health) = tonic_health::server::health_reporter();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(layer)
+            .add_service(health)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async {
+                    let _ = stopped.await;
+                },
+            ),
+    );
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let check = move |token: &str| {
+        let mut client = HealthClient::new(channel.clone());
+        let request = with_bearer(HealthCheckRequest::default(), token);
+        Box::pin(async move { client.check(request).await.map(|_| ()) })
+            as std::pin::Pin<Box<dyn Future<Output = _> + Send>>
+    };
+    (check, stop)
+}
+
+/// An axum router on a free port with `/me` open to any valid token and
+/// `/pay` wrapped in `layer`; its base URL.
+async fn axum_behind(verifier: Verifier, layer: AuthenticationPolicyLayer) -> String {
+    async fn me(AuthenticatedUser(claims): AuthenticatedUser) -> String {
+        claims.username.clone()
+    }
+    let router = Router::new()
+        .route("/me", get(me))
+        .route("/pay", get(me).layer(layer))
+        .with_state(verifier);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+/// The `acr_values` and `max_age` of a refusal's ErrorInfo, checking it is
+/// UNAUTHENTICATED for INSUFFICIENT_USER_AUTHENTICATION.
+fn insufficient(refused: Result<(), tonic::Status>) -> (Option<String>, Option<String>) {
+    let status = assert_refused(
+        refused,
+        Code::Unauthenticated,
+        "INSUFFICIENT_USER_AUTHENTICATION",
+    );
+    let info = tonic_types::StatusExt::get_details_error_info(&status).expect("ErrorInfo");
+    assert_eq!(info.domain, "authd");
+    (
+        info.metadata.get("acr_values").cloned(),
+        info.metadata.get("max_age").cloned(),
+    )
+}
+
+#[tokio::test]
+async fn the_tonic_layer_requiring_two_factors_refuses_a_password_only_token_and_admits_a_two_factor_one()
+ {
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app)).await;
+    let (password_only, two_factors) = one_and_two_factor_tokens(&app).await;
+    let (check, _stop) = health_behind(
+        RequireTokenLayer::new(verifier)
+            .with_policy(AuthenticationPolicy::new().require_two_factors()),
+    )
+    .await;
+
+    assert_eq!(
+        insufficient(check(&password_only).await),
+        (Some("aal2".to_owned()), None)
+    );
+    check(&two_factors)
+        .await
+        .expect("a two-factor token passes");
+    // A bad token is still refused for what it is.
+    assert_refused(
+        check(&with_broken_signature(&two_factors)).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID_SIGNATURE",
+    );
+}
+
+#[tokio::test]
+async fn the_axum_extractor_on_a_two_factor_route_refuses_a_password_only_token_with_the_rfc_9470_challenge()
+ {
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app)).await;
+    let (password_only, two_factors) = one_and_two_factor_tokens(&app).await;
+    let url = axum_behind(
+        verifier,
+        AuthenticationPolicyLayer::new(AuthenticationPolicy::new().require_two_factors()),
+    )
+    .await;
+    let get = |path: &str, token: &str| {
+        app.http
+            .get(format!("{url}{path}"))
+            .bearer_auth(token)
+            .send()
+    };
+
+    let response = get("/pay", &password_only).await.expect("request");
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer realm="authd", error="insufficient_user_authentication", error_description="a second factor is required", acr_values="aal2""#
+    );
+    let (status, reason, body) = problem(response).await;
+    assert_eq!(
+        (status, reason.as_str()),
+        (401, "INSUFFICIENT_USER_AUTHENTICATION")
+    );
+    assert_eq!(body["acr_values"], "aal2");
+    assert!(body.get("max_age").is_none(), "{body}");
+    // The route without the layer asks nothing more.
+    assert_eq!(
+        get("/me", &password_only).await.expect("request").status(),
+        200
+    );
+
+    let response = get("/pay", &two_factors).await.expect("request");
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn an_authentication_older_than_the_max_age_is_refused_by_the_layer_and_the_extractor() {
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app)).await;
+    let token = app.registered_token(&unique_username()).await;
+    let within_a_second = AuthenticationPolicy::new().max_auth_age(Duration::from_secs(1));
+    let (check, _stop) =
+        health_behind(RequireTokenLayer::new(verifier.clone()).with_policy(within_a_second)).await;
+    let url = axum_behind(
+        verifier.clone(),
+        AuthenticationPolicyLayer::new(within_a_second),
+    )
+    .await;
+    let pay = || {
+        app.http
+            .get(format!("{url}/pay"))
+            .bearer_auth(&token)
+            .send()
+    };
+    check(&token).await.expect("a fresh login passes");
+    assert_eq!(pay().await.expect("request").status(), 200);
+
+    // The age is what is tested: it has to pass.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert_eq!(
+        insufficient(check(&token).await),
+        (None, Some("1".to_owned()))
+    );
+    let response = pay().await.expect("request");
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer realm="authd", error="insufficient_user_authentication", error_description="a more recent authentication is required", max_age=1"#
+    );
+    let (status, reason, body) = problem(response).await;
+    assert_eq!(
+        (status, reason.as_str()),
+        (401, "INSUFFICIENT_USER_AUTHENTICATION")
+    );
+    assert_eq!(body["max_age"], 1);
+    assert_eq!(
+        verifier
+            .verify_with(&token, &within_a_second)
+            .await
+            .err()
+            .map(VerifyError::reason),
+        Some("INSUFFICIENT_USER_AUTHENTICATION")
+    );
+    assert_eq!(
+        outcome(&verifier, &token).await,
+        None,
+        "still a valid token"
+    );
+}
+
+#[tokio::test]
+async fn policy_layers_around_one_route_add_up_and_an_inner_one_never_loosens_an_outer_one() {
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app)).await;
+    let (password_only, two_factors) = one_and_two_factor_tokens(&app).await;
+    async fn me(AuthenticatedUser(claims): AuthenticatedUser) -> String {
+        claims.username.clone()
+    }
+    // Two factors for the whole admin area; one route adds an age limit,
+    // and says nothing of the level.
+    let admin = Router::new()
+        .route(
+            "/admin/keys",
+            get(me).layer(AuthenticationPolicyLayer::new(
+                AuthenticationPolicy::new().max_auth_age(Duration::from_secs(300)),
+            )),
+        )
+        .layer(AuthenticationPolicyLayer::new(
+            AuthenticationPolicy::new().require_two_factors(),
+        ));
+    let router = Router::new().merge(admin).with_state(verifier);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/admin/keys",
+        listener.local_addr().expect("address")
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let response = app
+        .http
+        .get(&url)
+        .bearer_auth(&password_only)
+        .send()
+        .await
+        .expect("request");
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    assert!(
+        challenge.ends_with(r#"acr_values="aal2", max_age=300"#),
+        "{challenge}"
+    );
+    assert_eq!(problem(response).await.0, 401);
+    let response = app
+        .http
+        .get(&url)
+        .bearer_auth(&two_factors)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_token_from_before_acr_and_auth_time_meets_no_policy_that_asks_for_them() {
+    let app = TestApp::spawn().await;
+    let verifier = connect(config(&app)).await;
+    let genuine = app.registered_token(&unique_username()).await;
+    let key = server_key(&app).await;
+    let old = sign(&header(&key.kid), &claims_of(&app, &genuine).await, &key);
+
+    assert_eq!(outcome(&verifier, &old).await, None, "still a valid token");
+    for policy in [
+        AuthenticationPolicy::new().min_assurance_level(1),
+        AuthenticationPolicy::new().max_auth_age(Duration::from_secs(3600)),
+    ] {
+        assert_eq!(
+            verifier
+                .verify_with(&old, &policy)
+                .await
+                .err()
+                .map(VerifyError::reason),
+            Some("INSUFFICIENT_USER_AUTHENTICATION"),
+            "{policy:?}"
+        );
+    }
+    assert!(
+        verifier
+            .verify_with(&old, &AuthenticationPolicy::new())
+            .await
+            .is_ok()
+    );
 }

@@ -15,6 +15,8 @@ use envoy_types::pb::envoy::service::auth::v3::authorization_client::Authorizati
 use tonic::Code;
 
 use crate::helpers::{PASSWORD, TestApp, unique_username, with_broken_signature};
+use crate::second_factor::one_and_two_factor_tokens;
+use crate::token_attacks::{claims_of, header, server_key, sign};
 
 /// The attributes Envoy sends for `GET /api/orders` from a client that sent
 /// `client_headers`: lower-case names, pseudo-headers included, plus the
@@ -140,10 +142,12 @@ async fn a_valid_bearer_token_is_allowed_with_the_identity_headers_replacing_the
     );
 
     let upstream = upstream_headers(&ok.headers);
-    assert_eq!(upstream.len(), 3, "{upstream:?}");
+    assert_eq!(upstream.len(), 5, "{upstream:?}");
     assert_eq!(upstream["x-authd-user-id"], user.id);
     assert_eq!(upstream["x-authd-username"], username);
     assert_eq!(upstream["remote-user"], username);
+    assert_eq!(upstream["x-authd-amr"], "pwd");
+    assert_eq!(upstream["x-authd-acr"], "aal1");
     // Envoy removes after it sets: removing these would drop authd's values.
     assert!(ok.headers_to_remove.is_empty(), "{ok:?}");
 }
@@ -288,4 +292,109 @@ async fn the_identity_header_names_are_configurable() {
     assert_eq!(upstream["x-user"], username);
     assert!(upstream.contains_key("x-user-id"));
     assert!(!upstream.contains_key("x-authd-user-id"));
+}
+
+/// The check of a request carrying `token`, on a route whose
+/// `ExtAuthzPerRoute` sets these context extensions.
+fn check_on_route(token: &str, extensions: &[(&str, &str)]) -> CheckRequest {
+    let mut request = check_request(&[("authorization", &format!("Bearer {token}"))]);
+    if let Some(attributes) = request.attributes.as_mut() {
+        attributes.context_extensions = extensions
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+    }
+    request
+}
+
+#[tokio::test]
+async fn a_route_requiring_two_factors_denies_a_password_only_token_with_the_rfc_9470_challenge() {
+    let app = TestApp::spawn().await;
+    let (password_only, two_factors) = one_and_two_factor_tokens(&app).await;
+    let required = [("authd_acr", "aal2"), ("authd_max_age", "300")];
+
+    let response = check(&app, check_on_route(&password_only, &required)).await;
+    let info = response.status.as_ref().expect("a status").message.clone();
+    assert_eq!(info, "a second factor is required");
+    let (status, headers, body) = denied(response);
+    assert_eq!(status, 401);
+    assert_eq!(
+        headers["www-authenticate"],
+        r#"Bearer realm="authd", error="insufficient_user_authentication", error_description="a second factor is required", acr_values="aal2", max_age=300"#
+    );
+    assert_eq!(body["reason"], "INSUFFICIENT_USER_AUTHENTICATION");
+    assert_eq!(body["acr_values"], "aal2");
+    assert_eq!(body["max_age"], 300);
+    allowed(check(&app, check_on_route(&password_only, &[])).await);
+
+    let ok = allowed(check(&app, check_on_route(&two_factors, &required)).await);
+    let upstream = upstream_headers(&ok.headers);
+    assert_eq!(upstream["x-authd-amr"], "pwd,otp,mfa");
+    assert_eq!(upstream["x-authd-acr"], "aal2");
+}
+
+#[tokio::test]
+async fn a_route_requiring_a_recent_authentication_denies_a_token_from_an_older_one() {
+    let app = TestApp::spawn().await;
+    let token = app.registered_token(&unique_username()).await;
+    let required = [("authd_max_age", "1")];
+    allowed(check(&app, check_on_route(&token, &required)).await);
+
+    // The age is what is tested: it has to pass.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+
+    let (status, headers, body) = denied(check(&app, check_on_route(&token, &required)).await);
+    assert_eq!(status, 401);
+    assert_eq!(
+        headers["www-authenticate"],
+        r#"Bearer realm="authd", error="insufficient_user_authentication", error_description="a more recent authentication is required", max_age=1"#
+    );
+    assert_eq!(body["reason"], "INSUFFICIENT_USER_AUTHENTICATION");
+    assert_eq!(body["max_age"], 1);
+}
+
+#[tokio::test]
+async fn a_route_requirement_that_cannot_be_read_is_denied_rather_than_ignored() {
+    let app = TestApp::spawn().await;
+    let token = app.registered_token(&unique_username()).await;
+
+    let response = check(&app, check_on_route(&token, &[("authd_acr", "two")])).await;
+    assert_eq!(
+        response.status.as_ref().map(|status| status.code),
+        Some(Code::InvalidArgument as i32)
+    );
+    let Some(HttpResponse::DeniedResponse(denial)) = response.http_response else {
+        panic!("not a denial: {:?}", response.http_response);
+    };
+    assert_eq!(denial.status.map(|status| status.code), Some(400));
+    let body: serde_json::Value = serde_json::from_str(&denial.body).expect("problem body");
+    assert_eq!(body["reason"], "INVALID_AUTHENTICATION_REQUIREMENT");
+}
+
+#[tokio::test]
+async fn a_token_from_before_amr_and_acr_is_allowed_with_those_headers_removed_but_meets_no_requirement()
+ {
+    let app = TestApp::spawn().await;
+    let genuine = app.registered_token(&unique_username()).await;
+    let key = server_key(&app).await;
+    // Signed by authd's key with the claims it issued before recording how
+    // and when users authenticated: no amr, acr or auth_time.
+    let old = sign(&header(&key.kid), &claims_of(&app, &genuine).await, &key);
+
+    let ok = allowed(check(&app, check_on_route(&old, &[])).await);
+    let upstream = upstream_headers(&ok.headers);
+    assert_eq!(upstream.len(), 3, "{upstream:?}");
+    // Removed, not left to what the client sent.
+    let mut removed = ok.headers_to_remove.clone();
+    removed.sort();
+    assert_eq!(removed, ["x-authd-acr", "x-authd-amr"]);
+
+    for required in [("authd_acr", "aal1"), ("authd_max_age", "3600")] {
+        let (status, _, body) = denied(check(&app, check_on_route(&old, &[required])).await);
+        assert_eq!(
+            (status, body["reason"].as_str()),
+            (401, Some("INSUFFICIENT_USER_AUTHENTICATION")),
+            "{required:?}"
+        );
+    }
 }

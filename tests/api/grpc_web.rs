@@ -220,3 +220,55 @@ async fn grpc_web_errors_carry_the_status() {
 
     assert_eq!(reply.grpc_status, "6", "ALREADY_EXISTS: {reply:?}");
 }
+
+#[tokio::test]
+async fn a_login_with_a_second_factor_completes_over_grpc_web_and_verify_says_so() {
+    use authd::grpc::pb::{
+        CompleteLoginRequest, CompleteLoginResponse, LoginRequest, LoginResponse,
+        complete_login_request::Proof,
+    };
+    let app = TestApp::spawn().await;
+    let now = crate::second_factor::steady_now().await;
+    let account = crate::second_factor::enroll_at(&app, now, -1).await;
+    let (_, client) = clients().into_iter().next().expect("HTTP/1.1");
+    let login = LoginRequest {
+        username: account.username.clone(),
+        password: PASSWORD.into(),
+    };
+    let reply = call(&client, &app, Encoding::Text, "Login", &login, None).await;
+    assert_eq!(reply.grpc_status, "0", "{reply:?}");
+    let answered =
+        LoginResponse::decode(reply.message.expect("message").as_slice()).expect("decode");
+    assert!(answered.access_token.is_empty());
+    let ticket = answered.mfa_required.expect("mfa_required").ticket;
+
+    let complete = CompleteLoginRequest {
+        ticket,
+        proof: Some(Proof::TotpCode(crate::second_factor::code(
+            &account.secret,
+            now,
+            0,
+        ))),
+    };
+    let reply = call(
+        &client,
+        &app,
+        Encoding::Text,
+        "CompleteLogin",
+        &complete,
+        None,
+    )
+    .await;
+    assert_eq!(reply.grpc_status, "0", "{reply:?}");
+    let session =
+        CompleteLoginResponse::decode(reply.message.expect("message").as_slice()).expect("decode");
+    let verify = VerifyRequest {
+        access_token: session.access_token,
+    };
+    let reply = call(&client, &app, Encoding::Binary, "Verify", &verify, None).await;
+    let verified =
+        VerifyResponse::decode(reply.message.expect("message").as_slice()).expect("decode");
+    assert_eq!(verified.amr, ["pwd", "otp", "mfa"]);
+    assert_eq!(verified.assurance_level, 2);
+    assert!(verified.auth_time.is_some());
+}

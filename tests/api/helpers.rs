@@ -431,6 +431,7 @@ impl TestApp {
         let request = ChangePasswordRequest {
             current_password: current_password.into(),
             new_password: new_password.into(),
+            second: None,
         };
         self.client
             .clone()
@@ -447,6 +448,7 @@ impl TestApp {
     ) -> Result<DeleteAccountResponse, Status> {
         let request = DeleteAccountRequest {
             password: password.into(),
+            second: None,
         };
         self.client
             .clone()

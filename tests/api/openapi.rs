@@ -41,18 +41,25 @@ async fn the_document_is_openapi_3_1_and_lists_every_endpoint() {
         operations,
         [
             "DELETE /user/me",
+            "DELETE /user/mfa/totp",
             "DELETE /user/sessions/{id}",
             "GET /.well-known/jwks.json",
             "GET /.well-known/oauth-authorization-server",
             "GET /.well-known/openid-configuration",
             "GET /user/me",
+            "GET /user/mfa",
             "GET /user/sessions",
             "POST /login",
+            "POST /login/mfa",
             "POST /logout",
             "POST /logout/all",
             "POST /oauth2/introspect",
             "POST /token/refresh",
+            "POST /user/mfa/recovery-codes",
+            "POST /user/mfa/totp",
+            "POST /user/mfa/totp/confirm",
             "POST /user/password",
+            "POST /user/reauthenticate",
             "POST /user/register",
             "POST /verify",
         ]
@@ -132,12 +139,12 @@ async fn response_bodies_have_exactly_the_documented_properties() {
     assert_eq!(keys(&token["user"]), schema_properties("UserBody"));
     assert_eq!(keys(&claims), schema_properties("ClaimsBody"));
     let mut problem_keys = keys(&problem);
-    problem_keys.push("errors".into());
+    problem_keys.extend(["errors".into(), "max_age".into(), "acr_values".into()]);
     problem_keys.sort();
     assert_eq!(
         problem_keys,
         schema_properties("Problem"),
-        "errors appears only for 400s"
+        "errors appears only for 400s, max_age and acr_values only for refusals that ask for a (recent, stronger) authentication"
     );
 }
 

@@ -29,6 +29,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use crate::helpers::{PASSWORD, TestApp, problem, unique_username, with_broken_signature};
+use crate::second_factor::one_and_two_factor_tokens;
 
 /// The addresses the deployment files are written with, and which tests
 /// replace: the proxy's own, authd's and the app's.
@@ -42,14 +43,18 @@ const PROXY_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a client claims in the headers that carry the identity to the app,
 /// also spelled with underscores, which apps reading CGI-style variables
 /// (WSGI, PHP, Rack) take for the same names.
-const SPOOFED: [(&str, &str); 7] = [
+const SPOOFED: [(&str, &str); 11] = [
     ("X-Authd-User-Id", "someone-else"),
     ("X-Authd-Username", "admin"),
     ("Remote-User", "admin"),
+    ("X-Authd-Amr", "pwd,otp,mfa"),
+    ("X-Authd-Acr", "aal2"),
     ("X-Authd_User-Id", "someone-else"),
     ("X_Authd_User_Id", "someone-else"),
     ("X-Authd_Username", "admin"),
     ("Remote_User", "admin"),
+    ("X_Authd_Amr", "pwd,otp,mfa"),
+    ("X-Authd_Acr", "aal2"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,12 +232,21 @@ impl Echo {
             .collect()
     }
 
-    /// Asserts that the app was told exactly who the caller is, once.
+    /// Asserts that the app was told exactly who the caller is, once, and
+    /// that they logged in with a password alone.
     #[track_caller]
     fn assert_identity(&self, user_id: &str, username: &str) {
         assert_eq!(self.values("x-authd-user-id"), [user_id], "{self:#?}");
         assert_eq!(self.values("x-authd-username"), [username], "{self:#?}");
         assert_eq!(self.values("remote-user"), [username], "{self:#?}");
+        self.assert_authentication("pwd", "aal1");
+    }
+
+    /// Asserts how the app was told the caller authenticated, once.
+    #[track_caller]
+    fn assert_authentication(&self, amr: &str, acr: &str) {
+        assert_eq!(self.values("x-authd-amr"), [amr], "{self:#?}");
+        assert_eq!(self.values("x-authd-acr"), [acr], "{self:#?}");
     }
 
     /// Asserts that the app was told no identity at all.
@@ -583,6 +597,7 @@ with_each_proxy!(
     a_forged_token_is_refused,
     a_logged_out_token_is_refused_at_once,
     the_public_path_needs_no_token,
+    a_route_requiring_two_factors_admits_only_a_two_factor_token,
     nothing_gets_through_while_authd_is_down,
     a_host_the_proxy_does_not_serve_is_refused,
 );
@@ -652,6 +667,41 @@ async fn a_client_cannot_claim_an_identity(kind: Proxy) {
         request = request.header(name, claim);
     }
     deployment.passed(request).await.assert_anonymous();
+}
+
+async fn a_route_requiring_two_factors_admits_only_a_two_factor_token(kind: Proxy) {
+    let deployment = Deployment::start(kind).await;
+    let (password_only, two_factors) = one_and_two_factor_tokens(&deployment.app).await;
+
+    // Claiming the second factor in the headers authd sets gets nowhere.
+    let mut request = deployment.get("/admin/keys").bearer_auth(&password_only);
+    for (name, claim) in SPOOFED {
+        request = request.header(name, claim);
+    }
+    let (response, challenge) = deployment.refused(request).await;
+    assert!(
+        challenge
+            .starts_with(r#"Bearer realm="authd", error="insufficient_user_authentication", "#),
+        "{challenge}"
+    );
+    assert!(
+        challenge.ends_with(r#"acr_values="aal2", max_age=300"#),
+        "{challenge}"
+    );
+    deployment
+        .assert_reason(response, "INSUFFICIENT_USER_AUTHENTICATION")
+        .await;
+    // The same token is good elsewhere.
+    deployment
+        .passed(deployment.get("/orders").bearer_auth(&password_only))
+        .await
+        .assert_authentication("pwd", "aal1");
+
+    let seen = deployment
+        .passed(deployment.get("/admin/keys").bearer_auth(&two_factors))
+        .await;
+    assert_eq!(seen.path, "/admin/keys");
+    seen.assert_authentication("pwd,otp,mfa", "aal2");
 }
 
 async fn a_request_without_a_token_is_challenged(kind: Proxy) {

@@ -390,6 +390,8 @@ async fn reseal_moves_every_key_to_the_new_secrets_key_and_the_old_one_is_then_n
         TestApp::spawn_with(|settings| settings.secrets_key_file = Some(old_key.clone())).await;
     let name = unique_username();
     let token = app.registered_token(&name).await;
+    let now = crate::second_factor::steady_now().await;
+    let with_totp = crate::second_factor::enroll_at(&app, now, -1).await;
     let database = Arc::clone(&app.database);
     let mut settings = app.settings.clone();
     drop(app);
@@ -416,11 +418,15 @@ async fn reseal_moves_every_key_to_the_new_secrets_key_and_the_old_one_is_then_n
 
     assert_eq!(
         reseal().await,
-        format!("resealed 1 signing keys under secrets key {new_id} (0 already were)\n")
+        format!(
+            "resealed 1 signing keys and 1 TOTP secrets under secrets key {new_id} (0 and 0 already were)\n"
+        )
     );
     assert_eq!(
         reseal().await,
-        format!("resealed 0 signing keys under secrets key {new_id} (1 already were)\n"),
+        format!(
+            "resealed 0 signing keys and 0 TOTP secrets under secrets key {new_id} (1 and 1 already were)\n"
+        ),
         "a second run has nothing left to do"
     );
 
@@ -447,6 +453,18 @@ async fn reseal_moves_every_key_to_the_new_secrets_key_and_the_old_one_is_then_n
         .expect("login")
         .access_token;
     assert_eq!(kid_of(&after), kid_of(&token));
+    // The TOTP secret opens under the new key alone.
+    let ticket = crate::second_factor::ticket(&app, &with_totp.username).await;
+    app.client
+        .clone()
+        .complete_login(authd::grpc::pb::CompleteLoginRequest {
+            ticket,
+            proof: Some(authd::grpc::pb::complete_login_request::Proof::TotpCode(
+                crate::second_factor::code(&with_totp.secret, now, 0),
+            )),
+        })
+        .await
+        .expect("the resealed TOTP secret still checks codes");
 }
 
 #[tokio::test]

@@ -94,6 +94,7 @@ async fn no_secret_reaches_the_log() {
             authd::grpc::pb::ChangePasswordRequest {
                 current_password: PASSWORD.into(),
                 new_password: NEW_PASSWORD.into(),
+                second: None,
             },
             by_cookie["access_token"].as_str().expect("token"),
         ))
@@ -104,6 +105,7 @@ async fn no_secret_reaches_the_log() {
         .delete_account(with_bearer(
             authd::grpc::pb::DeleteAccountRequest {
                 password: NEW_PASSWORD.into(),
+                second: None,
             },
             &changed.access_token,
         ))
@@ -147,4 +149,140 @@ async fn no_secret_reaches_the_log() {
     assert!(warning.contains("WARN"), "{warning}");
     assert!(warning.contains(&registered.session_id), "{warning}");
     assert!(warning.contains(&user_id), "{warning}");
+}
+
+#[tokio::test]
+async fn no_second_factor_secret_reaches_the_log() {
+    use crate::second_factor::{code, steady_now};
+    use authd::grpc::pb::{
+        CompleteLoginRequest, ConfirmTotpEnrollmentRequest, RegenerateRecoveryCodesRequest,
+        StartTotpEnrollmentRequest, complete_login_request::Proof,
+        regenerate_recovery_codes_request::Second,
+    };
+
+    let database = TestDatabase::create().await;
+    let (mut authd, address, _, log) = spawn_authd_process_logged(
+        &[("RUST_LOG", "trace")],
+        &[
+            "--database-url",
+            &database.url,
+            "--argon2-memory-kib",
+            "256",
+            "--argon2-iterations",
+            "1",
+        ],
+    )
+    .await;
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect to authd");
+    let mut client = AuthServiceClient::new(channel);
+    let name = unique_username();
+    let registered = client
+        .register(RegisterRequest {
+            username: name.clone(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .expect("registered")
+        .into_inner();
+    let token = registered.access_token;
+    let started = client
+        .start_totp_enrollment(with_bearer(StartTotpEnrollmentRequest {}, &token))
+        .await
+        .expect("started")
+        .into_inner();
+    let now = steady_now().await;
+    let codes = client
+        .confirm_totp_enrollment(with_bearer(
+            ConfirmTotpEnrollmentRequest {
+                code: code(&started.secret, now, -1),
+            },
+            &token,
+        ))
+        .await
+        .expect("confirmed")
+        .into_inner()
+        .recovery_codes;
+    let login = |client: &mut AuthServiceClient<Channel>| {
+        let mut client = client.clone();
+        let name = name.clone();
+        async move {
+            client
+                .login(LoginRequest {
+                    username: name,
+                    password: PASSWORD.into(),
+                })
+                .await
+                .expect("password accepted")
+                .into_inner()
+                .mfa_required
+                .expect("second factor required")
+                .ticket
+        }
+    };
+    let wrong_ticket = login(&mut client).await;
+    client
+        .complete_login(CompleteLoginRequest {
+            ticket: wrong_ticket.clone(),
+            proof: Some(Proof::RecoveryCode("ABCDE-FGHJK-MNPQR".into())),
+        })
+        .await
+        .expect_err("a wrong code");
+    let ticket = login(&mut client).await;
+    let session = client
+        .complete_login(CompleteLoginRequest {
+            ticket: ticket.clone(),
+            proof: Some(Proof::RecoveryCode(codes[0].clone())),
+        })
+        .await
+        .expect("completed")
+        .into_inner();
+    let regenerated = client
+        .regenerate_recovery_codes(with_bearer(
+            RegenerateRecoveryCodesRequest {
+                second: Some(Second::TotpCode(code(&started.secret, now, 0))),
+            },
+            &session.access_token,
+        ))
+        .await
+        .expect("regenerated")
+        .into_inner()
+        .recovery_codes;
+    terminate(&mut authd).await;
+
+    let log = log.lock().expect("log").join("\n");
+    let mut secrets = vec![
+        started.secret.clone(),
+        started.otpauth_uri.clone(),
+        wrong_ticket,
+        ticket,
+        session.access_token,
+        session.refresh_token,
+    ];
+    for recovery_code in codes.iter().chain(&regenerated) {
+        secrets.push(recovery_code.clone());
+        secrets.push(recovery_code.replace('-', ""));
+    }
+    for secret in &secrets {
+        let probe = &secret[secret.len().saturating_sub(15)..];
+        assert!(!log.contains(probe), "{probe} appears in the log");
+    }
+    let user_id = registered.user.expect("user").id;
+    for event in [
+        "TOTP enabled",
+        "second factor accepted",
+        "wrong second-factor code",
+        "recovery code used",
+        "recovery codes regenerated",
+    ] {
+        let line = log
+            .lines()
+            .find(|line| line.contains(event))
+            .unwrap_or_else(|| panic!("no line {event:?} in:\n{log}"));
+        assert!(line.contains("INFO"), "{line}");
+        assert!(line.contains(&user_id), "{line}");
+    }
 }

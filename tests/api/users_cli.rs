@@ -101,6 +101,34 @@ async fn logout_ends_every_session_of_the_account() {
 }
 
 #[tokio::test]
+async fn mfa_reset_removes_the_second_factor_and_ends_every_session() {
+    let app = TestApp::spawn().await;
+    let now = crate::second_factor::steady_now().await;
+    let account = crate::second_factor::enroll_at(&app, now, 0).await;
+    let printed = users(&app, &["mfa-reset", &account.username])
+        .await
+        .expect("reset");
+    assert!(
+        printed.contains(&format!(
+            "removed TOTP and the recovery codes of {}",
+            account.username
+        )),
+        "{printed}"
+    );
+    wait_until_refused(&app, &account.token, "TOKEN_REVOKED").await;
+    let login = app
+        .login(&account.username, PASSWORD)
+        .await
+        .expect("logged in");
+    assert!(login.mfa_required.is_none(), "the password alone is asked");
+    assert!(!login.access_token.is_empty());
+    let again = users(&app, &["mfa-reset", &account.username])
+        .await
+        .expect("reset again");
+    assert!(again.contains("had no second factor"), "{again}");
+}
+
+#[tokio::test]
 async fn delete_removes_the_account_and_its_tokens() {
     let app = TestApp::spawn().await;
     let name = unique_username();

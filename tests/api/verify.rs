@@ -19,12 +19,36 @@ async fn verify_tells_whom_the_token_belongs_to() {
     assert!(!verified.token_id.is_empty());
 }
 
+/// Every claim included (the longest name, `amr` of two factors, the
+/// discovery issue's `client_id`, a public URL as issuer), a token stays
+/// under 1 KiB: it travels in every request's header.
 #[tokio::test]
 async fn tokens_stay_small() {
-    let app = TestApp::spawn().await;
-    let token = app.registered_token(&"a".repeat(32)).await;
+    let app = TestApp::spawn_with(|settings| {
+        settings.public_url = Some("https://auth.example.com".parse().expect("url"));
+    })
+    .await;
+    let now = crate::second_factor::steady_now().await;
+    let account = crate::second_factor::enroll_at(&app, now, -1).await;
+    let ticket = crate::second_factor::ticket(&app, &account.username).await;
+    let two_factors = app
+        .client
+        .clone()
+        .complete_login(authd::grpc::pb::CompleteLoginRequest {
+            ticket,
+            proof: Some(authd::grpc::pb::complete_login_request::Proof::TotpCode(
+                crate::second_factor::code(&account.secret, now, 0),
+            )),
+        })
+        .await
+        .expect("logged in")
+        .into_inner()
+        .access_token;
+    let longest_name = app.registered_token(&"a".repeat(32)).await;
 
-    assert!(token.len() <= 512, "{} bytes", token.len());
+    for token in [two_factors, longest_name] {
+        assert!(token.len() < 1024, "{} bytes", token.len());
+    }
 }
 
 #[tokio::test]

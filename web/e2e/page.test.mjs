@@ -8,133 +8,12 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { launchChromium, startAuthd, stopAuthd } from "./support.mjs";
+import { Visitor, launchChromium, screenshotDir, startAuthd, stopAuthd } from "./support.mjs";
 
-const screenshotDir = process.env.SCREENSHOT_DIR ?? fileURLToPath(new URL("screenshots", import.meta.url));
 const username = "alice";
 const password = "correct horse battery";
 const newPassword = "a different horse battery";
 
-// One browser context with the page open. Every helper that starts a call to
-// authd waits for its end: the page is aria-busy from its load until it has
-// tried to resume a session, and during every call, from the click on.
-class Visitor {
-  constructor(context, page) {
-    this.context = context;
-    this.page = page;
-  }
-
-  idle() {
-    return this.page.locator('[data-testid="page"][aria-busy="false"]').waitFor();
-  }
-
-  async reload() {
-    await this.page.reload();
-    await this.idle();
-  }
-
-  // Clicks a button and waits for the call it starts to end.
-  async click(button) {
-    await button.click();
-    await this.idle();
-  }
-
-  press(testId) {
-    return this.click(this.page.getByTestId(testId));
-  }
-
-  pressButton(name) {
-    return this.click(this.page.getByRole("button", { name, exact: true }));
-  }
-
-  form(name) {
-    return this.page.getByRole("form", { name, exact: true });
-  }
-
-  // Fills the field with this label, within `scope` where labels repeat
-  // (both "Sign in" and "Create an account" ask for a username).
-  async fill(label, value, scope = this.page) {
-    await scope.getByLabel(label, { exact: true }).fill(value);
-  }
-
-  async logIn(typedPassword) {
-    const form = this.form("Sign in");
-    await this.fill("Username", username, form);
-    await this.fill("Password", typedPassword, form);
-    await this.press("log-in");
-  }
-
-  async register(name, typedPassword) {
-    const form = this.form("Create an account");
-    await this.fill("Username", name, form);
-    await this.fill("Password", typedPassword, form);
-    await this.press("register");
-  }
-
-  text(testId) {
-    return this.page.getByTestId(testId).textContent();
-  }
-
-  // What a section's outcome element says: its words (without the reason
-  // printed after them), authd's reason, and "success" or "error".
-  said(section) {
-    return this.page.getByTestId(`${section}-outcome`).evaluate((element) => ({
-      words: element.firstChild?.textContent.trim() ?? "",
-      reason: element.dataset.reason ?? null,
-      outcome: element.dataset.outcome ?? null,
-    }));
-  }
-
-  // How a field is marked: aria-invalid, and the words and reason of the
-  // message its aria-describedby names (null if none).
-  fieldState(field) {
-    return field.evaluate((input) => {
-      const note = document.getElementById(input.getAttribute("aria-describedby") ?? "");
-      return {
-        invalid: input.getAttribute("aria-invalid"),
-        words: note?.firstChild?.textContent.trim() ?? null,
-        reason: note?.dataset.reason ?? null,
-        focused: document.activeElement === input,
-      };
-    });
-  }
-
-  sessions() {
-    return this.page.getByRole("list", { name: "Your sessions" }).getByRole("listitem");
-  }
-
-  // What the page shows as text, for checks that no transport status leaks.
-  shownText() {
-    return this.page.getByTestId("page").innerText();
-  }
-
-  errorCount() {
-    return this.page.locator('[data-outcome="error"], .field-error, [aria-invalid="true"]').count();
-  }
-
-  // Which of the controls that depend on being signed in or out are shown.
-  async controls() {
-    const page = this.page;
-    const button = (name) => page.getByRole("button", { name, exact: true }).isVisible();
-    return {
-      signIn: await this.form("Sign in").isVisible(),
-      register: await this.form("Create an account").isVisible(),
-      whoAmI: await button("Who am I?"),
-      signOut: await button("Sign out"),
-      sessions: await button("List sessions"),
-      changePassword: await this.form("Change password").isVisible(),
-      deleteAccount: await this.form("Delete account").isVisible(),
-      checkToken: await this.form("Check a token").isVisible(),
-    };
-  }
-
-  async screenshot(name, { fullPage = true } = {}) {
-    const path = join(screenshotDir, `${name}.png`);
-    await this.page.screenshot({ path, fullPage });
-    return path;
-  }
-}
 
 const SIGNED_OUT = {
   signIn: true,
@@ -323,7 +202,7 @@ describe("the demo page", { timeout: 120_000 }, () => {
   });
 
   it("refuses a wrong password in words, beside the sign-in form", async () => {
-    await first.logIn("not the password");
+    await first.logIn(username, "not the password");
     assert.deepEqual(await first.said("sign-in"), {
       words: "Wrong username or password.",
       reason: "INVALID_CREDENTIALS",
@@ -334,7 +213,7 @@ describe("the demo page", { timeout: 120_000 }, () => {
   });
 
   it("signs in again", async () => {
-    await first.logIn(password);
+    await first.logIn(username, password);
     assert.equal(await first.text("session"), `Signed in as ${username}`);
     assert.equal(await first.errorCount(), 0, "the wrong password's error is gone");
   });
@@ -362,9 +241,9 @@ describe("the demo page", { timeout: 120_000 }, () => {
   });
 
   it("lists the sessions of two browsers signed in as the same user", async () => {
-    await first.logIn(password);
+    await first.logIn(username, password);
     second = await openPage();
-    await second.logIn(password);
+    await second.logIn(username, password);
     assert.equal(await second.text("session"), `Signed in as ${username}`);
 
     await first.pressButton("List sessions");
@@ -428,9 +307,9 @@ describe("the demo page", { timeout: 120_000 }, () => {
     await first.press("verify");
     assert.equal((await first.said("check-token")).reason, "TOKEN_REVOKED");
 
-    await second.logIn(password);
+    await second.logIn(username, password);
     assert.equal((await second.said("sign-in")).reason, "INVALID_CREDENTIALS");
-    await second.logIn(newPassword);
+    await second.logIn(username, newPassword);
     assert.equal(await second.text("session"), `Signed in as ${username}`);
   });
 
@@ -478,7 +357,7 @@ describe("the demo page", { timeout: 120_000 }, () => {
     assert.equal((await second.said("session")).reason, "TOKEN_REVOKED");
     assert.equal(await second.text("session"), "Not signed in");
 
-    await first.logIn(newPassword);
+    await first.logIn(username, newPassword);
     assert.equal((await first.said("sign-in")).reason, "INVALID_CREDENTIALS");
     assert.equal(await first.text("session"), "Not signed in");
   });

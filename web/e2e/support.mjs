@@ -12,6 +12,8 @@ const authdBin = process.env.AUTHD_BIN;
 if (!authdBin) {
   throw new Error("set AUTHD_BIN to the authd binary to test, e.g. AUTHD_BIN=../target/debug/authd");
 }
+/** Where the tests put screenshots of the page's states (git-ignored). */
+export const screenshotDir = process.env.SCREENSHOT_DIR ?? fileURLToPath(new URL("screenshots", import.meta.url));
 export const webRoot = fileURLToPath(new URL("../dist", import.meta.url));
 if (!existsSync(join(webRoot, "index.html"))) {
   throw new Error(`${webRoot}/index.html is missing: run \`npm run build\` first`);
@@ -90,4 +92,124 @@ export function launchChromium() {
     ],
     timeout: 30_000,
   });
+}
+
+// One browser context with the page open. Every helper that starts a call to
+// authd waits for its end: the page is aria-busy from its load until it has
+// tried to resume a session, and during every call, from the click on.
+export class Visitor {
+  constructor(context, page) {
+    this.context = context;
+    this.page = page;
+  }
+
+  idle() {
+    return this.page.locator('[data-testid="page"][aria-busy="false"]').waitFor();
+  }
+
+  async reload() {
+    await this.page.reload();
+    await this.idle();
+  }
+
+  // Clicks a button and waits for the call it starts to end.
+  async click(button) {
+    await button.click();
+    await this.idle();
+  }
+
+  press(testId) {
+    return this.click(this.page.getByTestId(testId));
+  }
+
+  pressButton(name) {
+    return this.click(this.page.getByRole("button", { name, exact: true }));
+  }
+
+  form(name) {
+    return this.page.getByRole("form", { name, exact: true });
+  }
+
+  // Fills the field with this label, within `scope` where labels repeat
+  // (both "Sign in" and "Create an account" ask for a username).
+  async fill(label, value, scope = this.page) {
+    await scope.getByLabel(label, { exact: true }).fill(value);
+  }
+
+  async logIn(name, typedPassword) {
+    const form = this.form("Sign in");
+    await this.fill("Username", name, form);
+    await this.fill("Password", typedPassword, form);
+    await this.press("log-in");
+  }
+
+  async register(name, typedPassword) {
+    const form = this.form("Create an account");
+    await this.fill("Username", name, form);
+    await this.fill("Password", typedPassword, form);
+    await this.press("register");
+  }
+
+  text(testId) {
+    return this.page.getByTestId(testId).textContent();
+  }
+
+  // What a section's outcome element says: its words (without the reason
+  // printed after them), authd's reason, and "success" or "error".
+  said(section) {
+    return this.page.getByTestId(`${section}-outcome`).evaluate((element) => ({
+      words: element.firstChild?.textContent.trim() ?? "",
+      reason: element.dataset.reason ?? null,
+      outcome: element.dataset.outcome ?? null,
+    }));
+  }
+
+  // How a field is marked: aria-invalid, and the words and reason of the
+  // message its aria-describedby names (null if none).
+  fieldState(field) {
+    return field.evaluate((input) => {
+      const note = document.getElementById(input.getAttribute("aria-describedby") ?? "");
+      return {
+        invalid: input.getAttribute("aria-invalid"),
+        words: note?.firstChild?.textContent.trim() ?? null,
+        reason: note?.dataset.reason ?? null,
+        focused: document.activeElement === input,
+      };
+    });
+  }
+
+  sessions() {
+    return this.page.getByRole("list", { name: "Your sessions" }).getByRole("listitem");
+  }
+
+  // What the page shows as text, for checks that no transport status leaks.
+  shownText() {
+    return this.page.getByTestId("page").innerText();
+  }
+
+  errorCount() {
+    return this.page.locator('[data-outcome="error"], .field-error, [aria-invalid="true"]').count();
+  }
+
+  // Which of the controls that depend on being signed in or out are shown.
+  async controls() {
+    const page = this.page;
+    const button = (name) => page.getByRole("button", { name, exact: true }).isVisible();
+    return {
+      signIn: await this.form("Sign in").isVisible(),
+      register: await this.form("Create an account").isVisible(),
+      whoAmI: await button("Who am I?"),
+      signOut: await button("Sign out"),
+      sessions: await button("List sessions"),
+      changePassword: await this.form("Change password").isVisible(),
+      deleteAccount: await this.form("Delete account").isVisible(),
+      checkToken: await this.form("Check a token").isVisible(),
+    };
+  }
+
+  async screenshot(name, { fullPage = true } = {}) {
+    const path = join(screenshotDir, `${name}.png`);
+    await this.page.screenshot({ path, fullPage });
+    return path;
+  }
 }

@@ -1,6 +1,7 @@
-// The demo page: create an account, sign in, ask authd whom a token belongs
-// to, list and end sessions, change the password, delete the account, and
-// sign out, against the authd that served the page, through @authd/client:
+// The demo page: create an account, sign in (with a second factor when the
+// account has one), ask authd whom a token belongs to, list and end
+// sessions, turn two-factor authentication on and off, change the password,
+// delete the account, and sign out, against the authd that served the page, through @authd/client:
 // its session helper for what starts, renews or ends this browser's session
 // (REST, which sets and clears the HttpOnly cookies), its grpc-web client
 // for the rest.
@@ -13,7 +14,10 @@ import {
   Code,
   createBrowserClient,
   createSession,
+  isMfaRequired,
   timestampDate,
+  type MfaChallenge,
+  type SecondFactor,
   type Session,
   type SessionState,
   type Timestamp,
@@ -67,6 +71,8 @@ class Panel {
      * field for it (at login it cannot say which of the two is wrong).
      */
     private readonly reasonFields: Readonly<Record<string, HTMLInputElement>> = {},
+    /** Where its outcome goes when the call hid it (a form inside a part of the page). */
+    readonly parent?: Panel,
   ) {
     const outcome = section.querySelector<HTMLElement>(".outcome");
     if (!outcome) {
@@ -76,7 +82,7 @@ class Panel {
   }
 
   get shown(): boolean {
-    return !this.section.hidden;
+    return this.section.closest("[hidden]") === null;
   }
 
   clear(): void {
@@ -190,7 +196,27 @@ const currentPasswordInput = byId("current-password", HTMLInputElement);
 const newPasswordInput = byId("new-password", HTMLInputElement);
 const deleteAccountForm = byId("delete-account", HTMLFormElement);
 const deletePasswordInput = byId("delete-password", HTMLInputElement);
+// Shown while TOTP is on: authd asks for the second factor too, unless the
+// session proved it recently.
+const changePasswordCodeInput = byId("change-password-code", HTMLInputElement);
+const deleteAccountCodeInput = byId("delete-account-code", HTMLInputElement);
 const checkTokenForm = byId("check-token", HTMLFormElement);
+const secondFactorForm = byId("second-factor", HTMLFormElement);
+const secondFactorInput = byId("second-factor-code", HTMLInputElement);
+const cancelSecondFactorButton = byId("cancel-second-factor", HTMLButtonElement);
+const mfaStatusText = byId("mfa-status", HTMLParagraphElement);
+const startTotpButton = byId("start-totp", HTMLButtonElement);
+const enrollmentBox = byId("totp-enrollment", HTMLDivElement);
+const qrImage = byId("totp-qr", HTMLImageElement);
+const secretInput = byId("totp-secret", HTMLInputElement);
+const copySecretButton = byId("copy-totp-secret", HTMLButtonElement);
+const confirmTotpForm = byId("confirm-totp", HTMLFormElement);
+const confirmTotpInput = byId("confirm-totp-code", HTMLInputElement);
+const recoveryCodesBox = byId("recovery-codes-box", HTMLDivElement);
+const recoveryCodesList = byId("recovery-codes", HTMLOListElement);
+const recoveryCodesSavedButton = byId("recovery-codes-saved", HTMLButtonElement);
+const disableTotpForm = byId("disable-totp", HTMLFormElement);
+const disableTotpInput = byId("disable-totp-code", HTMLInputElement);
 const tokenToCheckInput = byId("token-to-check", HTMLInputElement);
 // The read-only username fields of the forms that ask for the signed-in
 // account's password: password managers look for one in every password form.
@@ -209,18 +235,54 @@ const registerPanel = new Panel(
 const sessionsPanel = new Panel(byId("sessions-panel", HTMLElement));
 const changePasswordPanel = new Panel(
   byId("change-password-panel", HTMLElement),
-  { current_password: currentPasswordInput, new_password: newPasswordInput },
-  { INVALID_CREDENTIALS: currentPasswordInput },
+  {
+    current_password: currentPasswordInput,
+    new_password: newPasswordInput,
+    totp_code: changePasswordCodeInput,
+    recovery_code: changePasswordCodeInput,
+  },
+  {
+    INVALID_CREDENTIALS: currentPasswordInput,
+    MFA_CODE_INVALID: changePasswordCodeInput,
+    REAUTHENTICATION_REQUIRED: changePasswordCodeInput,
+  },
 );
 const deleteAccountPanel = new Panel(
   byId("delete-account-panel", HTMLElement),
-  { password: deletePasswordInput },
-  { INVALID_CREDENTIALS: deletePasswordInput },
+  { password: deletePasswordInput, totp_code: deleteAccountCodeInput, recovery_code: deleteAccountCodeInput },
+  {
+    INVALID_CREDENTIALS: deletePasswordInput,
+    MFA_CODE_INVALID: deleteAccountCodeInput,
+    REAUTHENTICATION_REQUIRED: deleteAccountCodeInput,
+  },
 );
 const checkTokenPanel = new Panel(byId("check-token-panel", HTMLElement));
+// authd names the field after the kind of code; the page has one field for both.
+const secondFactorPanel = new Panel(
+  byId("second-factor-panel", HTMLElement),
+  { totp_code: secondFactorInput, recovery_code: secondFactorInput },
+  { MFA_CODE_INVALID: secondFactorInput },
+);
+const mfaPanel = new Panel(byId("mfa-panel", HTMLElement));
+const confirmTotpPanel = new Panel(
+  confirmTotpForm,
+  { code: confirmTotpInput },
+  { MFA_CODE_INVALID: confirmTotpInput },
+  mfaPanel,
+);
+const disableTotpPanel = new Panel(
+  disableTotpForm,
+  { totp_code: disableTotpInput, recovery_code: disableTotpInput },
+  { MFA_CODE_INVALID: disableTotpInput, REAUTHENTICATION_REQUIRED: disableTotpInput },
+  mfaPanel,
+);
 const panels = [
   sessionPanel,
   signInPanel,
+  secondFactorPanel,
+  mfaPanel,
+  confirmTotpPanel,
+  disableTotpPanel,
   registerPanel,
   sessionsPanel,
   changePasswordPanel,
@@ -228,8 +290,31 @@ const panels = [
   checkTokenPanel,
 ];
 
+// A sign-in whose password authd accepted, waiting for the second factor.
+let pendingLogin: MfaChallenge | undefined;
+
+/** The account's second factors, as last read while signed in. */
+interface MfaState {
+  totpEnabled: boolean;
+  recoveryCodesLeft: number;
+  totpPending: boolean;
+}
+let mfa: MfaState | undefined;
+// A secret shown for the authenticator app, until a code confirms it.
+let enrollment: { secret: string; qrSvg: string } | undefined;
+// Shown once, right after TOTP is turned on, until the person says they
+// saved them.
+let recoveryCodes: readonly string[] = [];
+
 function showSession(): void {
   const session = authd.current;
+  if (session) {
+    pendingLogin = undefined;
+  } else {
+    mfa = undefined;
+    enrollment = undefined;
+    recoveryCodes = [];
+  }
   sessionText.textContent = session ? `Signed in as ${session.user.username}` : "Not signed in";
   tokenOutput.value = session?.accessToken ?? "";
   for (const input of accountUsernames) {
@@ -239,14 +324,67 @@ function showSession(): void {
     element.hidden = !session;
   }
   for (const element of document.querySelectorAll<HTMLElement>(".signed-out")) {
-    element.hidden = Boolean(session);
+    element.hidden = Boolean(session) || pendingLogin !== undefined;
   }
+  for (const element of document.querySelectorAll<HTMLElement>(".second-factor")) {
+    element.hidden = Boolean(session) || pendingLogin === undefined;
+  }
+  showMfa();
+}
+
+function showMfa(): void {
+  mfaStatusText.textContent = !mfa
+    ? ""
+    : mfa.totpEnabled
+      ? `On: signing in asks for a code from your authenticator app. ${countOf(mfa.recoveryCodesLeft, "recovery code")} left.`
+      : mfa.totpPending && !enrollment
+        ? "Off: a setup was started and not finished; set it up again."
+        : "Off: your password alone signs you in.";
+  for (const element of document.querySelectorAll<HTMLElement>(".mfa-off")) {
+    element.hidden = !mfa || mfa.totpEnabled || enrollment !== undefined;
+  }
+  for (const element of document.querySelectorAll<HTMLElement>(".mfa-on")) {
+    element.hidden = !mfa?.totpEnabled;
+  }
+  enrollmentBox.hidden = enrollment === undefined;
+  secretInput.value = enrollment?.secret ?? "";
+  // The SVG authd drew goes in as an image, never as markup: whatever it
+  // held, an <img> runs no script and reaches into nothing on the page.
+  if (enrollment) {
+    qrImage.src = `data:image/svg+xml;base64,${base64(enrollment.qrSvg)}`;
+  } else {
+    qrImage.removeAttribute("src");
+  }
+  recoveryCodesBox.hidden = recoveryCodes.length === 0;
+  recoveryCodesList.replaceChildren(
+    ...recoveryCodes.map((code) => {
+      const item = document.createElement("li");
+      item.textContent = code;
+      return item;
+    }),
+  );
+}
+
+function countOf(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+// UTF-8, then base64: btoa takes Latin-1 only.
+function base64(text: string): string {
+  let binary = "";
+  for (const byte of new TextEncoder().encode(text)) {
+    binary += String.fromCharCode(byte);
+  }
+  return btoa(binary);
 }
 
 // Signing in or out hides the part of the page that did it; its outcome
 // then goes to the session panel, which is always shown.
 function shownPanel(panel: Panel): Panel {
-  return panel.shown ? panel : sessionPanel;
+  if (panel.shown) {
+    return panel;
+  }
+  return panel.parent?.shown ? panel.parent : sessionPanel;
 }
 
 // Runs one call to authd at a time: the buttons are disabled meanwhile, and
@@ -279,6 +417,23 @@ function startSession(state: SessionState): string {
   return state.user.username;
 }
 
+// startSession, then what the account's second factors are.
+async function signedIn(state: SessionState): Promise<string> {
+  const username = startSession(state);
+  await loadMfaStatus();
+  return username;
+}
+
+async function loadMfaStatus(): Promise<void> {
+  const status = await asSignedIn.auth.getMfaStatus({});
+  mfa = {
+    totpEnabled: status.totpEnabled,
+    recoveryCodesLeft: status.recoveryCodesLeft,
+    totpPending: status.totpPending,
+  };
+  showMfa();
+}
+
 // The helper tells of every change: a renewal, and an end it learned of
 // (a refused token, another tab signing out), which clears what the page
 // showed of the session.
@@ -293,19 +448,112 @@ async function resume(): Promise<string> {
   // No refresh cookie (a first visit, or after signing out) means being
   // signed out, which "Not signed in" says; it is no error.
   const state = await authd.resume();
-  return state ? `Welcome back, ${startSession(state)}.` : "";
+  return state ? `Welcome back, ${await signedIn(state)}.` : "";
 }
 
 async function register(): Promise<string> {
   const state = await authd.register(registerUsername.value, registerPassword.value);
   registerPassword.value = "";
-  return `Account created. Welcome, ${startSession(state)}.`;
+  return `Account created. Welcome, ${await signedIn(state)}.`;
 }
 
 async function logIn(): Promise<string> {
-  const state = await authd.logIn(signInUsername.value, signInPassword.value);
+  const answer = await authd.logIn(signInUsername.value, signInPassword.value);
   signInPassword.value = "";
-  return `Welcome, ${startSession(state)}.`;
+  if (isMfaRequired(answer)) {
+    pendingLogin = answer.mfaRequired;
+    secondFactorInput.value = "";
+    showSession();
+    secondFactorInput.focus();
+    return "Password accepted. Now the code from your authenticator app, or a recovery code.";
+  }
+  return `Welcome, ${await signedIn(answer)}.`;
+}
+
+// Six digits (apps show "123 456") are a TOTP code; anything else is taken
+// for a recovery code, and authd says if it is neither.
+function secondFactor(typed: string): SecondFactor {
+  const code = typed.trim();
+  return /^\d{3} ?\d{3}$/.test(code) ? { totpCode: code.replace(" ", "") } : { recoveryCode: code };
+}
+
+// The proto's oneof, for the grpc-web calls that take a code.
+function secondFactorProof(typed: string) {
+  if (!typed.trim()) {
+    return undefined;
+  }
+  const second = secondFactor(typed);
+  return "totpCode" in second
+    ? { case: "totpCode" as const, value: second.totpCode }
+    : { case: "recoveryCode" as const, value: second.recoveryCode };
+}
+
+async function completeLogin(): Promise<string> {
+  const pending = pendingLogin;
+  if (!pending) {
+    return "Sign in first.";
+  }
+  try {
+    const state = await authd.completeLogin(pending.ticket, secondFactor(secondFactorInput.value));
+    secondFactorInput.value = "";
+    const left = state.recoveryCodesLeft;
+    const welcome = `Welcome, ${await signedIn(state)}.`;
+    return left === undefined ? welcome : `${welcome} ${countOf(left, "recovery code")} left.`;
+  } catch (error) {
+    // The ticket is spent, expired or out of attempts: back to the password.
+    if (error instanceof AuthdError && error.reason === "MFA_TICKET_INVALID") {
+      pendingLogin = undefined;
+      showSession();
+    }
+    throw error;
+  }
+}
+
+function cancelSecondFactor(): void {
+  pendingLogin = undefined;
+  secondFactorInput.value = "";
+  panels.forEach((each) => each.clear());
+  showSession();
+}
+
+async function startTotp(): Promise<string> {
+  const started = await asSignedIn.auth.startTotpEnrollment({});
+  enrollment = { secret: started.secret, qrSvg: started.qrSvg };
+  recoveryCodes = [];
+  confirmTotpInput.value = "";
+  showMfa();
+  confirmTotpInput.focus();
+  return "Add the key to your authenticator app, then enter the code it shows.";
+}
+
+async function confirmTotp(): Promise<string> {
+  const confirmed = await asSignedIn.auth.confirmTotpEnrollment({ code: confirmTotpInput.value.trim() });
+  enrollment = undefined;
+  confirmTotpInput.value = "";
+  recoveryCodes = confirmed.recoveryCodes;
+  await loadMfaStatus();
+  return "Two-factor authentication is on: every other browser is signed out.";
+}
+
+async function disableTotp(): Promise<string> {
+  const second = secondFactorProof(disableTotpInput.value);
+  await asSignedIn.auth.disableTotp(second ? { second } : {});
+  disableTotpInput.value = "";
+  recoveryCodes = [];
+  await loadMfaStatus();
+  return "Two-factor authentication is off: every other browser is signed out.";
+}
+
+async function copySecret(): Promise<void> {
+  secretInput.select();
+  mfaPanel.clear();
+  try {
+    await navigator.clipboard.writeText(secretInput.value);
+    mfaPanel.succeed("Copied the key.");
+  } catch {
+    // No clipboard permission: the key is selected for the person to copy.
+    mfaPanel.succeed("The key is selected: copy it.");
+  }
 }
 
 async function describeToken(accessToken: string): Promise<string> {
@@ -403,10 +651,16 @@ async function changePassword(): Promise<string> {
   if (!authd.current) {
     return "Not signed in.";
   }
-  const state = await authd.changePassword(currentPasswordInput.value, newPasswordInput.value);
+  const code = changePasswordCodeInput.value.trim();
+  const state = await authd.changePassword(
+    currentPasswordInput.value,
+    newPasswordInput.value,
+    code ? secondFactor(code) : undefined,
+  );
   currentPasswordInput.value = "";
   newPasswordInput.value = "";
-  startSession(state);
+  changePasswordCodeInput.value = "";
+  await signedIn(state);
   return "Password changed: every other browser is signed out.";
 }
 
@@ -416,8 +670,10 @@ async function deleteAccount(): Promise<string> {
     return "Not signed in.";
   }
   const { username } = session.user;
-  await authd.deleteAccount(deletePasswordInput.value);
+  const code = deleteAccountCodeInput.value.trim();
+  await authd.deleteAccount(deletePasswordInput.value, code ? secondFactor(code) : undefined);
   deletePasswordInput.value = "";
+  deleteAccountCodeInput.value = "";
   showSessionList([]);
   return `Deleted the account ${username}.`;
 }
@@ -433,6 +689,17 @@ onSubmit(signInForm, signInPanel, logIn);
 onSubmit(registerForm, registerPanel, register);
 onSubmit(changePasswordForm, changePasswordPanel, changePassword);
 onSubmit(deleteAccountForm, deleteAccountPanel, deleteAccount);
+onSubmit(secondFactorForm, secondFactorPanel, completeLogin);
+onSubmit(confirmTotpForm, confirmTotpPanel, confirmTotp);
+onSubmit(disableTotpForm, disableTotpPanel, disableTotp);
+startTotpButton.addEventListener("click", () => void run(mfaPanel, startTotp));
+cancelSecondFactorButton.addEventListener("click", cancelSecondFactor);
+copySecretButton.addEventListener("click", () => void copySecret());
+recoveryCodesSavedButton.addEventListener("click", () => {
+  recoveryCodes = [];
+  mfaPanel.clear();
+  showMfa();
+});
 onSubmit(checkTokenForm, checkTokenPanel, () => describeToken(tokenToCheckInput.value.trim()));
 whoAmIButton.addEventListener("click", () => void run(sessionPanel, whoAmI));
 logOutButton.addEventListener("click", () => void run(sessionPanel, logOut));

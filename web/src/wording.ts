@@ -36,6 +36,14 @@ const WORDING: Readonly<Record<string, string>> = {
   DEADLINE_EXCEEDED: "authd took too long to answer: try again.",
   INTERNAL: "Something went wrong inside authd.",
   CROSS_ORIGIN_REQUEST: "authd refused a request from this page's origin.",
+  MFA_CODE_INVALID:
+    "That code is wrong or was used already: enter the code your authenticator app shows now, or an unused recovery code.",
+  MFA_TICKET_INVALID: "That sign-in took too long or had too many wrong codes: sign in again.",
+  TOTP_ALREADY_ENABLED: "Two-factor authentication is on already.",
+  TOTP_NOT_ENABLED: "Two-factor authentication is off already.",
+  TOTP_ENROLLMENT_NOT_STARTED: "Set up the authenticator app first.",
+  REAUTHENTICATION_REQUIRED:
+    "This needs proof that it is still you: enter a code from your authenticator app, or sign out and sign in again.",
 };
 
 /**

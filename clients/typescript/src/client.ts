@@ -9,8 +9,10 @@ import { AuthdError } from "./errors.js";
 /** Both of authd's services, on one transport. */
 export interface AuthdClient {
   /**
-   * Register, Login, Refresh, Logout, LogoutAll, ChangePassword,
-   * DeleteAccount, ListSessions, RevokeSession, Verify, GetJwks.
+   * Register, Login, CompleteLogin, Refresh, Logout, LogoutAll,
+   * ChangePassword, DeleteAccount, ListSessions, RevokeSession, Verify,
+   * GetJwks, StartTotpEnrollment, ConfirmTotpEnrollment, GetMfaStatus,
+   * DisableTotp, RegenerateRecoveryCodes, Reauthenticate.
    */
   readonly auth: Client<typeof AuthService>;
   /** WatchRevocations (needs the feed credential: {@link bearer} of a `--revocation-feed-token`). */

@@ -47,7 +47,8 @@ export interface AuthdErrorInit {
  * - `retryAfter`: milliseconds to wait before trying again, when authd says
  *   (`google.rpc.RetryInfo`, or REST's `Retry-After`).
  * - `fieldViolations`: every invalid field of the request.
- * - `metadata`: the ErrorInfo's metadata (empty over REST).
+ * - `metadata`: the ErrorInfo's metadata; over REST, what the problem
+ *   carries of it (`max_age` with REAUTHENTICATION_REQUIRED).
  * - `httpStatus`: the HTTP status, for REST calls.
  */
 export class AuthdError extends Error {
@@ -127,6 +128,18 @@ export const TOKEN_REASONS: ReadonlySet<string> = new Set([
   "ACCOUNT_DISABLED",
 ]);
 
+/**
+ * Refusals that leave the caller's session as it was, though gRPC calls
+ * them UNAUTHENTICATED: a wrong password, a call that needs a fresher
+ * authentication (`metadata.max_age` says how fresh, in seconds; see
+ * `Reauthenticate`), a Login's second-factor ticket that is no longer good.
+ */
+export const SESSION_KEEPING_REASONS: ReadonlySet<string> = new Set([
+  "INVALID_CREDENTIALS",
+  "REAUTHENTICATION_REQUIRED",
+  "MFA_TICKET_INVALID",
+]);
+
 /** An RFC 9457 problem as authd's REST gateway sends it. */
 export interface Problem {
   type?: string;
@@ -135,6 +148,8 @@ export interface Problem {
   detail?: string;
   reason?: string;
   errors?: { field: string; reason: string; detail: string }[];
+  /** With `REAUTHENTICATION_REQUIRED`: how recent, in seconds, the authentication must be. */
+  max_age?: number;
 }
 
 /**
@@ -158,6 +173,8 @@ export function problemError(
       reason,
       description: detail,
     })),
+    // As gRPC's ErrorInfo carries it, so that one check reads both surfaces.
+    metadata: problem.max_age === undefined ? {} : { max_age: String(problem.max_age) },
     httpStatus: status,
   });
 }
@@ -167,6 +184,9 @@ export function problemError(
 function codeForReason(reason: string | undefined): Code | undefined {
   switch (reason) {
     case "CURSOR_EXPIRED":
+    case "TOTP_ALREADY_ENABLED":
+    case "TOTP_NOT_ENABLED":
+    case "TOTP_ENROLLMENT_NOT_STARTED":
       return Code.FailedPrecondition;
     case "DEADLINE_EXCEEDED":
       return Code.DeadlineExceeded;

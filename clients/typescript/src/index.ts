@@ -6,6 +6,7 @@ export {
   AuthdError,
   Code,
   ERROR_DOMAIN,
+  SESSION_KEEPING_REASONS,
   TOKEN_REASONS,
   type AuthdErrorInit,
   type FieldViolation,
@@ -13,13 +14,21 @@ export {
 } from "./errors.js";
 export {
   createRestClient,
+  isMfaRequired,
+  type CompletedLogin,
+  type MfaChallenge,
+  type MfaRequiredAnswer,
+  type MfaStatus,
   type PublicJwk,
+  type Reauthenticated,
   type RestCallOptions,
   type RestClient,
   type RestClientOptions,
+  type SecondFactor,
   type SessionInfo,
   type SessionTokens,
   type TokenInfo,
+  type TotpEnrollment,
   type User,
 } from "./rest.js";
 // The messages and service descriptors generated from proto/auth/v1/auth.proto.

@@ -25,6 +25,71 @@ export interface SessionTokens {
   readonly sessionId: string;
 }
 
+/**
+ * A Login that needs a second factor: no session yet, and no cookie. Pass
+ * the ticket to `completeLogin` with a code.
+ */
+export interface MfaRequiredAnswer {
+  readonly mfaRequired: MfaChallenge;
+}
+
+/** What a Login that needs a second factor answers (the proto's `MfaRequired`). */
+export interface MfaChallenge {
+  /** Opaque and single use, for `completeLogin` only: not a bearer token. */
+  readonly ticket: string;
+  /** What the account can prove itself with: `totp`, `recovery_code`. */
+  readonly methods: readonly string[];
+  /** Seconds until the ticket expires. */
+  readonly expiresIn: number;
+}
+
+/** Whether a Login answered {@link MfaRequiredAnswer} rather than with a session. */
+export function isMfaRequired<T extends object>(answer: T | MfaRequiredAnswer): answer is MfaRequiredAnswer {
+  return "mfaRequired" in answer;
+}
+
+/**
+ * A second factor: the 6 digits the authenticator app shows now, or one of
+ * the recovery codes shown at enrollment (each works once).
+ */
+export type SecondFactor = { readonly totpCode: string } | { readonly recoveryCode: string };
+
+/** A Login completed with a second factor: a new session. */
+export interface CompletedLogin extends SessionTokens {
+  /** When the proof was a recovery code: how many unused ones are left. */
+  readonly recoveryCodesLeft: number | undefined;
+}
+
+/** A new TOTP secret, pending until confirmed with a code. */
+export interface TotpEnrollment {
+  /** Base32 without padding, for typing into an authenticator app. */
+  readonly secret: string;
+  /** `otpauth://totp/ISSUER:USERNAME?secret=...`, what the QR code holds. */
+  readonly otpauthUri: string;
+  /** The QR code, an SVG document (show it as an image, not as markup). */
+  readonly qrSvg: string;
+}
+
+/** The caller's second factors (`GET /user/mfa`). */
+export interface MfaStatus {
+  readonly totpEnabled: boolean;
+  /** Unused recovery codes. */
+  readonly recoveryCodesLeft: number;
+  /** An enrollment started and not yet confirmed. */
+  readonly totpPending: boolean;
+}
+
+/** A new access token for the caller's session, with a fresh `auth_time` (`POST /user/reauthenticate`). */
+export interface Reauthenticated {
+  readonly accessToken: string;
+  /** Always `Bearer`. */
+  readonly tokenType: string;
+  /** Seconds until the access token expires. */
+  readonly expiresIn: number;
+  readonly user: User;
+  readonly sessionId: string;
+}
+
 /** Whom a token belongs to (`POST /verify`, `GET /user/me`). */
 export interface TokenInfo {
   readonly user: User;
@@ -33,6 +98,16 @@ export interface TokenInfo {
   readonly tokenId: string;
   /** Empty for tokens issued before authd had sessions. */
   readonly sessionId: string;
+  /**
+   * How the user authenticated (RFC 8176): `pwd`; `pwd`, `otp`, `mfa` with
+   * TOTP; `pwd`, `rc`, `mfa` with a recovery code. Empty for tokens issued
+   * before authd recorded it.
+   */
+  readonly amr: readonly string[];
+  /** When the user last authenticated; undefined for tokens issued before authd recorded it. */
+  readonly authTime: Date | undefined;
+  /** 1 for one factor, 2 for two; 0 for tokens issued before authd recorded it. */
+  readonly assuranceLevel: number;
 }
 
 /** One of the caller's live sessions. */
@@ -82,8 +157,17 @@ export interface RestCallOptions {
 export interface RestClient {
   /** `POST /user/register`: a new account and its first session; sets both cookies. */
   register(credentials: { username: string; password: string }, options?: RestCallOptions): Promise<SessionTokens>;
-  /** `POST /login`: a new session; sets both cookies. */
-  login(credentials: { username: string; password: string }, options?: RestCallOptions): Promise<SessionTokens>;
+  /**
+   * `POST /login`: a new session, setting both cookies; or, for an account
+   * with a second factor, {@link MfaRequiredAnswer} and no cookie (see
+   * {@link isMfaRequired}).
+   */
+  login(
+    credentials: { username: string; password: string },
+    options?: RestCallOptions,
+  ): Promise<SessionTokens | MfaRequiredAnswer>;
+  /** `POST /login/mfa`: finishes a Login that answered `mfaRequired`; sets both cookies. */
+  completeLogin(ticket: string, second: SecondFactor, options?: RestCallOptions): Promise<CompletedLogin>;
   /**
    * `POST /token/refresh`: new tokens for the session of `refreshToken`, or,
    * without one, of the browser's refresh cookie; renews both cookies.
@@ -93,13 +177,44 @@ export interface RestClient {
   logout(options?: RestCallOptions): Promise<void>;
   /** `POST /logout/all`: ends every session of the caller; clears both cookies. */
   logoutAll(options?: RestCallOptions): Promise<void>;
-  /** `POST /user/password`: every session ends and a new one starts (body and cookies as login). */
+  /**
+   * `POST /user/password`: every session ends and a new one starts (body
+   * and cookies as login). An account with a second factor needs `second`
+   * too, unless the token comes from a recent authentication with it
+   * (else REAUTHENTICATION_REQUIRED).
+   */
   changePassword(
-    passwords: { currentPassword: string; newPassword: string },
+    passwords: { currentPassword: string; newPassword: string; second?: SecondFactor },
     options?: RestCallOptions,
   ): Promise<SessionTokens>;
-  /** `DELETE /user/me`: the account is gone; clears both cookies. */
-  deleteAccount(password: string, options?: RestCallOptions): Promise<void>;
+  /** `DELETE /user/me`: the account is gone; clears both cookies. `second` as for `changePassword`. */
+  deleteAccount(password: string, options?: RestCallOptions & { second?: SecondFactor }): Promise<void>;
+  /**
+   * `POST /user/mfa/totp`: a new TOTP secret, pending until confirmed
+   * (needs a recent authentication: REAUTHENTICATION_REQUIRED).
+   */
+  startTotpEnrollment(options?: RestCallOptions): Promise<TotpEnrollment>;
+  /**
+   * `POST /user/mfa/totp/confirm`: TOTP is on; answers the ten recovery
+   * codes, shown this once. Every other session of the account ends.
+   */
+  confirmTotpEnrollment(code: string, options?: RestCallOptions): Promise<string[]>;
+  /** `GET /user/mfa`: the caller's second factors. */
+  mfaStatus(options?: RestCallOptions): Promise<MfaStatus>;
+  /**
+   * `DELETE /user/mfa/totp`: TOTP and the recovery codes are gone. Needs
+   * `second`, unless the token comes from a recent authentication with it.
+   * Every other session of the account ends.
+   */
+  disableTotp(second?: SecondFactor, options?: RestCallOptions): Promise<void>;
+  /** `POST /user/mfa/recovery-codes`: a new set, shown this once; `second` as for `disableTotp`. */
+  regenerateRecoveryCodes(second?: SecondFactor, options?: RestCallOptions): Promise<string[]>;
+  /**
+   * `POST /user/reauthenticate`: the password (and `second`, for an account
+   * with one) again; the same session gets a new access token with a fresh
+   * `auth_time`, also set as the access cookie.
+   */
+  reauthenticate(password: string, second?: SecondFactor, options?: RestCallOptions): Promise<Reauthenticated>;
   /** `GET /user/sessions`: the caller's live sessions, newest first. */
   listSessions(options?: RestCallOptions): Promise<SessionInfo[]>;
   /** `DELETE /user/sessions/{id}`: ends one of the caller's sessions. */
@@ -167,7 +282,12 @@ export function createRestClient(options: RestClientOptions): RestClient {
     register: ({ username, password }, callOptions) =>
       call("POST", "/user/register", { username, password }, callOptions).then(sessionTokens),
     login: ({ username, password }, callOptions) =>
-      call("POST", "/login", { username, password }, callOptions).then(sessionTokens),
+      call("POST", "/login", { username, password }, callOptions).then(loginAnswer),
+    completeLogin: (ticket, second, callOptions) =>
+      call("POST", "/login/mfa", { ticket, ...secondFactorBody(second) }, callOptions).then((body) => ({
+        ...sessionTokens(body),
+        recoveryCodesLeft: (body as { recovery_codes_left?: number }).recovery_codes_left,
+      })),
     refresh: (refreshToken, callOptions) =>
       call(
         "POST",
@@ -181,16 +301,52 @@ export function createRestClient(options: RestClientOptions): RestClient {
     logoutAll: async (callOptions) => {
       await call("POST", "/logout/all", undefined, callOptions);
     },
-    changePassword: ({ currentPassword, newPassword }, callOptions) =>
+    changePassword: ({ currentPassword, newPassword, second }, callOptions) =>
       call(
         "POST",
         "/user/password",
-        { current_password: currentPassword, new_password: newPassword },
+        { current_password: currentPassword, new_password: newPassword, ...secondFactorBody(second) },
         callOptions,
       ).then(sessionTokens),
     deleteAccount: async (password, callOptions) => {
-      await call("DELETE", "/user/me", { password }, callOptions);
+      await call("DELETE", "/user/me", { password, ...secondFactorBody(callOptions?.second) }, callOptions);
     },
+    startTotpEnrollment: (callOptions) =>
+      call("POST", "/user/mfa/totp", undefined, callOptions).then((body) => {
+        const json = body as { secret: string; otpauth_uri: string; qr_svg: string };
+        return { secret: json.secret, otpauthUri: json.otpauth_uri, qrSvg: json.qr_svg };
+      }),
+    confirmTotpEnrollment: (code, callOptions) =>
+      call("POST", "/user/mfa/totp/confirm", { code }, callOptions).then(recoveryCodes),
+    mfaStatus: (callOptions) =>
+      call("GET", "/user/mfa", undefined, callOptions).then((body) => {
+        const json = body as { totp_enabled: boolean; recovery_codes_left: number; totp_pending: boolean };
+        return {
+          totpEnabled: json.totp_enabled,
+          recoveryCodesLeft: json.recovery_codes_left,
+          totpPending: json.totp_pending,
+        };
+      }),
+    disableTotp: async (second, callOptions) => {
+      await call("DELETE", "/user/mfa/totp", optionalSecondFactorBody(second), callOptions);
+    },
+    regenerateRecoveryCodes: (second, callOptions) =>
+      call("POST", "/user/mfa/recovery-codes", optionalSecondFactorBody(second), callOptions).then(
+        recoveryCodes,
+      ),
+    reauthenticate: (password, second, callOptions) =>
+      call("POST", "/user/reauthenticate", { password, ...secondFactorBody(second) }, callOptions).then(
+        (body) => {
+          const json = body as Omit<TokenBody, "refresh_token" | "refresh_expires_in">;
+          return {
+            accessToken: json.access_token,
+            tokenType: json.token_type,
+            expiresIn: json.expires_in,
+            user: { id: json.user.id, username: json.user.username },
+            sessionId: json.session_id,
+          };
+        },
+      ),
     listSessions: (callOptions) =>
       call("GET", "/user/sessions", undefined, callOptions).then((body) =>
         (body as { sessions: SessionJson[] }).sessions.map(sessionInfo),
@@ -235,6 +391,39 @@ interface VerifyJson {
   expires_at: string;
   token_id: string;
   session_id: string;
+  amr?: string[];
+  auth_time?: string;
+  assurance_level?: number;
+}
+
+interface MfaRequiredJson {
+  mfa_required: { ticket: string; methods: string[]; expires_in: number };
+}
+
+function loginAnswer(body: unknown): SessionTokens | MfaRequiredAnswer {
+  if (typeof body === "object" && body !== null && "mfa_required" in body) {
+    const { ticket, methods, expires_in } = (body as MfaRequiredJson).mfa_required;
+    return { mfaRequired: { ticket, methods, expiresIn: expires_in } };
+  }
+  return sessionTokens(body);
+}
+
+// The proto's oneof, as the REST bodies name its fields.
+function secondFactorBody(second: SecondFactor | undefined): { totp_code?: string; recovery_code?: string } {
+  if (second === undefined) {
+    return {};
+  }
+  return "totpCode" in second ? { totp_code: second.totpCode } : { recovery_code: second.recoveryCode };
+}
+
+// DisableTotp and RegenerateRecoveryCodes take no body when the token's own
+// authentication is proof enough.
+function optionalSecondFactorBody(second: SecondFactor | undefined): object | undefined {
+  return second === undefined ? undefined : secondFactorBody(second);
+}
+
+function recoveryCodes(body: unknown): string[] {
+  return (body as { recovery_codes: string[] }).recovery_codes;
 }
 
 function sessionTokens(body: unknown): SessionTokens {
@@ -270,5 +459,8 @@ function tokenInfo(body: unknown): TokenInfo {
     expiresAt: new Date(json.expires_at),
     tokenId: json.token_id,
     sessionId: json.session_id,
+    amr: json.amr ?? [],
+    authTime: json.auth_time === undefined ? undefined : new Date(json.auth_time),
+    assuranceLevel: json.assurance_level ?? 0,
   };
 }

@@ -1,10 +1,13 @@
 //! An HTTP service whose `/me` route needs an authd access token, checked
-//! in-process by authd-client. Against a local authd:
+//! in-process by authd-client, and whose `/pay` route needs one from a
+//! login with a second factor, within the last five minutes. Against a
+//! local authd:
 //!
 //! ```sh
 //! cargo run --release -- --revocation-feed-token dev-feed-token
 //! AUTHD_FEED_TOKEN=dev-feed-token cargo run -p authd-client --features axum --example axum_service
 //! curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3001/me
+//! curl -X POST -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3001/pay   # 401 without TOTP
 //! ```
 //!
 //! `AUTHD_ENDPOINT` (default `http://127.0.0.1:50051`) and `LISTEN`
@@ -12,10 +15,13 @@
 
 use std::env;
 use std::io::IsTerminal as _;
+use std::time::Duration;
 
-use authd_client::{AuthenticatedUser, Verifier, VerifierConfig};
+use authd_client::{
+    AuthenticatedUser, AuthenticationPolicy, AuthenticationPolicyLayer, Verifier, VerifierConfig,
+};
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 async fn me(AuthenticatedUser(claims): AuthenticatedUser) -> Json<serde_json::Value> {
@@ -24,6 +30,15 @@ async fn me(AuthenticatedUser(claims): AuthenticatedUser) -> Json<serde_json::Va
         "username": claims.username,
         "session_id": claims.sid,
         "expires_at": claims.exp,
+    }))
+}
+
+/// Only behind the two-factor policy: the handler itself is no different.
+async fn pay(AuthenticatedUser(claims): AuthenticatedUser) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "paid_by": claims.username,
+        "amr": claims.amr,
+        "authenticated_at": claims.auth_time,
     }))
 }
 
@@ -48,8 +63,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:3001".into());
 
     let verifier = Verifier::connect(VerifierConfig::new(endpoint, feed_token)).await?;
+    let two_factors_lately = AuthenticationPolicy::new()
+        .require_two_factors()
+        .max_auth_age(Duration::from_secs(300));
     let app = Router::new()
         .route("/me", get(me))
+        .route(
+            "/pay",
+            post(pay).layer(AuthenticationPolicyLayer::new(two_factors_lately)),
+        )
         .route("/health", get(health))
         .with_state(verifier);
     let listener = tokio::net::TcpListener::bind(&listen).await?;

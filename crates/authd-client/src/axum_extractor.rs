@@ -1,13 +1,16 @@
-//! The caller of an axum handler, from their access token.
+//! The caller of an axum handler, from their access token, and what a
+//! route asks of their authentication.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use authd_token::{Claims, TokenRejection};
+use authd_token::{AuthenticationPolicy, Claims, TokenRejection};
 use axum::extract::{FromRef, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
+use tower::{Layer, Service};
 
 use crate::bearer::request_token;
 use crate::error::VerifyError;
@@ -21,6 +24,11 @@ use crate::verifier::Verifier;
 /// A request without a good token is answered with [`AuthRejection`]. There
 /// is deliberately no `Option<AuthenticatedUser>` reading: it would let a
 /// bad token pass as no token at all.
+///
+/// On a route wrapped in an [`AuthenticationPolicyLayer`], the caller's
+/// authentication must also meet that layer's [`AuthenticationPolicy`]
+/// (level, age), or the request is refused with 401 and RFC 9470's
+/// `insufficient_user_authentication` challenge.
 ///
 /// ```no_run
 /// use authd_client::{AuthenticatedUser, Verifier};
@@ -48,11 +56,106 @@ where
         let verifier = Verifier::from_ref(state);
         let token = request_token(&parts.headers, verifier.token_cookie())
             .map_err(|rejection| AuthRejection(VerifyError::Rejected(rejection)))?;
+        let policy = parts
+            .extensions
+            .get::<RoutePolicy>()
+            .map_or_else(AuthenticationPolicy::new, |route| route.0);
         verifier
-            .verify(token)
+            .verify_with(token, &policy)
             .await
             .map(AuthenticatedUser)
             .map_err(AuthRejection)
+    }
+}
+
+/// Makes [`AuthenticatedUser`] require an [`AuthenticationPolicy`] on the
+/// routes it wraps: a second factor, a recent authentication. Put it on a
+/// route (`get(handler).layer(...)`), on the routes added so far
+/// (`Router::route_layer`) or on a nested router. Where several wrap one
+/// route, each adds its requirements to the others' (the higher level, the
+/// shorter age): an inner layer never loosens an outer one.
+///
+/// The layer only says what is required; `AuthenticatedUser` checks it. A
+/// handler that does not take an `AuthenticatedUser` checks nothing, as
+/// without the layer.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use authd_client::{AuthenticatedUser, AuthenticationPolicy, AuthenticationPolicyLayer, Verifier};
+/// use axum::{Router, routing::{get, post}};
+///
+/// async fn me(AuthenticatedUser(claims): AuthenticatedUser) -> String {
+///     claims.username.clone()
+/// }
+///
+/// async fn pay(AuthenticatedUser(claims): AuthenticatedUser) -> String {
+///     format!("paid by {}", claims.username)
+/// }
+///
+/// # fn build(verifier: Verifier) -> Router {
+/// let two_factors = AuthenticationPolicy::new()
+///     .require_two_factors()
+///     .max_auth_age(Duration::from_secs(300));
+/// Router::new()
+///     .route("/me", get(me))
+///     .route("/pay", post(pay).layer(AuthenticationPolicyLayer::new(two_factors)))
+///     .with_state(verifier)
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct AuthenticationPolicyLayer {
+    policy: AuthenticationPolicy,
+}
+
+impl AuthenticationPolicyLayer {
+    /// Requires `policy` on the routes it wraps.
+    pub fn new(policy: AuthenticationPolicy) -> Self {
+        Self { policy }
+    }
+}
+
+impl<S> Layer<S> for AuthenticationPolicyLayer {
+    type Service = AuthenticationPolicyService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthenticationPolicyService {
+            inner,
+            policy: self.policy,
+        }
+    }
+}
+
+/// The service [`AuthenticationPolicyLayer`] wraps around another.
+#[derive(Debug, Clone)]
+pub struct AuthenticationPolicyService<S> {
+    inner: S,
+    policy: AuthenticationPolicy,
+}
+
+/// The policy in force on a request, as the layers around its route left
+/// it. A type of this crate's own, so that only the layer sets it.
+#[derive(Debug, Clone, Copy)]
+struct RoutePolicy(AuthenticationPolicy);
+
+impl<S, Body> Service<http::Request<Body>> for AuthenticationPolicyService<S>
+where
+    S: Service<http::Request<Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let policy = request
+            .extensions()
+            .get::<RoutePolicy>()
+            .map_or(self.policy, |outer| outer.0.and(self.policy));
+        request.extensions_mut().insert(RoutePolicy(policy));
+        self.inner.call(request)
     }
 }
 
@@ -63,6 +166,12 @@ where
 /// - the token's fault: 401 with `WWW-Authenticate: Bearer realm="authd",
 ///   error="invalid_token", error_description="..."` (RFC 6750), or a bare
 ///   `Bearer realm="authd"` when the request carried no token;
+/// - a valid token whose authentication does not meet the route's
+///   [`AuthenticationPolicy`] (`INSUFFICIENT_USER_AUTHENTICATION`): 401 with
+///   RFC 9470's challenge, `WWW-Authenticate: Bearer realm="authd",
+///   error="insufficient_user_authentication", error_description="...",
+///   acr_values="aal2", max_age=300` (each of the last two when the policy
+///   asks for it), and the same `acr_values` and `max_age` in the body;
 /// - the verifier unable to tell (`AUTHD_UNAVAILABLE`, `VERIFIER_STALE`):
 ///   503 with `Retry-After: 1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,13 +185,22 @@ impl IntoResponse for AuthRejection {
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         };
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "type": "about:blank",
             "title": status.canonical_reason().unwrap_or("Error"),
             "status": status.as_u16(),
             "detail": error.to_string(),
             "reason": error.reason(),
         });
+        if let VerifyError::InsufficientAuthentication(refused) = error {
+            let policy = refused.policy();
+            if let Some(acr_values) = policy.acr_values() {
+                body["acr_values"] = acr_values.into();
+            }
+            if let Some(max_age) = policy.max_age() {
+                body["max_age"] = max_age.as_secs().into();
+            }
+        }
         let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -96,6 +214,7 @@ impl IntoResponse for AuthRejection {
             VerifyError::Rejected(rejection) => Some(format!(
                 r#"Bearer realm="authd", error="invalid_token", error_description="{rejection}""#
             )),
+            VerifyError::InsufficientAuthentication(refused) => Some(refused.www_authenticate()),
             VerifyError::AuthdUnavailable | VerifyError::Stale => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
                 None

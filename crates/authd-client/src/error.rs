@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use authd_token::TokenRejection;
+use authd_token::{InsufficientAuthentication, TokenRejection};
 
 /// `google.rpc.ErrorInfo.domain` of authd's errors, and of this crate's.
 pub const ERROR_DOMAIN: &str = "authd";
@@ -26,6 +26,13 @@ pub enum VerifyError {
     /// [`StalePolicy::FailClosed`](crate::StalePolicy). The front ends
     /// answer 503 / UNAVAILABLE.
     Stale,
+    /// `INSUFFICIENT_USER_AUTHENTICATION`: a valid token, refused by the
+    /// route's [`AuthenticationPolicy`](crate::AuthenticationPolicy) (too
+    /// low a level, too old an authentication). The caller should
+    /// authenticate again as the policy asks; the front ends answer 401
+    /// with RFC 9470's challenge / UNAUTHENTICATED with `acr_values` and
+    /// `max_age` in the `ErrorInfo` metadata.
+    InsufficientAuthentication(InsufficientAuthentication),
 }
 
 impl VerifyError {
@@ -35,13 +42,17 @@ impl VerifyError {
             Self::Rejected(rejection) => rejection.reason(),
             Self::AuthdUnavailable => "AUTHD_UNAVAILABLE",
             Self::Stale => "VERIFIER_STALE",
+            Self::InsufficientAuthentication(refused) => refused.reason(),
         }
     }
 
     /// Whether the token itself was refused (as opposed to the verifier
     /// being unable to tell).
     pub fn is_rejection(self) -> bool {
-        matches!(self, Self::Rejected(_))
+        matches!(
+            self,
+            Self::Rejected(_) | Self::InsufficientAuthentication(_)
+        )
     }
 
     /// authd's answer for a reason it sends, when that reason is one of the
@@ -69,11 +80,18 @@ impl fmt::Display for VerifyError {
             Self::Rejected(rejection) => rejection.fmt(f),
             Self::AuthdUnavailable => f.write_str("authd is unavailable to confirm the token"),
             Self::Stale => f.write_str("the token cannot be checked for revocation now"),
+            Self::InsufficientAuthentication(refused) => refused.fmt(f),
         }
     }
 }
 
 impl std::error::Error for VerifyError {}
+
+impl From<InsufficientAuthentication> for VerifyError {
+    fn from(refused: InsufficientAuthentication) -> Self {
+        Self::InsufficientAuthentication(refused)
+    }
+}
 
 impl From<TokenRejection> for VerifyError {
     fn from(rejection: TokenRejection) -> Self {

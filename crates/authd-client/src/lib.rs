@@ -32,6 +32,20 @@
 //! With the `tonic` feature (on by default), `RequireTokenLayer` protects a
 //! tonic server; with the `axum` feature, `AuthenticatedUser` extracts the
 //! caller's claims in axum handlers.
+//!
+//! A route that needs more than a valid token says so with an
+//! [`AuthenticationPolicy`]: a minimum assurance level (the token's `acr`:
+//! [`require_two_factors`](AuthenticationPolicy::require_two_factors) asks
+//! `aal2`) and a maximum age of the authentication (its `auth_time`). Give
+//! it to `RequireTokenLayer::with_policy`, wrap an axum route in an
+//! `AuthenticationPolicyLayer`, or call [`Verifier::verify_with`]. A valid
+//! token that falls short is refused with
+//! [`VerifyError::InsufficientAuthentication`]
+//! (`INSUFFICIENT_USER_AUTHENTICATION`): HTTP 401 with RFC 9470's
+//! `insufficient_user_authentication` challenge (`acr_values`, `max_age`),
+//! gRPC UNAUTHENTICATED with the same two in the `ErrorInfo` metadata.
+//! Tokens issued before authd recorded `acr` and `auth_time` fail any
+//! policy that asks for them.
 
 #![warn(missing_docs)]
 
@@ -50,12 +64,17 @@ mod axum_extractor;
 #[cfg(feature = "tonic")]
 mod tonic_layer;
 
-pub use authd_token::{Claims, TokenRejection};
+pub use authd_token::{
+    AuthenticationPolicy, Claims, INSUFFICIENT_USER_AUTHENTICATION, InsufficientAuthentication,
+    Shortfall, TokenRejection,
+};
 pub use config::{StalePolicy, VerifierConfig};
 pub use error::{ConnectError, ERROR_DOMAIN, VerifyError};
 pub use verifier::{Verifier, VerifierState};
 
 #[cfg(feature = "axum")]
-pub use axum_extractor::{AuthRejection, AuthenticatedUser};
+pub use axum_extractor::{
+    AuthRejection, AuthenticatedUser, AuthenticationPolicyLayer, AuthenticationPolicyService,
+};
 #[cfg(feature = "tonic")]
 pub use tonic_layer::{RequireToken, RequireTokenLayer};

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use authd_token::Claims;
+use authd_token::{AuthenticationPolicy, Claims};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 use tower::{Layer, Service};
@@ -33,6 +33,16 @@ use crate::verifier::Verifier;
 /// (`.add_service(layer.named_layer(MyServer::new(...)))`), as
 /// `examples/tonic_service.rs` does, or serve them from a second server.
 ///
+/// With [`with_policy`](Self::with_policy), the calls also need an
+/// authentication that meets an [`AuthenticationPolicy`]: a valid token that
+/// does not gets UNAUTHENTICATED with reason
+/// `INSUFFICIENT_USER_AUTHENTICATION` and the policy's `acr_values` and
+/// `max_age` in the `ErrorInfo` metadata. A policy applies to the services
+/// the layer wraps: give each service that needs its own a layer of its own
+/// (`named_layer`), or, for one method of a service, check
+/// [`AuthenticationPolicy::check`] in its handler and return
+/// `Status::from(VerifyError::from(refused))`.
+///
 /// ```no_run
 /// use std::sync::Arc;
 /// use authd_client::{Claims, RequireTokenLayer, Verifier};
@@ -50,12 +60,39 @@ use crate::verifier::Verifier;
 #[derive(Debug, Clone)]
 pub struct RequireTokenLayer {
     verifier: Verifier,
+    policy: AuthenticationPolicy,
 }
 
 impl RequireTokenLayer {
-    /// Checks tokens with `verifier`.
+    /// Checks tokens with `verifier`, asking nothing of how and when the
+    /// caller authenticated.
     pub fn new(verifier: Verifier) -> Self {
-        Self { verifier }
+        Self {
+            verifier,
+            policy: AuthenticationPolicy::new(),
+        }
+    }
+
+    /// Also requires the caller's authentication to meet `policy`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use authd_client::{AuthenticationPolicy, RequireTokenLayer, Verifier};
+    ///
+    /// # fn build(verifier: Verifier) {
+    /// let two_factors = RequireTokenLayer::new(verifier).with_policy(
+    ///     AuthenticationPolicy::new()
+    ///         .require_two_factors()
+    ///         .max_auth_age(Duration::from_secs(300)),
+    /// );
+    /// // Then, with tonic's `LayerExt`:
+    /// // `.add_service(two_factors.named_layer(PaymentsServer::new(...)))`.
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_policy(mut self, policy: AuthenticationPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 }
 
@@ -66,6 +103,7 @@ impl<S> Layer<S> for RequireTokenLayer {
         RequireToken {
             inner,
             verifier: self.verifier.clone(),
+            policy: self.policy,
         }
     }
 }
@@ -75,6 +113,7 @@ impl<S> Layer<S> for RequireTokenLayer {
 pub struct RequireToken<S> {
     inner: S,
     verifier: Verifier,
+    policy: AuthenticationPolicy,
 }
 
 impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for RequireToken<S>
@@ -100,10 +139,11 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
+        let policy = self.policy;
         Box::pin(async move {
             let verified: Result<Arc<Claims>, VerifyError> =
                 match request_token(request.headers(), None) {
-                    Ok(token) => verifier.verify(token).await,
+                    Ok(token) => verifier.verify_with(token, &policy).await,
                     Err(rejection) => Err(VerifyError::Rejected(rejection)),
                 };
             match verified {
@@ -117,8 +157,10 @@ where
     }
 }
 
-/// The gRPC status of a refusal: UNAUTHENTICATED for the token's fault,
-/// UNAVAILABLE when the verifier cannot tell; with authd's `ErrorInfo`.
+/// The gRPC status of a refusal: UNAUTHENTICATED for the token's fault (a
+/// policy's refusal included, with its `acr_values` and `max_age` in the
+/// metadata), UNAVAILABLE when the verifier cannot tell; with authd's
+/// `ErrorInfo`.
 impl From<VerifyError> for Status {
     fn from(error: VerifyError) -> Self {
         let code = if error.is_rejection() {
@@ -126,7 +168,15 @@ impl From<VerifyError> for Status {
         } else {
             Code::Unavailable
         };
-        let details = ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, HashMap::new());
+        let metadata: HashMap<String, String> = match error {
+            VerifyError::InsufficientAuthentication(refused) => refused
+                .metadata()
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        let details = ErrorDetails::with_error_info(error.reason(), ERROR_DOMAIN, metadata);
         Status::with_error_details(code, error.to_string(), details)
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use authd_token::{Claims, TokenRejection, VerifierSettings};
+use authd_token::{AuthenticationPolicy, Claims, TokenRejection, VerifierSettings};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -189,6 +189,35 @@ impl Verifier {
             StalePolicy::FailClosed => Err(VerifyError::Stale),
             StalePolicy::FallBackToAuthd => self.confirm_with_authd(token).await.map(|()| claims),
         }
+    }
+
+    /// Checks an access token as [`verify`](Self::verify) does, then that
+    /// the caller's authentication meets `policy` (level, age).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use authd_client::{AuthenticationPolicy, Verifier};
+    ///
+    /// # async fn run(verifier: Verifier) -> Result<(), authd_client::VerifyError> {
+    /// let payments = AuthenticationPolicy::new()
+    ///     .require_two_factors()
+    ///     .max_auth_age(Duration::from_secs(300));
+    /// let claims = verifier.verify_with("eyJ...", &payments).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// Why the token is refused, [`VerifyError::InsufficientAuthentication`]
+    /// for a valid token that does not meet `policy`.
+    pub async fn verify_with(
+        &self,
+        token: &str,
+        policy: &AuthenticationPolicy,
+    ) -> Result<Arc<Claims>, VerifyError> {
+        let claims = self.verify(token).await?;
+        policy.check(&claims)?;
+        Ok(claims)
     }
 
     /// How the verifier is doing: for health checks and dashboards.

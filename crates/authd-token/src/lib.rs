@@ -21,15 +21,20 @@ mod claims;
 pub mod horizons;
 mod jws;
 mod keys;
+mod policy;
 mod rejection;
 mod revocations;
 mod verified;
 mod verifier;
 
 pub use bearer::bearer_token;
-pub use claims::{Claims, FIRST_PARTY_CLIENT_ID};
+pub use claims::{ACR_ONE_FACTOR, ACR_TWO_FACTORS, Claims, FIRST_PARTY_CLIENT_ID};
 pub use jws::ALGORITHM_NAME;
 pub use keys::{KeyError, PublicJwk, VerifyingKeys};
+pub use policy::{
+    AuthenticationPolicy, INSUFFICIENT_USER_AUTHENTICATION, InsufficientAuthentication, Shortfall,
+    acr_level,
+};
 pub use rejection::TokenRejection;
 pub use revocations::{Revocation, RevocationList};
 pub use verifier::{

@@ -297,6 +297,9 @@ mod tests {
             username: String::new(),
             sid: None,
             client_id: None,
+            auth_time: None,
+            amr: Vec::new(),
+            acr: None,
         };
         assert_eq!(copy.rejection(&claims), Some(TokenRejection::Revoked));
     }

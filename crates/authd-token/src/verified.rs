@@ -71,6 +71,9 @@ mod tests {
             username: "alice".into(),
             sid: None,
             client_id: None,
+            auth_time: None,
+            amr: Vec::new(),
+            acr: None,
         })
     }
 

@@ -24,6 +24,9 @@ pub trait RateLimitStore: Send + Sync + 'static {
         interval_ms: i64,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
+    /// Forgets a key: its budget is full again.
+    fn delete_rate_limit(&self, key: &str) -> impl Future<Output = Result<(), AuthError>> + Send;
+
     /// Forgets keys whose budget is full again (`tat` before `now_ms`).
     fn delete_rate_limits_before(
         &self,

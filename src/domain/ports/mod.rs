@@ -4,6 +4,7 @@
 //! aggregate (second factors, passkeys, an outbox) adds a port here and an
 //! adapter file there, without touching the others.
 
+mod factors;
 mod health;
 mod keys;
 mod limits;
@@ -11,6 +12,7 @@ mod revocations;
 mod sessions;
 mod users;
 
+pub use factors::{FactorStore, MfaTicketRecord, RecoveryCodeRecord, TotpRecord};
 pub use health::StoreHealth;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use limits::RateLimitStore;
@@ -21,11 +23,23 @@ pub use users::{UserRecord, UserStore};
 /// Every port at once: what the domain service and the surfaces that only
 /// pass storage along name, where the one adapter implements them all.
 pub trait Store:
-    UserStore + SessionStore + RevocationStore + SigningKeyStore + RateLimitStore + StoreHealth
+    UserStore
+    + SessionStore
+    + RevocationStore
+    + SigningKeyStore
+    + RateLimitStore
+    + FactorStore
+    + StoreHealth
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + SessionStore + RevocationStore + SigningKeyStore + RateLimitStore + StoreHealth
+    T: UserStore
+        + SessionStore
+        + RevocationStore
+        + SigningKeyStore
+        + RateLimitStore
+        + FactorStore
+        + StoreHealth
 {
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::AuthError;
+use crate::domain::authentication::Authentication;
 
 /// A session: what one Register or Login started, renewed by refresh tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub struct SessionRecord {
     pub client_address: String,
     /// As seen when the session started.
     pub user_agent: String,
+    /// How and when its user last proved who they are.
+    pub authentication: Authentication,
 }
 
 /// A refresh token as stored: only the hash of its secret.
@@ -76,6 +79,15 @@ pub trait SessionStore: Send + Sync + 'static {
     fn extend_session(
         &self,
         refresh_token: &RefreshTokenRecord,
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
+
+    /// Records a new authentication on a live session of `user_id`;
+    /// returns whether there was one.
+    fn update_session_authentication(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        authentication: &Authentication,
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// Ends a live session of `user_id` and announces it; returns whether

@@ -1,9 +1,12 @@
 //! sea-orm entities, one per table created in `migrations/`.
 
+pub mod mfa_ticket;
 pub mod rate_limit;
+pub mod recovery_code;
 pub mod refresh_token;
 pub mod revoked_token;
 pub mod session;
 pub mod session_cutoff;
 pub mod signing_key;
+pub mod totp_factor;
 pub mod user;

@@ -17,6 +17,9 @@ pub struct Model {
     pub refresh_generation: i64,
     pub client_address: String,
     pub user_agent: String,
+    pub auth_time: Option<DateTimeUtc>,
+    /// RFC 8176 method names, space-separated.
+    pub amr: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ export * from "../index.js";
 export {
   BrowserSession,
   createSession,
+  type CompletedSession,
   type SessionListener,
   type SessionOptions,
   type SessionState,

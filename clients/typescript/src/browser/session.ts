@@ -12,8 +12,16 @@
 //   instead of refreshing again (each refresh rotates the refresh cookie).
 //   Signing out in one tab signs out the others.
 import type { Interceptor } from "@connectrpc/connect";
-import { AuthdError, Code } from "../errors.js";
-import { createRestClient, type RestClient, type SessionTokens, type User } from "../rest.js";
+import { AuthdError, Code, SESSION_KEEPING_REASONS } from "../errors.js";
+import {
+  createRestClient,
+  isMfaRequired,
+  type MfaRequiredAnswer,
+  type RestClient,
+  type SecondFactor,
+  type SessionTokens,
+  type User,
+} from "../rest.js";
 
 /** What a {@link BrowserSession} holds while signed in. */
 export interface SessionState {
@@ -40,6 +48,12 @@ export interface SessionOptions {
   readonly renewBefore?: number;
   /** The Web Lock and BroadcastChannel name, shared by the origin's tabs (default `authd-session`). */
   readonly name?: string;
+}
+
+/** What {@link BrowserSession.completeLogin} answers: the new session, and what the proof left. */
+export interface CompletedSession extends SessionState {
+  /** When the proof was a recovery code: how many unused ones are left. */
+  readonly recoveryCodesLeft: number | undefined;
 }
 
 /** Called with the new state (undefined: signed out) and, when authd ended it, why. */
@@ -102,9 +116,37 @@ export class BrowserSession {
     return this.started(await this.rest.register({ username, password }));
   }
 
-  /** Signs in. */
-  async logIn(username: string, password: string): Promise<SessionState> {
-    return this.started(await this.rest.login({ username, password }));
+  /**
+   * Signs in; or, for an account with a second factor, answers
+   * {@link MfaRequiredAnswer} (test with `isMfaRequired`) and is still signed
+   * out: pass its ticket to {@link completeLogin} with a code.
+   */
+  async logIn(username: string, password: string): Promise<SessionState | MfaRequiredAnswer> {
+    const answer = await this.rest.login({ username, password });
+    return isMfaRequired(answer) ? answer : this.started(answer);
+  }
+
+  /**
+   * Finishes a sign-in that answered `mfaRequired`, with a TOTP code or a
+   * recovery code. A wrong code (MFA_CODE_INVALID) may be tried again with
+   * the same ticket, a few times; MFA_TICKET_INVALID means signing in again.
+   */
+  async completeLogin(ticket: string, second: SecondFactor): Promise<CompletedSession> {
+    const completed = await this.rest.completeLogin(ticket, second);
+    return { ...this.started(completed), recoveryCodesLeft: completed.recoveryCodesLeft };
+  }
+
+  /**
+   * Proves the person is still there (the password, and `second` for an
+   * account with a second factor), for calls that refuse an older
+   * authentication with REAUTHENTICATION_REQUIRED: the session gets a new
+   * access token with a fresh `auth_time`, which the other tabs take too.
+   */
+  async reauthenticate(password: string, second?: SecondFactor): Promise<SessionState> {
+    const renewed = await this.withToken((accessToken) =>
+      this.rest.reauthenticate(password, second, { accessToken }),
+    );
+    return this.started(renewed);
   }
 
   /** Ends this session (and clears the cookies). */
@@ -119,17 +161,23 @@ export class BrowserSession {
     this.end(undefined, true);
   }
 
-  /** Changes the password: every session ends, and this browser gets a new one. */
-  async changePassword(currentPassword: string, newPassword: string): Promise<SessionState> {
+  /**
+   * Changes the password: every session ends, and this browser gets a new
+   * one. An account with a second factor needs `second` too, unless this
+   * session authenticated with it recently.
+   */
+  async changePassword(currentPassword: string, newPassword: string, second?: SecondFactor): Promise<SessionState> {
     const tokens = await this.withToken((accessToken) =>
-      this.rest.changePassword({ currentPassword, newPassword }, { accessToken }),
+      this.rest.changePassword({ currentPassword, newPassword, ...(second ? { second } : {}) }, { accessToken }),
     );
     return this.started(tokens);
   }
 
-  /** Deletes the account (and clears the cookies). */
-  async deleteAccount(password: string): Promise<void> {
-    await this.withToken((accessToken) => this.rest.deleteAccount(password, { accessToken }));
+  /** Deletes the account (and clears the cookies); `second` as for {@link changePassword}. */
+  async deleteAccount(password: string, second?: SecondFactor): Promise<void> {
+    await this.withToken((accessToken) =>
+      this.rest.deleteAccount(password, { accessToken, ...(second ? { second } : {}) }),
+    );
     this.end(undefined, true);
   }
 
@@ -232,7 +280,9 @@ export class BrowserSession {
     }
   }
 
-  private started(tokens: SessionTokens): SessionState {
+  // Takes up a new access token (of a new session, or of this one) and
+  // hands it to the other tabs.
+  private started(tokens: Pick<SessionTokens, "user" | "sessionId" | "accessToken" | "expiresIn">): SessionState {
     const state: SessionState = {
       user: tokens.user,
       sessionId: tokens.sessionId,
@@ -246,11 +296,11 @@ export class BrowserSession {
   }
 
   // A refusal that means the session is over (the token refused, the
-  // refresh cookie refused) signs out; a wrong password does not. Returns
-  // the error, to be thrown.
+  // refresh cookie refused) signs out; a wrong password, or a call asking
+  // for a fresher authentication, does not. Returns the error, to be thrown.
   private ended(error: AuthdError): AuthdError {
     const over =
-      (error.code === Code.Unauthenticated && error.reason !== "INVALID_CREDENTIALS") ||
+      (error.code === Code.Unauthenticated && !SESSION_KEEPING_REASONS.has(error.reason ?? "")) ||
       error.reason === "ACCOUNT_DISABLED";
     if (over && this.state !== undefined) {
       this.end(error, false);

@@ -1,6 +1,10 @@
-//! Usernames and passwords as the domain accepts them. Parsing happens at the
-//! edge: past `Credentials::for_registration` / `for_login` an invalid value
-//! cannot exist.
+//! Credentials as the domain accepts them: usernames and passwords here,
+//! second factors in `totp` and `recovery_codes`. Parsing happens at the
+//! edge: past `Credentials::for_registration` / `for_login` (or a code's
+//! `parse`) an invalid value cannot exist.
+
+pub mod recovery_codes;
+pub mod totp;
 
 use secrecy::{ExposeSecret, SecretString};
 use unicode_normalization::UnicodeNormalization;

@@ -1,0 +1,156 @@
+//! How and when a session's user last proved who they are: what becomes
+//! the access token's `auth_time`, `amr` (RFC 8176) and `acr`, kept with
+//! the session so that a refresh carries them on unchanged.
+
+use authd_token::{ACR_ONE_FACTOR, ACR_TWO_FACTORS};
+use chrono::{DateTime, Utc};
+
+/// A way of proving who one is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Password,
+    Totp,
+    RecoveryCode,
+}
+
+impl Method {
+    /// Its `amr` value: RFC 8176's `pwd` and `otp`; recovery codes have no
+    /// registered value, so authd says `rc`.
+    pub fn amr(self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::Totp => "otp",
+            Self::RecoveryCode => "rc",
+        }
+    }
+
+    fn from_amr(value: &str) -> Option<Self> {
+        [Self::Password, Self::Totp, Self::RecoveryCode]
+            .into_iter()
+            .find(|method| method.amr() == value)
+    }
+
+    fn is_second_factor(self) -> bool {
+        !matches!(self, Self::Password)
+    }
+}
+
+/// The `amr` value added when two factors were used.
+const MULTI_FACTOR: &str = "mfa";
+
+/// How and when a session's user last proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authentication {
+    pub at: DateTime<Utc>,
+    methods: Vec<Method>,
+}
+
+impl Authentication {
+    /// A password, at `at`.
+    pub fn password(at: DateTime<Utc>) -> Self {
+        Self {
+            at,
+            methods: vec![Method::Password],
+        }
+    }
+
+    /// The same, with a second factor too.
+    pub fn and(mut self, method: Method) -> Self {
+        if !self.methods.contains(&method) {
+            self.methods.push(method);
+        }
+        self
+    }
+
+    /// Whether a second factor was part of it.
+    pub fn is_multi_factor(&self) -> bool {
+        self.methods.iter().any(|method| method.is_second_factor())
+    }
+
+    /// The `amr` claim.
+    pub fn amr(&self) -> Vec<String> {
+        let mut amr: Vec<String> = self
+            .methods
+            .iter()
+            .map(|method| method.amr().to_owned())
+            .collect();
+        if self.is_multi_factor() {
+            amr.push(MULTI_FACTOR.to_owned());
+        }
+        amr
+    }
+
+    /// The `acr` claim.
+    pub fn acr(&self) -> &'static str {
+        if self.is_multi_factor() {
+            ACR_TWO_FACTORS
+        } else {
+            ACR_ONE_FACTOR
+        }
+    }
+
+    /// The methods as the store keeps them: their `amr` values,
+    /// space-separated.
+    pub fn stored_methods(&self) -> String {
+        self.methods
+            .iter()
+            .map(|method| method.amr())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// As stored; a session from before authd kept these was started with
+    /// a password at its creation.
+    pub fn from_stored(
+        at: Option<DateTime<Utc>>,
+        methods: Option<&str>,
+        session_created_at: DateTime<Utc>,
+    ) -> Self {
+        let methods: Vec<Method> = methods
+            .unwrap_or_default()
+            .split(' ')
+            .filter_map(Method::from_amr)
+            .collect();
+        Self {
+            at: at.unwrap_or(session_created_at),
+            methods: if methods.is_empty() {
+                vec![Method::Password]
+            } else {
+                methods
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_alone_is_one_factor_and_a_code_makes_two() {
+        let now = Utc::now();
+        let password = Authentication::password(now);
+        assert_eq!(password.amr(), ["pwd"]);
+        assert_eq!(password.acr(), "aal1");
+        let totp = password.clone().and(Method::Totp);
+        assert_eq!(totp.amr(), ["pwd", "otp", "mfa"]);
+        assert_eq!(totp.acr(), "aal2");
+        let recovery = password.and(Method::RecoveryCode);
+        assert_eq!(recovery.amr(), ["pwd", "rc", "mfa"]);
+    }
+
+    #[test]
+    fn what_is_stored_reads_back_and_old_sessions_read_as_a_password() {
+        let now = Utc::now();
+        let totp = Authentication::password(now).and(Method::Totp);
+        assert_eq!(
+            Authentication::from_stored(Some(now), Some(&totp.stored_methods()), now),
+            totp
+        );
+        let created = now - chrono::TimeDelta::hours(1);
+        assert_eq!(
+            Authentication::from_stored(None, None, created),
+            Authentication::password(created)
+        );
+    }
+}

@@ -1,0 +1,473 @@
+//! Second factors: enrolling TOTP (with its recovery codes), the ticket a
+//! Login hands out when an account has one, and completing that Login with
+//! a code. Every code is spent with one conditional write (a TOTP step, a
+//! recovery code, the ticket), so that of racing calls on any number of
+//! instances exactly one wins; wrong codes count against the account's
+//! budget whichever instance they reach.
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::authentication::{Authentication, Method};
+use super::credentials::recovery_codes::{self, RecoveryCode};
+use super::credentials::totp::{self, TotpCode, TotpSecret};
+use super::error::{AuthError, FieldViolation, TokenRejection};
+use super::opaque_tokens::MFA_TICKET;
+use super::ports::{MfaTicketRecord, RecoveryCodeRecord, Store, TotpRecord, UserRecord};
+use super::secrets_at_rest::totp_context;
+use super::service::{Authenticator, ClientInfo, Session, User};
+use crate::deadline::Deadline;
+use authd_token::Claims;
+
+/// How second factors behave.
+#[derive(Debug, Clone)]
+pub struct SecondFactorSettings {
+    /// The issuer authenticator apps show (`--totp-issuer`).
+    pub totp_issuer: String,
+    /// How long a Login may take to complete its second factor.
+    pub ticket_lifetime: Duration,
+    /// How recent an authentication sensitive operations need.
+    pub reauthentication_max_age: Duration,
+}
+
+/// Codes a ticket may be tried with before the Login must start over.
+const MAX_TICKET_ATTEMPTS: i32 = 5;
+
+/// What Login hands out instead of a session when a second factor is due.
+#[derive(Clone)]
+pub struct SecondFactorChallenge {
+    /// Opaque and single use; secret, never logged.
+    pub ticket: String,
+    /// What the account can prove itself with: `totp`, `recovery_code`.
+    pub methods: Vec<&'static str>,
+    pub expires_in: u32,
+}
+
+impl std::fmt::Debug for SecondFactorChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactorChallenge")
+            .field("methods", &self.methods)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Login's outcome: a session, or a second factor to prove first.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    Session(Session),
+    SecondFactorRequired(SecondFactorChallenge),
+}
+
+/// A second factor as a request presents it.
+#[derive(Debug, Clone)]
+pub enum SecondFactorProof {
+    Totp(TotpCode),
+    RecoveryCode(RecoveryCode),
+}
+
+impl SecondFactorProof {
+    /// Exactly one of a request's `totp_code` and `recovery_code`, parsed:
+    /// both or neither is `INVALID_ARGUMENT` naming the fields, a malformed
+    /// code `MfaCodeInvalid`.
+    pub fn parse(totp_code: Option<&str>, recovery_code: Option<&str>) -> Result<Self, AuthError> {
+        match (totp_code, recovery_code) {
+            (Some(code), None) => Ok(Self::Totp(TotpCode::parse(code)?)),
+            (None, Some(code)) => Ok(Self::RecoveryCode(RecoveryCode::parse(code)?)),
+            (None, None) => Err(AuthError::InvalidInput(vec![FieldViolation {
+                field: "totp_code",
+                reason: "FIELD_REQUIRED",
+                description: "a totp_code or a recovery_code is required".into(),
+            }])),
+            (Some(_), Some(_)) => Err(AuthError::InvalidInput(vec![FieldViolation {
+                field: "recovery_code",
+                reason: "FIELD_CONFLICT",
+                description: "send a totp_code or a recovery_code, not both".into(),
+            }])),
+        }
+    }
+
+    /// As [`parse`](Self::parse), for requests where the second factor may
+    /// be left out (step-up: a recent authentication with it also counts).
+    pub fn parse_optional(
+        totp_code: Option<&str>,
+        recovery_code: Option<&str>,
+    ) -> Result<Option<Self>, AuthError> {
+        if totp_code.is_none() && recovery_code.is_none() {
+            return Ok(None);
+        }
+        Self::parse(totp_code, recovery_code).map(Some)
+    }
+}
+
+/// A completed Login: its session, and how many recovery codes are left
+/// when one was used.
+#[derive(Debug)]
+pub struct CompletedLogin {
+    pub session: Session,
+    pub recovery_codes_left: Option<u32>,
+}
+
+/// A new TOTP secret as the user is shown it.
+pub struct TotpEnrollment {
+    pub secret: Zeroizing<String>,
+    pub otpauth_uri: Zeroizing<String>,
+    /// The URI as an SVG QR code.
+    pub qr_svg: Zeroizing<String>,
+}
+
+/// The caller's second factors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondFactorStatus {
+    pub totp_enabled: bool,
+    pub totp_pending: bool,
+    pub recovery_codes_left: u32,
+}
+
+impl<S: Store> Authenticator<S> {
+    /// The challenge a Login answers with when the account has a confirmed
+    /// second factor, or `None` when the password is all it needs.
+    pub(super) async fn second_factor_challenge(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Option<SecondFactorChallenge>, AuthError> {
+        let enabled = self
+            .store
+            .totp_of(user_id)
+            .await?
+            .is_some_and(|totp| totp.confirmed_at.is_some());
+        if !enabled {
+            return Ok(None);
+        }
+        let mut methods = vec!["totp"];
+        if !self.store.unused_recovery_codes(user_id).await?.is_empty() {
+            methods.push("recovery_code");
+        }
+        let now = Utc::now();
+        let ticket = MFA_TICKET.generate()?;
+        let lifetime = self.factors.ticket_lifetime;
+        self.store
+            .insert_mfa_ticket(&MfaTicketRecord {
+                ticket_hash: ticket.hash,
+                user_id,
+                created_at: now,
+                expires_at: now + TimeDelta::from_std(lifetime).map_err(AuthError::internal)?,
+                attempts: 0,
+            })
+            .await?;
+        tracing::info!(%user_id, "password accepted; second factor required");
+        Ok(Some(SecondFactorChallenge {
+            ticket: ticket.token,
+            methods,
+            expires_in: u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX),
+        }))
+    }
+
+    /// Finishes a Login that answered with a challenge: the ticket and a
+    /// right code start a session that counts both factors.
+    #[tracing::instrument(skip_all, fields(client = %client.address))]
+    pub async fn complete_login(
+        &self,
+        ticket: &str,
+        proof: SecondFactorProof,
+        client: &ClientInfo,
+        deadline: Option<Deadline>,
+    ) -> Result<CompletedLogin, AuthError> {
+        let ticket_hash = MFA_TICKET
+            .parse(ticket)
+            .ok_or(AuthError::MfaTicketInvalid)?;
+        let now = Utc::now();
+        let ticket = self
+            .store
+            .attempt_mfa_ticket(&ticket_hash, now, MAX_TICKET_ATTEMPTS)
+            .await?
+            .ok_or(AuthError::MfaTicketInvalid)?;
+        let user_id = ticket.user_id;
+        let record = self
+            .store
+            .find_user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::MfaTicketInvalid)?;
+        if record.disabled_at.is_some() {
+            return Err(AuthError::AccountDisabled);
+        }
+        let (method, recovery_codes_left) =
+            self.check_second_factor(user_id, proof, deadline).await?;
+        // Of racing calls with right codes, one starts a session.
+        if !self.store.consume_mfa_ticket(&ticket_hash).await? {
+            return Err(AuthError::MfaTicketInvalid);
+        }
+        tracing::info!(%user_id, method = method.amr(), "second factor accepted");
+        let authentication = Authentication::password(Utc::now()).and(method);
+        let session = self
+            .start_session(user(record), client, authentication)
+            .await?;
+        Ok(CompletedLogin {
+            session,
+            recovery_codes_left,
+        })
+    }
+
+    /// Checks and spends a second factor of the account, within its budget
+    /// of wrong codes: the method that passed, and the recovery codes left
+    /// when it was one.
+    pub(super) async fn check_second_factor(
+        &self,
+        user_id: Uuid,
+        proof: SecondFactorProof,
+        deadline: Option<Deadline>,
+    ) -> Result<(Method, Option<u32>), AuthError> {
+        self.limits
+            .check_second_factor_failures(&self.store, user_id, Utc::now().timestamp_millis())
+            .await?;
+        let passed = match proof {
+            SecondFactorProof::Totp(code) => self
+                .spend_totp_code(user_id, &code)
+                .await?
+                .then_some((Method::Totp, None)),
+            SecondFactorProof::RecoveryCode(code) => self
+                .spend_recovery_code(user_id, code, deadline)
+                .await?
+                .map(|left| (Method::RecoveryCode, Some(left))),
+        };
+        match passed {
+            Some(passed) => {
+                self.limits
+                    .reset_second_factor_failures(&self.store, user_id)
+                    .await?;
+                Ok(passed)
+            }
+            None => {
+                self.limits
+                    .record_second_factor_failure(
+                        &self.store,
+                        user_id,
+                        Utc::now().timestamp_millis(),
+                    )
+                    .await?;
+                tracing::info!(%user_id, "wrong second-factor code");
+                Err(AuthError::MfaCodeInvalid)
+            }
+        }
+    }
+
+    /// Whether `code` is right now for the account's confirmed TOTP and
+    /// its step had not been spent; spends it.
+    async fn spend_totp_code(&self, user_id: Uuid, code: &TotpCode) -> Result<bool, AuthError> {
+        let Some(totp) = self
+            .store
+            .totp_of(user_id)
+            .await?
+            .filter(|totp| totp.confirmed_at.is_some())
+        else {
+            return Ok(false);
+        };
+        let secret = self.open_totp_secret(&totp)?;
+        let Some(step) = secret.matching_step(code, unix_now())? else {
+            return Ok(false);
+        };
+        self.store
+            .spend_totp_step(user_id, totp::step_number(step))
+            .await
+    }
+
+    /// Whether `code` is one of the account's unused recovery codes; spends
+    /// it and says how many are left.
+    async fn spend_recovery_code(
+        &self,
+        user_id: Uuid,
+        code: RecoveryCode,
+        deadline: Option<Deadline>,
+    ) -> Result<Option<u32>, AuthError> {
+        let unused = self.store.unused_recovery_codes(user_id).await?;
+        let ticket = self.hasher.admit(deadline)?;
+        let stored = unused
+            .iter()
+            .map(|record| (record.id, record.code_hash.clone()))
+            .collect();
+        let Some(code_id) = self.hasher.find_recovery_code(ticket, code, stored).await? else {
+            return Ok(None);
+        };
+        if !self.store.spend_recovery_code(code_id, Utc::now()).await? {
+            return Ok(None);
+        }
+        let left = u32::try_from(unused.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        tracing::info!(%user_id, left, "recovery code used");
+        Ok(Some(left))
+    }
+
+    /// Starts enrolling TOTP for the caller: a new secret, pending until
+    /// [`confirm_totp_enrollment`](Self::confirm_totp_enrollment).
+    #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
+    pub async fn start_totp_enrollment(
+        &self,
+        claims: &Claims,
+    ) -> Result<TotpEnrollment, AuthError> {
+        self.require_recent_authentication(claims)?;
+        let record = self.caller_record(claims).await?;
+        let secret = TotpSecret::generate()?;
+        let enrollment = secret.enrollment(&self.factors.totp_issuer, &record.username)?;
+        let stored = TotpRecord {
+            user_id: record.id,
+            sealed_secret: self.seal_totp_secret(record.id, &secret)?,
+            created_at: Utc::now(),
+            confirmed_at: None,
+            last_used_step: None,
+        };
+        if !self.store.put_pending_totp(&stored).await? {
+            return Err(AuthError::TotpAlreadyEnabled);
+        }
+        tracing::info!("TOTP enrollment started");
+        let qr_svg = crate::qr::svg(&enrollment.otpauth_uri)
+            .ok_or_else(|| AuthError::internal("the otpauth URI does not fit a QR code"))?;
+        Ok(TotpEnrollment {
+            secret: enrollment.secret,
+            otpauth_uri: enrollment.otpauth_uri,
+            qr_svg: Zeroizing::new(qr_svg),
+        })
+    }
+
+    /// Activates the caller's pending TOTP with a current code: returns the
+    /// new recovery codes, to be shown once. Every other session of the
+    /// account ends.
+    #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
+    pub async fn confirm_totp_enrollment(
+        &self,
+        claims: &Claims,
+        code: TotpCode,
+        deadline: Option<Deadline>,
+    ) -> Result<Vec<RecoveryCode>, AuthError> {
+        let user_id = caller(claims)?;
+        let pending = match self.store.totp_of(user_id).await? {
+            Some(totp) if totp.confirmed_at.is_some() => return Err(AuthError::TotpAlreadyEnabled),
+            Some(totp) => totp,
+            None => return Err(AuthError::TotpEnrollmentNotStarted),
+        };
+        let secret = self.open_totp_secret(&pending)?;
+        let step = secret
+            .matching_step(&code, unix_now())?
+            .ok_or(AuthError::MfaCodeInvalid)?;
+        let (codes, records) = self.new_recovery_codes(user_id, deadline).await?;
+        let now = Utc::now();
+        if !self
+            .store
+            .confirm_totp(
+                user_id,
+                &pending.sealed_secret,
+                totp::step_number(step),
+                &records,
+                now,
+            )
+            .await?
+        {
+            // Replaced by a new start, or confirmed by a racing call.
+            return Err(match self.store.totp_of(user_id).await? {
+                Some(totp) if totp.confirmed_at.is_some() => AuthError::TotpAlreadyEnabled,
+                _ => AuthError::TotpEnrollmentNotStarted,
+            });
+        }
+        self.end_other_sessions(user_id, claims.session_id(), "second_factor_enabled")
+            .await?;
+        tracing::info!("TOTP enabled");
+        Ok(codes)
+    }
+
+    /// Which second factors the caller's account has.
+    pub async fn second_factor_status(
+        &self,
+        claims: &Claims,
+    ) -> Result<SecondFactorStatus, AuthError> {
+        let user_id = caller(claims)?;
+        let totp = self.store.totp_of(user_id).await?;
+        let codes = self.store.unused_recovery_codes(user_id).await?;
+        Ok(SecondFactorStatus {
+            totp_enabled: totp
+                .as_ref()
+                .is_some_and(|totp| totp.confirmed_at.is_some()),
+            totp_pending: totp
+                .as_ref()
+                .is_some_and(|totp| totp.confirmed_at.is_none()),
+            recovery_codes_left: u32::try_from(codes.len()).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// A new set of recovery codes and their records, hashed.
+    pub(super) async fn new_recovery_codes(
+        &self,
+        user_id: Uuid,
+        deadline: Option<Deadline>,
+    ) -> Result<(Vec<RecoveryCode>, Vec<RecoveryCodeRecord>), AuthError> {
+        let codes = recovery_codes::generate_set()?;
+        let ticket = self.hasher.admit(deadline)?;
+        let hashes = self
+            .hasher
+            .hash_recovery_codes(ticket, codes.clone())
+            .await?;
+        let now = Utc::now();
+        let records = hashes
+            .into_iter()
+            .map(|code_hash| RecoveryCodeRecord {
+                id: Uuid::now_v7(),
+                user_id,
+                code_hash,
+                created_at: now,
+                used_at: None,
+            })
+            .collect();
+        Ok((codes, records))
+    }
+
+    /// The caller's account.
+    async fn caller_record(&self, claims: &Claims) -> Result<UserRecord, AuthError> {
+        self.store
+            .find_user_by_id(caller(claims)?)
+            .await?
+            .ok_or(AuthError::InvalidToken(TokenRejection::Revoked))
+    }
+
+    /// Ends every session of a user but `keep` (the caller's own).
+    pub(super) async fn end_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: &'static str,
+    ) -> Result<(), AuthError> {
+        for session in self.store.live_sessions_of(user_id, Utc::now()).await? {
+            if Some(session.id) != keep {
+                self.end_session(session.id, user_id, reason).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal_totp_secret(&self, user_id: Uuid, secret: &TotpSecret) -> Result<Vec<u8>, AuthError> {
+        Ok(self
+            .secrets
+            .seal(secret.as_bytes(), &totp_context(user_id))?)
+    }
+
+    fn open_totp_secret(&self, totp: &TotpRecord) -> Result<TotpSecret, AuthError> {
+        let bytes = self
+            .secrets
+            .open(&totp.sealed_secret, &totp_context(totp.user_id))?;
+        Ok(TotpSecret::from_bytes(bytes))
+    }
+}
+
+fn user(record: UserRecord) -> User {
+    User {
+        id: record.id,
+        username: record.username,
+    }
+}
+
+pub(super) fn caller(claims: &Claims) -> Result<Uuid, AuthError> {
+    claims.sub.parse().map_err(AuthError::internal)
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(Utc::now().timestamp()).unwrap_or_default()
+}
