@@ -155,6 +155,15 @@ pub async fn register_session(
         })
 }
 
+/// `message` bearing `token` in `authorization`.
+pub fn with_bearer<T>(message: T, token: &str) -> anyhow::Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
+}
+
 /// Refreshes; the next refresh token on success.
 pub async fn refresh(channel: Channel, refresh_token: String) -> Result<String, String> {
     AuthServiceClient::new(channel)

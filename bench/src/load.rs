@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -127,6 +128,61 @@ where
         total.merge(outcome.expect("worker panicked"));
     }
     total.elapsed = duration;
+    total
+}
+
+/// Runs `call(worker, n)` once for each `n` in `0..count`, in order, from
+/// `concurrency.total()` workers with one call in flight each; the first
+/// `warmup` calls are not counted. For calls that spend what they are
+/// given (a ticket, a code's time step), of which a closed loop would need
+/// an unknown number. The elapsed time runs from the first counted call's
+/// start to the last counted answer.
+pub async fn each_once<F, Fut>(
+    concurrency: Concurrency,
+    warmup: usize,
+    count: usize,
+    call: F,
+) -> Outcome
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let call = Arc::new(call);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = JoinSet::new();
+    for worker in 0..concurrency.total() {
+        let (call, next) = (Arc::clone(&call), Arc::clone(&next));
+        workers.spawn(async move {
+            let mut outcome = Outcome::new();
+            let mut counted: Option<(Instant, Instant)> = None;
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count {
+                    break;
+                }
+                let sent = Instant::now();
+                let result = call(worker, n).await;
+                if n >= warmup {
+                    outcome.record(sent.elapsed(), result);
+                    let first = counted.map_or(sent, |(first, _)| first);
+                    counted = Some((first, Instant::now()));
+                }
+            }
+            (outcome, counted)
+        });
+    }
+    let mut total = Outcome::new();
+    let mut window: Option<(Instant, Instant)> = None;
+    while let Some(done) = workers.join_next().await {
+        let (outcome, counted) = done.expect("worker panicked");
+        total.merge(outcome);
+        if let Some((first, last)) = counted {
+            window = Some(window.map_or((first, last), |(start, end)| {
+                (start.min(first), end.max(last))
+            }));
+        }
+    }
+    total.elapsed = window.map_or(Duration::ZERO, |(start, end)| end - start);
     total
 }
 

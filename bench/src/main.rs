@@ -17,6 +17,7 @@ mod overload;
 mod postgres;
 mod report;
 mod revocations;
+mod second_factor;
 mod server;
 
 use std::future::Future;
@@ -25,6 +26,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
+use authd::grpc::pb::complete_login_request::Proof;
 use authd::proxy::FORWARD_AUTH_PATH;
 use clap::Parser;
 use tonic::transport::Channel;
@@ -60,7 +63,7 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "verify,stack,revocations,passwords,overload,sessions,feed,node,introspection,startup,proxies"
+        default_value = "verify,stack,revocations,passwords,second-factor,overload,sessions,feed,node,introspection,startup,proxies"
     )]
     cases: Vec<CaseGroup>,
     /// Serve the bare tonic no-op on this address and nothing else (the
@@ -82,6 +85,10 @@ enum CaseGroup {
     Stack,
     Revocations,
     Passwords,
+    /// CompleteLogin with a TOTP code and with a recovery code beside Login
+    /// at the default argon2 cost, in turns; the access token's size with
+    /// one factor and with two.
+    SecondFactor,
     /// Login goodput and latency at 1, 2, 4 and 10× its capacity, from one
     /// and from many client addresses, with Verify at 1,000/s beside.
     Overload,
@@ -250,6 +257,7 @@ async fn main() -> anyhow::Result<()> {
             CaseGroup::Stack => stack_cases(&run, &mut report).await?,
             CaseGroup::Revocations => revocation_cases(&run, &mut report).await?,
             CaseGroup::Passwords => password_cases(&run, &mut report).await?,
+            CaseGroup::SecondFactor => second_factor_cases(&run, &mut report).await?,
             CaseGroup::Overload => overload::cases(&run, &mut report).await?,
             CaseGroup::Sessions => session_cases(&run, &mut report).await?,
             CaseGroup::Feed => feed_cases(&run, &mut report).await?,
@@ -265,6 +273,9 @@ async fn main() -> anyhow::Result<()> {
     println!("{}", report.markdown());
     if let Some(failure) = report.errors() {
         anyhow::bail!("calls failed: {failure}");
+    }
+    if !report.broken.is_empty() {
+        anyhow::bail!("{}", report.broken.join("; "));
     }
     Ok(())
 }
@@ -882,6 +893,179 @@ async fn login_case(
         }
     })
     .await
+}
+
+/// The second factor against the first: Login at the default argon2 cost
+/// (what "a login" costs), CompleteLogin with a TOTP code, and with a
+/// recovery code (ten argon2 checks at 1 MiB), in turns, each at Login's
+/// concurrency, with the CPU time authd spent per call; then the access
+/// token's size with one factor and with two, which must stay under 1 KiB.
+async fn second_factor_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
+    let hashing = Concurrency {
+        connections: 1,
+        in_flight: 8,
+    };
+    let hashing_args = run.hashing_args();
+    let hashing_args: Vec<&str> = hashing_args.iter().map(String::as_str).collect();
+    let passwords = run
+        .start("second-factor-passwords.db", &hashing_args)
+        .await?;
+    let password_channels = passwords.channels(hashing.connections).await?;
+    let mut usernames = Vec::with_capacity(hashing.total());
+    for n in 0..hashing.total() {
+        let username = format!("password-{n}");
+        clients::register(password_channels[0].clone(), username.clone()).await?;
+        usernames.push(username);
+    }
+    let password_token = clients::login(password_channels[0].clone(), usernames[0].clone()).await?;
+    let usernames = Arc::new(usernames);
+
+    // The accounts with TOTP log in cheaply: their tickets are made before
+    // each turn, outside the timing, and the turns measure CompleteLogin
+    // alone. Every call spends an account's time step (or a recovery code)
+    // and a ticket, so each turn has accounts of its own.
+    let mfa = run.start("second-factor.db", &CHEAP_HASHING).await?;
+    let channels = mfa.channels(hashing.connections).await?;
+    let turns = run.turns();
+    let totp_calls = run.scaled(1500);
+    let recovery_calls = run.scaled(300);
+    let mut enrolled = second_factor::enroll_many(&channels, "mfa", turns * totp_calls + 1).await?;
+    let sizing = enrolled.pop().context("an enrolled account")?;
+    let enrolled = Arc::new(enrolled);
+    let (password_pid, mfa_pid) = (passwords.pid()?, mfa.pid()?);
+    let (mut totp_turn, mut recovery_turn) = (0, 0);
+    let [login, totp, recovery] = in_turns(turns, Measured::outcome, async |case| {
+        if case == 0 {
+            let calls = login_case(
+                run.warmup,
+                run.duration,
+                password_channels.clone(),
+                hashing,
+                Arc::clone(&usernames),
+            );
+            return with_cpu(run, password_pid, None, calls).await;
+        }
+        let (first, count) = if case == 1 {
+            totp_turn += 1;
+            ((totp_turn - 1) * totp_calls, totp_calls)
+        } else {
+            recovery_turn += 1;
+            ((recovery_turn - 1) * recovery_calls, recovery_calls)
+        };
+        let accounts: Vec<&str> = enrolled[first..first + count]
+            .iter()
+            .map(|account| account.username.as_str())
+            .collect();
+        let tickets = Arc::new(second_factor::tickets(&channels, &accounts).await?);
+        let (channels, enrolled) = (channels.clone(), Arc::clone(&enrolled));
+        let calls = load::each_once(hashing, count / 5, count, move |worker, n| {
+            let account = &enrolled[first + n];
+            let proof = if case == 1 {
+                Proof::TotpCode(account.code_now())
+            } else {
+                Proof::RecoveryCode(account.recovery_codes[0].clone())
+            };
+            let channel = channels[worker % channels.len()].clone();
+            let ticket = tickets[n].clone();
+            async move {
+                second_factor::complete(channel, ticket, proof)
+                    .await
+                    .map(drop)
+            }
+        });
+        with_cpu_throughout(mfa_pid, count, calls).await
+    })
+    .await?;
+
+    let median = format!("median of {turns}");
+    let login_rate = login.outcome.throughput();
+    let login_name =
+        format!("Login (gRPC, default argon2 cost, in turns with CompleteLogin, {median})");
+    report.add_measured(
+        Row::baseline(&login_name, hashing, &login.outcome),
+        login.cpu,
+    );
+    for (measured, proof) in [(&totp, "a TOTP code"), (&recovery, "a recovery code")] {
+        report.add_measured(
+            Row::beside(
+                &format!("CompleteLogin with {proof} (gRPC, a ticket each, {median})"),
+                hashing,
+                &measured.outcome,
+                "Login, default argon2 cost, in turns",
+                login_rate,
+            ),
+            measured.cpu,
+        );
+        let (time, login_time) = (1e3 / measured.outcome.throughput(), 1e3 / login_rate);
+        let time_ratio = time / login_time;
+        report.more_figures.push((
+            format!("CompleteLogin with {proof} ÷ Login at the default argon2 cost: time per call flat out (1 ÷ calls/s, {hashing})"),
+            format!("{time:.2} ms ÷ {login_time:.2} ms = {time_ratio:.3}"),
+            format!("< 0.1 {}", mark(time_ratio < 0.1)),
+        ));
+        let (cpu, login_cpu) = (
+            measured.cpu.authd.as_secs_f64() * 1e6,
+            login.cpu.authd.as_secs_f64() * 1e6,
+        );
+        let cpu_ratio = cpu / login_cpu;
+        report.more_figures.push((
+            format!("CompleteLogin with {proof} ÷ Login at the default argon2 cost: CPU time per call in authd"),
+            format!("{cpu:.0} µs ÷ {login_cpu:.0} µs = {cpu_ratio:.3}"),
+            format!("< 0.1 {}", mark(cpu_ratio < 0.1)),
+        ));
+    }
+
+    let ticket = second_factor::tickets(&channels, &[sizing.username.as_str()]).await?;
+    let two_factor_token = second_factor::complete(
+        channels[0].clone(),
+        ticket[0].clone(),
+        Proof::TotpCode(sizing.code_now()),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    for (token, factors) in [
+        (&password_token, "password only"),
+        (&two_factor_token, "password and TOTP"),
+    ] {
+        let bytes = token.len();
+        report.more_figures.push((
+            format!(
+                "Access token, {factors}: bytes (claims: {})",
+                second_factor::claims(token)?
+            ),
+            format!("{bytes} B"),
+            format!("< 1024 B {}", mark(bytes < 1024)),
+        ));
+        if bytes >= 1024 {
+            report.broken.push(format!(
+                "the access token, {factors}, is {bytes} bytes (≥ 1 KiB)"
+            ));
+        }
+    }
+    passwords.stop().await?;
+    mfa.stop().await
+}
+
+/// Runs `case`, `calls` calls all told, and measures the CPU time authd and
+/// the bench spent per call over all of them (a warm-up counted in calls
+/// rather than time cannot be cut out of the process's CPU time).
+async fn with_cpu_throughout(
+    authd: u32,
+    calls: usize,
+    case: impl Future<Output = Outcome>,
+) -> anyhow::Result<Measured> {
+    let bench = std::process::id();
+    let (authd_start, bench_start) = (server::cpu_time(authd)?, server::cpu_time(bench)?);
+    let outcome = case.await;
+    let calls = u32::try_from(calls.max(1)).unwrap_or(u32::MAX);
+    Ok(Measured {
+        cpu: CpuPerCall {
+            authd: server::cpu_time(authd)?.saturating_sub(authd_start) / calls,
+            bench: server::cpu_time(bench)?.saturating_sub(bench_start) / calls,
+            nginx: None,
+        },
+        outcome,
+    })
 }
 
 /// Refresh flat out, each caller rotating its own session's token (every

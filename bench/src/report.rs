@@ -178,6 +178,8 @@ pub struct Report {
     pub notes: Vec<String>,
     /// More rows of the "other figure" table: figure, measured, target.
     pub more_figures: Vec<(String, String, String)>,
+    /// Properties (not timings) the run found broken, which fail it.
+    pub broken: Vec<String>,
 }
 
 /// The CPU time each process spent per successful call of a case.
@@ -217,6 +219,7 @@ impl Report {
             cpu_per_call: Vec::new(),
             notes: Vec::new(),
             more_figures: Vec::new(),
+            broken: Vec::new(),
         }
     }
 
