@@ -19,6 +19,7 @@ use super::opaque_tokens::MFA_TICKET;
 use super::ports::{MfaTicketRecord, RecoveryCodeRecord, Store, TotpRecord, UserRecord};
 use super::secrets_at_rest::totp_context;
 use super::service::{Authenticator, ClientInfo, Session, User};
+use super::sessions::caller;
 use crate::deadline::Deadline;
 use authd_token::Claims;
 
@@ -134,12 +135,7 @@ impl<S: Store> Authenticator<S> {
         &self,
         user_id: Uuid,
     ) -> Result<Option<SecondFactorChallenge>, AuthError> {
-        let enabled = self
-            .store
-            .totp_of(user_id)
-            .await?
-            .is_some_and(|totp| totp.confirmed_at.is_some());
-        if !enabled {
+        if !self.has_second_factor(user_id).await? {
             return Ok(None);
         }
         let mut methods = vec!["totp"];
@@ -462,10 +458,6 @@ fn user(record: UserRecord) -> User {
         id: record.id,
         username: record.username,
     }
-}
-
-pub(super) fn caller(claims: &Claims) -> Result<Uuid, AuthError> {
-    claims.sub.parse().map_err(AuthError::internal)
 }
 
 fn unix_now() -> u64 {

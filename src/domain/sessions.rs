@@ -404,6 +404,6 @@ pub(super) async fn end_every_session_durably<S: Store>(
 }
 
 /// The caller's user id.
-fn caller(claims: &Claims) -> Result<Uuid, AuthError> {
+pub(super) fn caller(claims: &Claims) -> Result<Uuid, AuthError> {
     claims.sub.parse().map_err(AuthError::internal)
 }
