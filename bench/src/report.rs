@@ -503,9 +503,9 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "| Access token size | {} B | ≤ 512 B {} |",
+            "| Access token size | {} B | < 1024 B {} |",
             self.token_bytes,
-            verdict(self.token_bytes <= 512)
+            verdict(self.token_bytes < 1024)
         );
         let (revoked, with_revoked) = self.revoked_million;
         let per_entry = (with_revoked.saturating_sub(self.idle_resident_kib) * 1024) as f64

@@ -116,6 +116,7 @@ impl RateLimiter {
             "login_failures_per_username",
         )
         .await
+        .map(drop)
     }
 
     /// Spends one unit of a username's failure budget.
@@ -135,13 +136,15 @@ impl RateLimiter {
     }
 
     /// Refuses a second-factor code for an account whose budget of wrong
-    /// codes is spent, before the code is looked at.
+    /// codes is spent, before the code is looked at; otherwise says whether
+    /// wrong codes are on record, so that a right one resets the budget
+    /// only when there is something to reset (a write saved on each login).
     pub async fn check_second_factor_failures<S: RateLimitStore>(
         &self,
         store: &S,
         user_id: Uuid,
         now_ms: i64,
-    ) -> Result<(), AuthError> {
+    ) -> Result<bool, AuthError> {
         check_budget(
             store,
             self.second_factor_failures_per_account,
@@ -208,18 +211,20 @@ fn admit(
 
 /// GCRA over the store: refused while the key's theoretical arrival time
 /// is more than `capacity - 1` intervals ahead.
+/// Refuses what a spent budget forbids; otherwise says whether failures are
+/// on record under `key`.
 async fn check_budget<S: RateLimitStore>(
     store: &S,
     rate: Option<Rate>,
     key: &str,
     now_ms: i64,
     name: &'static str,
-) -> Result<(), AuthError> {
+) -> Result<bool, AuthError> {
     let Some(rate) = rate else {
-        return Ok(());
+        return Ok(false);
     };
     let Some(tat) = store.rate_limit_tat(key).await? else {
-        return Ok(());
+        return Ok(false);
     };
     let tolerance = millis(rate.interval()) * i64::from(rate.capacity.get() - 1);
     let wait = tat - tolerance - now_ms;
@@ -229,7 +234,7 @@ async fn check_budget<S: RateLimitStore>(
             retry_after: Duration::from_millis(wait.unsigned_abs()),
         });
     }
-    Ok(())
+    Ok(true)
 }
 
 async fn spend_budget<S: RateLimitStore>(

@@ -18,7 +18,7 @@ use super::error::{AuthError, FieldViolation, TokenRejection};
 use super::opaque_tokens::MFA_TICKET;
 use super::ports::{MfaTicketRecord, RecoveryCodeRecord, Store, TotpRecord, UserRecord};
 use super::secrets_at_rest::totp_context;
-use super::service::{Authenticator, ClientInfo, Session, User};
+use super::service::{Authenticator, ClientInfo, Session};
 use super::sessions::caller;
 use crate::deadline::Deadline;
 use authd_token::Claims;
@@ -199,7 +199,7 @@ impl<S: Store> Authenticator<S> {
         tracing::info!(%user_id, method = method.amr(), "second factor accepted");
         let authentication = Authentication::password(Utc::now()).and(method);
         let session = self
-            .start_session(user(record), client, authentication)
+            .start_session(record.into(), client, authentication)
             .await?;
         Ok(CompletedLogin {
             session,
@@ -216,7 +216,8 @@ impl<S: Store> Authenticator<S> {
         proof: SecondFactorProof,
         deadline: Option<Deadline>,
     ) -> Result<(Method, Option<u32>), AuthError> {
-        self.limits
+        let failures_on_record = self
+            .limits
             .check_second_factor_failures(&self.store, user_id, Utc::now().timestamp_millis())
             .await?;
         let passed = match proof {
@@ -231,9 +232,11 @@ impl<S: Store> Authenticator<S> {
         };
         match passed {
             Some(passed) => {
-                self.limits
-                    .reset_second_factor_failures(&self.store, user_id)
-                    .await?;
+                if failures_on_record {
+                    self.limits
+                        .reset_second_factor_failures(&self.store, user_id)
+                        .await?;
+                }
                 Ok(passed)
             }
             None => {
@@ -450,13 +453,6 @@ impl<S: Store> Authenticator<S> {
             .secrets
             .open(&totp.sealed_secret, &totp_context(totp.user_id))?;
         Ok(TotpSecret::from_bytes(bytes))
-    }
-}
-
-fn user(record: UserRecord) -> User {
-    User {
-        id: record.id,
-        username: record.username,
     }
 }
 

@@ -33,6 +33,15 @@ pub struct User {
     pub username: String,
 }
 
+impl From<UserRecord> for User {
+    fn from(record: UserRecord) -> Self {
+        Self {
+            id: record.id,
+            username: record.username,
+        }
+    }
+}
+
 /// A session just started or refreshed: its access token and the refresh
 /// token that renews it.
 #[derive(Debug, Clone)]
@@ -193,12 +202,8 @@ impl<S: Store> Authenticator<S> {
         if let Some(challenge) = self.second_factor_challenge(record.id).await? {
             return Ok(LoginOutcome::SecondFactorRequired(challenge));
         }
-        let user = User {
-            id: record.id,
-            username: record.username,
-        };
         let session = self
-            .start_session(user, client, Authentication::password(Utc::now()))
+            .start_session(record.into(), client, Authentication::password(Utc::now()))
             .await?;
         Ok(LoginOutcome::Session(session))
     }

@@ -195,11 +195,7 @@ impl<S: Store> Authenticator<S> {
             refresh_generation: successor.generation,
             ..session
         };
-        let user = User {
-            id: user.id,
-            username: user.username,
-        };
-        self.grant(user, &extended, next.token, now)
+        self.grant(user.into(), &extended, next.token, now)
     }
 
     /// A retired refresh token came back: the sign of a stolen one. Ends
@@ -297,11 +293,7 @@ impl<S: Store> Authenticator<S> {
         self.end_every_session(record.id, claims.iat, "password_changed")
             .await?;
         tracing::info!("password changed");
-        let user = User {
-            id: record.id,
-            username: record.username,
-        };
-        self.start_session(user, client, Authentication::password(Utc::now()))
+        self.start_session(record.into(), client, Authentication::password(Utc::now()))
             .await
     }
 

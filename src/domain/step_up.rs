@@ -120,10 +120,7 @@ impl<S: Store> Authenticator<S> {
             .find_session(session_id)
             .await?
             .ok_or(AuthError::SessionEnded)?;
-        let user = User {
-            id: record.id,
-            username: record.username,
-        };
+        let user = User::from(record);
         let token = self.tokens.issue(
             user.id,
             &user.username,

@@ -72,6 +72,12 @@ impl Database {
             .max_connections(settings.max_connections)
             .connect_timeout(settings.connect_timeout)
             .acquire_timeout(settings.connect_timeout)
+            // A ping on every checkout catches a PostgreSQL connection the
+            // server dropped (a restart, a failover) before a query fails on
+            // it. A SQLite connection is a file this process holds open, and
+            // the ping would only double each query's hops to its worker
+            // thread.
+            .test_before_acquire(!settings.url.starts_with("sqlite:"))
             .sqlx_logging(false)
             // WAL lets readers (logins) proceed while a writer holds the lock.
             .map_sqlx_sqlite_opts(move |options| {

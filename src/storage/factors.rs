@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait as _,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait as _, EntityTrait,
+    FromQueryResult as _, QueryFilter, QueryOrder, QueryTrait as _, TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -210,7 +210,9 @@ impl FactorStore for Database {
         now: DateTime<Utc>,
         max_attempts: i32,
     ) -> Result<Option<MfaTicketRecord>, AuthError> {
-        let counted = mfa_ticket::Entity::update_many()
+        // One statement counts the attempt and reads the ticket back, so
+        // the count a caller sees is the one it made.
+        let mut attempt = mfa_ticket::Entity::update_many()
             .col_expr(
                 mfa_ticket::Column::Attempts,
                 Expr::col(mfa_ticket::Column::Attempts).add(1),
@@ -218,17 +220,18 @@ impl FactorStore for Database {
             .filter(mfa_ticket::Column::TicketHash.eq(ticket_hash))
             .filter(mfa_ticket::Column::ExpiresAt.gt(now))
             .filter(mfa_ticket::Column::Attempts.lt(max_attempts))
-            .exec(&self.connection)
+            .into_query();
+        attempt.returning_all();
+        let Some(row) = self
+            .connection
+            .query_one(&attempt)
             .await
-            .map_err(classify)?;
-        if counted.rows_affected == 0 {
+            .map_err(classify)?
+        else {
             return Ok(None);
-        }
-        let row = mfa_ticket::Entity::find_by_id(ticket_hash.to_owned())
-            .one(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(row.map(|row| MfaTicketRecord {
+        };
+        let row = mfa_ticket::Model::from_query_result(&row, "").map_err(classify)?;
+        Ok(Some(MfaTicketRecord {
             ticket_hash: row.ticket_hash,
             user_id: row.user_id,
             created_at: row.created_at,
