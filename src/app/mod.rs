@@ -46,6 +46,9 @@ impl Application {
     /// and binds the listener. Fails with a message fit for an operator.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         metrics::handle();
+        // Before anything else: a relying party browsers would refuse stops
+        // start-up with its reason. (Built again once the port is bound.)
+        settings.relying_party(settings.listen.port())?;
         // Before the database: a PostgreSQL deployment without a key stops
         // here, before it has changed anything.
         let (secrets, key_origin) = secrets::keyring(&settings)?;

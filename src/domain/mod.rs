@@ -10,6 +10,7 @@ mod error;
 mod key_reloads;
 mod keys;
 pub mod opaque_tokens;
+mod passkeys;
 mod passwords;
 pub mod ports;
 mod random_id;
@@ -36,6 +37,7 @@ pub use keys::{
     FileKey, KeySet, add_signing_key, generate_signing_key, load_or_create_signing_keys,
     retired_keys,
 };
+pub use passkeys::{OriginNotOnRpId, RelyingParty};
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
     FactorStore, MfaTicketRecord, RateLimitStore, RecoveryCodeRecord, RefreshTokenRecord,
