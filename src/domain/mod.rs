@@ -40,9 +40,10 @@ pub use keys::{
 pub use passkeys::{OriginNotOnRpId, RelyingParty};
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
-    FactorStore, MfaTicketRecord, RateLimitStore, RecoveryCodeRecord, RefreshTokenRecord,
-    RevocationEvent, RevocationStore, RevokedToken, SessionRecord, SessionStore, SigningKeyRecord,
-    SigningKeyStore, Store, StoreHealth, TotpRecord, UserRecord, UserStore,
+    CeremonyKind, CeremonyRecord, FactorStore, MfaTicketRecord, PasskeyRecord, PasskeyStore,
+    PasskeyUse, RateLimitStore, RecoveryCodeRecord, RefreshTokenRecord, RevocationEvent,
+    RevocationStore, RevokedToken, SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore,
+    Store, StoreHealth, TotpRecord, UserRecord, UserStore,
 };
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};
