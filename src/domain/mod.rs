@@ -37,7 +37,9 @@ pub use keys::{
     FileKey, KeySet, add_signing_key, generate_signing_key, load_or_create_signing_keys,
     retired_keys,
 };
-pub use passkeys::{OriginNotOnRpId, RelyingParty};
+pub use passkeys::{
+    OriginNotOnRpId, RelyingParty, Started, UsedPasskey, credential_id_text, parse_assertion,
+};
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
     CeremonyKind, CeremonyRecord, FactorStore, MfaTicketRecord, PasskeyRecord, PasskeyStore,
