@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand};
 use http::{HeaderName, HeaderValue};
 
 use crate::domain::{
-    CLOCK_LEEWAY, HashingSettings, Rate, RateLimitSettings, RelyingParty, SecondFactorSettings,
-    SessionSettings, TokenSettings,
+    CLOCK_LEEWAY, HashingSettings, PasskeySettings, Rate, RateLimitSettings, RelyingParty,
+    SecondFactorSettings, SessionSettings, TokenSettings,
 };
 use crate::hashing::Argon2Implementation;
 use crate::proxy::IdentityHeaders;
@@ -228,6 +228,10 @@ pub struct Settings {
     /// authd listens on.
     #[arg(global = true, help_heading = "Passkeys", long, env = "AUTHD_WEBAUTHN_ORIGIN", value_delimiter = ',', value_parser = parse_webauthn_origin)]
     pub webauthn_origin: Vec<url::Url>,
+
+    /// How long a passkey ceremony may take from its start to its finish.
+    #[arg(global = true, help_heading = "Passkeys", long, env = "AUTHD_PASSKEY_CEREMONY_LIFETIME", default_value = "5m", value_parser = parse_token_lifetime)]
+    pub passkey_ceremony_lifetime: Duration,
 
     /// How many verified tokens to remember, so that a token checked again
     /// skips its signature check (about 400 bytes each); 0 turns it off.
@@ -615,6 +619,13 @@ impl Settings {
     /// The passkeys' relying party, with `--webauthn-origin` or, without
     /// one, `http://localhost:PORT` for the port authd listens on. Fails
     /// with an operator's message when an origin is not on the RP id.
+    fn passkeys(&self, port: u16) -> anyhow::Result<PasskeySettings> {
+        Ok(PasskeySettings {
+            relying_party: self.relying_party(port)?,
+            ceremony_lifetime: self.passkey_ceremony_lifetime,
+        })
+    }
+
     pub fn relying_party(&self, port: u16) -> anyhow::Result<RelyingParty> {
         let origins = if self.webauthn_origin.is_empty() {
             let default = url::Url::parse(&format!("http://localhost:{port}"))?;
@@ -632,12 +643,15 @@ impl Settings {
         })
     }
 
-    pub fn second_factors(&self) -> SecondFactorSettings {
-        SecondFactorSettings {
+    /// Second factors and passkeys; `port` as for
+    /// [`relying_party`](Self::relying_party).
+    pub fn second_factors(&self, port: u16) -> anyhow::Result<SecondFactorSettings> {
+        Ok(SecondFactorSettings {
             totp_issuer: self.totp_issuer.clone(),
             ticket_lifetime: self.mfa_ticket_lifetime,
             reauthentication_max_age: self.reauthentication_max_age,
-        }
+            passkeys: self.passkeys(port)?,
+        })
     }
 
     /// The `iss` of new tokens: `--issuer`, else `--public-url` as

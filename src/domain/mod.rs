@@ -38,7 +38,8 @@ pub use keys::{
     retired_keys,
 };
 pub use passkeys::{
-    OriginNotOnRpId, RelyingParty, Started, UsedPasskey, credential_id_text, parse_assertion,
+    OriginNotOnRpId, PasskeyCeremony, PasskeySettings, PasskeySummary, RelyingParty, Started,
+    UsedPasskey, credential_id_text, parse_assertion,
 };
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{

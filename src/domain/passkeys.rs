@@ -15,7 +15,20 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
-use crate::domain::AuthError;
+use std::time::Duration;
+
+use authd_token::Claims;
+use chrono::{DateTime, Utc};
+
+use super::authentication::Authentication;
+use super::credentials::Username;
+use super::error::{AuthError, FieldViolation, TokenRejection};
+use super::ports::{CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyUse, Store};
+use super::second_factor::SecondFactorProof;
+use super::service::{Authenticator, ClientInfo, Session, User};
+use super::sessions::caller;
+use super::step_up::StepUp;
+use crate::deadline::Deadline;
 
 /// The WebAuthn relying party: an RP id and the page origins allowed to
 /// run ceremonies for it.
@@ -162,6 +175,34 @@ impl RelyingParty {
         Started::new(&options.public_key, &LoginState::Discoverable(state))
     }
 
+    /// Starts a sign-in no passkey can finish, for a username without
+    /// passkeys: options shaped like a real account's, naming
+    /// `decoy_credential_ids`.
+    ///
+    /// # Errors
+    ///
+    /// `AuthError::Internal` if webauthn-rs cannot make the options.
+    pub fn start_decoy_login(
+        &self,
+        decoy_credential_ids: &[Vec<u8>],
+    ) -> Result<Started, AuthError> {
+        let (options, _) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(AuthError::internal)?;
+        let mut options = serde_json::to_value(&options.public_key).map_err(AuthError::internal)?;
+        // As webauthn-rs writes an account's (start_login), minus its
+        // discoverable-only extensions.
+        options["allowCredentials"] = decoy_credential_ids
+            .iter()
+            .map(|id| serde_json::json!({ "type": "public-key", "id": credential_id_text(id) }))
+            .collect();
+        if let Some(options) = options.as_object_mut() {
+            options.remove("extensions");
+        }
+        Started::new(&options, &LoginState::Decoy)
+    }
+
     /// Checks an assertion by `passkey`, whose stored counter is
     /// `stored_sign_count`, against its sign-in's state; returns the
     /// passkey as updated by the use.
@@ -187,6 +228,7 @@ impl RelyingParty {
             LoginState::Discoverable(state) => self
                 .webauthn
                 .finish_discoverable_authentication_v2(assertion, state, passkey),
+            LoginState::Decoy => return Err(AuthError::PasskeyVerificationFailed),
         }
         .map_err(refusal)?;
         // The passkey the caller looked up, not another the state allows.
@@ -274,6 +316,8 @@ impl Started {
 enum LoginState {
     Known(PasskeyAuthentication),
     Discoverable(DiscoverableAuthentication),
+    /// A username without passkeys: nothing finishes it.
+    Decoy,
 }
 
 /// webauthn-rs' refusal as authd's: a missing user verification said so,
@@ -284,6 +328,378 @@ fn refusal(error: WebauthnError) -> AuthError {
         WebauthnError::UserNotVerified => AuthError::UserVerificationRequired,
         _ => AuthError::PasskeyVerificationFailed,
     }
+}
+
+/// Passkey settings of the domain service.
+#[derive(Clone, Debug)]
+pub struct PasskeySettings {
+    pub relying_party: RelyingParty,
+    /// How long a ceremony may take between its start and its finish.
+    pub ceremony_lifetime: Duration,
+}
+
+/// A ceremony begun, as the caller sees it.
+#[derive(Debug)]
+pub struct PasskeyCeremony {
+    pub ceremony_id: Uuid,
+    /// The inner `publicKey` object of the WebAuthn options, as JSON.
+    pub options_json: String,
+}
+
+/// A registered passkey as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeySummary {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub backed_up: bool,
+}
+
+impl From<PasskeyRecord> for PasskeySummary {
+    fn from(record: PasskeyRecord) -> Self {
+        Self {
+            id: record.id,
+            name: record.name,
+            created_at: record.created_at,
+            last_used_at: record.last_used_at,
+            backed_up: record.backed_up,
+        }
+    }
+}
+
+/// The longest passkey name, in characters.
+const MAX_NAME_CHARS: usize = 64;
+
+/// The name a passkey registered without one gets.
+const DEFAULT_NAME: &str = "Passkey";
+
+/// The length of a decoy credential id: 32 bytes, a common length (real
+/// ones vary by authenticator, from 16 bytes to over 64). One per unknown
+/// username, as an account with one passkey, the common case, shows.
+const DECOY_ID_BYTES: usize = 32;
+
+impl<S: Store> Authenticator<S> {
+    /// Starts registering a passkey for the caller, whose authentication
+    /// must be recent (a new way in is as sensitive as a new factor).
+    #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
+    pub async fn start_passkey_registration(
+        &self,
+        claims: &Claims,
+    ) -> Result<PasskeyCeremony, AuthError> {
+        let user_id = caller(claims)?;
+        self.require_recent_authentication(claims)?;
+        let record = self
+            .store
+            .find_user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken(TokenRejection::Revoked))?;
+        let handle = self
+            .store
+            .passkey_user_handle(user_id, Uuid::new_v4())
+            .await?;
+        let registered = self.passkeys_of(user_id).await?;
+        let credentials: Vec<Passkey> = registered.into_iter().map(|(_, key)| key).collect();
+        let started = self.factors.passkeys.relying_party.start_registration(
+            handle,
+            &record.username,
+            &credentials,
+        )?;
+        self.keep_ceremony(CeremonyKind::Registration, Some(user_id), started)
+            .await
+    }
+
+    /// Finishes the caller's registration: the new passkey.
+    #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
+    pub async fn finish_passkey_registration(
+        &self,
+        claims: &Claims,
+        ceremony_id: &str,
+        credential_json: &str,
+        name: &str,
+    ) -> Result<PasskeySummary, AuthError> {
+        let user_id = caller(claims)?;
+        let name = passkey_name(name)?;
+        let ceremony = self
+            .take_ceremony(ceremony_id, CeremonyKind::Registration)
+            .await?;
+        // Another account's ceremony is no ceremony of this caller's.
+        if ceremony.user_id != Some(user_id) {
+            return Err(AuthError::PasskeyCeremonyInvalid);
+        }
+        let passkey = self
+            .factors
+            .passkeys
+            .relying_party
+            .finish_registration(&ceremony.state, credential_json)?;
+        let record = PasskeyRecord {
+            id: Uuid::now_v7(),
+            user_id,
+            credential_id: credential_id_text(passkey.cred_id()),
+            credential: serde_json::to_string(&passkey).map_err(AuthError::internal)?,
+            name,
+            created_at: Utc::now(),
+            last_used_at: None,
+            backed_up: false,
+            sign_count: 0,
+        };
+        if !self.store.insert_passkey(&record).await? {
+            return Err(AuthError::PasskeyAlreadyRegistered);
+        }
+        tracing::info!(passkey_id = %record.id, "passkey registered");
+        Ok(record.into())
+    }
+
+    /// The caller's passkeys, oldest first.
+    pub async fn list_passkeys(&self, claims: &Claims) -> Result<Vec<PasskeySummary>, AuthError> {
+        let user_id = caller(claims)?;
+        let records = self.store.passkeys_of(user_id).await?;
+        Ok(records.into_iter().map(PasskeySummary::from).collect())
+    }
+
+    /// Renames one of the caller's passkeys.
+    pub async fn rename_passkey(
+        &self,
+        claims: &Claims,
+        passkey_id: &str,
+        name: &str,
+    ) -> Result<(), AuthError> {
+        let user_id = caller(claims)?;
+        let name = passkey_name(name)?;
+        let id = passkey_id.parse().map_err(|_| AuthError::PasskeyNotFound)?;
+        if !self.store.rename_passkey(user_id, id, &name).await? {
+            return Err(AuthError::PasskeyNotFound);
+        }
+        Ok(())
+    }
+
+    /// Removes one of the caller's passkeys, after a step-up.
+    #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
+    pub async fn remove_passkey(
+        &self,
+        claims: &Claims,
+        passkey_id: &str,
+        second: Option<SecondFactorProof>,
+        deadline: Option<Deadline>,
+    ) -> Result<(), AuthError> {
+        let user_id = caller(claims)?;
+        self.require_step_up(claims, user_id, StepUp::without_password(second), deadline)
+            .await?;
+        let id = passkey_id.parse().map_err(|_| AuthError::PasskeyNotFound)?;
+        if !self.store.delete_passkey(user_id, id).await? {
+            return Err(AuthError::PasskeyNotFound);
+        }
+        tracing::info!(passkey_id = %id, "passkey removed");
+        Ok(())
+    }
+
+    /// Starts a passkey sign-in: for `username`'s passkeys, or with an
+    /// empty one for whichever the browser offers. A name without passkeys
+    /// (or without an account) gets options of the same shape, naming
+    /// decoy credentials derived from it, so they do not tell.
+    #[tracing::instrument(skip_all, fields(client = %client.address))]
+    pub async fn start_passkey_login(
+        &self,
+        username: &str,
+        client: &ClientInfo,
+    ) -> Result<PasskeyCeremony, AuthError> {
+        self.limits.admit_login(client.address)?;
+        let party = &self.factors.passkeys.relying_party;
+        if username.is_empty() {
+            let started = party.start_discoverable_login()?;
+            return self.keep_ceremony(CeremonyKind::Login, None, started).await;
+        }
+        let username = Username::parse(username)
+            .map_err(|violation| AuthError::InvalidInput(vec![violation]))?;
+        let account = self.store.find_user(username.canonical()).await?;
+        let passkeys = match &account {
+            Some(record) => self.passkeys_of(record.id).await?,
+            None => Vec::new(),
+        };
+        let (user_id, started) = match account {
+            Some(record) if !passkeys.is_empty() => {
+                let credentials: Vec<Passkey> = passkeys.into_iter().map(|(_, key)| key).collect();
+                (Some(record.id), party.start_login(&credentials)?)
+            }
+            _ => {
+                let digest = self.secrets.keyed_hash(
+                    b"passkey decoy credential id",
+                    username.canonical().as_bytes(),
+                );
+                (
+                    None,
+                    party.start_decoy_login(&[digest[..DECOY_ID_BYTES].to_vec()])?,
+                )
+            }
+        };
+        self.keep_ceremony(CeremonyKind::Login, user_id, started)
+            .await
+    }
+
+    /// Finishes a passkey sign-in: a new session that counts as
+    /// multi-factor (the passkey verified the user). Costs no password
+    /// hash; a refused passkey counts against the account's failure budget.
+    #[tracing::instrument(skip_all, fields(client = %client.address))]
+    pub async fn finish_passkey_login(
+        &self,
+        ceremony_id: &str,
+        credential_json: &str,
+        client: &ClientInfo,
+    ) -> Result<Session, AuthError> {
+        self.limits.admit_login(client.address)?;
+        let ceremony = self.take_ceremony(ceremony_id, CeremonyKind::Login).await?;
+        let assertion = parse_assertion(credential_json)?;
+        let credential_id = credential_id_text(assertion.get_credential_id());
+        let stored = self
+            .store
+            .passkey_by_credential_id(&credential_id)
+            .await?
+            .ok_or(AuthError::PasskeyVerificationFailed)?;
+        // A sign-in for an account takes that account's passkeys only; a
+        // discoverable one, the passkey of the account its user handle names.
+        let owner = match ceremony.user_id {
+            Some(user_id) => user_id,
+            None => {
+                let handle = assertion
+                    .get_user_unique_id()
+                    .and_then(|handle| Uuid::from_slice(handle).ok())
+                    .ok_or(AuthError::PasskeyVerificationFailed)?;
+                self.store
+                    .user_of_passkey_handle(handle)
+                    .await?
+                    .ok_or(AuthError::PasskeyVerificationFailed)?
+            }
+        };
+        if stored.user_id != owner {
+            return Err(AuthError::PasskeyVerificationFailed);
+        }
+        let record = self
+            .store
+            .find_user_by_id(owner)
+            .await?
+            .ok_or(AuthError::PasskeyVerificationFailed)?;
+        let now_ms = Utc::now().timestamp_millis();
+        self.limits
+            .check_login_failures(&self.store, &record.username_canonical, now_ms)
+            .await?;
+        let passkey: Passkey =
+            serde_json::from_str(&stored.credential).map_err(AuthError::internal)?;
+        let stored_sign_count = u32::try_from(stored.sign_count).map_err(AuthError::internal)?;
+        let used = match self.factors.passkeys.relying_party.finish_login(
+            &ceremony.state,
+            &assertion,
+            &passkey,
+            stored_sign_count,
+        ) {
+            Ok(used) => used,
+            Err(error) => {
+                self.limits
+                    .record_login_failure(&self.store, &record.username_canonical, now_ms)
+                    .await?;
+                return Err(error);
+            }
+        };
+        if record.disabled_at.is_some() {
+            return Err(AuthError::AccountDisabled);
+        }
+        let now = Utc::now();
+        // Of racing uses checked against one counter, one is recorded and
+        // signs in.
+        let recorded = self
+            .store
+            .record_passkey_use(&PasskeyUse {
+                id: stored.id,
+                previous_sign_count: stored.sign_count,
+                sign_count: i64::from(used.sign_count),
+                credential: serde_json::to_string(&used.passkey).map_err(AuthError::internal)?,
+                backed_up: used.backed_up,
+                at: now,
+            })
+            .await?;
+        if !recorded {
+            return Err(AuthError::PasskeyVerificationFailed);
+        }
+        tracing::info!(user_id = %record.id, passkey_id = %stored.id, "passkey accepted");
+        let user = User {
+            id: record.id,
+            username: record.username,
+        };
+        self.start_session(
+            user,
+            client,
+            Authentication::passkey(now, used.backup_eligible),
+        )
+        .await
+    }
+
+    /// An account's passkeys with their webauthn-rs credentials.
+    async fn passkeys_of(&self, user_id: Uuid) -> Result<Vec<(PasskeyRecord, Passkey)>, AuthError> {
+        self.store
+            .passkeys_of(user_id)
+            .await?
+            .into_iter()
+            .map(|record| {
+                let passkey =
+                    serde_json::from_str(&record.credential).map_err(AuthError::internal)?;
+                Ok((record, passkey))
+            })
+            .collect()
+    }
+
+    async fn keep_ceremony(
+        &self,
+        kind: CeremonyKind,
+        user_id: Option<Uuid>,
+        started: Started,
+    ) -> Result<PasskeyCeremony, AuthError> {
+        let ceremony = CeremonyRecord {
+            id: Uuid::now_v7(),
+            kind,
+            user_id,
+            state: started.state,
+            expires_at: Utc::now()
+                + chrono::TimeDelta::from_std(self.factors.passkeys.ceremony_lifetime)
+                    .map_err(AuthError::internal)?,
+        };
+        self.store.insert_passkey_ceremony(&ceremony).await?;
+        Ok(PasskeyCeremony {
+            ceremony_id: ceremony.id,
+            options_json: started.options_json,
+        })
+    }
+
+    async fn take_ceremony(
+        &self,
+        ceremony_id: &str,
+        kind: CeremonyKind,
+    ) -> Result<CeremonyRecord, AuthError> {
+        let id = ceremony_id
+            .parse()
+            .map_err(|_| AuthError::PasskeyCeremonyInvalid)?;
+        self.store
+            .take_passkey_ceremony(id, kind, Utc::now())
+            .await?
+            .ok_or(AuthError::PasskeyCeremonyInvalid)
+    }
+}
+
+/// A passkey's name: trimmed, the default when empty, at most
+/// [`MAX_NAME_CHARS`] characters.
+fn passkey_name(name: &str) -> Result<String, AuthError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(DEFAULT_NAME.to_owned());
+    }
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(AuthError::InvalidInput(vec![FieldViolation {
+            field: "name",
+            reason: "INVALID_PASSKEY_NAME",
+            description: format!(
+                "a passkey name is at most {MAX_NAME_CHARS} characters, without control characters"
+            ),
+        }]));
+    }
+    Ok(name.to_owned())
 }
 
 #[cfg(test)]
@@ -514,6 +930,422 @@ mod tests {
             parse_assertion("not json"),
             Err(AuthError::PasskeyVerificationFailed)
         ));
+    }
+
+    mod service {
+        use std::net::{IpAddr, Ipv4Addr};
+
+        use super::*;
+        use crate::config::{Cli, Settings};
+        use crate::domain::PasskeyStore as _;
+        use crate::domain::{Credentials, Password};
+        use crate::storage::Database;
+        use clap::Parser as _;
+
+        struct Harness {
+            auth: Authenticator<Database>,
+            _dir: tempfile::TempDir,
+        }
+
+        async fn harness(configure: impl FnOnce(&mut Settings)) -> Harness {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("authd.db").display()
+            );
+            let mut settings = Cli::parse_from([
+                "authd",
+                "--database-url",
+                &url,
+                "--argon2-memory-kib",
+                "64",
+                "--argon2-iterations",
+                "1",
+            ])
+            .settings;
+            configure(&mut settings);
+            let database = crate::app::connect_and_migrate(&settings).await.unwrap();
+            let secrets = crate::app::secrets_keyring(&settings).unwrap();
+            // The default origin for port 8080: ORIGIN.
+            let factors = settings.second_factors(8080).unwrap();
+            let auth = crate::app::authenticator(database, secrets, factors, &settings)
+                .await
+                .unwrap();
+            Harness { auth, _dir: dir }
+        }
+
+        fn client() -> ClientInfo {
+            ClientInfo {
+                address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                user_agent: "test".into(),
+            }
+        }
+
+        impl Harness {
+            async fn claims_of_new(&self, username: &str) -> Claims {
+                let credentials = Credentials {
+                    username: Username::parse(username).unwrap(),
+                    password: Password::parse_new("correct horse battery staple".into()).unwrap(),
+                };
+                let session = self
+                    .auth
+                    .register(credentials, &client(), None)
+                    .await
+                    .unwrap();
+                self.claims(&session).await
+            }
+
+            async fn claims(&self, session: &Session) -> Claims {
+                (*self.auth.verify(&session.token.token).await.unwrap()).clone()
+            }
+
+            /// Registers a passkey of `authenticator`: the summary and the
+            /// account's user handle the options named.
+            async fn register_passkey(
+                &self,
+                claims: &Claims,
+                authenticator: &mut SoftPasskey,
+            ) -> (PasskeySummary, String) {
+                let ceremony = self.auth.start_passkey_registration(claims).await.unwrap();
+                let options: serde_json::Value =
+                    serde_json::from_str(&ceremony.options_json).unwrap();
+                let credential = register_json(authenticator, &ceremony.options_json, ORIGIN, true);
+                let summary = self
+                    .auth
+                    .finish_passkey_registration(
+                        claims,
+                        &ceremony.ceremony_id.to_string(),
+                        &credential,
+                        " laptop ",
+                    )
+                    .await
+                    .unwrap();
+                (summary, options["user"]["id"].as_str().unwrap().to_owned())
+            }
+        }
+
+        #[tokio::test]
+        async fn a_passkey_registered_by_its_account_signs_in_as_multi_factor() {
+            let harness = harness(|_| {}).await;
+            let claims = harness.claims_of_new("alice").await;
+            let mut authenticator = authenticator();
+            let (summary, handle) = harness.register_passkey(&claims, &mut authenticator).await;
+            assert_eq!(summary.name, "laptop");
+            assert_ne!(handle, claims.sub);
+            assert_eq!(
+                harness.auth.list_passkeys(&claims).await.unwrap(),
+                [summary]
+            );
+            let ceremony = harness
+                .auth
+                .start_passkey_login("Alice", &client())
+                .await
+                .unwrap();
+            let assertion =
+                assertion_json(&mut authenticator, &ceremony.options_json, ORIGIN, true);
+            let session = harness
+                .auth
+                .finish_passkey_login(&ceremony.ceremony_id.to_string(), &assertion, &client())
+                .await
+                .unwrap();
+            let signed_in = harness.claims(&session).await;
+            assert_eq!(signed_in.sub, claims.sub);
+            assert_eq!(signed_in.amr, ["hwk", "user", "mfa"]);
+            assert_eq!(signed_in.acr.as_deref(), Some("aal2"));
+            let listed = harness.auth.list_passkeys(&claims).await.unwrap();
+            assert!(listed[0].last_used_at.is_some());
+        }
+
+        #[tokio::test]
+        async fn a_discoverable_sign_in_finds_the_account_by_its_user_handle() {
+            let harness = harness(|_| {}).await;
+            let claims = harness.claims_of_new("alice").await;
+            let mut authenticator = authenticator();
+            let (summary, handle) = harness.register_passkey(&claims, &mut authenticator).await;
+            let stored = harness
+                .auth
+                .store
+                .passkeys_of(caller(&claims).unwrap())
+                .await
+                .unwrap();
+            let ceremony = harness
+                .auth
+                .start_passkey_login("", &client())
+                .await
+                .unwrap();
+            let mut options: serde_json::Value =
+                serde_json::from_str(&ceremony.options_json).unwrap();
+            options["allowCredentials"] =
+                serde_json::json!([{ "type": "public-key", "id": stored[0].credential_id }]);
+            let assertion = assertion_json(&mut authenticator, &options.to_string(), ORIGIN, true);
+            // What a discoverable authenticator adds: the user handle.
+            let mut assertion: serde_json::Value = serde_json::from_str(&assertion).unwrap();
+            assertion["response"]["userHandle"] = handle.into();
+            let session = harness
+                .auth
+                .finish_passkey_login(
+                    &ceremony.ceremony_id.to_string(),
+                    &assertion.to_string(),
+                    &client(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(session.user.id.to_string(), claims.sub);
+            assert_eq!(summary.id, stored[0].id);
+        }
+
+        #[tokio::test]
+        async fn a_ceremony_is_finished_once_by_its_own_kind_and_not_after_it_expires() {
+            let harness = harness(|settings| {
+                settings.passkey_ceremony_lifetime = Duration::from_secs(1);
+            })
+            .await;
+            let claims = harness.claims_of_new("alice").await;
+            let mut authenticator = authenticator();
+            harness.register_passkey(&claims, &mut authenticator).await;
+            let ceremony = harness
+                .auth
+                .start_passkey_login("alice", &client())
+                .await
+                .unwrap();
+            let id = ceremony.ceremony_id.to_string();
+            let assertion =
+                assertion_json(&mut authenticator, &ceremony.options_json, ORIGIN, true);
+            let registration = harness
+                .auth
+                .start_passkey_registration(&claims)
+                .await
+                .unwrap();
+            assert!(matches!(
+                harness
+                    .auth
+                    .finish_passkey_login(
+                        &registration.ceremony_id.to_string(),
+                        &assertion,
+                        &client()
+                    )
+                    .await,
+                Err(AuthError::PasskeyCeremonyInvalid)
+            ));
+            harness
+                .auth
+                .finish_passkey_login(&id, &assertion, &client())
+                .await
+                .unwrap();
+            assert!(matches!(
+                harness
+                    .auth
+                    .finish_passkey_login(&id, &assertion, &client())
+                    .await,
+                Err(AuthError::PasskeyCeremonyInvalid)
+            ));
+            let late = harness
+                .auth
+                .start_passkey_login("alice", &client())
+                .await
+                .unwrap();
+            let assertion = assertion_json(&mut authenticator, &late.options_json, ORIGIN, true);
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            assert!(matches!(
+                harness
+                    .auth
+                    .finish_passkey_login(&late.ceremony_id.to_string(), &assertion, &client())
+                    .await,
+                Err(AuthError::PasskeyCeremonyInvalid)
+            ));
+        }
+
+        #[tokio::test]
+        async fn an_unknown_username_gets_options_shaped_like_a_known_ones_that_never_finish() {
+            let harness = harness(|_| {}).await;
+            let claims = harness.claims_of_new("alice").await;
+            harness
+                .register_passkey(&claims, &mut authenticator())
+                .await;
+            let options = |ceremony: &PasskeyCeremony| -> serde_json::Value {
+                serde_json::from_str(&ceremony.options_json).unwrap()
+            };
+            let keys = |value: &serde_json::Value| -> Vec<String> {
+                let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+                keys.sort();
+                keys
+            };
+            let known = options(
+                &harness
+                    .auth
+                    .start_passkey_login("alice", &client())
+                    .await
+                    .unwrap(),
+            );
+            let unknown_ceremony = harness
+                .auth
+                .start_passkey_login("mallory", &client())
+                .await
+                .unwrap();
+            let unknown = options(&unknown_ceremony);
+            assert_eq!(keys(&known), keys(&unknown));
+            assert_eq!(
+                keys(&known["allowCredentials"][0]),
+                keys(&unknown["allowCredentials"][0])
+            );
+            assert_eq!(
+                known["allowCredentials"][0]["id"].as_str().unwrap().len(),
+                unknown["allowCredentials"][0]["id"].as_str().unwrap().len()
+            );
+            let again = options(
+                &harness
+                    .auth
+                    .start_passkey_login("Mallory", &client())
+                    .await
+                    .unwrap(),
+            );
+            assert_eq!(unknown["allowCredentials"], again["allowCredentials"]);
+            // An account without passkeys looks the same.
+            harness.claims_of_new("bob").await;
+            let bob = options(
+                &harness
+                    .auth
+                    .start_passkey_login("bob", &client())
+                    .await
+                    .unwrap(),
+            );
+            assert_eq!(keys(&known), keys(&bob));
+            let assertion = serde_json::json!({ "id": "AA", "rawId": "AA", "type": "public-key",
+                "response": { "clientDataJSON": "AA", "authenticatorData": "AA", "signature": "AA" },
+                "extensions": {} });
+            assert!(matches!(
+                harness
+                    .auth
+                    .finish_passkey_login(
+                        &unknown_ceremony.ceremony_id.to_string(),
+                        &assertion.to_string(),
+                        &client()
+                    )
+                    .await,
+                Err(AuthError::PasskeyVerificationFailed)
+            ));
+        }
+
+        #[tokio::test]
+        async fn registering_needs_a_recent_authentication_and_removing_a_step_up() {
+            let harness = harness(|settings| {
+                settings.reauthentication_max_age = Duration::ZERO;
+            })
+            .await;
+            let claims = harness.claims_of_new("alice").await;
+            let (summary, _) = harness
+                .register_passkey(&claims, &mut authenticator())
+                .await;
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            assert!(matches!(
+                harness.auth.start_passkey_registration(&claims).await,
+                Err(AuthError::ReauthenticationRequired { .. })
+            ));
+            assert!(matches!(
+                harness
+                    .auth
+                    .remove_passkey(&claims, &summary.id.to_string(), None, None)
+                    .await,
+                Err(AuthError::ReauthenticationRequired { .. })
+            ));
+            harness
+                .auth
+                .rename_passkey(&claims, &summary.id.to_string(), "phone")
+                .await
+                .unwrap();
+            assert!(matches!(
+                harness
+                    .auth
+                    .rename_passkey(&claims, &Uuid::now_v7().to_string(), "x")
+                    .await,
+                Err(AuthError::PasskeyNotFound)
+            ));
+            assert!(matches!(
+                harness
+                    .auth
+                    .rename_passkey(&claims, &summary.id.to_string(), &"x".repeat(65))
+                    .await,
+                Err(AuthError::InvalidInput(_))
+            ));
+            assert_eq!(
+                harness.auth.list_passkeys(&claims).await.unwrap()[0].name,
+                "phone"
+            );
+        }
+
+        #[tokio::test]
+        async fn a_passkey_of_another_account_does_not_finish_this_accounts_sign_in() {
+            let harness = harness(|_| {}).await;
+            let alice = harness.claims_of_new("alice").await;
+            let bob = harness.claims_of_new("bob").await;
+            let mut alices = authenticator();
+            let mut bobs = authenticator();
+            harness.register_passkey(&alice, &mut alices).await;
+            harness.register_passkey(&bob, &mut bobs).await;
+            let bob_stored = harness
+                .auth
+                .store
+                .passkeys_of(caller(&bob).unwrap())
+                .await
+                .unwrap();
+            let ceremony = harness
+                .auth
+                .start_passkey_login("alice", &client())
+                .await
+                .unwrap();
+            let mut options: serde_json::Value =
+                serde_json::from_str(&ceremony.options_json).unwrap();
+            options["allowCredentials"] =
+                serde_json::json!([{ "type": "public-key", "id": bob_stored[0].credential_id }]);
+            let assertion = assertion_json(&mut bobs, &options.to_string(), ORIGIN, true);
+            assert!(matches!(
+                harness
+                    .auth
+                    .finish_passkey_login(&ceremony.ceremony_id.to_string(), &assertion, &client())
+                    .await,
+                Err(AuthError::PasskeyVerificationFailed)
+            ));
+            let registration = harness
+                .auth
+                .start_passkey_registration(&alice)
+                .await
+                .unwrap();
+            let credential = register_json(&mut alices, &registration.options_json, ORIGIN, true);
+            assert!(matches!(
+                harness
+                    .auth
+                    .finish_passkey_registration(
+                        &bob,
+                        &registration.ceremony_id.to_string(),
+                        &credential,
+                        ""
+                    )
+                    .await,
+                Err(AuthError::PasskeyCeremonyInvalid)
+            ));
+        }
+
+        #[tokio::test]
+        async fn a_sign_in_without_user_verification_is_refused() {
+            let harness = harness(|_| {}).await;
+            let claims = harness.claims_of_new("alice").await;
+            let mut authenticator = authenticator();
+            harness.register_passkey(&claims, &mut authenticator).await;
+            let ceremony = harness
+                .auth
+                .start_passkey_login("alice", &client())
+                .await
+                .unwrap();
+            let assertion =
+                assertion_json(&mut authenticator, &ceremony.options_json, ORIGIN, false);
+            assert!(matches!(
+                harness
+                    .auth
+                    .finish_passkey_login(&ceremony.ceremony_id.to_string(), &assertion, &client())
+                    .await,
+                Err(AuthError::UserVerificationRequired)
+            ));
+        }
     }
 
     #[test]
