@@ -1326,6 +1326,104 @@ mod tests {
         }
 
         #[tokio::test]
+        async fn a_discoverable_passkey_signs_in_to_its_own_account_whatever_handle_it_names() {
+            let harness = harness(|_| {}).await;
+            let alice = harness.claims_of_new("alice").await;
+            let bob = harness.claims_of_new("bob").await;
+            let mut alices = authenticator();
+            harness.register_passkey(&alice, &mut alices).await;
+            let (_, bobs_handle) = harness.register_passkey(&bob, &mut authenticator()).await;
+            let stored = harness
+                .auth
+                .store
+                .passkeys_of(caller(&alice).unwrap())
+                .await
+                .unwrap();
+            let ceremony = harness
+                .auth
+                .start_passkey_login("", &client())
+                .await
+                .unwrap();
+            let mut options: serde_json::Value =
+                serde_json::from_str(&ceremony.options_json).unwrap();
+            options["allowCredentials"] =
+                serde_json::json!([{ "type": "public-key", "id": stored[0].credential_id }]);
+            let assertion = assertion_json(&mut alices, &options.to_string(), ORIGIN, true);
+            // The user handle is not signed: a client may name anyone's.
+            let mut assertion: serde_json::Value = serde_json::from_str(&assertion).unwrap();
+            assertion["response"]["userHandle"] = bobs_handle.into();
+            assert!(matches!(
+                harness
+                    .auth
+                    .finish_passkey_login(
+                        &ceremony.ceremony_id.to_string(),
+                        &assertion.to_string(),
+                        &client()
+                    )
+                    .await,
+                Err(AuthError::PasskeyVerificationFailed)
+            ));
+        }
+
+        #[tokio::test]
+        async fn refused_passkeys_count_in_the_accounts_failure_budget() {
+            let harness = harness(|settings| {
+                settings.login_failures_per_username = Some("2/1h".parse().unwrap());
+            })
+            .await;
+            let claims = harness.claims_of_new("alice").await;
+            let mut authenticator = authenticator();
+            harness.register_passkey(&claims, &mut authenticator).await;
+            let mut attempt = async |uv: bool| {
+                let ceremony = harness
+                    .auth
+                    .start_passkey_login("alice", &client())
+                    .await
+                    .unwrap();
+                let assertion =
+                    assertion_json(&mut authenticator, &ceremony.options_json, ORIGIN, uv);
+                harness
+                    .auth
+                    .finish_passkey_login(&ceremony.ceremony_id.to_string(), &assertion, &client())
+                    .await
+            };
+            for _ in 0..2 {
+                assert!(matches!(
+                    attempt(false).await,
+                    Err(AuthError::UserVerificationRequired)
+                ));
+            }
+            assert!(matches!(
+                attempt(true).await,
+                Err(AuthError::RateLimited { .. })
+            ));
+        }
+
+        #[tokio::test]
+        async fn passkey_sign_ins_count_in_the_per_address_limit() {
+            let harness = harness(|settings| {
+                settings.login_rate_per_address = Some("1/1h".parse().unwrap());
+            })
+            .await;
+            harness
+                .auth
+                .start_passkey_login("alice", &client())
+                .await
+                .unwrap();
+            assert!(matches!(
+                harness.auth.start_passkey_login("alice", &client()).await,
+                Err(AuthError::RateLimited { .. })
+            ));
+            assert!(matches!(
+                harness
+                    .auth
+                    .finish_passkey_login("x", "{}", &client())
+                    .await,
+                Err(AuthError::RateLimited { .. })
+            ));
+        }
+
+        #[tokio::test]
         async fn a_sign_in_without_user_verification_is_refused() {
             let harness = harness(|_| {}).await;
             let claims = harness.claims_of_new("alice").await;
