@@ -18,7 +18,7 @@ use webauthn_rs::{Webauthn, WebauthnBuilder};
 use std::time::Duration;
 
 use authd_token::Claims;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 
 use super::authentication::Authentication;
 use super::credentials::Username;
@@ -438,7 +438,9 @@ impl<S: Store> Authenticator<S> {
             credential_id: credential_id_text(passkey.cred_id()),
             credential: serde_json::to_string(&passkey).map_err(AuthError::internal)?,
             name,
-            created_at: Utc::now(),
+            // As PostgreSQL keeps it (microseconds), so that what this call
+            // answers is what ListPasskeys will.
+            created_at: Utc::now().trunc_subsecs(6),
             last_used_at: None,
             backed_up: false,
             sign_count: 0,
@@ -947,12 +949,36 @@ mod tests {
             _dir: tempfile::TempDir,
         }
 
+        /// A fresh database: SQLite in a temporary directory, or, with
+        /// `TEST_DATABASE_URL` set as for the API tests, a new PostgreSQL
+        /// database on that server (with a secrets key file, which
+        /// PostgreSQL needs).
+        async fn fresh_database(dir: &tempfile::TempDir) -> (String, Option<std::path::PathBuf>) {
+            use sea_orm::ConnectionTrait as _;
+            let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
+                .ok()
+                .filter(|url| !url.is_empty())
+            else {
+                let path = dir.path().join("authd.db");
+                return (format!("sqlite://{}?mode=rwc", path.display()), None);
+            };
+            let name = format!("passkeys_{}", Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            let mut url = Url::parse(&admin_url).unwrap();
+            url.set_path(&name);
+            let key_file = dir.path().join("secrets.key");
+            crate::secrets::create_key_file(&key_file).unwrap();
+            (url.to_string(), Some(key_file))
+        }
+
         async fn harness(configure: impl FnOnce(&mut Settings)) -> Harness {
             let dir = tempfile::tempdir().unwrap();
-            let url = format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("authd.db").display()
-            );
+            let (url, key_file) = fresh_database(&dir).await;
             let mut settings = Cli::parse_from([
                 "authd",
                 "--database-url",
@@ -963,6 +989,7 @@ mod tests {
                 "1",
             ])
             .settings;
+            settings.secrets_key_file = key_file;
             configure(&mut settings);
             let database = crate::app::connect_and_migrate(&settings).await.unwrap();
             let secrets = crate::app::secrets_keyring(&settings).unwrap();
