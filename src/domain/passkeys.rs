@@ -946,6 +946,7 @@ mod tests {
 
         struct Harness {
             auth: Authenticator<Database>,
+            settings: Settings,
             _dir: tempfile::TempDir,
         }
 
@@ -991,14 +992,22 @@ mod tests {
             .settings;
             settings.secrets_key_file = key_file;
             configure(&mut settings);
-            let database = crate::app::connect_and_migrate(&settings).await.unwrap();
-            let secrets = crate::app::secrets_keyring(&settings).unwrap();
+            let auth = authenticator_on(&settings).await;
+            Harness {
+                auth,
+                settings,
+                _dir: dir,
+            }
+        }
+
+        async fn authenticator_on(settings: &Settings) -> Authenticator<Database> {
+            let database = crate::app::connect_and_migrate(settings).await.unwrap();
+            let secrets = crate::app::secrets_keyring(settings).unwrap();
             // The default origin for port 8080: ORIGIN.
             let factors = settings.second_factors(8080).unwrap();
-            let auth = crate::app::authenticator(database, secrets, factors, &settings)
+            crate::app::authenticator(database, secrets, factors, settings)
                 .await
-                .unwrap();
-            Harness { auth, _dir: dir }
+                .unwrap()
         }
 
         fn client() -> ClientInfo {
@@ -1447,6 +1456,47 @@ mod tests {
                     .finish_passkey_login("x", "{}", &client())
                     .await,
                 Err(AuthError::RateLimited { .. })
+            ));
+        }
+
+        #[tokio::test]
+        async fn a_ceremony_started_on_one_instance_finishes_on_another() {
+            let harness = harness(|_| {}).await;
+            let beside = authenticator_on(&harness.settings).await;
+            let claims = harness.claims_of_new("alice").await;
+            let mut authenticator = authenticator();
+            let registration = harness
+                .auth
+                .start_passkey_registration(&claims)
+                .await
+                .unwrap();
+            let credential =
+                register_json(&mut authenticator, &registration.options_json, ORIGIN, true);
+            beside
+                .finish_passkey_registration(
+                    &claims,
+                    &registration.ceremony_id.to_string(),
+                    &credential,
+                    "",
+                )
+                .await
+                .unwrap();
+            let login = beside
+                .start_passkey_login("alice", &client())
+                .await
+                .unwrap();
+            let assertion = assertion_json(&mut authenticator, &login.options_json, ORIGIN, true);
+            harness
+                .auth
+                .finish_passkey_login(&login.ceremony_id.to_string(), &assertion, &client())
+                .await
+                .unwrap();
+            // Spent there, so not here either.
+            assert!(matches!(
+                beside
+                    .finish_passkey_login(&login.ceremony_id.to_string(), &assertion, &client())
+                    .await,
+                Err(AuthError::PasskeyCeremonyInvalid)
             ));
         }
 
