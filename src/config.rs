@@ -94,8 +94,8 @@ pub enum UsersCommand {
         /// The account's username (compared case-insensitively).
         name: String,
     },
-    /// Remove every second factor of an account (TOTP and its recovery
-    /// codes) and end its sessions, for a user who lost them: its next
+    /// Remove every second factor of an account (TOTP, its recovery
+    /// codes, its passkeys) and end its sessions, for a user who lost them: its next
     /// Login asks for the password alone.
     MfaReset {
         /// The account's username (compared case-insensitively).

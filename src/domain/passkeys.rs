@@ -1501,6 +1501,34 @@ mod tests {
         }
 
         #[tokio::test]
+        async fn an_operators_second_factor_reset_removes_the_passkeys() {
+            let harness = harness(|_| {}).await;
+            let claims = harness.claims_of_new("alice").await;
+            harness
+                .register_passkey(&claims, &mut authenticator())
+                .await;
+            harness
+                .auth
+                .start_passkey_registration(&claims)
+                .await
+                .unwrap();
+            let admin = crate::domain::AccountAdmin::new(harness.auth.store.clone());
+            let (_, had_totp, passkeys) =
+                admin.reset_second_factors("alice").await.unwrap().unwrap();
+            assert_eq!((had_totp, passkeys), (false, 1));
+            let user_id = caller(&claims).unwrap();
+            assert!(
+                harness
+                    .auth
+                    .store
+                    .passkeys_of(user_id)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+
+        #[tokio::test]
         async fn a_sign_in_without_user_verification_is_refused() {
             let harness = harness(|_| {}).await;
             let claims = harness.claims_of_new("alice").await;

@@ -4,7 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
+    TransactionTrait as _,
+};
 use uuid::Uuid;
 
 use super::database::{Database, classify};
@@ -110,6 +113,22 @@ impl PasskeyStore for Database {
             .await
             .map_err(classify)?;
         Ok(result.rows_affected == 1)
+    }
+
+    async fn delete_passkeys_of(&self, user_id: Uuid) -> Result<u64, AuthError> {
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        passkey_ceremony::Entity::delete_many()
+            .filter(passkey_ceremony::Column::UserId.eq(user_id))
+            .exec(&transaction)
+            .await
+            .map_err(classify)?;
+        let deleted = passkey::Entity::delete_many()
+            .filter(passkey::Column::UserId.eq(user_id))
+            .exec(&transaction)
+            .await
+            .map_err(classify)?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(deleted.rows_affected)
     }
 
     async fn record_passkey_use(&self, used: &PasskeyUse) -> Result<bool, AuthError> {

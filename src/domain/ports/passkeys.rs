@@ -127,6 +127,13 @@ pub trait PasskeyStore: Send + Sync + 'static {
         id: Uuid,
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
+    /// Removes every passkey of an account and its ceremonies in flight
+    /// (an operator's reset); returns how many passkeys there were.
+    fn delete_passkeys_of(
+        &self,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<u64, AuthError>> + Send;
+
     /// Records a use if the passkey's counter is still the one it was
     /// checked against; returns whether it did.
     fn record_passkey_use(
