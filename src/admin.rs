@@ -204,15 +204,23 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
             );
         }
         UsersCommand::MfaReset { name } => {
-            let (account, had_totp) = accounts
+            let (account, had_totp, passkeys) = accounts
                 .reset_second_factors(&name)
                 .await?
                 .ok_or_else(|| missing(&name))?;
+            if passkeys > 0 {
+                println!(
+                    "removed {passkeys} passkey(s) of {} ({})",
+                    account.username, account.id
+                );
+            }
             if had_totp {
                 println!(
                     "removed TOTP and the recovery codes of {} ({}); every session ended",
                     account.username, account.id
                 );
+            } else if passkeys > 0 {
+                println!("every session of {} ended", account.username);
             } else {
                 println!(
                     "{} ({}) had no second factor; every session ended",

@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand};
 use http::{HeaderName, HeaderValue};
 
 use crate::domain::{
-    CLOCK_LEEWAY, HashingSettings, Rate, RateLimitSettings, SecondFactorSettings, SessionSettings,
-    TokenSettings,
+    CLOCK_LEEWAY, HashingSettings, PasskeySettings, Rate, RateLimitSettings, RelyingParty,
+    SecondFactorSettings, SessionSettings, TokenSettings,
 };
 use crate::hashing::Argon2Implementation;
 use crate::proxy::IdentityHeaders;
@@ -94,8 +94,8 @@ pub enum UsersCommand {
         /// The account's username (compared case-insensitively).
         name: String,
     },
-    /// Remove every second factor of an account (TOTP and its recovery
-    /// codes) and end its sessions, for a user who lost them: its next
+    /// Remove every second factor of an account (TOTP, its recovery
+    /// codes, its passkeys) and end its sessions, for a user who lost them: its next
     /// Login asks for the password alone.
     MfaReset {
         /// The account's username (compared case-insensitively).
@@ -209,6 +209,29 @@ pub struct Settings {
     /// on the database: CAPACITY/PERIOD or `off`. A right code refills it.
     #[arg(global = true, help_heading = "Second factors", long, env = "AUTHD_SECOND_FACTOR_FAILURES_PER_ACCOUNT", default_value = "10/15m", value_parser = parse_rate)]
     pub second_factor_failures_per_account: RateOrOff,
+
+    /// The WebAuthn relying party id passkeys are bound to: the site's
+    /// domain (no scheme, no port). Changing it orphans every passkey.
+    #[arg(
+        global = true,
+        help_heading = "Passkeys",
+        long,
+        env = "AUTHD_WEBAUTHN_RP_ID",
+        default_value = "localhost",
+        value_parser = parse_rp_id
+    )]
+    pub webauthn_rp_id: String,
+
+    /// A page origin passkey ceremonies may come from (repeatable; the
+    /// variable takes them comma-separated); its host must be the RP id or
+    /// a subdomain of it. Default: `http://localhost:PORT`, PORT the one
+    /// authd listens on.
+    #[arg(global = true, help_heading = "Passkeys", long, env = "AUTHD_WEBAUTHN_ORIGIN", value_delimiter = ',', value_parser = parse_webauthn_origin)]
+    pub webauthn_origin: Vec<url::Url>,
+
+    /// How long a passkey ceremony may take from its start to its finish.
+    #[arg(global = true, help_heading = "Passkeys", long, env = "AUTHD_PASSKEY_CEREMONY_LIFETIME", default_value = "5m", value_parser = parse_token_lifetime)]
+    pub passkey_ceremony_lifetime: Duration,
 
     /// How many verified tokens to remember, so that a token checked again
     /// skips its signature check (about 400 bytes each); 0 turns it off.
@@ -593,12 +616,42 @@ impl Settings {
         }
     }
 
-    pub fn second_factors(&self) -> SecondFactorSettings {
-        SecondFactorSettings {
+    /// The passkeys' relying party, with `--webauthn-origin` or, without
+    /// one, `http://localhost:PORT` for the port authd listens on. Fails
+    /// with an operator's message when an origin is not on the RP id.
+    fn passkeys(&self, port: u16) -> anyhow::Result<PasskeySettings> {
+        Ok(PasskeySettings {
+            relying_party: self.relying_party(port)?,
+            ceremony_lifetime: self.passkey_ceremony_lifetime,
+        })
+    }
+
+    pub fn relying_party(&self, port: u16) -> anyhow::Result<RelyingParty> {
+        let origins = if self.webauthn_origin.is_empty() {
+            let default = url::Url::parse(&format!("http://localhost:{port}"))?;
+            vec![default]
+        } else {
+            self.webauthn_origin.clone()
+        };
+        RelyingParty::new(&self.webauthn_rp_id, &origins).map_err(|error| {
+            let hint = if self.webauthn_origin.is_empty() {
+                " (the default origin; set --webauthn-origin for this RP id)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("{error}{hint}")
+        })
+    }
+
+    /// Second factors and passkeys; `port` as for
+    /// [`relying_party`](Self::relying_party).
+    pub fn second_factors(&self, port: u16) -> anyhow::Result<SecondFactorSettings> {
+        Ok(SecondFactorSettings {
             totp_issuer: self.totp_issuer.clone(),
             ticket_lifetime: self.mfa_ticket_lifetime,
             reauthentication_max_age: self.reauthentication_max_age,
-        }
+            passkeys: self.passkeys(port)?,
+        })
     }
 
     /// The `iss` of new tokens: `--issuer`, else `--public-url` as
@@ -713,6 +766,35 @@ fn parse_origin(text: &str) -> Result<HeaderValue, String> {
         ));
     }
     HeaderValue::from_str(&origin).map_err(|error| error.to_string())
+}
+
+/// A bare domain name: what browsers compare an origin's host against.
+fn parse_rp_id(text: &str) -> Result<String, String> {
+    match url::Host::parse(text) {
+        Ok(url::Host::Domain(domain)) if domain == text && !domain.ends_with('.') => Ok(domain),
+        _ => Err(
+            "must be a lower-case domain name such as example.com, not a URL or an IP address"
+                .into(),
+        ),
+    }
+}
+
+/// A WebAuthn origin: http(s), a domain name (browsers offer no passkeys
+/// on IP addresses), nothing after the port.
+fn parse_webauthn_origin(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|error| error.to_string())?;
+    if !matches!(url.scheme(), "https" | "http") || url.domain().is_none() {
+        return Err(
+            "must be an http(s) origin on a domain name, e.g. https://app.example.com".into(),
+        );
+    }
+    let origin = url.origin().ascii_serialization();
+    if origin != text.trim_end_matches('/') {
+        return Err(format!(
+            "not an origin (scheme://host[:port]); did you mean {origin}?"
+        ));
+    }
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -832,6 +914,62 @@ mod tests {
             Argon2Implementation::RustCrypto
         );
         assert!(Cli::try_parse_from(["authd", "--argon2-engine", "libargon2"]).is_err());
+    }
+
+    #[test]
+    fn passkeys_default_to_localhost_and_the_port_authd_listens_on() {
+        let defaults = Cli::parse_from(["authd"]).settings;
+        assert_eq!(defaults.webauthn_rp_id, "localhost");
+        let party = defaults.relying_party(50051).unwrap();
+        assert_eq!(party.origins()[0].as_str(), "http://localhost:50051/");
+    }
+
+    #[test]
+    fn webauthn_origins_repeat_and_must_be_on_the_rp_id() {
+        let settings = Cli::parse_from([
+            "authd",
+            "--webauthn-rp-id",
+            "example.com",
+            "--webauthn-origin",
+            "https://example.com",
+            "--webauthn-origin",
+            "https://app.example.com:8443",
+        ])
+        .settings;
+        assert_eq!(settings.relying_party(0).unwrap().origins().len(), 2);
+        let off = Cli::parse_from([
+            "authd",
+            "--webauthn-rp-id",
+            "example.com",
+            "--webauthn-origin",
+            "https://example.org",
+        ])
+        .settings;
+        let error = off.relying_party(0).unwrap_err().to_string();
+        assert!(
+            error.contains("https://example.org") && error.contains("example.com"),
+            "{error}"
+        );
+        let defaulted = Cli::parse_from(["authd", "--webauthn-rp-id", "example.com"]).settings;
+        let error = defaulted.relying_party(8080).unwrap_err().to_string();
+        assert!(error.contains("--webauthn-origin"), "{error}");
+    }
+
+    #[test]
+    fn webauthn_origins_and_rp_ids_that_are_not_bare_domains_are_refused() {
+        for (flag, refused) in [
+            ("--webauthn-origin", "https://example.com/path"),
+            ("--webauthn-origin", "http://127.0.0.1:8080"),
+            ("--webauthn-origin", "ftp://example.com"),
+            ("--webauthn-rp-id", "https://example.com"),
+            ("--webauthn-rp-id", "127.0.0.1"),
+            ("--webauthn-rp-id", "Example.com"),
+        ] {
+            assert!(
+                Cli::try_parse_from(["authd", flag, refused]).is_err(),
+                "{flag} {refused}"
+            );
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use tonic::service::Routes;
 use crate::config::Settings;
 use crate::domain::{
     Authenticator, FileKey, PasswordHasher, RateLimiter, Revocations, RevocationsFrom,
-    TokenService, load_or_create_signing_keys,
+    SecondFactorSettings, TokenService, load_or_create_signing_keys,
 };
 use crate::metrics;
 use crate::secrets::SecretsKeyring;
@@ -46,20 +46,28 @@ impl Application {
     /// and binds the listener. Fails with a message fit for an operator.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         metrics::handle();
+        // Before anything else: a relying party browsers would refuse stops
+        // start-up with its reason. (Built again once the port is bound.)
+        settings.relying_party(settings.listen.port())?;
         // Before the database: a PostgreSQL deployment without a key stops
         // here, before it has changed anything.
         let (secrets, key_origin) = secrets::keyring(&settings)?;
         let database = connect_and_migrate(&settings).await?;
         key_origin.log(&secrets);
-        let auth = Arc::new(authenticator(database, secrets, &settings).await?);
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|error| cannot_listen(&settings, &error))?;
+        // The default WebAuthn origin names the port actually bound.
+        let port = listener
+            .local_addr()
+            .map_or(settings.listen.port(), |address| address.port());
+        let factors = settings.second_factors(port)?;
+        let auth = Arc::new(authenticator(database, secrets, factors, &settings).await?);
         auth.take_up_revocations(RevocationsFrom::InForce)
             .await
             .context("cannot load revocations")?;
         let (health, health_service) = HealthStatus::serving().await;
         let routes = routes::routes(&auth, health_service, &settings)?;
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|error| cannot_listen(&settings, &error))?;
         Ok(Self {
             settings,
             listener,
@@ -118,9 +126,10 @@ impl Application {
 
 /// The domain service on `database`, with its signing keys, password hasher,
 /// rate limits and the keyring of its secrets at rest.
-async fn authenticator(
+pub(crate) async fn authenticator(
     database: Database,
     secrets: SecretsKeyring,
+    factors: SecondFactorSettings,
     settings: &Settings,
 ) -> anyhow::Result<Authenticator<Database>> {
     let files = settings
@@ -143,7 +152,7 @@ async fn authenticator(
         Arc::new(tokens),
         RateLimiter::new(settings.rate_limits()),
         settings.sessions(),
-        settings.second_factors(),
+        factors,
         secrets,
     ))
 }

@@ -112,19 +112,21 @@ impl<S: Store> AccountAdmin<S> {
     }
 
     /// Removes every second factor of an account (TOTP, pending or not,
-    /// and its recovery codes) and ends every session: for a user who lost
-    /// the authenticator and the codes, once the operator is sure who they
-    /// are. Returns the account and whether it had TOTP enabled.
+    /// its recovery codes, its passkeys) and ends every session: for a user
+    /// who lost the authenticators and the codes, once the operator is sure
+    /// who they are. Returns the account, whether it had TOTP enabled and
+    /// how many passkeys it had.
     pub async fn reset_second_factors(
         &self,
         name: &str,
-    ) -> Result<Option<(UserRecord, bool)>, AuthError> {
+    ) -> Result<Option<(UserRecord, bool, u64)>, AuthError> {
         let Some(account) = self.find(name).await? else {
             return Ok(None);
         };
         let had_totp = self.store.delete_second_factors(account.id).await?;
+        let passkeys = self.store.delete_passkeys_of(account.id).await?;
         end_every_session_durably(&self.store, account.id, 0, "second_factors_reset").await?;
-        Ok(Some((account, had_totp)))
+        Ok(Some((account, had_totp, passkeys)))
     }
 
     /// Deletes an account after ending its sessions; its name is free again.

@@ -11,23 +11,38 @@ pub enum Method {
     Password,
     Totp,
     RecoveryCode,
+    /// A passkey with user verification: on its own, something one has
+    /// and something one knows or is. `synced` when the authenticator says
+    /// it may be backed up (a software key, `swk`), else a device-bound
+    /// one (`hwk`).
+    Passkey {
+        synced: bool,
+    },
 }
 
 impl Method {
-    /// Its `amr` value: RFC 8176's `pwd` and `otp`; recovery codes have no
-    /// registered value, so authd says `rc`.
+    /// Its `amr` value: RFC 8176's `pwd`, `otp`, `hwk` and `swk`; recovery
+    /// codes have no registered value, so authd says `rc`.
     pub fn amr(self) -> &'static str {
         match self {
             Self::Password => "pwd",
             Self::Totp => "otp",
             Self::RecoveryCode => "rc",
+            Self::Passkey { synced: false } => "hwk",
+            Self::Passkey { synced: true } => "swk",
         }
     }
 
     fn from_amr(value: &str) -> Option<Self> {
-        [Self::Password, Self::Totp, Self::RecoveryCode]
-            .into_iter()
-            .find(|method| method.amr() == value)
+        [
+            Self::Password,
+            Self::Totp,
+            Self::RecoveryCode,
+            Self::Passkey { synced: false },
+            Self::Passkey { synced: true },
+        ]
+        .into_iter()
+        .find(|method| method.amr() == value)
     }
 
     fn is_second_factor(self) -> bool {
@@ -37,6 +52,10 @@ impl Method {
 
 /// The `amr` value added when two factors were used.
 const MULTI_FACTOR: &str = "mfa";
+
+/// The `amr` value (RFC 8176's user presence test) a passkey adds: it
+/// signs only after the user was verified.
+const USER_PRESENCE: &str = "user";
 
 /// How and when a session's user last proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +70,14 @@ impl Authentication {
         Self {
             at,
             methods: vec![Method::Password],
+        }
+    }
+
+    /// A passkey with user verification, at `at`: multi-factor on its own.
+    pub fn passkey(at: DateTime<Utc>, synced: bool) -> Self {
+        Self {
+            at,
+            methods: vec![Method::Passkey { synced }],
         }
     }
 
@@ -69,11 +96,13 @@ impl Authentication {
 
     /// The `amr` claim.
     pub fn amr(&self) -> Vec<String> {
-        let mut amr: Vec<String> = self
-            .methods
-            .iter()
-            .map(|method| method.amr().to_owned())
-            .collect();
+        let mut amr: Vec<String> = Vec::with_capacity(self.methods.len() + 2);
+        for method in &self.methods {
+            amr.push(method.amr().to_owned());
+            if matches!(method, Method::Passkey { .. }) {
+                amr.push(USER_PRESENCE.to_owned());
+            }
+        }
         if self.is_multi_factor() {
             amr.push(MULTI_FACTOR.to_owned());
         }
@@ -125,6 +154,18 @@ impl Authentication {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passkey_alone_is_multi_factor_at_the_highest_level() {
+        let now = Utc::now();
+        let device_bound = Authentication::passkey(now, false);
+        assert_eq!(device_bound.amr(), ["hwk", "user", "mfa"]);
+        assert_eq!(device_bound.acr(), ACR_TWO_FACTORS);
+        let synced = Authentication::passkey(now, true);
+        assert_eq!(synced.amr(), ["swk", "user", "mfa"]);
+        let stored = Authentication::from_stored(Some(now), Some(&synced.stored_methods()), now);
+        assert_eq!(stored, synced);
+    }
 
     #[test]
     fn a_password_alone_is_one_factor_and_a_code_makes_two() {

@@ -104,6 +104,28 @@ pub enum AuthError {
     /// (UNAUTHENTICATED with them in the ErrorInfo metadata).
     #[error("{0}")]
     InsufficientAuthentication(#[from] InsufficientAuthentication),
+    /// A passkey ceremony that is unknown, expired, finished already, or of
+    /// the other kind (a registration's id given to FinishPasskeyLogin):
+    /// start again. Clients see FAILED_PRECONDITION (409 over REST).
+    #[error("no such passkey ceremony in progress; start again")]
+    PasskeyCeremonyInvalid,
+    /// A credential that does not parse or does not check out against its
+    /// ceremony (signature, challenge, origin, RP id, a counter that went
+    /// backwards, a credential not registered). Clients see UNAUTHENTICATED
+    /// (401).
+    #[error("the passkey could not be verified")]
+    PasskeyVerificationFailed,
+    /// The authenticator did not verify the user (PIN, biometrics): a
+    /// passkey counts only with it. Clients see UNAUTHENTICATED (401).
+    #[error("the authenticator must verify the user")]
+    UserVerificationRequired,
+    /// The credential is registered already, to this account or another.
+    /// Clients see ALREADY_EXISTS (409 over REST).
+    #[error("this passkey is registered already")]
+    PasskeyAlreadyRegistered,
+    /// The account has no passkey with that id. Clients see NOT_FOUND.
+    #[error("no such passkey")]
+    PasskeyNotFound,
     /// A feed cursor that is no cursor. Clients see INVALID_ARGUMENT.
     #[error("malformed cursor")]
     CursorInvalid,
@@ -172,6 +194,11 @@ impl AuthError {
             Self::TotpNotEnabled => "TOTP_NOT_ENABLED",
             Self::ReauthenticationRequired { .. } => "REAUTHENTICATION_REQUIRED",
             Self::InsufficientAuthentication(refused) => refused.reason(),
+            Self::PasskeyCeremonyInvalid => "PASSKEY_CEREMONY_INVALID",
+            Self::PasskeyVerificationFailed => "PASSKEY_VERIFICATION_FAILED",
+            Self::UserVerificationRequired => "USER_VERIFICATION_REQUIRED",
+            Self::PasskeyAlreadyRegistered => "PASSKEY_ALREADY_REGISTERED",
+            Self::PasskeyNotFound => "PASSKEY_NOT_FOUND",
             Self::CursorInvalid => "CURSOR_INVALID",
             Self::CursorExpired => "CURSOR_EXPIRED",
             Self::WatcherTooSlow => "WATCHER_TOO_SLOW",

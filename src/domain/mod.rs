@@ -10,6 +10,7 @@ mod error;
 mod key_reloads;
 mod keys;
 pub mod opaque_tokens;
+mod passkeys;
 mod passwords;
 pub mod ports;
 mod random_id;
@@ -36,11 +37,16 @@ pub use keys::{
     FileKey, KeySet, add_signing_key, generate_signing_key, load_or_create_signing_keys,
     retired_keys,
 };
+pub use passkeys::{
+    OriginNotOnRpId, PasskeyCeremony, PasskeySettings, PasskeySummary, RelyingParty, Started,
+    UsedPasskey, credential_id_text, parse_assertion,
+};
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
-    FactorStore, MfaTicketRecord, RateLimitStore, RecoveryCodeRecord, RefreshTokenRecord,
-    RevocationEvent, RevocationStore, RevokedToken, SessionRecord, SessionStore, SigningKeyRecord,
-    SigningKeyStore, Store, StoreHealth, TotpRecord, UserRecord, UserStore,
+    CeremonyKind, CeremonyRecord, FactorStore, MfaTicketRecord, PasskeyRecord, PasskeyStore,
+    PasskeyUse, RateLimitStore, RecoveryCodeRecord, RefreshTokenRecord, RevocationEvent,
+    RevocationStore, RevokedToken, SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore,
+    Store, StoreHealth, TotpRecord, UserRecord, UserStore,
 };
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};

@@ -16,6 +16,7 @@ use super::credentials::recovery_codes::{self, RecoveryCode};
 use super::credentials::totp::{self, TotpCode, TotpSecret};
 use super::error::{AuthError, FieldViolation, TokenRejection};
 use super::opaque_tokens::MFA_TICKET;
+use super::passkeys::PasskeySettings;
 use super::ports::{MfaTicketRecord, RecoveryCodeRecord, Store, TotpRecord, UserRecord};
 use super::secrets_at_rest::totp_context;
 use super::service::{Authenticator, ClientInfo, Session};
@@ -32,6 +33,8 @@ pub struct SecondFactorSettings {
     pub ticket_lifetime: Duration,
     /// How recent an authentication sensitive operations need.
     pub reauthentication_max_age: Duration,
+    /// Passkeys: the relying party and how long a ceremony may take.
+    pub passkeys: PasskeySettings,
 }
 
 /// Codes a ticket may be tried with before the Login must start over.

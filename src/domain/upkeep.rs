@@ -110,6 +110,14 @@ impl<S: Store> Authenticator<S> {
             Ok(deleted) => tracing::debug!(deleted, "pruned expired second-factor tickets"),
             Err(error) => tracing::warn!(error = ?error, "cannot prune second-factor tickets"),
         }
+        match self
+            .store
+            .delete_passkey_ceremonies_expired_before(now)
+            .await
+        {
+            Ok(deleted) => tracing::debug!(deleted, "pruned expired passkey ceremonies"),
+            Err(error) => tracing::warn!(error = ?error, "cannot prune passkey ceremonies"),
+        }
     }
 
     /// Reads the signing keys again and deletes the ones no valid token can

@@ -37,6 +37,12 @@ impl From<AuthError> for Status {
             AuthError::TotpAlreadyEnabled
             | AuthError::TotpEnrollmentNotStarted
             | AuthError::TotpNotEnabled => Code::FailedPrecondition,
+            AuthError::PasskeyCeremonyInvalid => Code::FailedPrecondition,
+            AuthError::PasskeyVerificationFailed | AuthError::UserVerificationRequired => {
+                Code::Unauthenticated
+            }
+            AuthError::PasskeyAlreadyRegistered => Code::AlreadyExists,
+            AuthError::PasskeyNotFound => Code::NotFound,
             AuthError::CursorInvalid => Code::InvalidArgument,
             AuthError::CursorExpired => Code::FailedPrecondition,
             AuthError::WatcherTooSlow => Code::ResourceExhausted,

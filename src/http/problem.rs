@@ -140,6 +140,13 @@ impl From<AuthError> for Problem {
             AuthError::TotpAlreadyEnabled
             | AuthError::TotpEnrollmentNotStarted
             | AuthError::TotpNotEnabled => StatusCode::CONFLICT,
+            AuthError::PasskeyCeremonyInvalid | AuthError::PasskeyAlreadyRegistered => {
+                StatusCode::CONFLICT
+            }
+            AuthError::PasskeyVerificationFailed | AuthError::UserVerificationRequired => {
+                StatusCode::UNAUTHORIZED
+            }
+            AuthError::PasskeyNotFound => StatusCode::NOT_FOUND,
             AuthError::CursorInvalid => StatusCode::BAD_REQUEST,
             AuthError::CursorExpired => StatusCode::PRECONDITION_FAILED,
             AuthError::WatcherTooSlow | AuthError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -167,6 +174,8 @@ impl From<AuthError> for Problem {
             | AuthError::RefreshTokenReused
             | AuthError::SessionEnded
             | AuthError::MfaTicketInvalid
+            | AuthError::PasskeyVerificationFailed
+            | AuthError::UserVerificationRequired
             | AuthError::IntrospectionCredentialInvalid => {
                 problem.www_authenticate = Some(r#"Bearer realm="authd""#.to_owned());
             }
@@ -216,6 +225,9 @@ impl From<AuthError> for Problem {
             | AuthError::TotpAlreadyEnabled
             | AuthError::TotpEnrollmentNotStarted
             | AuthError::TotpNotEnabled
+            | AuthError::PasskeyCeremonyInvalid
+            | AuthError::PasskeyAlreadyRegistered
+            | AuthError::PasskeyNotFound
             | AuthError::CursorInvalid
             | AuthError::CursorExpired
             | AuthError::WatcherTooSlow

@@ -151,6 +151,20 @@ impl SecretsKeyring {
         self.keys.current.id
     }
 
+    /// A value only the holder of the current key can compute from
+    /// `message`, the same on every instance and after restarts (until the
+    /// key is replaced): SHA-256 over the key, `label` and `message`, each
+    /// length-prefixed. For values that must look random but repeat (the
+    /// passkey options of unknown usernames), never for sealing.
+    pub fn keyed_hash(&self, label: &[u8], message: &[u8]) -> [u8; 32] {
+        let mut hash = Sha256::new();
+        for part in [self.keys.current.material.as_ref(), label, message] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        hash.finalize().into()
+    }
+
     /// Seals `plaintext`; `context` is authenticated but not stored (e.g.
     /// `b"signing-key:<kid>"`, `b"totp:<user id>"`), so a sealed value
     /// cannot be moved to another row: it opens only with the same context.

@@ -10,6 +10,7 @@ mod health;
 mod keys;
 mod limits;
 mod notices;
+mod passkeys;
 mod revocations;
 mod sessions;
 mod users;

@@ -8,6 +8,7 @@ mod factors;
 mod health;
 mod keys;
 mod limits;
+mod passkeys;
 mod revocations;
 mod sessions;
 mod users;
@@ -16,6 +17,7 @@ pub use factors::{FactorStore, MfaTicketRecord, RecoveryCodeRecord, TotpRecord};
 pub use health::StoreHealth;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use limits::RateLimitStore;
+pub use passkeys::{CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse};
 pub use revocations::{RevocationEvent, RevocationStore, RevokedToken};
 pub use sessions::{RefreshTokenRecord, SessionRecord, SessionStore};
 pub use users::{UserRecord, UserStore};
@@ -29,6 +31,7 @@ pub trait Store:
     + SigningKeyStore
     + RateLimitStore
     + FactorStore
+    + PasskeyStore
     + StoreHealth
 {
 }
@@ -40,6 +43,7 @@ impl<T> Store for T where
         + SigningKeyStore
         + RateLimitStore
         + FactorStore
+        + PasskeyStore
         + StoreHealth
 {
 }

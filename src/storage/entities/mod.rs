@@ -1,6 +1,9 @@
 //! sea-orm entities, one per table created in `migrations/`.
 
 pub mod mfa_ticket;
+pub mod passkey;
+pub mod passkey_ceremony;
+pub mod passkey_user_handle;
 pub mod rate_limit;
 pub mod recovery_code;
 pub mod refresh_token;
