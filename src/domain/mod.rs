@@ -38,9 +38,11 @@ pub use keys::{
 };
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
-    FactorStore, MfaTicketRecord, RateLimitStore, RecoveryCodeRecord, RefreshTokenRecord,
-    RevocationEvent, RevocationStore, RevokedToken, SessionRecord, SessionStore, SigningKeyRecord,
-    SigningKeyStore, Store, StoreHealth, TotpRecord, UserRecord, UserStore,
+    ClaimedMail, EmailRecord, EmailStore, FactorStore, MailPurpose, MailTokenRecord,
+    MfaTicketRecord, OutboxBacklog, OutboxMail, OutboxStore, RateLimitStore, RecoveryCodeRecord,
+    RefreshTokenRecord, RevocationEvent, RevocationStore, RevokedToken, SessionRecord,
+    SessionStore, SigningKeyRecord, SigningKeyStore, Store, StoreHealth, TotpRecord, UserRecord,
+    UserStore,
 };
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};

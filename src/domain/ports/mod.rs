@@ -4,18 +4,22 @@
 //! aggregate (second factors, passkeys, an outbox) adds a port here and an
 //! adapter file there, without touching the others.
 
+mod email;
 mod factors;
 mod health;
 mod keys;
 mod limits;
+mod outbox;
 mod revocations;
 mod sessions;
 mod users;
 
+pub use email::{EmailRecord, EmailStore, MailPurpose, MailTokenRecord};
 pub use factors::{FactorStore, MfaTicketRecord, RecoveryCodeRecord, TotpRecord};
 pub use health::StoreHealth;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use limits::RateLimitStore;
+pub use outbox::{ClaimedMail, OutboxBacklog, OutboxMail, OutboxStore};
 pub use revocations::{RevocationEvent, RevocationStore, RevokedToken};
 pub use sessions::{RefreshTokenRecord, SessionRecord, SessionStore};
 pub use users::{UserRecord, UserStore};
@@ -29,6 +33,8 @@ pub trait Store:
     + SigningKeyStore
     + RateLimitStore
     + FactorStore
+    + EmailStore
+    + OutboxStore
     + StoreHealth
 {
 }
@@ -40,6 +46,8 @@ impl<T> Store for T where
         + SigningKeyStore
         + RateLimitStore
         + FactorStore
+        + EmailStore
+        + OutboxStore
         + StoreHealth
 {
 }
