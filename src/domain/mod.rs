@@ -10,6 +10,7 @@ mod error;
 mod key_reloads;
 mod keys;
 pub mod opaque_tokens;
+mod outbox;
 mod passwords;
 pub mod ports;
 mod random_id;
@@ -36,9 +37,10 @@ pub use keys::{
     FileKey, KeySet, add_signing_key, generate_signing_key, load_or_create_signing_keys,
     retired_keys,
 };
+pub use outbox::{Delivered, OutboxSettings, deliver_due, report_backlog};
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
-    ClaimedMail, EmailRecord, EmailStore, FactorStore, MailPurpose, MailTokenRecord,
+    ClaimedMail, EmailRecord, EmailStore, FactorStore, MailPurpose, MailSender, MailTokenRecord,
     MfaTicketRecord, OutboxBacklog, OutboxMail, OutboxStore, RateLimitStore, RecoveryCodeRecord,
     RefreshTokenRecord, RevocationEvent, RevocationStore, RevokedToken, SessionRecord,
     SessionStore, SigningKeyRecord, SigningKeyStore, Store, StoreHealth, TotpRecord, UserRecord,

@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 use crate::helpers::TestDatabase;
 
-async fn open(database: &TestDatabase) -> Database {
+/// The adapter on the test's database, migrated.
+pub async fn open(database: &TestDatabase) -> Database {
     let store = Database::connect(&DatabaseSettings {
         url: database.url.clone(),
         max_connections: 4,
@@ -61,7 +62,8 @@ fn token(user_id: Uuid, address: &str, now: DateTime<Utc>) -> MailTokenRecord {
     }
 }
 
-fn mail(to: &str, now: DateTime<Utc>) -> OutboxMail {
+/// A mail to `to` as the domain would queue it.
+pub fn mail(to: &str, now: DateTime<Utc>) -> OutboxMail {
     let id = Uuid::now_v7();
     OutboxMail {
         id,
@@ -75,7 +77,7 @@ fn mail(to: &str, now: DateTime<Utc>) -> OutboxMail {
 }
 
 /// Registers an account with `address`, its token and its mail.
-async fn register(
+pub async fn register(
     store: &Database,
     address: &str,
     now: DateTime<Utc>,

@@ -19,7 +19,7 @@ pub use factors::{FactorStore, MfaTicketRecord, RecoveryCodeRecord, TotpRecord};
 pub use health::StoreHealth;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use limits::RateLimitStore;
-pub use outbox::{ClaimedMail, OutboxBacklog, OutboxMail, OutboxStore};
+pub use outbox::{ClaimedMail, MailSender, OutboxBacklog, OutboxMail, OutboxStore};
 pub use revocations::{RevocationEvent, RevocationStore, RevokedToken};
 pub use sessions::{RefreshTokenRecord, SessionRecord, SessionStore};
 pub use users::{UserRecord, UserStore};

@@ -9,7 +9,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::AuthError;
+use crate::domain::{AuthError, BoxError};
 
 /// A mail to send.
 #[derive(Clone, PartialEq, Eq)]
@@ -88,4 +88,14 @@ pub trait OutboxStore: Send + Sync + 'static {
 
     /// How many mails wait, and since when.
     fn outbox_backlog(&self) -> impl Future<Output = Result<OutboxBacklog, AuthError>> + Send;
+}
+
+/// What delivers a mail (SMTP, in `crate::mail`).
+pub trait MailSender: Send + Sync + 'static {
+    /// Hands `mail` to the mail system, under its Message-ID.
+    ///
+    /// # Errors
+    /// Any failure to hand it over (unreachable server, refused recipient):
+    /// the outbox tries again later.
+    fn send(&self, mail: &OutboxMail) -> impl Future<Output = Result<(), BoxError>> + Send;
 }
