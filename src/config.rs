@@ -552,6 +552,17 @@ pub struct Settings {
     #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_MAIL_FROM")]
     pub mail_from: Option<String>,
 
+    /// A directory whose files replace the shipped mail templates, part by
+    /// part: `verify_email.subject`, `verify_email.txt`, `verify_email.html`
+    /// (`{{name}}` takes a value; the README lists them). Checked at start.
+    #[arg(
+        global = true,
+        help_heading = "Mail",
+        long,
+        env = "AUTHD_MAIL_TEMPLATES_DIR"
+    )]
+    pub mail_templates_dir: Option<PathBuf>,
+
     /// How often the outbox looks for mails to send: the longest a mail
     /// waits in it while the SMTP server is up.
     #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_MAIL_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]

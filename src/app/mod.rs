@@ -52,6 +52,11 @@ impl Application {
         // Before the database: a PostgreSQL deployment without a key stops
         // here, before it has changed anything.
         let (secrets, key_origin) = secrets::keyring(&settings)?;
+        // Read and checked before anything else starts, so that a bad
+        // directory stops authd here rather than when a mail is due; the
+        // domain renders with them once it composes mails (issue 21's
+        // verification and reset).
+        crate::mail::load_templates(settings.mail_templates_dir.as_deref())?;
         let mail = settings
             .smtp()?
             .map(|smtp| SmtpSender::new(&smtp).map(Arc::new))

@@ -9,6 +9,7 @@ pub mod credentials;
 mod error;
 mod key_reloads;
 mod keys;
+mod mail_templates;
 pub mod opaque_tokens;
 mod outbox;
 mod passwords;
@@ -37,6 +38,7 @@ pub use keys::{
     FileKey, KeySet, add_signing_key, generate_signing_key, load_or_create_signing_keys,
     retired_keys,
 };
+pub use mail_templates::{MailKind, MailTemplate, MailTemplates, RenderedMail, TemplateError};
 pub use outbox::{Delivered, OutboxSettings, deliver_due, report_backlog};
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{

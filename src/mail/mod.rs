@@ -2,6 +2,7 @@
 //! lettre (tokio, rustls). The outbox's worker (`app::tasks`) calls it; the
 //! mails themselves are composed by the domain and stored in the outbox.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -9,7 +10,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 
-use crate::domain::{BoxError, MailSender, OutboxMail};
+use crate::domain::{BoxError, MailKind, MailSender, MailTemplates, OutboxMail};
 
 /// How long one SMTP exchange may take before the attempt counts as failed.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -97,4 +98,34 @@ impl MailSender for SmtpSender {
         self.transport.send(message).await?;
         Ok(())
     }
+}
+
+/// The mail templates: the shipped ones, each part replaced by the file of
+/// its name in `directory` when there is one (`verify_email.subject`,
+/// `verify_email.txt`, `verify_email.html`).
+///
+/// # Errors
+/// A file that exists but cannot be read, or a template the domain
+/// refuses (an unknown `{{value}}`).
+pub fn load_templates(directory: Option<&Path>) -> anyhow::Result<MailTemplates> {
+    let Some(directory) = directory else {
+        return Ok(MailTemplates::default());
+    };
+    let mut unreadable = None;
+    let templates = MailTemplates::with_replacements(|kind: MailKind, part| {
+        let path = directory.join(format!("{}.{part}", kind.name()));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                unreadable.get_or_insert((path, error));
+                None
+            }
+        }
+    })
+    .with_context(|| format!("bad mail template in {}", directory.display()))?;
+    if let Some((path, error)) = unreadable {
+        anyhow::bail!("cannot read the mail template {}: {error}", path.display());
+    }
+    Ok(templates)
 }

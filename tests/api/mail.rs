@@ -218,3 +218,36 @@ async fn an_smtp_url_without_a_sender_is_refused_at_start_up() {
 
     assert!(refused.to_string().contains("--mail-from"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_mail_template_naming_an_unknown_value_stops_authd_at_start_up() {
+    let database = TestDatabase::create().await;
+    let templates = tempfile::tempdir().expect("templates directory");
+    std::fs::write(
+        templates.path().join("verify_email.html"),
+        "<p>{{password}}</p>",
+    )
+    .expect("template");
+    let mut settings = test_settings(&database.url);
+    settings.mail_templates_dir = Some(templates.path().to_owned());
+
+    let refused = Application::build(settings).await.err().expect("refused");
+
+    assert!(
+        format!("{refused:#}").contains("verify_email.html: no value `password`"),
+        "{refused:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_mail_templates_directory_with_known_values_is_accepted() {
+    let templates = tempfile::tempdir().expect("templates directory");
+    std::fs::write(
+        templates.path().join("verify_email.txt"),
+        "Open {{ link }} within {{valid_for}}.",
+    )
+    .expect("template");
+    let directory = templates.path().to_owned();
+
+    TestApp::spawn_with(move |settings| settings.mail_templates_dir = Some(directory)).await;
+}
