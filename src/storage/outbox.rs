@@ -136,6 +136,15 @@ impl OutboxStore for Database {
         Ok(())
     }
 
+    async fn delete_mails_sent_before(&self, cutoff: DateTime<Utc>) -> Result<u64, AuthError> {
+        let result = outbox_mail::Entity::delete_many()
+            .filter(outbox_mail::Column::SentAt.lt(cutoff))
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected)
+    }
+
     async fn outbox_backlog(&self) -> Result<OutboxBacklog, AuthError> {
         let unsent = || outbox_mail::Entity::find().filter(outbox_mail::Column::SentAt.is_null());
         let queued = unsent().count(&self.connection).await.map_err(classify)?;

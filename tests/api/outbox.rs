@@ -148,6 +148,15 @@ async fn a_queued_mail_is_claimed_by_one_sender_until_its_claim_lapses_then_sent
     let backlog = store.outbox_backlog().await.unwrap();
     assert_eq!(backlog.queued, 0);
     assert_eq!(backlog.oldest_queued_at, None);
+    assert_eq!(store.delete_mails_sent_before(later).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .delete_mails_sent_before(later + TimeDelta::seconds(1))
+            .await
+            .unwrap(),
+        1,
+        "a sent mail is forgotten after its retention"
+    );
 }
 
 #[tokio::test]
@@ -182,6 +191,14 @@ async fn a_failed_mail_waits_until_its_next_attempt() {
         .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
+    assert_eq!(
+        store
+            .delete_mails_sent_before(retry_at + TimeDelta::days(365))
+            .await
+            .unwrap(),
+        0,
+        "a mail not sent yet is never pruned"
+    );
     let backlog = store.outbox_backlog().await.unwrap();
     assert_eq!(backlog.queued, 1);
     assert!(backlog.oldest_queued_at.is_some());

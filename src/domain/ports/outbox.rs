@@ -86,6 +86,12 @@ pub trait OutboxStore: Send + Sync + 'static {
         next_attempt_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
+    /// Forgets mails sent before `cutoff`; returns how many.
+    fn delete_mails_sent_before(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, AuthError>> + Send;
+
     /// How many mails wait, and since when.
     fn outbox_backlog(&self) -> impl Future<Output = Result<OutboxBacklog, AuthError>> + Send;
 }
