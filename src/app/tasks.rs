@@ -70,7 +70,10 @@ async fn deliver_mail<S: Store>(
     sender: Arc<SmtpSender>,
     interval: Duration,
 ) {
-    let settings = OutboxSettings::default();
+    let settings = OutboxSettings {
+        send_timeout: crate::mail::SEND_TIMEOUT,
+        ..OutboxSettings::default()
+    };
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -19,6 +19,8 @@ pub struct OutboxSettings {
     /// How long a claim holds a mail: longer than sending a batch takes,
     /// so that two senders never hold one mail at once.
     pub claim_for: Duration,
+    /// The longest one mail's sending may take (the sender enforces it).
+    pub send_timeout: Duration,
     /// The wait after the first failure, doubled after each next one.
     pub first_retry: Duration,
     /// The longest wait between attempts.
@@ -30,6 +32,7 @@ impl Default for OutboxSettings {
         Self {
             batch: 20,
             claim_for: Duration::from_secs(120),
+            send_timeout: Duration::from_secs(60),
             first_retry: Duration::from_secs(1),
             max_retry: Duration::from_secs(600),
         }
@@ -60,6 +63,11 @@ pub async fn deliver_due<S: OutboxStore, M: MailSender>(
         .await?;
     let mut delivered = Delivered::default();
     for claimed in mails {
+        // Two senders must never hold one mail: one whose claim could lapse
+        // while it is sent is left to lapse, and taken up again then.
+        if Utc::now() + delta(settings.send_timeout) > claimed_until {
+            break;
+        }
         match sender.send(&claimed.mail).await {
             Ok(()) => {
                 store.mark_mail_sent(claimed.mail.id, Utc::now()).await?;

@@ -12,8 +12,11 @@ use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 
 use crate::domain::{BoxError, MailKind, MailSender, MailTemplates, OutboxMail};
 
-/// How long one SMTP exchange may take before the attempt counts as failed.
+/// How long one SMTP command may take before the attempt counts as failed.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one mail's whole sending may take (connection, commands, body).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where and as whom mail is sent.
 #[derive(Clone)]
@@ -95,7 +98,9 @@ impl MailSender for SmtpSender {
                 mail.text_body.clone(),
                 mail.html_body.clone(),
             ))?;
-        self.transport.send(message).await?;
+        tokio::time::timeout(SEND_TIMEOUT, self.transport.send(message))
+            .await
+            .map_err(|_| format!("no answer from the SMTP server within {SEND_TIMEOUT:?}"))??;
         Ok(())
     }
 }

@@ -388,3 +388,46 @@ async fn deleting_an_account_forgets_its_address_but_not_its_queued_mail() {
     );
     assert_eq!(store.outbox_backlog().await.unwrap().queued, 1);
 }
+
+/// A sender that counts what it was handed, for the delivery rule's tests:
+/// the store under it is the real one.
+#[derive(Default)]
+struct CountingSender(std::sync::atomic::AtomicUsize);
+
+impl authd::domain::MailSender for CountingSender {
+    async fn send(&self, _mail: &OutboxMail) -> Result<(), authd::domain::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_mail_whose_claim_could_lapse_while_it_is_sent_is_left_to_lapse() {
+    let database = TestDatabase::create().await;
+    let store = open(&database).await;
+    register(&store, "ada@example.com", Utc::now()).await;
+    let sender = CountingSender::default();
+    let too_short = authd::domain::OutboxSettings {
+        claim_for: Duration::from_secs(30),
+        send_timeout: Duration::from_secs(60),
+        ..authd::domain::OutboxSettings::default()
+    };
+
+    let delivered = authd::domain::deliver_due(&store, &sender, Utc::now(), &too_short)
+        .await
+        .unwrap();
+
+    assert_eq!(delivered, authd::domain::Delivered::default());
+    assert_eq!(sender.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let lapsed = Utc::now() + TimeDelta::seconds(31);
+    let delivered = authd::domain::deliver_due(
+        &store,
+        &sender,
+        lapsed,
+        &authd::domain::OutboxSettings::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(delivered.sent, 1, "taken up once the claim lapsed");
+    assert_eq!(store.outbox_backlog().await.unwrap().queued, 0);
+}
