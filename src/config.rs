@@ -14,6 +14,7 @@ use crate::domain::{
     SecondFactorSettings, SessionSettings, TokenSettings,
 };
 use crate::hashing::Argon2Implementation;
+use crate::mail::SmtpSettings;
 use crate::proxy::IdentityHeaders;
 use crate::storage::DatabaseSettings;
 use crate::telemetry::LogFormat;
@@ -544,6 +545,52 @@ pub struct Settings {
     #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_WEB_ROOT")]
     pub web_root: Option<PathBuf>,
 
+    /// The SMTP server mail is sent through, as lettre's URL:
+    /// `smtps://USER:PASS@HOST:465` (TLS), `smtp://USER@HOST:587?tls=required`
+    /// (STARTTLS), `smtp://HOST:25` (plain: a relay on the same host or
+    /// network only). Off by default: authd then sends no mail, and the
+    /// calls that need one answer MAIL_NOT_CONFIGURED.
+    #[arg(
+        global = true,
+        help_heading = "Mail",
+        long,
+        env = "AUTHD_SMTP_URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+
+    /// The SMTP password, when it is not in `--smtp-url` (whose user it is
+    /// for); best given in the environment.
+    #[arg(
+        global = true,
+        help_heading = "Mail",
+        long,
+        env = "AUTHD_SMTP_PASSWORD",
+        hide_env_values = true
+    )]
+    pub smtp_password: Option<String>,
+
+    /// The From of every mail, e.g. `authd <no-reply@example.com>`;
+    /// required with `--smtp-url`.
+    #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// A directory whose files replace the shipped mail templates, part by
+    /// part: `verify_email.subject`, `verify_email.txt`, `verify_email.html`
+    /// (`{{name}}` takes a value; the README lists them). Checked at start.
+    #[arg(
+        global = true,
+        help_heading = "Mail",
+        long,
+        env = "AUTHD_MAIL_TEMPLATES_DIR"
+    )]
+    pub mail_templates_dir: Option<PathBuf>,
+
+    /// How often the outbox looks for mails to send: the longest a mail
+    /// waits in it while the SMTP server is up.
+    #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_MAIL_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub mail_poll_interval: Duration,
+
     /// How often the database is pinged to keep gRPC health current.
     #[arg(global = true, help_heading = "Serving", long, env = "AUTHD_HEALTH_CHECK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub health_check_interval: Duration,
@@ -652,6 +699,21 @@ impl Settings {
             reauthentication_max_age: self.reauthentication_max_age,
             passkeys: self.passkeys(port)?,
         })
+    }
+
+    /// Where mail goes, or `None` when `--smtp-url` is not set.
+    pub fn smtp(&self) -> anyhow::Result<Option<SmtpSettings>> {
+        let Some(url) = &self.smtp_url else {
+            return Ok(None);
+        };
+        let Some(from) = &self.mail_from else {
+            anyhow::bail!("--smtp-url needs --mail-from (AUTHD_MAIL_FROM): the mails' sender");
+        };
+        Ok(Some(SmtpSettings {
+            url: url.clone(),
+            password: self.smtp_password.clone(),
+            from: from.clone(),
+        }))
     }
 
     /// The `iss` of new tokens: `--issuer`, else `--public-url` as

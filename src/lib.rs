@@ -13,6 +13,7 @@ pub mod domain;
 pub mod grpc;
 pub mod hashing;
 pub mod http;
+pub mod mail;
 pub mod metrics;
 pub mod oidc;
 pub mod proxy;

@@ -94,6 +94,23 @@ fn describe() {
         "Sessions ended, by reason (logout, revoked, refresh_token_reused, ...)."
     );
     metrics::describe_counter!(
+        "authd_mails_sent_total",
+        "Mails the outbox handed to the SMTP server."
+    );
+    metrics::describe_counter!(
+        "authd_mail_failed_attempts_total",
+        "Attempts to send a mail that failed; the mail stays queued."
+    );
+    metrics::describe_gauge!(
+        "authd_mails_queued",
+        "Mails in the outbox not sent yet (all instances')."
+    );
+    metrics::describe_gauge!(
+        "authd_mail_oldest_queued_age_seconds",
+        metrics::Unit::Seconds,
+        "Age of the oldest mail not sent yet; 0 when none waits."
+    );
+    metrics::describe_counter!(
         "authd_refresh_token_reuse_total",
         "Retired refresh tokens presented outside the grace window: each ended its session."
     );
@@ -170,4 +187,20 @@ pub fn revoked_tokens(count: usize) {
 pub fn database_connections(in_use: usize, idle: usize) {
     metrics::gauge!("authd_database_connections", "state" => "in_use").set(in_use as f64);
     metrics::gauge!("authd_database_connections", "state" => "idle").set(idle as f64);
+}
+
+/// Counts a mail handed to the SMTP server.
+pub fn mail_sent() {
+    metrics::counter!("authd_mails_sent_total").increment(1);
+}
+
+/// Counts a failed attempt to send a mail.
+pub fn mail_failed() {
+    metrics::counter!("authd_mail_failed_attempts_total").increment(1);
+}
+
+/// Sets the outbox's backlog: mails not sent and the oldest one's age.
+pub fn mail_backlog(queued: u64, oldest_age: Duration) {
+    metrics::gauge!("authd_mails_queued").set(queued as f64);
+    metrics::gauge!("authd_mail_oldest_queued_age_seconds").set(oldest_age.as_secs_f64());
 }

@@ -12,6 +12,7 @@ mod m20261123_000005_create_session_cutoffs;
 mod m20261130_000006_create_sessions;
 mod m20261207_000008_create_second_factors;
 mod m20261207_000009_create_passkeys;
+mod m20261207_000010_create_mail;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_create_sessions::Migration),
             Box::new(m20261207_000008_create_second_factors::Migration),
             Box::new(m20261207_000009_create_passkeys::Migration),
+            Box::new(m20261207_000010_create_mail::Migration),
         ]
     }
 }

@@ -25,6 +25,7 @@ use crate::domain::{
     Authenticator, FileKey, PasswordHasher, RateLimiter, Revocations, RevocationsFrom,
     SecondFactorSettings, TokenService, load_or_create_signing_keys,
 };
+use crate::mail::SmtpSender;
 use crate::metrics;
 use crate::secrets::SecretsKeyring;
 use crate::storage::Database;
@@ -39,6 +40,8 @@ pub struct Application {
     auth: Arc<Authenticator<Database>>,
     health: HealthStatus,
     routes: Routes,
+    /// `None` without `--smtp-url`.
+    mail: Option<Arc<SmtpSender>>,
 }
 
 impl Application {
@@ -52,6 +55,15 @@ impl Application {
         // Before the database: a PostgreSQL deployment without a key stops
         // here, before it has changed anything.
         let (secrets, key_origin) = secrets::keyring(&settings)?;
+        // Read and checked before anything else starts, so that a bad
+        // directory stops authd here rather than when a mail is due; the
+        // domain renders with them once it composes mails (issue 21's
+        // verification and reset).
+        crate::mail::load_templates(settings.mail_templates_dir.as_deref())?;
+        let mail = settings
+            .smtp()?
+            .map(|smtp| SmtpSender::new(&smtp).map(Arc::new))
+            .transpose()?;
         let database = connect_and_migrate(&settings).await?;
         key_origin.log(&secrets);
         let listener = TcpListener::bind(settings.listen)
@@ -74,6 +86,7 @@ impl Application {
             auth,
             health,
             routes,
+            mail,
         })
     }
 
@@ -91,6 +104,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = Duration> + Send,
     ) -> anyhow::Result<()> {
+        match &self.settings.smtp_url {
+            Some(url) => {
+                tracing::info!(smtp = %crate::mail::redacted(url), "mail: the outbox sends")
+            }
+            None => tracing::info!(
+                "mail: off (no --smtp-url); email verification and password reset answer MAIL_NOT_CONFIGURED"
+            ),
+        }
         tracing::info!(
             listen = %self.local_addr(),
             database = %self.settings.database_url_redacted(),
@@ -101,7 +122,12 @@ impl Application {
                 .map_or_else(|| "off".into(), |path| path.display().to_string()),
             "authd serving gRPC, grpc-web and REST"
         );
-        let mut tasks = tasks::spawn(&self.auth, self.health.clone(), &self.settings);
+        let mut tasks = tasks::spawn(
+            &self.auth,
+            self.health.clone(),
+            &self.settings,
+            self.mail.clone(),
+        );
         let shutdown_timeout = self.settings.shutdown_timeout;
         let shutdown = shutdown::sequence(
             shutdown,

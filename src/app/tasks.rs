@@ -1,6 +1,7 @@
 //! The background tasks of a serving instance, started in one list: health
 //! follows the database, revocations other instances record are taken up,
-//! signing keys are reloaded, and what nothing needs any more is forgotten.
+//! signing keys are reloaded, the mail outbox is delivered, and what
+//! nothing needs any more is forgotten.
 //! Each is a timer around a domain call.
 
 use std::sync::Arc;
@@ -13,7 +14,10 @@ use tonic_health::ServingStatus;
 
 use super::health::HealthStatus;
 use crate::config::Settings;
-use crate::domain::{Authenticator, RevocationsFrom, Store};
+use crate::domain::{
+    Authenticator, OutboxSettings, RevocationsFrom, Store, deliver_due, report_backlog,
+};
+use crate::mail::SmtpSender;
 
 /// How often expired revocations and full rate-limit budgets are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(300);
@@ -31,6 +35,7 @@ pub fn spawn<S: Store>(
     auth: &Arc<Authenticator<S>>,
     health: HealthStatus,
     settings: &Settings,
+    mail: Option<Arc<SmtpSender>>,
 ) -> Tasks {
     let mut set = JoinSet::new();
     let health = set.spawn(report_health(
@@ -48,7 +53,45 @@ pub fn spawn<S: Store>(
         Arc::clone(auth),
         settings.key_refresh_interval,
     ));
+    if let Some(sender) = mail {
+        set.spawn(deliver_mail(
+            Arc::clone(auth),
+            sender,
+            settings.mail_poll_interval,
+        ));
+    }
     Tasks { set, health }
+}
+
+/// Sends the outbox's due mails every `interval`, one batch after another
+/// while batches come full, and reports its backlog.
+async fn deliver_mail<S: Store>(
+    auth: Arc<Authenticator<S>>,
+    sender: Arc<SmtpSender>,
+    interval: Duration,
+) {
+    let settings = OutboxSettings {
+        send_timeout: crate::mail::SEND_TIMEOUT,
+        ..OutboxSettings::default()
+    };
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        loop {
+            match deliver_due(auth.store(), sender.as_ref(), Utc::now(), &settings).await {
+                Ok(delivered) if delivered.sent + delivered.failed == settings.batch => {}
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(error = ?error, "cannot read the mail outbox");
+                    break;
+                }
+            }
+        }
+        if let Err(error) = report_backlog(auth.store(), Utc::now()).await {
+            tracing::warn!(error = ?error, "cannot read the mail outbox's backlog");
+        }
+    }
 }
 
 /// Pings the database every `interval` and reports SERVING or NOT_SERVING

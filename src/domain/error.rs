@@ -20,6 +20,10 @@ pub enum AuthError {
     /// The username is registered already. Clients see ALREADY_EXISTS.
     #[error("username is already taken")]
     UsernameTaken,
+    /// Another account has verified this email address (compared with the
+    /// domain in lower case). Clients see ALREADY_EXISTS (409).
+    #[error("email address is already in use")]
+    EmailTaken,
     /// Wrong username or wrong password. One message for both on purpose, so
     /// that nobody learns which usernames exist. Clients see UNAUTHENTICATED.
     #[error("invalid username or password")]
@@ -175,6 +179,7 @@ impl AuthError {
                 .first()
                 .map_or("INVALID_ARGUMENT", |violation| violation.reason),
             Self::UsernameTaken => "USERNAME_TAKEN",
+            Self::EmailTaken => "EMAIL_TAKEN",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::InvalidToken(rejection) => rejection.reason(),
             Self::RefreshTokenInvalid => "REFRESH_TOKEN_INVALID",

@@ -9,7 +9,9 @@ pub mod credentials;
 mod error;
 mod key_reloads;
 mod keys;
+mod mail_templates;
 pub mod opaque_tokens;
+mod outbox;
 mod passkeys;
 mod passwords;
 pub mod ports;
@@ -37,16 +39,20 @@ pub use keys::{
     FileKey, KeySet, add_signing_key, generate_signing_key, load_or_create_signing_keys,
     retired_keys,
 };
+pub use mail_templates::{MailKind, MailTemplate, MailTemplates, RenderedMail, TemplateError};
+pub use outbox::{Delivered, OutboxSettings, deliver_due, report_backlog};
 pub use passkeys::{
     OriginNotOnRpId, PasskeyCeremony, PasskeySettings, PasskeySummary, RelyingParty, Started,
     UsedPasskey, credential_id_text, parse_assertion,
 };
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
-    CeremonyKind, CeremonyRecord, FactorStore, MfaTicketRecord, PasskeyRecord, PasskeyStore,
-    PasskeyUse, RateLimitStore, RecoveryCodeRecord, RefreshTokenRecord, RevocationEvent,
-    RevocationStore, RevokedToken, SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore,
-    Store, StoreHealth, TotpRecord, UserRecord, UserStore,
+    CeremonyKind, CeremonyRecord, ClaimedMail, EmailRecord, EmailStore, FactorStore, MailPurpose,
+    MailSender, MailTokenRecord, MfaTicketRecord, OutboxBacklog, OutboxMail, OutboxStore,
+    PasskeyRecord, PasskeyStore, PasskeyUse, RateLimitStore, RecoveryCodeRecord,
+    RefreshTokenRecord, RevocationEvent, RevocationStore, RevokedToken, SessionRecord,
+    SessionStore, SigningKeyRecord, SigningKeyStore, Store, StoreHealth, TotpRecord, UserRecord,
+    UserStore,
 };
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};

@@ -20,6 +20,10 @@ use super::service::Authenticator;
 /// in memory twice (as rows and in the set).
 const REVOCATION_PAGE: u64 = 10_000;
 
+/// How long a sent mail stays in the outbox: enough to answer "was it
+/// sent, and when?" about a recent mail, without keeping every mail's text.
+const SENT_MAIL_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Where taking up stored revocations starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevocationsFrom {
@@ -117,6 +121,18 @@ impl<S: Store> Authenticator<S> {
         {
             Ok(deleted) => tracing::debug!(deleted, "pruned expired passkey ceremonies"),
             Err(error) => tracing::warn!(error = ?error, "cannot prune passkey ceremonies"),
+        }
+        match self.store.delete_mail_tokens_expired_before(now).await {
+            Ok(deleted) => tracing::debug!(deleted, "pruned expired mailed tokens"),
+            Err(error) => tracing::warn!(error = ?error, "cannot prune mailed tokens"),
+        }
+        match self
+            .store
+            .delete_mails_sent_before(before(now, SENT_MAIL_RETENTION))
+            .await
+        {
+            Ok(deleted) => tracing::debug!(deleted, "pruned sent mails"),
+            Err(error) => tracing::warn!(error = ?error, "cannot prune sent mails"),
         }
     }
 

@@ -16,7 +16,7 @@ impl From<AuthError> for Status {
     fn from(error: AuthError) -> Self {
         let code = match &error {
             AuthError::InvalidInput(_) => Code::InvalidArgument,
-            AuthError::UsernameTaken => Code::AlreadyExists,
+            AuthError::UsernameTaken | AuthError::EmailTaken => Code::AlreadyExists,
             AuthError::InvalidCredentials
             | AuthError::InvalidToken(_)
             | AuthError::RefreshTokenInvalid

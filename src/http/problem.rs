@@ -120,7 +120,7 @@ impl From<AuthError> for Problem {
     fn from(error: AuthError) -> Self {
         let status = match &error {
             AuthError::InvalidInput(_) => StatusCode::BAD_REQUEST,
-            AuthError::UsernameTaken => StatusCode::CONFLICT,
+            AuthError::UsernameTaken | AuthError::EmailTaken => StatusCode::CONFLICT,
             AuthError::InvalidCredentials
             | AuthError::InvalidToken(_)
             | AuthError::RefreshTokenInvalid
@@ -214,6 +214,7 @@ impl From<AuthError> for Problem {
             }
             AuthError::Internal(cause) => tracing::error!(cause = ?cause, "internal error"),
             AuthError::UsernameTaken
+            | AuthError::EmailTaken
             | AuthError::DeadlineExceeded
             | AuthError::SessionNotFound
             | AuthError::AccountDisabled

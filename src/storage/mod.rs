@@ -4,12 +4,14 @@
 //! this module imports sea-orm.
 
 mod database;
+mod email;
 mod entities;
 mod factors;
 mod health;
 mod keys;
 mod limits;
 mod notices;
+mod outbox;
 mod passkeys;
 mod revocations;
 mod sessions;

@@ -9,30 +9,14 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::database::{Database, classify};
+use super::email::delete_email_of;
 use super::entities::user;
 use super::factors::delete_factors_of;
 use crate::domain::{AuthError, RevocationEvent, UserRecord, UserStore};
 
 impl UserStore for Database {
     async fn insert_user(&self, record: UserRecord) -> Result<(), AuthError> {
-        let row = user::ActiveModel {
-            id: Set(record.id),
-            username: Set(record.username),
-            username_canonical: Set(record.username_canonical),
-            password_hash: Set(record.password_hash),
-            created_at: Set(record.created_at),
-            disabled_at: Set(record.disabled_at),
-        };
-        match user::Entity::insert(row)
-            .exec_without_returning(&self.connection)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Err(AuthError::UsernameTaken)
-            }
-            Err(error) => Err(classify(error)),
-        }
+        insert_user_row(&self.connection, record).await
     }
 
     async fn find_user(&self, username_canonical: &str) -> Result<Option<UserRecord>, AuthError> {
@@ -77,6 +61,7 @@ impl UserStore for Database {
     async fn delete_user(&self, user_id: Uuid) -> Result<bool, AuthError> {
         let transaction = self.connection.begin().await.map_err(classify)?;
         delete_factors_of(&transaction, user_id).await?;
+        delete_email_of(&transaction, user_id).await?;
         let result = user::Entity::delete_by_id(user_id)
             .exec(&transaction)
             .await
@@ -127,6 +112,32 @@ impl UserStore for Database {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+}
+
+/// Inserts an account on `connection` (the pool, or a transaction that
+/// stores more with it), mapping the unique index's refusal.
+pub(super) async fn insert_user_row(
+    connection: &impl sea_orm::ConnectionTrait,
+    record: UserRecord,
+) -> Result<(), AuthError> {
+    let row = user::ActiveModel {
+        id: Set(record.id),
+        username: Set(record.username),
+        username_canonical: Set(record.username_canonical),
+        password_hash: Set(record.password_hash),
+        created_at: Set(record.created_at),
+        disabled_at: Set(record.disabled_at),
+    };
+    match user::Entity::insert(row)
+        .exec_without_returning(connection)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(AuthError::UsernameTaken)
+        }
+        Err(error) => Err(classify(error)),
     }
 }
 

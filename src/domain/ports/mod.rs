@@ -4,19 +4,23 @@
 //! aggregate (second factors, passkeys, an outbox) adds a port here and an
 //! adapter file there, without touching the others.
 
+mod email;
 mod factors;
 mod health;
 mod keys;
 mod limits;
+mod outbox;
 mod passkeys;
 mod revocations;
 mod sessions;
 mod users;
 
+pub use email::{EmailRecord, EmailStore, MailPurpose, MailTokenRecord};
 pub use factors::{FactorStore, MfaTicketRecord, RecoveryCodeRecord, TotpRecord};
 pub use health::StoreHealth;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use limits::RateLimitStore;
+pub use outbox::{ClaimedMail, MailSender, OutboxBacklog, OutboxMail, OutboxStore};
 pub use passkeys::{CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse};
 pub use revocations::{RevocationEvent, RevocationStore, RevokedToken};
 pub use sessions::{RefreshTokenRecord, SessionRecord, SessionStore};
@@ -32,6 +36,8 @@ pub trait Store:
     + RateLimitStore
     + FactorStore
     + PasskeyStore
+    + EmailStore
+    + OutboxStore
     + StoreHealth
 {
 }
@@ -44,6 +50,8 @@ impl<T> Store for T where
         + RateLimitStore
         + FactorStore
         + PasskeyStore
+        + EmailStore
+        + OutboxStore
         + StoreHealth
 {
 }

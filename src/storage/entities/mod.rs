@@ -1,6 +1,9 @@
 //! sea-orm entities, one per table created in `migrations/`.
 
+pub mod email_address;
+pub mod mail_token;
 pub mod mfa_ticket;
+pub mod outbox_mail;
 pub mod passkey;
 pub mod passkey_ceremony;
 pub mod passkey_user_handle;
