@@ -29,6 +29,7 @@ mod metrics;
 mod openapi;
 #[cfg(feature = "otel")]
 mod otel;
+mod passkeys;
 mod proxies;
 mod rate_limits;
 mod reflection;
