@@ -628,3 +628,37 @@ async fn a_ceremony_started_on_one_instance_finishes_on_another() {
         .await
         .expect("either instance verifies it");
 }
+
+#[tokio::test]
+async fn a_ceremony_expires_and_an_assertion_replayed_on_a_new_one_is_refused() {
+    let app = spawn_with(|settings| {
+        settings.passkey_ceremony_lifetime = Duration::from_secs(1);
+    })
+    .await;
+    let mut account = with_passkey(&app).await;
+    let started = start_login(&app, &account.username).await;
+    let late = assertion_json(
+        &mut account.authenticator,
+        &started.options_json,
+        ORIGIN,
+        true,
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_refused(
+        finish_login(&app, &started.ceremony_id, &late).await,
+        Code::FailedPrecondition,
+        "PASSKEY_CEREMONY_INVALID",
+    );
+
+    let used = start_login(&app, &account.username).await;
+    let assertion = assertion_json(&mut account.authenticator, &used.options_json, ORIGIN, true);
+    finish_login(&app, &used.ceremony_id, &assertion)
+        .await
+        .expect("signs in");
+    let fresh = start_login(&app, &account.username).await;
+    assert_refused(
+        finish_login(&app, &fresh.ceremony_id, &assertion).await,
+        Code::Unauthenticated,
+        "PASSKEY_VERIFICATION_FAILED",
+    );
+}
