@@ -10,20 +10,24 @@ use super::pb::{
     self, ChangePasswordRequest, ChangePasswordResponse, CompleteLoginRequest,
     CompleteLoginResponse, ConfirmTotpEnrollmentRequest, ConfirmTotpEnrollmentResponse,
     DeleteAccountRequest, DeleteAccountResponse, DisableTotpRequest, DisableTotpResponse,
-    GetJwksRequest, GetJwksResponse, GetMfaStatusRequest, GetMfaStatusResponse,
-    ListSessionsRequest, ListSessionsResponse, LoginRequest, LoginResponse, LogoutAllRequest,
-    LogoutAllResponse, LogoutRequest, LogoutResponse, ReauthenticateRequest,
-    ReauthenticateResponse, RefreshRequest, RefreshResponse, RegenerateRecoveryCodesRequest,
-    RegenerateRecoveryCodesResponse, RegisterRequest, RegisterResponse, RevokeSessionRequest,
-    RevokeSessionResponse, StartTotpEnrollmentRequest, StartTotpEnrollmentResponse, VerifyRequest,
-    VerifyResponse, auth_service_server::AuthService, change_password_request,
+    FinishPasskeyLoginRequest, FinishPasskeyLoginResponse, FinishPasskeyRegistrationRequest,
+    FinishPasskeyRegistrationResponse, GetJwksRequest, GetJwksResponse, GetMfaStatusRequest,
+    GetMfaStatusResponse, ListPasskeysRequest, ListPasskeysResponse, ListSessionsRequest,
+    ListSessionsResponse, LoginRequest, LoginResponse, LogoutAllRequest, LogoutAllResponse,
+    LogoutRequest, LogoutResponse, ReauthenticateRequest, ReauthenticateResponse, RefreshRequest,
+    RefreshResponse, RegenerateRecoveryCodesRequest, RegenerateRecoveryCodesResponse,
+    RegisterRequest, RegisterResponse, RemovePasskeyRequest, RemovePasskeyResponse,
+    RenamePasskeyRequest, RenamePasskeyResponse, RevokeSessionRequest, RevokeSessionResponse,
+    StartPasskeyLoginRequest, StartPasskeyLoginResponse, StartPasskeyRegistrationRequest,
+    StartPasskeyRegistrationResponse, StartTotpEnrollmentRequest, StartTotpEnrollmentResponse,
+    VerifyRequest, VerifyResponse, auth_service_server::AuthService, change_password_request,
     complete_login_request, delete_account_request, disable_totp_request, reauthenticate_request,
-    regenerate_recovery_codes_request,
+    regenerate_recovery_codes_request, remove_passkey_request,
 };
 use crate::deadline::Deadline;
 use crate::domain::{
-    AuthError, Authenticator, ClientInfo, Credentials, LoginOutcome, Password, RecoveryCode,
-    SecondFactorProof, Session, SessionSummary, Store, TotpCode, User,
+    AuthError, Authenticator, ClientInfo, Credentials, LoginOutcome, PasskeySummary, Password,
+    RecoveryCode, SecondFactorProof, Session, SessionSummary, Store, TotpCode, User,
 };
 use crate::http::client_address::ClientAddressResolver;
 
@@ -193,6 +197,103 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         }))
     }
 
+    async fn start_passkey_registration(
+        &self,
+        request: Request<StartPasskeyRegistrationRequest>,
+    ) -> Result<Response<StartPasskeyRegistrationResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let ceremony = self.auth.start_passkey_registration(&claims).await?;
+        Ok(Response::new(StartPasskeyRegistrationResponse {
+            ceremony_id: ceremony.ceremony_id.to_string(),
+            options_json: ceremony.options_json,
+        }))
+    }
+
+    async fn finish_passkey_registration(
+        &self,
+        request: Request<FinishPasskeyRegistrationRequest>,
+    ) -> Result<Response<FinishPasskeyRegistrationResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let FinishPasskeyRegistrationRequest {
+            ceremony_id,
+            credential_json,
+            name,
+        } = request.into_inner();
+        let passkey = self
+            .auth
+            .finish_passkey_registration(&claims, &ceremony_id, &credential_json, &name)
+            .await?;
+        Ok(Response::new(FinishPasskeyRegistrationResponse {
+            passkey: Some(passkey.into()),
+        }))
+    }
+
+    async fn list_passkeys(
+        &self,
+        request: Request<ListPasskeysRequest>,
+    ) -> Result<Response<ListPasskeysResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let passkeys = self.auth.list_passkeys(&claims).await?;
+        Ok(Response::new(ListPasskeysResponse {
+            passkeys: passkeys.into_iter().map(pb::Passkey::from).collect(),
+        }))
+    }
+
+    async fn rename_passkey(
+        &self,
+        request: Request<RenamePasskeyRequest>,
+    ) -> Result<Response<RenamePasskeyResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let RenamePasskeyRequest { passkey_id, name } = request.get_ref();
+        self.auth.rename_passkey(&claims, passkey_id, name).await?;
+        Ok(Response::new(RenamePasskeyResponse {}))
+    }
+
+    async fn remove_passkey(
+        &self,
+        request: Request<RemovePasskeyRequest>,
+    ) -> Result<Response<RemovePasskeyResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let deadline = client_deadline(&request);
+        let RemovePasskeyRequest { passkey_id, second } = request.get_ref();
+        let second = second_factor(second.as_ref())?;
+        self.auth
+            .remove_passkey(&claims, passkey_id, second, deadline)
+            .await?;
+        Ok(Response::new(RemovePasskeyResponse {}))
+    }
+
+    async fn start_passkey_login(
+        &self,
+        request: Request<StartPasskeyLoginRequest>,
+    ) -> Result<Response<StartPasskeyLoginResponse>, Status> {
+        let client = self.client(&request);
+        let ceremony = self
+            .auth
+            .start_passkey_login(&request.get_ref().username, &client)
+            .await?;
+        Ok(Response::new(StartPasskeyLoginResponse {
+            ceremony_id: ceremony.ceremony_id.to_string(),
+            options_json: ceremony.options_json,
+        }))
+    }
+
+    async fn finish_passkey_login(
+        &self,
+        request: Request<FinishPasskeyLoginRequest>,
+    ) -> Result<Response<FinishPasskeyLoginResponse>, Status> {
+        let client = self.client(&request);
+        let FinishPasskeyLoginRequest {
+            ceremony_id,
+            credential_json,
+        } = request.get_ref();
+        let session = self
+            .auth
+            .finish_passkey_login(ceremony_id, credential_json, &client)
+            .await?;
+        Ok(Response::new(session.into()))
+    }
+
     async fn get_mfa_status(
         &self,
         request: Request<GetMfaStatusRequest>,
@@ -359,7 +460,8 @@ second_factor_oneof!(
     delete_account_request::Second,
     disable_totp_request::Second,
     regenerate_recovery_codes_request::Second,
-    reauthenticate_request::Second
+    reauthenticate_request::Second,
+    remove_passkey_request::Second
 );
 
 fn codes(oneof: Option<&impl SecondFactorOneof>) -> (Option<&str>, Option<&str>) {
@@ -402,15 +504,12 @@ from_session!(
     LoginResponse,
     CompleteLoginResponse,
     RefreshResponse,
-    ChangePasswordResponse
+    ChangePasswordResponse,
+    FinishPasskeyLoginResponse
 );
 
 impl From<SessionSummary> for pb::Session {
     fn from(session: SessionSummary) -> Self {
-        let at = |time: chrono::DateTime<chrono::Utc>| Timestamp {
-            seconds: time.timestamp(),
-            nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-        };
         Self {
             id: session.id.to_string(),
             created_at: Some(at(session.created_at)),
@@ -420,6 +519,26 @@ impl From<SessionSummary> for pb::Session {
             client_address: session.client_address,
             user_agent: session.user_agent,
         }
+    }
+}
+
+impl From<PasskeySummary> for pb::Passkey {
+    fn from(passkey: PasskeySummary) -> Self {
+        Self {
+            id: passkey.id.to_string(),
+            name: passkey.name,
+            created_at: Some(at(passkey.created_at)),
+            last_used_at: passkey.last_used_at.map(at),
+            backed_up: passkey.backed_up,
+        }
+    }
+}
+
+/// A point in time to the nanosecond, as the messages carry it.
+fn at(time: chrono::DateTime<chrono::Utc>) -> Timestamp {
+    Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 

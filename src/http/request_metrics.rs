@@ -18,7 +18,7 @@ use super::client_gone::{CLIENT_CLOSED_REQUEST, is_grpc};
 
 /// authd's gRPC methods, each counted under its own route: every method of
 /// every service served (a test holds this list to the protos).
-const GRPC_METHODS: [&str; 24] = [
+const GRPC_METHODS: [&str; 31] = [
     "/auth.v1.AuthService/Register",
     "/auth.v1.AuthService/Login",
     "/auth.v1.AuthService/Logout",
@@ -37,6 +37,13 @@ const GRPC_METHODS: [&str; 24] = [
     "/auth.v1.AuthService/DisableTotp",
     "/auth.v1.AuthService/RegenerateRecoveryCodes",
     "/auth.v1.AuthService/Reauthenticate",
+    "/auth.v1.AuthService/StartPasskeyRegistration",
+    "/auth.v1.AuthService/FinishPasskeyRegistration",
+    "/auth.v1.AuthService/ListPasskeys",
+    "/auth.v1.AuthService/RenamePasskey",
+    "/auth.v1.AuthService/RemovePasskey",
+    "/auth.v1.AuthService/StartPasskeyLogin",
+    "/auth.v1.AuthService/FinishPasskeyLogin",
     "/auth.v1.RevocationService/WatchRevocations",
     "/envoy.service.auth.v3.Authorization/Check",
     "/grpc.health.v1.Health/Check",

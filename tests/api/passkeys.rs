@@ -1,0 +1,664 @@
+//! Passkeys over gRPC and real sockets: registering one after a fresh
+//! login, signing in with it by username and discoverably, renaming and
+//! removing it, and each refusal's reason. The browser's part is played by
+//! webauthn-authenticator-rs' SoftPasskey, whose JSON is what
+//! `credential.toJSON()` writes.
+
+use std::time::Duration;
+
+use authd::grpc::pb::{
+    FinishPasskeyLoginRequest, FinishPasskeyLoginResponse, FinishPasskeyRegistrationRequest,
+    ListPasskeysRequest, Passkey, ReauthenticateRequest, RemovePasskeyRequest,
+    RenamePasskeyRequest, StartPasskeyLoginRequest, StartPasskeyLoginResponse,
+    StartPasskeyRegistrationRequest,
+};
+use tonic::{Code, Request, Status};
+use url::Url;
+use webauthn_authenticator_rs::WebauthnAuthenticator as _;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
+
+use crate::helpers::{
+    PASSWORD, TestApp, assert_refused, unique_username, violated_fields, with_bearer,
+};
+
+/// The page origin the test apps accept: one for every instance, as a
+/// deployment behind one site name has.
+const ORIGIN: &str = "http://localhost:8080";
+
+async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+async fn spawn_with(configure: impl FnOnce(&mut authd::config::Settings)) -> TestApp {
+    TestApp::spawn_with(|settings| {
+        settings.webauthn_origin = vec![Url::parse(ORIGIN).expect("origin")];
+        configure(settings);
+    })
+    .await
+}
+
+/// A software authenticator that says it verified the user.
+fn authenticator() -> SoftPasskey {
+    SoftPasskey::new(true)
+}
+
+/// What a browser on `origin` answers to creation options.
+fn register_json(authenticator: &mut SoftPasskey, options_json: &str, origin: &str) -> String {
+    let options: serde_json::Value = serde_json::from_str(options_json).expect("options JSON");
+    let options: CreationChallengeResponse =
+        serde_json::from_value(serde_json::json!({ "publicKey": options })).expect("options");
+    let credential = authenticator
+        .do_registration(Url::parse(origin).expect("origin"), options)
+        .expect("the authenticator registers");
+    serde_json::to_string(&credential).expect("credential JSON")
+}
+
+/// What a browser on `origin` answers to request options; `uv: false`
+/// asks the authenticator not to verify the user.
+fn assertion_json(
+    authenticator: &mut SoftPasskey,
+    options_json: &str,
+    origin: &str,
+    uv: bool,
+) -> String {
+    let mut options: serde_json::Value = serde_json::from_str(options_json).expect("options JSON");
+    if !uv {
+        options["userVerification"] = "discouraged".into();
+    }
+    let options: RequestChallengeResponse =
+        serde_json::from_value(serde_json::json!({ "publicKey": options })).expect("options");
+    let assertion = authenticator
+        .do_authentication(Url::parse(origin).expect("origin"), options)
+        .expect("the authenticator signs");
+    serde_json::to_string(&assertion).expect("assertion JSON")
+}
+
+/// An account with a passkey, registered right after the account's
+/// (fresh) sign-in.
+struct WithPasskey {
+    username: String,
+    token: String,
+    authenticator: SoftPasskey,
+    passkey: Passkey,
+    /// The credential id, base64url, as the browser names it.
+    credential_id: String,
+    /// The account's user handle, base64url, as the creation options name it.
+    user_handle: String,
+}
+
+async fn with_passkey(app: &TestApp) -> WithPasskey {
+    let username = unique_username();
+    let token = app.registered_token(&username).await;
+    let mut authenticator = authenticator();
+    let (passkey, credential, user_handle) =
+        register(app, &token, &mut authenticator, " laptop ").await;
+    let credential: serde_json::Value = serde_json::from_str(&credential).expect("JSON");
+    let credential_id = credential["id"].as_str().expect("id").to_owned();
+    WithPasskey {
+        username,
+        token,
+        authenticator,
+        passkey,
+        credential_id,
+        user_handle,
+    }
+}
+
+/// Registers a passkey of `authenticator` for the bearer of `token`: the
+/// passkey, the credential JSON sent and the user handle of the options.
+async fn register(
+    app: &TestApp,
+    token: &str,
+    authenticator: &mut SoftPasskey,
+    name: &str,
+) -> (Passkey, String, String) {
+    let started = app
+        .client
+        .clone()
+        .start_passkey_registration(with_bearer(StartPasskeyRegistrationRequest {}, token))
+        .await
+        .expect("registration starts")
+        .into_inner();
+    let options: serde_json::Value = serde_json::from_str(&started.options_json).expect("JSON");
+    let user_handle = options["user"]["id"]
+        .as_str()
+        .expect("user handle")
+        .to_owned();
+    let credential = register_json(authenticator, &started.options_json, ORIGIN);
+    let passkey = app
+        .client
+        .clone()
+        .finish_passkey_registration(with_bearer(
+            FinishPasskeyRegistrationRequest {
+                ceremony_id: started.ceremony_id,
+                credential_json: credential.clone(),
+                name: name.into(),
+            },
+            token,
+        ))
+        .await
+        .expect("registration finishes")
+        .into_inner()
+        .passkey
+        .expect("the new passkey");
+    (passkey, credential, user_handle)
+}
+
+async fn start_login(app: &TestApp, username: &str) -> StartPasskeyLoginResponse {
+    app.client
+        .clone()
+        .start_passkey_login(StartPasskeyLoginRequest {
+            username: username.into(),
+        })
+        .await
+        .expect("sign-in starts")
+        .into_inner()
+}
+
+async fn finish_login(
+    app: &TestApp,
+    ceremony_id: &str,
+    credential_json: &str,
+) -> Result<FinishPasskeyLoginResponse, Status> {
+    app.client
+        .clone()
+        .finish_passkey_login(FinishPasskeyLoginRequest {
+            ceremony_id: ceremony_id.into(),
+            credential_json: credential_json.into(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Signs in with the account's passkey by its username.
+async fn sign_in(app: &TestApp, account: &mut WithPasskey) -> FinishPasskeyLoginResponse {
+    let started = start_login(app, &account.username).await;
+    let assertion = assertion_json(
+        &mut account.authenticator,
+        &started.options_json,
+        ORIGIN,
+        true,
+    );
+    finish_login(app, &started.ceremony_id, &assertion)
+        .await
+        .expect("the passkey signs in")
+}
+
+/// A discoverable sign-in's assertion by `authenticator` with its
+/// credential `credential_id`, naming `user_handle` as a browser would
+/// (SoftPasskey needs to be told the credential and adds no user handle).
+fn discoverable_assertion(
+    authenticator: &mut SoftPasskey,
+    options_json: &str,
+    credential_id: &str,
+    user_handle: &str,
+) -> String {
+    let mut request: serde_json::Value = serde_json::from_str(options_json).expect("JSON");
+    assert_eq!(request["allowCredentials"], serde_json::json!([]));
+    request["allowCredentials"] =
+        serde_json::json!([{ "type": "public-key", "id": credential_id }]);
+    let assertion = assertion_json(authenticator, &request.to_string(), ORIGIN, true);
+    let mut assertion: serde_json::Value = serde_json::from_str(&assertion).expect("JSON");
+    assertion["response"]["userHandle"] = user_handle.into();
+    assertion.to_string()
+}
+
+async fn list(app: &TestApp, token: &str) -> Result<Vec<Passkey>, Status> {
+    app.client
+        .clone()
+        .list_passkeys(with_bearer(ListPasskeysRequest {}, token))
+        .await
+        .map(|response| response.into_inner().passkeys)
+}
+
+async fn rename(app: &TestApp, token: &str, id: &str, name: &str) -> Result<(), Status> {
+    app.client
+        .clone()
+        .rename_passkey(with_bearer(
+            RenamePasskeyRequest {
+                passkey_id: id.into(),
+                name: name.into(),
+            },
+            token,
+        ))
+        .await
+        .map(drop)
+}
+
+async fn remove(app: &TestApp, token: &str, id: &str) -> Result<(), Status> {
+    app.client
+        .clone()
+        .remove_passkey(with_bearer(
+            RemovePasskeyRequest {
+                passkey_id: id.into(),
+                second: None,
+            },
+            token,
+        ))
+        .await
+        .map(drop)
+}
+
+#[tokio::test]
+async fn a_passkey_registered_after_a_fresh_login_signs_in_by_username_as_multi_factor() {
+    let app = spawn().await;
+    let mut account = with_passkey(&app).await;
+    assert_eq!(account.passkey.name, "laptop");
+    assert!(account.passkey.created_at.is_some());
+    assert_eq!(account.passkey.last_used_at, None);
+    assert_eq!(
+        list(&app, &account.token).await.expect("listed"),
+        [account.passkey.clone()]
+    );
+    app.logout(&account.token).await.expect("signed out");
+
+    let session = sign_in(&app, &mut account).await;
+
+    assert_eq!(session.token_type, "Bearer");
+    assert!(!session.refresh_token.is_empty());
+    let user = session.user.clone().expect("user");
+    assert_eq!(user.username, account.username);
+    let verified = app.verify(&session.access_token).await.expect("verifies");
+    assert_eq!(verified.amr, ["hwk", "user", "mfa"]);
+    assert_eq!(verified.assurance_level, 2);
+    assert_eq!(verified.session_id, session.session_id);
+    let listed = list(&app, &session.access_token).await.expect("listed");
+    assert!(listed[0].last_used_at.is_some());
+}
+
+#[tokio::test]
+async fn a_passkey_session_is_listed_and_ends_with_logout() {
+    let app = spawn().await;
+    let mut account = with_passkey(&app).await;
+    let session = sign_in(&app, &mut account).await;
+
+    let sessions = app
+        .list_sessions(&session.access_token)
+        .await
+        .expect("listed");
+    assert!(
+        sessions
+            .iter()
+            .any(|listed| listed.id == session.session_id && listed.current)
+    );
+
+    app.logout(&session.access_token).await.expect("signed out");
+    assert_refused(
+        app.verify(&session.access_token).await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
+    assert_refused(
+        app.refresh(&session.refresh_token).await,
+        Code::Unauthenticated,
+        "SESSION_ENDED",
+    );
+}
+
+#[tokio::test]
+async fn a_discoverable_sign_in_with_an_empty_username_finds_the_account_by_its_user_handle() {
+    let app = spawn().await;
+    let mut account = with_passkey(&app).await;
+
+    let login = start_login(&app, "").await;
+    let assertion = discoverable_assertion(
+        &mut account.authenticator,
+        &login.options_json,
+        &account.credential_id,
+        &account.user_handle,
+    );
+    let session = finish_login(&app, &login.ceremony_id, &assertion)
+        .await
+        .expect("signs in");
+
+    assert_eq!(session.user.expect("user").username, account.username);
+    let verified = app.verify(&session.access_token).await.expect("verifies");
+    assert_eq!(verified.assurance_level, 2);
+}
+
+#[tokio::test]
+async fn a_passkey_does_not_sign_in_to_another_account_whose_user_handle_it_names() {
+    let app = spawn().await;
+    let victim = with_passkey(&app).await;
+    let mut attacker = with_passkey(&app).await;
+
+    let login = start_login(&app, "").await;
+    let assertion = discoverable_assertion(
+        &mut attacker.authenticator,
+        &login.options_json,
+        &attacker.credential_id,
+        &victim.user_handle,
+    );
+    assert_refused(
+        finish_login(&app, &login.ceremony_id, &assertion).await,
+        Code::Unauthenticated,
+        "PASSKEY_VERIFICATION_FAILED",
+    );
+
+    let login = start_login(&app, &victim.username).await;
+    let mut request: serde_json::Value = serde_json::from_str(&login.options_json).expect("JSON");
+    request["allowCredentials"] =
+        serde_json::json!([{ "type": "public-key", "id": attacker.credential_id }]);
+    let assertion = assertion_json(
+        &mut attacker.authenticator,
+        &request.to_string(),
+        ORIGIN,
+        true,
+    );
+    assert_refused(
+        finish_login(&app, &login.ceremony_id, &assertion).await,
+        Code::Unauthenticated,
+        "PASSKEY_VERIFICATION_FAILED",
+    );
+}
+
+#[tokio::test]
+async fn a_passkey_is_renamed_and_removed_by_its_owner_only_and_then_signs_in_no_more() {
+    let app = spawn().await;
+    let mut account = with_passkey(&app).await;
+    let other = app.registered_token(&unique_username()).await;
+    let id = account.passkey.id.clone();
+
+    rename(&app, &account.token, &id, "phone")
+        .await
+        .expect("renamed");
+    assert_eq!(
+        list(&app, &account.token).await.expect("listed")[0].name,
+        "phone"
+    );
+    let status = assert_refused(
+        rename(&app, &account.token, &id, &"x".repeat(65)).await,
+        Code::InvalidArgument,
+        "INVALID_PASSKEY_NAME",
+    );
+    assert_eq!(violated_fields(&status), ["name"]);
+    assert_refused(
+        rename(&app, &other, &id, "mine").await,
+        Code::NotFound,
+        "PASSKEY_NOT_FOUND",
+    );
+    assert_refused(
+        rename(&app, &account.token, "not-a-uuid", "x").await,
+        Code::NotFound,
+        "PASSKEY_NOT_FOUND",
+    );
+    assert_refused(
+        remove(&app, &other, &id).await,
+        Code::NotFound,
+        "PASSKEY_NOT_FOUND",
+    );
+    assert_eq!(list(&app, &other).await.expect("listed"), []);
+
+    remove(&app, &account.token, &id).await.expect("removed");
+
+    assert_eq!(list(&app, &account.token).await.expect("listed"), []);
+    assert_refused(
+        remove(&app, &account.token, &id).await,
+        Code::NotFound,
+        "PASSKEY_NOT_FOUND",
+    );
+    let started = start_login(&app, &account.username).await;
+    let mut request: serde_json::Value = serde_json::from_str(&started.options_json).expect("JSON");
+    request["allowCredentials"] =
+        serde_json::json!([{ "type": "public-key", "id": account.credential_id }]);
+    let assertion = assertion_json(
+        &mut account.authenticator,
+        &request.to_string(),
+        ORIGIN,
+        true,
+    );
+    assert_refused(
+        finish_login(&app, &started.ceremony_id, &assertion).await,
+        Code::Unauthenticated,
+        "PASSKEY_VERIFICATION_FAILED",
+    );
+}
+
+#[tokio::test]
+async fn adding_a_passkey_needs_a_recent_authentication_and_removing_one_a_step_up() {
+    let app = spawn_with(|settings| {
+        settings.reauthentication_max_age = Duration::from_secs(1);
+    })
+    .await;
+    let account = with_passkey(&app).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    assert_refused(
+        app.client
+            .clone()
+            .start_passkey_registration(with_bearer(
+                StartPasskeyRegistrationRequest {},
+                &account.token,
+            ))
+            .await,
+        Code::Unauthenticated,
+        "REAUTHENTICATION_REQUIRED",
+    );
+    assert_refused(
+        remove(&app, &account.token, &account.passkey.id).await,
+        Code::Unauthenticated,
+        "REAUTHENTICATION_REQUIRED",
+    );
+    let renewed = app
+        .client
+        .clone()
+        .reauthenticate(with_bearer(
+            ReauthenticateRequest {
+                password: PASSWORD.into(),
+                second: None,
+            },
+            &account.token,
+        ))
+        .await
+        .expect("reauthenticated")
+        .into_inner();
+    remove(&app, &renewed.access_token, &account.passkey.id)
+        .await
+        .expect("removed after the step-up");
+}
+
+#[tokio::test]
+async fn a_ceremony_is_finished_once_and_only_by_its_own_kind() {
+    let app = spawn().await;
+    let mut account = with_passkey(&app).await;
+    let started = start_login(&app, &account.username).await;
+    let assertion = assertion_json(
+        &mut account.authenticator,
+        &started.options_json,
+        ORIGIN,
+        true,
+    );
+    finish_login(&app, &started.ceremony_id, &assertion)
+        .await
+        .expect("the first finish signs in");
+
+    assert_refused(
+        finish_login(&app, &started.ceremony_id, &assertion).await,
+        Code::FailedPrecondition,
+        "PASSKEY_CEREMONY_INVALID",
+    );
+    let registration = app
+        .client
+        .clone()
+        .start_passkey_registration(with_bearer(
+            StartPasskeyRegistrationRequest {},
+            &account.token,
+        ))
+        .await
+        .expect("registration starts")
+        .into_inner();
+    assert_refused(
+        finish_login(&app, &registration.ceremony_id, &assertion).await,
+        Code::FailedPrecondition,
+        "PASSKEY_CEREMONY_INVALID",
+    );
+    assert_refused(
+        finish_login(&app, "not-a-ceremony", &assertion).await,
+        Code::FailedPrecondition,
+        "PASSKEY_CEREMONY_INVALID",
+    );
+}
+
+#[tokio::test]
+async fn an_assertion_for_another_ceremonys_challenge_or_from_another_origin_is_refused() {
+    let app = spawn().await;
+    let mut account = with_passkey(&app).await;
+    let first = start_login(&app, &account.username).await;
+    let second = start_login(&app, &account.username).await;
+    let for_first = assertion_json(
+        &mut account.authenticator,
+        &first.options_json,
+        ORIGIN,
+        true,
+    );
+    assert_refused(
+        finish_login(&app, &second.ceremony_id, &for_first).await,
+        Code::Unauthenticated,
+        "PASSKEY_VERIFICATION_FAILED",
+    );
+
+    let third = start_login(&app, &account.username).await;
+    let elsewhere = assertion_json(
+        &mut account.authenticator,
+        &third.options_json,
+        "http://localhost:9090",
+        true,
+    );
+    assert_refused(
+        finish_login(&app, &third.ceremony_id, &elsewhere).await,
+        Code::Unauthenticated,
+        "PASSKEY_VERIFICATION_FAILED",
+    );
+    assert_refused(
+        finish_login(&app, &first.ceremony_id, "{not json").await,
+        Code::Unauthenticated,
+        "PASSKEY_VERIFICATION_FAILED",
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_without_user_verification_is_refused() {
+    let app = spawn().await;
+    let mut account = with_passkey(&app).await;
+    let started = start_login(&app, &account.username).await;
+    let assertion = assertion_json(
+        &mut account.authenticator,
+        &started.options_json,
+        ORIGIN,
+        false,
+    );
+    assert_refused(
+        finish_login(&app, &started.ceremony_id, &assertion).await,
+        Code::Unauthenticated,
+        "USER_VERIFICATION_REQUIRED",
+    );
+}
+
+#[tokio::test]
+async fn the_passkey_rpcs_of_an_account_need_its_token() {
+    let app = spawn().await;
+    let mut client = app.client.clone();
+    fn missing<T: std::fmt::Debug>(outcome: Result<T, Status>) {
+        assert_refused(outcome, Code::Unauthenticated, "MISSING_TOKEN");
+    }
+    missing(
+        client
+            .start_passkey_registration(Request::new(StartPasskeyRegistrationRequest {}))
+            .await,
+    );
+    missing(
+        client
+            .finish_passkey_registration(Request::new(FinishPasskeyRegistrationRequest::default()))
+            .await,
+    );
+    missing(
+        client
+            .list_passkeys(Request::new(ListPasskeysRequest {}))
+            .await,
+    );
+    missing(
+        client
+            .rename_passkey(Request::new(RenamePasskeyRequest::default()))
+            .await,
+    );
+    missing(
+        client
+            .remove_passkey(Request::new(RemovePasskeyRequest::default()))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn a_ceremony_started_on_one_instance_finishes_on_another() {
+    let app = spawn().await;
+    let beside = app.spawn_beside().await;
+    let username = unique_username();
+    let token = app.registered_token(&username).await;
+    let mut authenticator = authenticator();
+    let started = app
+        .client
+        .clone()
+        .start_passkey_registration(with_bearer(StartPasskeyRegistrationRequest {}, &token))
+        .await
+        .expect("registration starts")
+        .into_inner();
+    let credential = register_json(&mut authenticator, &started.options_json, ORIGIN);
+    beside
+        .client
+        .clone()
+        .finish_passkey_registration(with_bearer(
+            FinishPasskeyRegistrationRequest {
+                ceremony_id: started.ceremony_id,
+                credential_json: credential,
+                name: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .expect("registered on the other instance");
+
+    let login = start_login(&beside, &username).await;
+    let assertion = assertion_json(&mut authenticator, &login.options_json, ORIGIN, true);
+    let session = finish_login(&app, &login.ceremony_id, &assertion)
+        .await
+        .expect("signed in on the first instance");
+    beside
+        .verify(&session.access_token)
+        .await
+        .expect("either instance verifies it");
+}
+
+#[tokio::test]
+async fn a_ceremony_expires_and_an_assertion_replayed_on_a_new_one_is_refused() {
+    let app = spawn_with(|settings| {
+        settings.passkey_ceremony_lifetime = Duration::from_secs(1);
+    })
+    .await;
+    let mut account = with_passkey(&app).await;
+    let started = start_login(&app, &account.username).await;
+    let late = assertion_json(
+        &mut account.authenticator,
+        &started.options_json,
+        ORIGIN,
+        true,
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_refused(
+        finish_login(&app, &started.ceremony_id, &late).await,
+        Code::FailedPrecondition,
+        "PASSKEY_CEREMONY_INVALID",
+    );
+
+    let used = start_login(&app, &account.username).await;
+    let assertion = assertion_json(&mut account.authenticator, &used.options_json, ORIGIN, true);
+    finish_login(&app, &used.ceremony_id, &assertion)
+        .await
+        .expect("signs in");
+    let fresh = start_login(&app, &account.username).await;
+    assert_refused(
+        finish_login(&app, &fresh.ceremony_id, &assertion).await,
+        Code::Unauthenticated,
+        "PASSKEY_VERIFICATION_FAILED",
+    );
+}
