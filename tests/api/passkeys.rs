@@ -985,3 +985,51 @@ async fn over_rest_each_passkey_refusal_has_its_status_and_reason() {
         "nothing removed"
     );
 }
+
+#[tokio::test]
+async fn a_passkey_sign_ins_cookie_authenticates_and_adds_no_passkey_from_a_sibling_origin() {
+    let app = spawn().await;
+    let username = unique_username();
+    let token = rest_logged_in(&app, &username).await;
+    let mut authenticator = authenticator();
+    rest_register_passkey(&app, &token, &mut authenticator, "laptop").await;
+    let (ceremony_id, options_json) =
+        rest_start_login(&app, serde_json::json!({"username": username})).await;
+    let assertion = assertion_json(&mut authenticator, &options_json, ORIGIN, true);
+    let signed_in = rest_finish_login(&app, &ceremony_id, &assertion).await;
+    let cookie = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| {
+            let value = value.to_str().expect("ASCII");
+            value.split(';').next().expect("name=value").to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+
+    let listed = app
+        .get("/user/passkeys")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("REST request");
+    assert_eq!(json_of(listed, 200).await["passkeys"][0]["name"], "laptop");
+    let forged = app
+        .post("/user/passkeys/registration")
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-site")
+        .send()
+        .await
+        .expect("REST request");
+    let (status, reason, _) = problem(forged).await;
+    assert_eq!((status, reason.as_str()), (403, "CROSS_ORIGIN_REQUEST"));
+    let same_origin = app
+        .post("/user/passkeys/registration")
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .expect("REST request");
+    assert_eq!(same_origin.status(), 200);
+}
