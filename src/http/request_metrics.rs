@@ -52,12 +52,14 @@ const GRPC_METHODS: [&str; 31] = [
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 ];
 
-/// authd's REST routes, the one with a parameter by its template.
-pub(crate) const REST_ROUTES: [&str; 22] = [
+/// authd's REST routes without a parameter.
+pub(crate) const REST_ROUTES: [&str; 26] = [
     "/auth/forward",
     "/user/register",
     "/login",
     "/login/mfa",
+    "/login/passkey/start",
+    "/login/passkey",
     "/logout",
     "/logout/all",
     "/verify",
@@ -68,6 +70,8 @@ pub(crate) const REST_ROUTES: [&str; 22] = [
     "/user/mfa/totp",
     "/user/mfa/totp/confirm",
     "/user/mfa/recovery-codes",
+    "/user/passkeys",
+    "/user/passkeys/registration",
     "/user/reauthenticate",
     "/token/refresh",
     "/.well-known/jwks.json",
@@ -78,24 +82,29 @@ pub(crate) const REST_ROUTES: [&str; 22] = [
     "/metrics",
 ];
 
-/// The one REST route with a parameter, by its template.
-pub(crate) const SESSION_ROUTE: &str = "/user/sessions/{id}";
+/// The REST routes with a parameter, by their templates: each one's last
+/// segment is the parameter.
+pub(crate) const PARAMETER_ROUTES: [&str; 2] = ["/user/sessions/{id}", "/user/passkeys/{id}"];
 
 /// The route a request is known by: one of authd's gRPC methods or REST
 /// routes, a name safe to aggregate by, where any other path could be
 /// anything a client made up (so it counts as `other`, and scanning for
 /// paths cannot blow up the number of series).
 pub(crate) fn known_route(path: &str) -> Option<&'static str> {
-    if path
-        .strip_prefix("/user/sessions/")
-        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
-    {
-        return Some(SESSION_ROUTE);
-    }
+    // The exact routes first: `/user/passkeys/registration` is not a
+    // passkey id.
     GRPC_METHODS
         .iter()
         .chain(&REST_ROUTES)
         .find(|route| **route == path)
+        .or_else(|| {
+            PARAMETER_ROUTES.iter().find(|template| {
+                template
+                    .strip_suffix("{id}")
+                    .and_then(|prefix| path.strip_prefix(prefix))
+                    .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+            })
+        })
         .copied()
 }
 
@@ -238,7 +247,18 @@ mod tests {
             Some("/auth.v1.AuthService/Login")
         );
         assert_eq!(known_route("/login"), Some("/login"));
-        assert_eq!(known_route("/user/sessions/abc"), Some(SESSION_ROUTE));
+        assert_eq!(
+            known_route("/user/sessions/abc"),
+            Some("/user/sessions/{id}")
+        );
+        assert_eq!(
+            known_route("/user/passkeys/abc"),
+            Some("/user/passkeys/{id}")
+        );
+        assert_eq!(
+            known_route("/user/passkeys/registration"),
+            Some("/user/passkeys/registration")
+        );
         for scanned in [
             "/wp-admin",
             "/auth.v1.AuthService/",
@@ -247,6 +267,7 @@ mod tests {
             "/auth.v1.AuthService/a/b",
             "/login/x",
             "/user/sessions/a/b",
+            "/user/passkeys/a/b",
         ] {
             assert_eq!(known_route(scanned), None, "{scanned}");
         }

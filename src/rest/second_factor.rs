@@ -295,7 +295,7 @@ impl FromFields for StepUpBody {
 }
 
 /// The second factor of an optional step-up body.
-fn step_up_proof(
+pub(super) fn step_up_proof(
     body: Option<Unchecked<StepUpBody>>,
 ) -> Result<Option<SecondFactorProof>, BodyRejection> {
     match body {

@@ -1,6 +1,6 @@
-//! Passkeys over gRPC and real sockets: registering one after a fresh
-//! login, signing in with it by username and discoverably, renaming and
-//! removing it, and each refusal's reason. The browser's part is played by
+//! Passkeys over gRPC and their REST twins, on real sockets: registering
+//! one after a fresh login, signing in with it by username and
+//! discoverably, renaming and removing it, and each refusal's reason. The browser's part is played by
 //! webauthn-authenticator-rs' SoftPasskey, whose JSON is what
 //! `credential.toJSON()` writes.
 
@@ -19,7 +19,7 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse};
 
 use crate::helpers::{
-    PASSWORD, TestApp, assert_refused, unique_username, violated_fields, with_bearer,
+    PASSWORD, TestApp, assert_refused, problem, unique_username, violated_fields, with_bearer,
 };
 
 /// The page origin the test apps accept: one for every instance, as a
@@ -661,4 +661,375 @@ async fn a_ceremony_expires_and_an_assertion_replayed_on_a_new_one_is_refused() 
         Code::Unauthenticated,
         "PASSKEY_VERIFICATION_FAILED",
     );
+}
+
+// The REST twins: the same flows, as a page would call them.
+
+/// The JSON body of a REST answer that must have `status`.
+async fn json_of(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status(), status);
+    response.json().await.expect("JSON body")
+}
+
+/// The access token of a fresh REST login.
+async fn rest_logged_in(app: &TestApp, username: &str) -> String {
+    let registered = app.rest_register(username, PASSWORD).await;
+    assert_eq!(registered.status(), 201);
+    let login = json_of(app.rest_login(username, PASSWORD).await, 200).await;
+    login["access_token"].as_str().expect("token").to_owned()
+}
+
+/// Registers a passkey of `authenticator` over REST: the passkey body, the
+/// credential id (base64url) and the account's user handle.
+async fn rest_register_passkey(
+    app: &TestApp,
+    token: &str,
+    authenticator: &mut SoftPasskey,
+    name: &str,
+) -> (serde_json::Value, String, String) {
+    let started = app
+        .post("/user/passkeys/registration")
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("REST request");
+    let started = json_of(started, 200).await;
+    let options_json = started["options_json"].as_str().expect("options");
+    let options: serde_json::Value = serde_json::from_str(options_json).expect("JSON");
+    let user_handle = options["user"]["id"].as_str().expect("handle").to_owned();
+    let credential = register_json(authenticator, options_json, ORIGIN);
+    let credential_id = serde_json::from_str::<serde_json::Value>(&credential).expect("JSON")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let finished = app
+        .post("/user/passkeys")
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "ceremony_id": started["ceremony_id"],
+            "credential_json": credential,
+            "name": name,
+        }))
+        .send()
+        .await
+        .expect("REST request");
+    (json_of(finished, 201).await, credential_id, user_handle)
+}
+
+async fn rest_passkeys(app: &TestApp, token: &str) -> Vec<serde_json::Value> {
+    let listed = app
+        .get("/user/passkeys")
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("REST request");
+    json_of(listed, 200).await["passkeys"]
+        .as_array()
+        .expect("passkeys")
+        .clone()
+}
+
+/// `POST /login/passkey/start` with `body`: the ceremony id and options.
+async fn rest_start_login(app: &TestApp, body: serde_json::Value) -> (String, String) {
+    let started = json_of(app.post_json("/login/passkey/start", body).await, 200).await;
+    (
+        started["ceremony_id"].as_str().expect("id").to_owned(),
+        started["options_json"]
+            .as_str()
+            .expect("options")
+            .to_owned(),
+    )
+}
+
+async fn rest_finish_login(
+    app: &TestApp,
+    ceremony_id: &str,
+    credential_json: &str,
+) -> reqwest::Response {
+    app.post_json(
+        "/login/passkey",
+        serde_json::json!({"ceremony_id": ceremony_id, "credential_json": credential_json}),
+    )
+    .await
+}
+
+/// A REST sign-in's answer: 200, both cookies, a multi-factor session.
+async fn assert_rest_signed_in(app: &TestApp, response: reqwest::Response, username: &str) {
+    assert_eq!(response.status(), 200);
+    let cookies = response.headers().get_all("set-cookie").iter().count();
+    assert_eq!(cookies, 2, "the access and refresh cookies");
+    let session: serde_json::Value = response.json().await.expect("JSON body");
+    assert!(session["refresh_token"].is_string(), "{session}");
+    let me = app
+        .get("/user/me")
+        .bearer_auth(session["access_token"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("REST request");
+    let me = json_of(me, 200).await;
+    assert_eq!(me["user"]["username"], username);
+    assert_eq!(me["amr"], serde_json::json!(["hwk", "user", "mfa"]));
+    assert_eq!(me["assurance_level"], 2);
+}
+
+#[tokio::test]
+async fn over_rest_a_passkey_is_registered_listed_renamed_signs_in_both_ways_and_is_removed() {
+    let app = spawn().await;
+    let username = unique_username();
+    let token = rest_logged_in(&app, &username).await;
+    let mut authenticator = authenticator();
+
+    let (passkey, credential_id, user_handle) =
+        rest_register_passkey(&app, &token, &mut authenticator, " laptop ").await;
+    assert_eq!(passkey["name"], "laptop");
+    assert!(passkey.get("last_used_at").is_none(), "{passkey}");
+    let id = passkey["id"].as_str().expect("id").to_owned();
+    assert_eq!(rest_passkeys(&app, &token).await, vec![passkey.clone()]);
+
+    let renamed = app
+        .http
+        .patch(format!("{}/user/passkeys/{id}", app.base_url))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "phone"}))
+        .send()
+        .await
+        .expect("REST request");
+    assert_eq!(json_of(renamed, 200).await, serde_json::json!({}));
+    assert_eq!(rest_passkeys(&app, &token).await[0]["name"], "phone");
+
+    let (ceremony_id, options_json) =
+        rest_start_login(&app, serde_json::json!({"username": username})).await;
+    let assertion = assertion_json(&mut authenticator, &options_json, ORIGIN, true);
+    let signed_in = rest_finish_login(&app, &ceremony_id, &assertion).await;
+    assert_rest_signed_in(&app, signed_in, &username).await;
+    assert!(rest_passkeys(&app, &token).await[0]["last_used_at"].is_string());
+
+    let (ceremony_id, options_json) = rest_start_login(&app, serde_json::json!({})).await;
+    let assertion = discoverable_assertion(
+        &mut authenticator,
+        &options_json,
+        &credential_id,
+        &user_handle,
+    );
+    let signed_in = rest_finish_login(&app, &ceremony_id, &assertion).await;
+    assert_rest_signed_in(&app, signed_in, &username).await;
+
+    let removed = app
+        .http
+        .delete(format!("{}/user/passkeys/{id}", app.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("REST request");
+    assert_eq!(json_of(removed, 200).await, serde_json::json!({}));
+    assert!(rest_passkeys(&app, &token).await.is_empty());
+    let (ceremony_id, options_json) = rest_start_login(&app, serde_json::json!({})).await;
+    let assertion = discoverable_assertion(
+        &mut authenticator,
+        &options_json,
+        &credential_id,
+        &user_handle,
+    );
+    let (status, reason, _) =
+        problem(rest_finish_login(&app, &ceremony_id, &assertion).await).await;
+    assert_eq!(
+        (status, reason.as_str()),
+        (401, "PASSKEY_VERIFICATION_FAILED")
+    );
+}
+
+/// `method` on `/user/passkeys/{id}` with a bearer token and `body`.
+async fn rest_on_passkey(
+    app: &TestApp,
+    method: reqwest::Method,
+    id: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    app.http
+        .request(method, format!("{}/user/passkeys/{id}", app.base_url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("REST request")
+}
+
+#[tokio::test]
+async fn over_rest_each_passkey_refusal_has_its_status_and_reason() {
+    let app = spawn_with(|settings| {
+        settings.reauthentication_max_age = Duration::from_secs(1);
+    })
+    .await;
+    let username = unique_username();
+    let token = rest_logged_in(&app, &username).await;
+    let mut authenticator = authenticator();
+    let (passkey, _, _) = rest_register_passkey(&app, &token, &mut authenticator, "").await;
+    assert_eq!(passkey["name"], "Passkey");
+    let id = passkey["id"].as_str().expect("id").to_owned();
+    let mut refusals = Vec::new();
+
+    let unauthenticated = app
+        .get("/user/passkeys")
+        .send()
+        .await
+        .expect("REST request");
+    refusals.push(("no token", problem(unauthenticated).await));
+    let finished = app
+        .post("/user/passkeys")
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"ceremony_id": "unknown", "credential_json": "{}"}))
+        .send()
+        .await
+        .expect("REST request");
+    refusals.push(("an unknown ceremony", problem(finished).await));
+    let long_name = serde_json::json!({"name": "x".repeat(65)});
+    let renamed = rest_on_passkey(&app, reqwest::Method::PATCH, &id, &token, long_name).await;
+    refusals.push(("a long name", problem(renamed).await));
+    let other = uuid::Uuid::now_v7().to_string();
+    let renamed = rest_on_passkey(
+        &app,
+        reqwest::Method::PATCH,
+        &other,
+        &token,
+        serde_json::json!({"name": "phone"}),
+    )
+    .await;
+    refusals.push(("an unknown passkey", problem(renamed).await));
+    let removed = rest_on_passkey(
+        &app,
+        reqwest::Method::DELETE,
+        "%FF",
+        &token,
+        serde_json::json!({}),
+    )
+    .await;
+    refusals.push(("an id that does not decode", problem(removed).await));
+    let started = app
+        .post_json("/login/passkey/start", serde_json::json!({"username": "a"}))
+        .await;
+    refusals.push(("no username", problem(started).await));
+    let (ceremony_id, options_json) =
+        rest_start_login(&app, serde_json::json!({"username": username})).await;
+    let finished = rest_finish_login(&app, &ceremony_id, "{}").await;
+    refusals.push(("an unreadable assertion", problem(finished).await));
+    let (ceremony_id, _) = rest_start_login(&app, serde_json::json!({"username": username})).await;
+    let assertion = assertion_json(&mut authenticator, &options_json, ORIGIN, true);
+    let finished = rest_finish_login(&app, &ceremony_id, &assertion).await;
+    refusals.push(("another ceremony's assertion", problem(finished).await));
+    let (ceremony_id, options_json) =
+        rest_start_login(&app, serde_json::json!({"username": username})).await;
+    let assertion = assertion_json(&mut authenticator, &options_json, ORIGIN, false);
+    let finished = rest_finish_login(&app, &ceremony_id, &assertion).await;
+    refusals.push(("no user verification", problem(finished).await));
+    let finished = rest_finish_login(&app, &ceremony_id, &assertion).await;
+    refusals.push(("a finished ceremony", problem(finished).await));
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let started = app
+        .post("/user/passkeys/registration")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("REST request");
+    refusals.push(("a stale authentication adding", problem(started).await));
+    let removed = app
+        .http
+        .delete(format!("{}/user/passkeys/{id}", app.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("REST request");
+    refusals.push(("a stale authentication removing", problem(removed).await));
+
+    let found: Vec<(&str, u16, &str)> = refusals
+        .iter()
+        .map(|(case, (status, reason, _))| (*case, *status, reason.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("no token", 401, "MISSING_TOKEN"),
+            ("an unknown ceremony", 409, "PASSKEY_CEREMONY_INVALID"),
+            ("a long name", 400, "INVALID_PASSKEY_NAME"),
+            ("an unknown passkey", 404, "PASSKEY_NOT_FOUND"),
+            ("an id that does not decode", 404, "PASSKEY_NOT_FOUND"),
+            ("no username", 400, "INVALID_USERNAME"),
+            (
+                "an unreadable assertion",
+                401,
+                "PASSKEY_VERIFICATION_FAILED"
+            ),
+            (
+                "another ceremony's assertion",
+                401,
+                "PASSKEY_VERIFICATION_FAILED"
+            ),
+            ("no user verification", 401, "USER_VERIFICATION_REQUIRED"),
+            ("a finished ceremony", 409, "PASSKEY_CEREMONY_INVALID"),
+            (
+                "a stale authentication adding",
+                401,
+                "REAUTHENTICATION_REQUIRED"
+            ),
+            (
+                "a stale authentication removing",
+                401,
+                "REAUTHENTICATION_REQUIRED"
+            ),
+        ]
+    );
+    assert_eq!(
+        rest_passkeys(&app, &token).await.len(),
+        1,
+        "nothing removed"
+    );
+}
+
+#[tokio::test]
+async fn a_passkey_sign_ins_cookie_authenticates_and_adds_no_passkey_from_a_sibling_origin() {
+    let app = spawn().await;
+    let username = unique_username();
+    let token = rest_logged_in(&app, &username).await;
+    let mut authenticator = authenticator();
+    rest_register_passkey(&app, &token, &mut authenticator, "laptop").await;
+    let (ceremony_id, options_json) =
+        rest_start_login(&app, serde_json::json!({"username": username})).await;
+    let assertion = assertion_json(&mut authenticator, &options_json, ORIGIN, true);
+    let signed_in = rest_finish_login(&app, &ceremony_id, &assertion).await;
+    let cookie = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| {
+            let value = value.to_str().expect("ASCII");
+            value.split(';').next().expect("name=value").to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+
+    let listed = app
+        .get("/user/passkeys")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("REST request");
+    assert_eq!(json_of(listed, 200).await["passkeys"][0]["name"], "laptop");
+    let forged = app
+        .post("/user/passkeys/registration")
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-site")
+        .send()
+        .await
+        .expect("REST request");
+    let (status, reason, _) = problem(forged).await;
+    assert_eq!((status, reason.as_str()), (403, "CROSS_ORIGIN_REQUEST"));
+    let same_origin = app
+        .post("/user/passkeys/registration")
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .expect("REST request");
+    assert_eq!(same_origin.status(), 200);
 }

@@ -187,8 +187,9 @@ async fn every_body_lists_the_documents_required_fields_when_they_are_missing() 
         }
     }
     assert_eq!(
-        checked, 9,
-        "register, login, refresh, verify, password, delete, login/mfa, totp/confirm, reauthenticate"
+        checked, 12,
+        "register, login, refresh, verify, password, delete, login/mfa, totp/confirm, reauthenticate, \
+         finish a passkey registration, rename a passkey, finish a passkey sign-in"
     );
 }
 
