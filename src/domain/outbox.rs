@@ -6,10 +6,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 use super::error::AuthError;
 use super::ports::{MailSender, OutboxStore};
+use super::sessions::delta;
 
 /// How the outbox is drained.
 #[derive(Debug, Clone, Copy)]
@@ -125,10 +126,6 @@ fn backoff(settings: &OutboxSettings, attempts: i32) -> Duration {
         .first_retry
         .saturating_mul(1 << doublings)
         .min(settings.max_retry)
-}
-
-fn delta(duration: Duration) -> TimeDelta {
-    TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
 }
 
 #[cfg(test)]

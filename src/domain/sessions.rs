@@ -46,7 +46,8 @@ pub struct SessionSummary {
     pub user_agent: String,
 }
 
-fn delta(duration: Duration) -> TimeDelta {
+/// A configured span as chrono's, saturating (no flag reaches the bound).
+pub(super) fn delta(duration: Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
 }
 
