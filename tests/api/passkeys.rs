@@ -32,10 +32,24 @@ async fn spawn() -> TestApp {
 
 async fn spawn_with(configure: impl FnOnce(&mut authd::config::Settings)) -> TestApp {
     TestApp::spawn_with(|settings| {
-        settings.webauthn_origin = vec![Url::parse(ORIGIN).expect("origin")];
+        accept_test_origin(settings);
         configure(settings);
     })
     .await
+}
+
+/// Makes an app accept ceremonies from the page origin these tests' browser
+/// stands in for.
+pub fn accept_test_origin(settings: &mut authd::config::Settings) {
+    settings.webauthn_origin = vec![Url::parse(ORIGIN).expect("origin")];
+}
+
+/// The access token of a passkey sign-in on `app` (which must
+/// [`accept_test_origin`]): a new account, its passkey, then a sign-in with
+/// it.
+pub async fn passkey_session_token(app: &TestApp) -> String {
+    let mut account = with_passkey(app).await;
+    sign_in(app, &mut account).await.access_token
 }
 
 /// A software authenticator that says it verified the user.

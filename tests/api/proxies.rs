@@ -29,6 +29,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use crate::helpers::{PASSWORD, TestApp, problem, unique_username, with_broken_signature};
+use crate::passkeys::{accept_test_origin, passkey_session_token};
 use crate::second_factor::one_and_two_factor_tokens;
 
 /// The addresses the deployment files are written with, and which tests
@@ -80,7 +81,7 @@ struct Deployment {
 
 impl Deployment {
     async fn start(kind: Proxy) -> Self {
-        let app = TestApp::spawn().await;
+        let app = TestApp::spawn_with(accept_test_origin).await;
         let authd = app
             .base_url
             .strip_prefix("http://")
@@ -598,6 +599,7 @@ with_each_proxy!(
     a_logged_out_token_is_refused_at_once,
     the_public_path_needs_no_token,
     a_route_requiring_two_factors_admits_only_a_two_factor_token,
+    a_passkey_session_passes_a_route_requiring_two_factors,
     nothing_gets_through_while_authd_is_down,
     a_host_the_proxy_does_not_serve_is_refused,
 );
@@ -702,6 +704,18 @@ async fn a_route_requiring_two_factors_admits_only_a_two_factor_token(kind: Prox
         .await;
     assert_eq!(seen.path, "/admin/keys");
     seen.assert_authentication("pwd,otp,mfa", "aal2");
+}
+
+/// A passkey with user verification is both factors at once: its session
+/// needs nothing more to reach a route that requires them.
+async fn a_passkey_session_passes_a_route_requiring_two_factors(kind: Proxy) {
+    let deployment = Deployment::start(kind).await;
+    let token = passkey_session_token(&deployment.app).await;
+    let seen = deployment
+        .passed(deployment.get("/admin/keys").bearer_auth(&token))
+        .await;
+    assert_eq!(seen.path, "/admin/keys");
+    seen.assert_authentication("hwk,user,mfa", "aal2");
 }
 
 async fn a_request_without_a_token_is_challenged(kind: Proxy) {
