@@ -14,6 +14,7 @@ mod memory;
 mod nginx;
 mod node;
 mod overload;
+mod passkeys;
 mod postgres;
 mod report;
 mod revocations;
@@ -63,7 +64,7 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "verify,stack,revocations,passwords,second-factor,overload,sessions,feed,node,introspection,startup,proxies"
+        default_value = "verify,stack,revocations,passwords,second-factor,passkeys,overload,sessions,feed,node,introspection,startup,proxies"
     )]
     cases: Vec<CaseGroup>,
     /// Serve the bare tonic no-op on this address and nothing else (the
@@ -89,6 +90,9 @@ enum CaseGroup {
     /// at the default argon2 cost, in turns; the access token's size with
     /// one factor and with two.
     SecondFactor,
+    /// FinishPasskeyLogin (no argon2) beside Login at the default argon2
+    /// cost and beside Verify, in turns, with the CPU each takes.
+    Passkeys,
     /// Login goodput and latency at 1, 2, 4 and 10× its capacity, from one
     /// and from many client addresses, with Verify at 1,000/s beside.
     Overload,
@@ -258,6 +262,7 @@ async fn main() -> anyhow::Result<()> {
             CaseGroup::Revocations => revocation_cases(&run, &mut report).await?,
             CaseGroup::Passwords => password_cases(&run, &mut report).await?,
             CaseGroup::SecondFactor => second_factor_cases(&run, &mut report).await?,
+            CaseGroup::Passkeys => passkey_cases(&run, &mut report).await?,
             CaseGroup::Overload => overload::cases(&run, &mut report).await?,
             CaseGroup::Sessions => session_cases(&run, &mut report).await?,
             CaseGroup::Feed => feed_cases(&run, &mut report).await?,
@@ -1044,6 +1049,132 @@ async fn second_factor_cases(run: &Run, report: &mut Report) -> anyhow::Result<(
     }
     passwords.stop().await?;
     mfa.stop().await
+}
+
+/// A passkey sign-in against a password one and against Verify: Login at
+/// the default argon2 cost on an authd of its own, then FinishPasskeyLogin
+/// (each call a ceremony started and signed before the turn, outside the
+/// timing) and Verify on a second authd, in turns at Login's concurrency,
+/// with the CPU time authd spent per call. A passkey sign-in does no argon2
+/// work, so it should run at ten times Login's rate or more.
+async fn passkey_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
+    let hashing = Concurrency {
+        connections: 1,
+        in_flight: 8,
+    };
+    let hashing_args = run.hashing_args();
+    let hashing_args: Vec<&str> = hashing_args.iter().map(String::as_str).collect();
+    let passwords = run.start("passkey-passwords.db", &hashing_args).await?;
+    let password_channels = passwords.channels(hashing.connections).await?;
+    let mut usernames = Vec::with_capacity(hashing.total());
+    for n in 0..hashing.total() {
+        let username = format!("password-{n}");
+        clients::register(password_channels[0].clone(), username.clone()).await?;
+        usernames.push(username);
+    }
+    let usernames = Arc::new(usernames);
+
+    // authd's default origin for a fresh start is the page it serves
+    // itself, http://localhost:PORT, on the RP id `localhost`.
+    let with_passkeys = run.start("passkeys.db", &CHEAP_HASHING).await?;
+    let origin = passkeys::default_origin(with_passkeys.address.port())?;
+    let channels = with_passkeys.channels(hashing.connections).await?;
+    let count = run.scaled(1500);
+    let mut accounts = passkeys::enroll_many(&channels, &origin, "passkey", count).await?;
+    let tokens = Arc::new(mint_tokens(&with_passkeys, "verify", run.scaled(250), 4).await?);
+    let (password_pid, passkey_pid) = (passwords.pid()?, with_passkeys.pid()?);
+    let [login, passkey, verify] =
+        in_turns(run.turns(), Measured::outcome, async |case| match case {
+            0 => {
+                let calls = login_case(
+                    run.warmup,
+                    run.duration,
+                    password_channels.clone(),
+                    hashing,
+                    Arc::clone(&usernames),
+                );
+                with_cpu(run, password_pid, None, calls).await
+            }
+            1 => {
+                let signed =
+                    Arc::new(passkeys::signed_assertions(&channels, &origin, &mut accounts).await?);
+                let channels = channels.clone();
+                let calls = load::each_once(hashing, count / 5, count, move |worker, n| {
+                    let channel = channels[worker % channels.len()].clone();
+                    let signed = signed[n].clone();
+                    async move { passkeys::finish(channel, signed).await.map(drop) }
+                });
+                with_cpu_throughout(passkey_pid, count, calls).await
+            }
+            _ => {
+                let calls = verify_case(run, &channels, hashing, &tokens);
+                with_cpu(run, passkey_pid, None, calls).await
+            }
+        })
+        .await?;
+
+    let median = format!("median of {}", run.turns());
+    let login_rate = login.outcome.throughput();
+    report.add_measured(
+        Row::baseline(
+            &format!(
+                "Login (gRPC, default argon2 cost, in turns with FinishPasskeyLogin, {median})"
+            ),
+            hashing,
+            &login.outcome,
+        ),
+        login.cpu,
+    );
+    report.add_measured(
+        Row::beside(
+            &format!("FinishPasskeyLogin (gRPC, a ceremony each, {median})"),
+            hashing,
+            &passkey.outcome,
+            "Login, default argon2 cost, in turns",
+            login_rate,
+        ),
+        passkey.cpu,
+    );
+    report.add_measured(
+        Row::beside(
+            &format!("Verify (gRPC, in turns with FinishPasskeyLogin, {median})"),
+            hashing,
+            &verify.outcome,
+            "Login, default argon2 cost, in turns",
+            login_rate,
+        ),
+        verify.cpu,
+    );
+    let (passkey_rate, verify_rate) = (passkey.outcome.throughput(), verify.outcome.throughput());
+    let over_login = passkey_rate / login_rate;
+    report.more_figures.push((
+        format!(
+            "FinishPasskeyLogin ÷ Login at the default argon2 cost: calls/s flat out ({hashing})"
+        ),
+        format!("{passkey_rate:.0} ÷ {login_rate:.0} = {over_login:.1}"),
+        format!("≥ 10 {}", mark(over_login >= 10.0)),
+    ));
+    report.more_figures.push((
+        format!("FinishPasskeyLogin ÷ Verify: calls/s flat out ({hashing})"),
+        format!(
+            "{passkey_rate:.0} ÷ {verify_rate:.0} = {:.3}",
+            passkey_rate / verify_rate
+        ),
+        "(no target)".into(),
+    ));
+    let cpu = |measured: &Measured| measured.cpu.authd.as_secs_f64() * 1e6;
+    report.more_figures.push((
+        "FinishPasskeyLogin ÷ Login at the default argon2 cost: CPU time per call in authd".into(),
+        format!(
+            "{:.0} µs ÷ {:.0} µs = {:.3}",
+            cpu(&passkey),
+            cpu(&login),
+            cpu(&passkey) / cpu(&login)
+        ),
+        format!("≤ 0.1 {}", mark(cpu(&passkey) <= 0.1 * cpu(&login))),
+    ));
+    passwords.stop().await?;
+    with_passkeys.stop().await
 }
 
 /// Runs `case`, `calls` calls all told, and measures the CPU time authd and
