@@ -21,7 +21,7 @@ use super::RestState;
 use super::body::{Fields, FromFields, JsonBody, OptionalJsonBody};
 use super::caller::{Caller, Client};
 use super::origin::from_this_or_allowed_origin;
-use super::second_factor::MfaRequiredResponseBody;
+use super::second_factor::{MfaRequiredResponseBody, SecondFactorBody as _};
 use crate::domain::{
     AccessToken, AuthError, Claims, Credentials, LoginOutcome, Password, PublicJwk,
     SecondFactorProof, Session, SessionSummary, Store, TokenRejection,
@@ -130,6 +130,10 @@ pub struct ChangePasswordBody {
     /// Instead of `totp_code`.
     #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
     pub recovery_code: Option<String>,
+    /// A passkey's assertion for the challenge, as the browser's
+    /// `credential.toJSON()` writes it (a JSON string).
+    #[schema(nullable = false)]
+    pub passkey_credential_json: Option<String>,
 }
 
 /// The password of the account to delete.
@@ -144,6 +148,10 @@ pub struct PasswordBody {
     /// As `ChangePasswordBody`'s.
     #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
     pub recovery_code: Option<String>,
+    /// A passkey's assertion for the challenge, as the browser's
+    /// `credential.toJSON()` writes it (a JSON string).
+    #[schema(nullable = false)]
+    pub passkey_credential_json: Option<String>,
 }
 
 /// One of the caller's live sessions.
@@ -161,6 +169,14 @@ pub struct SessionBody {
     pub client_address: String,
     /// The client's User-Agent when the session started.
     pub user_agent: String,
+    /// How the session's user last authenticated, as `POST /verify`'s
+    /// `amr`: `pwd` for a password; `pwd`, `otp`, `mfa` with TOTP; `hwk` or
+    /// `swk`, `user`, `mfa` for a passkey.
+    #[schema(example = json!(["pwd", "otp", "mfa"]))]
+    pub amr: Vec<String>,
+    /// 1 for one factor, 2 for two, as `POST /verify`'s.
+    #[schema(example = 2)]
+    pub assurance_level: u32,
 }
 
 /// The caller's live sessions, newest first.
@@ -268,6 +284,7 @@ impl FromFields for ChangePasswordBody {
             new_password: fields.string("new_password"),
             totp_code: fields.optional_string("totp_code"),
             recovery_code: fields.optional_string("recovery_code"),
+            passkey_credential_json: fields.optional_string("passkey_credential_json"),
         }
     }
 }
@@ -278,6 +295,7 @@ impl FromFields for PasswordBody {
             password: fields.string("password"),
             totp_code: fields.optional_string("totp_code"),
             recovery_code: fields.optional_string("recovery_code"),
+            passkey_credential_json: fields.optional_string("passkey_credential_json"),
         }
     }
 }
@@ -583,10 +601,7 @@ pub async fn change_password<S: Store>(
     JsonBody(body): JsonBody<ChangePasswordBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
     let (current, new, second) = body.parse(|body| {
-        let second = SecondFactorProof::parse_optional(
-            body.totp_code.as_deref(),
-            body.recovery_code.as_deref(),
-        );
+        let second = SecondFactorProof::parse_optional(body.second_factor());
         let (current, new) = Password::for_change(body.current_password, body.new_password)?;
         Ok((current, new, second?))
     })?;
@@ -625,10 +640,7 @@ pub async fn delete_me<S: Store>(
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<(CookieJar, Json<EmptyBody>), Problem> {
     let (password, second) = body.parse(|body| {
-        let second = SecondFactorProof::parse_optional(
-            body.totp_code.as_deref(),
-            body.recovery_code.as_deref(),
-        );
+        let second = SecondFactorProof::parse_optional(body.second_factor());
         Ok((Password::for_confirmation(body.password)?, second?))
     })?;
     state
@@ -699,6 +711,8 @@ impl From<SessionSummary> for SessionBody {
             current: session.current,
             client_address: session.client_address,
             user_agent: session.user_agent,
+            amr: session.amr,
+            assurance_level: session.assurance_level,
         }
     }
 }

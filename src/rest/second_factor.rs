@@ -17,7 +17,8 @@ use super::handlers::{
     BODY_TOO_LARGE, EmptyBody, TokenBody, UNREADABLE_BODY, UNSUPPORTED_MEDIA_TYPE, UserBody,
 };
 use crate::domain::{
-    Password, RecoveryCode, SecondFactorChallenge, SecondFactorProof, Store, TotpCode,
+    Password, RecoveryCode, SecondFactorChallenge, SecondFactorFields, SecondFactorProof, Store,
+    TotpCode,
 };
 use crate::http::problem::{BodyRejection, Problem};
 
@@ -28,12 +29,20 @@ pub struct MfaRequiredBody {
     /// token.
     #[schema(example = "authd_mt_Jq3t3yqQ7rjG9pVtWc0G9H9n6Ck1e3cI2yGQ8QbQy6w")]
     pub ticket: String,
-    /// What this account can prove itself with: `totp`, `recovery_code`.
-    #[schema(example = json!(["totp", "recovery_code"]))]
+    /// What this account can prove itself with: `totp`, `recovery_code`,
+    /// `passkey`.
+    #[schema(example = json!(["totp", "recovery_code", "passkey"]))]
     pub methods: Vec<&'static str>,
     /// Seconds until the ticket expires.
     #[schema(example = 300)]
     pub expires_in: u32,
+    /// With `passkey`: the `publicKey` member of the WebAuthn request
+    /// options for the account's passkeys, as JSON (for
+    /// `PublicKeyCredential.parseRequestOptionsFromJSON`). Its challenge is
+    /// bound to the ticket, single use, and expires with it at the latest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub passkey_options_json: Option<String>,
 }
 
 /// `POST /login`'s answer when the account has a second factor: no token
@@ -50,6 +59,7 @@ impl From<SecondFactorChallenge> for MfaRequiredResponseBody {
                 ticket: challenge.ticket,
                 methods: challenge.methods,
                 expires_in: challenge.expires_in,
+                passkey_options_json: challenge.passkey_options_json,
             },
         }
     }
@@ -68,6 +78,10 @@ pub struct CompleteLoginBody {
     /// One of the recovery codes shown at enrollment; each works once.
     #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
     pub recovery_code: Option<String>,
+    /// A passkey's assertion for the challenge, as the browser's
+    /// `credential.toJSON()` writes it (a JSON string).
+    #[schema(nullable = false)]
+    pub passkey_credential_json: Option<String>,
 }
 
 impl FromFields for CompleteLoginBody {
@@ -76,9 +90,38 @@ impl FromFields for CompleteLoginBody {
             ticket: fields.string("ticket"),
             totp_code: fields.optional_string("totp_code"),
             recovery_code: fields.optional_string("recovery_code"),
+            passkey_credential_json: fields.optional_string("passkey_credential_json"),
         }
     }
 }
+
+/// A body with the second-factor fields, read as the domain reads them:
+/// every REST body that takes a second factor, so they parse alike.
+pub(super) trait SecondFactorBody {
+    fn second_factor(&self) -> SecondFactorFields<'_>;
+}
+
+macro_rules! second_factor_body {
+    ($($body:ty),+) => {$(
+        impl SecondFactorBody for $body {
+            fn second_factor(&self) -> SecondFactorFields<'_> {
+                SecondFactorFields {
+                    totp_code: self.totp_code.as_deref(),
+                    recovery_code: self.recovery_code.as_deref(),
+                    passkey_credential_json: self.passkey_credential_json.as_deref(),
+                }
+            }
+        }
+    )+};
+}
+
+second_factor_body!(
+    CompleteLoginBody,
+    StepUpBody,
+    ReauthenticateBody,
+    super::handlers::ChangePasswordBody,
+    super::handlers::PasswordBody
+);
 
 /// A completed Login: a new session's tokens (also set as cookies).
 #[derive(Debug, Serialize, ToSchema)]
@@ -118,8 +161,7 @@ pub async fn complete_login<S: Store>(
     JsonBody(body): JsonBody<CompleteLoginBody>,
 ) -> Result<(CookieJar, Json<CompletedLoginBody>), Problem> {
     let (ticket, proof) = body.parse(|body| {
-        let proof =
-            SecondFactorProof::parse(body.totp_code.as_deref(), body.recovery_code.as_deref())?;
+        let proof = SecondFactorProof::parse(body.second_factor())?;
         Ok((body.ticket, proof))
     })?;
     let completed = state
@@ -283,6 +325,10 @@ pub struct StepUpBody {
     /// One of the account's recovery codes.
     #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
     pub recovery_code: Option<String>,
+    /// A passkey's assertion for the challenge, as the browser's
+    /// `credential.toJSON()` writes it (a JSON string).
+    #[schema(nullable = false)]
+    pub passkey_credential_json: Option<String>,
 }
 
 impl FromFields for StepUpBody {
@@ -290,6 +336,7 @@ impl FromFields for StepUpBody {
         Self {
             totp_code: fields.optional_string("totp_code"),
             recovery_code: fields.optional_string("recovery_code"),
+            passkey_credential_json: fields.optional_string("passkey_credential_json"),
         }
     }
 }
@@ -300,12 +347,7 @@ pub(super) fn step_up_proof(
 ) -> Result<Option<SecondFactorProof>, BodyRejection> {
     match body {
         None => Ok(None),
-        Some(body) => body.parse(|body| {
-            SecondFactorProof::parse_optional(
-                body.totp_code.as_deref(),
-                body.recovery_code.as_deref(),
-            )
-        }),
+        Some(body) => body.parse(|body| SecondFactorProof::parse_optional(body.second_factor())),
     }
 }
 
@@ -388,6 +430,10 @@ pub struct ReauthenticateBody {
     /// Instead of `totp_code`.
     #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
     pub recovery_code: Option<String>,
+    /// A passkey's assertion for the challenge, as the browser's
+    /// `credential.toJSON()` writes it (a JSON string).
+    #[schema(nullable = false)]
+    pub passkey_credential_json: Option<String>,
 }
 
 impl FromFields for ReauthenticateBody {
@@ -396,6 +442,7 @@ impl FromFields for ReauthenticateBody {
             password: fields.string("password"),
             totp_code: fields.optional_string("totp_code"),
             recovery_code: fields.optional_string("recovery_code"),
+            passkey_credential_json: fields.optional_string("passkey_credential_json"),
         }
     }
 }
@@ -444,10 +491,7 @@ pub async fn reauthenticate<S: Store>(
     JsonBody(body): JsonBody<ReauthenticateBody>,
 ) -> Result<(CookieJar, Json<ReauthenticatedBody>), Problem> {
     let (password, second) = body.parse(|body| {
-        let second = SecondFactorProof::parse_optional(
-            body.totp_code.as_deref(),
-            body.recovery_code.as_deref(),
-        );
+        let second = SecondFactorProof::parse_optional(body.second_factor());
         Ok((Password::for_confirmation(body.password)?, second?))
     })?;
     let renewed = state
@@ -468,4 +512,39 @@ pub async fn reauthenticate<S: Store>(
             session_id: renewed.session_id.to_string(),
         }),
     ))
+}
+
+/// A passkey challenge for the caller's session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasskeyChallengeBody {
+    /// The `publicKey` member of the WebAuthn request options for the
+    /// account's passkeys, as JSON (for
+    /// `PublicKeyCredential.parseRequestOptionsFromJSON`); expires in
+    /// minutes.
+    pub options_json: String,
+}
+
+/// Start a passkey challenge for the caller's session: its assertion is
+/// the `passkey_credential_json` of `POST /user/reauthenticate` or of a
+/// step-up body. One per session, single use; a new start replaces it.
+#[utoipa::path(
+    post,
+    path = "/user/reauthenticate/passkey",
+    tag = "second factors",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The challenge, bound to the caller's session", body = PasskeyChallengeBody),
+        (status = 401, description = "No valid token, or a token of a session that has ended (reason SESSION_ENDED)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The account has no passkey (reason PASSKEY_NOT_FOUND)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn start_passkey_reauthentication<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+    caller: Caller,
+) -> Result<Json<PasskeyChallengeBody>, Problem> {
+    let options_json = state.auth.start_passkey_reauthentication(&caller.0).await?;
+    Ok(Json(PasskeyChallengeBody { options_json }))
 }
