@@ -159,6 +159,23 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
                     session.user_agent
                 );
             }
+            println!("passkeys\t{}", details.passkeys.len());
+            for passkey in &details.passkeys {
+                println!(
+                    "passkey\t{}\t{}\tcreated {}\tlast used {}\t{}",
+                    passkey.id,
+                    passkey.name,
+                    passkey.created_at.to_rfc3339(),
+                    passkey
+                        .last_used_at
+                        .map_or_else(|| "never".to_owned(), |at| at.to_rfc3339()),
+                    if passkey.backed_up {
+                        "backed up"
+                    } else {
+                        "not backed up"
+                    }
+                );
+            }
         }
         UsersCommand::Disable { name } => {
             let StateChange { account, changed } = accounts

@@ -206,8 +206,9 @@ pub struct Settings {
     #[arg(global = true, help_heading = "Second factors", long, env = "AUTHD_MFA_TICKET_LIFETIME", default_value = "5m", value_parser = parse_token_lifetime)]
     pub mfa_ticket_lifetime: Duration,
 
-    /// Wrong TOTP and recovery codes per account, shared by every instance
-    /// on the database: CAPACITY/PERIOD or `off`. A right code refills it.
+    /// Wrong TOTP and recovery codes (and refused passkey assertions as a
+    /// second factor) per account, shared by every instance on the
+    /// database: CAPACITY/PERIOD or `off`. A right one refills it.
     #[arg(global = true, help_heading = "Second factors", long, env = "AUTHD_SECOND_FACTOR_FAILURES_PER_ACCOUNT", default_value = "10/15m", value_parser = parse_rate)]
     pub second_factor_failures_per_account: RateOrOff,
 

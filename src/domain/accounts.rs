@@ -6,15 +6,19 @@ use chrono::Utc;
 
 use super::credentials::Username;
 use super::error::AuthError;
+use super::passkeys::PasskeySummary;
 use super::ports::{SessionRecord, Store, UserRecord};
 use super::sessions::end_every_session_durably;
 
-/// An account with its live sessions, for `authd users show`.
+/// An account with its live sessions and passkeys, for `authd users
+/// show`.
 #[derive(Debug, Clone)]
 pub struct AccountDetails {
     pub account: UserRecord,
     /// Not ended and before their absolute end; newest first.
     pub sessions: Vec<SessionRecord>,
+    /// Oldest first; what the owner sees of them, no public key.
+    pub passkeys: Vec<PasskeySummary>,
 }
 
 /// What disabling or enabling an account did.
@@ -58,7 +62,18 @@ impl<S: Store> AccountAdmin<S> {
             return Ok(None);
         };
         let sessions = self.store.live_sessions_of(account.id, Utc::now()).await?;
-        Ok(Some(AccountDetails { account, sessions }))
+        let passkeys = self
+            .store
+            .passkeys_of(account.id)
+            .await?
+            .into_iter()
+            .map(PasskeySummary::from)
+            .collect();
+        Ok(Some(AccountDetails {
+            account,
+            sessions,
+            passkeys,
+        }))
     }
 
     /// Disables an account: its sessions end, its tokens are refused with

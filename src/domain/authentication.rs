@@ -2,7 +2,7 @@
 //! the access token's `auth_time`, `amr` (RFC 8176) and `acr`, kept with
 //! the session so that a refresh carries them on unchanged.
 
-use authd_token::{ACR_ONE_FACTOR, ACR_TWO_FACTORS};
+use authd_token::{ACR_ONE_FACTOR, ACR_TWO_FACTORS, acr_level};
 use chrono::{DateTime, Utc};
 
 /// A way of proving who one is.
@@ -116,6 +116,11 @@ impl Authentication {
         } else {
             ACR_ONE_FACTOR
         }
+    }
+
+    /// The `acr` claim's level: 1 for one factor, 2 for two.
+    pub fn assurance_level(&self) -> u32 {
+        acr_level(self.acr()).unwrap_or_default()
     }
 
     /// The methods as the store keeps them: their `amr` values,

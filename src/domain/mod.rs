@@ -12,6 +12,7 @@ mod keys;
 mod mail_templates;
 pub mod opaque_tokens;
 mod outbox;
+mod passkey_second_factor;
 mod passkeys;
 mod passwords;
 pub mod ports;
@@ -57,8 +58,8 @@ pub use ports::{
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};
 pub use second_factor::{
-    CompletedLogin, LoginOutcome, SecondFactorChallenge, SecondFactorProof, SecondFactorSettings,
-    SecondFactorStatus, TotpEnrollment,
+    CompletedLogin, LoginOutcome, SecondFactorChallenge, SecondFactorFields, SecondFactorProof,
+    SecondFactorSettings, SecondFactorStatus, TotpEnrollment,
 };
 pub use secrets_at_rest::{Reseal, Resealed, reseal_signing_keys, reseal_totp_secrets};
 pub use service::{Authenticator, ClientInfo, RefreshGrant, Session, User};

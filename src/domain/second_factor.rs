@@ -16,13 +16,15 @@ use super::credentials::recovery_codes::{self, RecoveryCode};
 use super::credentials::totp::{self, TotpCode, TotpSecret};
 use super::error::{AuthError, FieldViolation, TokenRejection};
 use super::opaque_tokens::MFA_TICKET;
-use super::passkeys::PasskeySettings;
+use super::passkey_second_factor::Binding;
+use super::passkeys::{PasskeySettings, parse_assertion};
 use super::ports::{MfaTicketRecord, RecoveryCodeRecord, Store, TotpRecord, UserRecord};
 use super::secrets_at_rest::totp_context;
 use super::service::{Authenticator, ClientInfo, Session};
 use super::sessions::caller;
 use crate::deadline::Deadline;
 use authd_token::Claims;
+use webauthn_rs::prelude::PublicKeyCredential;
 
 /// How second factors behave.
 #[derive(Debug, Clone)]
@@ -45,9 +47,13 @@ const MAX_TICKET_ATTEMPTS: i32 = 5;
 pub struct SecondFactorChallenge {
     /// Opaque and single use; secret, never logged.
     pub ticket: String,
-    /// What the account can prove itself with: `totp`, `recovery_code`.
+    /// What the account can prove itself with: `totp`, `recovery_code`,
+    /// `passkey`.
     pub methods: Vec<&'static str>,
     pub expires_in: u32,
+    /// With `passkey`: the request options for the account's passkeys,
+    /// whose challenge is bound to the ticket.
+    pub passkey_options_json: Option<String>,
 }
 
 impl std::fmt::Debug for SecondFactorChallenge {
@@ -71,40 +77,76 @@ pub enum LoginOutcome {
 pub enum SecondFactorProof {
     Totp(TotpCode),
     RecoveryCode(RecoveryCode),
+    /// A passkey's assertion (`credential.toJSON()`), for the challenge
+    /// bound to the ticket or to the caller's session.
+    Passkey(Box<PublicKeyCredential>),
+}
+
+/// A request's second-factor fields (the `oneof second` of every
+/// message that takes one, and its REST bodies), as each surface reads
+/// them: at most one is set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SecondFactorFields<'a> {
+    pub totp_code: Option<&'a str>,
+    pub recovery_code: Option<&'a str>,
+    pub passkey_credential_json: Option<&'a str>,
 }
 
 impl SecondFactorProof {
-    /// Exactly one of a request's `totp_code` and `recovery_code`, parsed:
-    /// both or neither is `INVALID_ARGUMENT` naming the fields, a malformed
-    /// code `MfaCodeInvalid`.
-    pub fn parse(totp_code: Option<&str>, recovery_code: Option<&str>) -> Result<Self, AuthError> {
-        match (totp_code, recovery_code) {
-            (Some(code), None) => Ok(Self::Totp(TotpCode::parse(code)?)),
-            (None, Some(code)) => Ok(Self::RecoveryCode(RecoveryCode::parse(code)?)),
-            (None, None) => Err(AuthError::InvalidInput(vec![FieldViolation {
+    /// Exactly one of a request's second-factor fields, parsed: more than
+    /// one or none is `INVALID_ARGUMENT` naming the fields, a malformed
+    /// code `MfaCodeInvalid`, an assertion that is no credential JSON
+    /// `PasskeyVerificationFailed`.
+    pub fn parse(fields: SecondFactorFields<'_>) -> Result<Self, AuthError> {
+        Self::parse_optional(fields)?.ok_or_else(|| {
+            AuthError::InvalidInput(vec![FieldViolation {
                 field: "totp_code",
                 reason: "FIELD_REQUIRED",
-                description: "a totp_code or a recovery_code is required".into(),
-            }])),
-            (Some(_), Some(_)) => Err(AuthError::InvalidInput(vec![FieldViolation {
-                field: "recovery_code",
-                reason: "FIELD_CONFLICT",
-                description: "send a totp_code or a recovery_code, not both".into(),
-            }])),
-        }
+                description:
+                    "a totp_code, a recovery_code or a passkey_credential_json is required".into(),
+            }])
+        })
     }
 
     /// As [`parse`](Self::parse), for requests where the second factor may
     /// be left out (step-up: a recent authentication with it also counts).
-    pub fn parse_optional(
-        totp_code: Option<&str>,
-        recovery_code: Option<&str>,
-    ) -> Result<Option<Self>, AuthError> {
-        if totp_code.is_none() && recovery_code.is_none() {
-            return Ok(None);
+    pub fn parse_optional(fields: SecondFactorFields<'_>) -> Result<Option<Self>, AuthError> {
+        match fields {
+            SecondFactorFields {
+                totp_code: None,
+                recovery_code: None,
+                passkey_credential_json: None,
+            } => Ok(None),
+            SecondFactorFields {
+                totp_code: Some(code),
+                recovery_code: None,
+                passkey_credential_json: None,
+            } => Ok(Some(Self::Totp(TotpCode::parse(code)?))),
+            SecondFactorFields {
+                totp_code: None,
+                recovery_code: Some(code),
+                passkey_credential_json: None,
+            } => Ok(Some(Self::RecoveryCode(RecoveryCode::parse(code)?))),
+            SecondFactorFields {
+                totp_code: None,
+                recovery_code: None,
+                passkey_credential_json: Some(json),
+            } => Ok(Some(Self::Passkey(Box::new(parse_assertion(json)?)))),
+            SecondFactorFields {
+                recovery_code: Some(_),
+                ..
+            } => Err(conflict("recovery_code")),
+            _ => Err(conflict("passkey_credential_json")),
         }
-        Self::parse(totp_code, recovery_code).map(Some)
     }
+}
+
+fn conflict(field: &'static str) -> AuthError {
+    AuthError::InvalidInput(vec![FieldViolation {
+        field,
+        reason: "FIELD_CONFLICT",
+        description: "send one of totp_code, recovery_code and passkey_credential_json".into(),
+    }])
 }
 
 /// A completed Login: its session, and how many recovery codes are left
@@ -138,30 +180,42 @@ impl<S: Store> Authenticator<S> {
         &self,
         user_id: Uuid,
     ) -> Result<Option<SecondFactorChallenge>, AuthError> {
-        if !self.has_second_factor(user_id).await? {
+        let has_totp = self.has_totp(user_id).await?;
+        if !has_totp && !self.has_passkey(user_id).await? {
             return Ok(None);
         }
-        let mut methods = vec!["totp"];
+        let mut methods = Vec::with_capacity(3);
+        if has_totp {
+            methods.push("totp");
+        }
         if !self.store.unused_recovery_codes(user_id).await?.is_empty() {
             methods.push("recovery_code");
         }
         let now = Utc::now();
         let ticket = MFA_TICKET.generate()?;
         let lifetime = self.factors.ticket_lifetime;
+        let expires_at = now + TimeDelta::from_std(lifetime).map_err(AuthError::internal)?;
         self.store
             .insert_mfa_ticket(&MfaTicketRecord {
-                ticket_hash: ticket.hash,
+                ticket_hash: ticket.hash.clone(),
                 user_id,
                 created_at: now,
-                expires_at: now + TimeDelta::from_std(lifetime).map_err(AuthError::internal)?,
+                expires_at,
                 attempts: 0,
             })
             .await?;
+        let passkey_options_json = self
+            .start_bound_passkey_ceremony(user_id, Binding::Ticket(&ticket.hash), Some(expires_at))
+            .await?;
+        if passkey_options_json.is_some() {
+            methods.push("passkey");
+        }
         tracing::info!(%user_id, "password accepted; second factor required");
         Ok(Some(SecondFactorChallenge {
             ticket: ticket.token,
             methods,
             expires_in: u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX),
+            passkey_options_json,
         }))
     }
 
@@ -193,8 +247,14 @@ impl<S: Store> Authenticator<S> {
         if record.disabled_at.is_some() {
             return Err(AuthError::AccountDisabled);
         }
-        let (method, recovery_codes_left) =
-            self.check_second_factor(user_id, proof, deadline).await?;
+        let (method, recovery_codes_left) = self
+            .check_second_factor(
+                user_id,
+                proof,
+                Some(Binding::Ticket(&ticket_hash)),
+                deadline,
+            )
+            .await?;
         // Of racing calls with right codes, one starts a session.
         if !self.store.consume_mfa_ticket(&ticket_hash).await? {
             return Err(AuthError::MfaTicketInvalid);
@@ -212,11 +272,14 @@ impl<S: Store> Authenticator<S> {
 
     /// Checks and spends a second factor of the account, within its budget
     /// of wrong codes: the method that passed, and the recovery codes left
-    /// when it was one.
+    /// when it was one. A passkey answers the challenge bound to
+    /// `passkey_binding`; a refused one counts as a wrong code, refused
+    /// with its passkey reason.
     pub(super) async fn check_second_factor(
         &self,
         user_id: Uuid,
         proof: SecondFactorProof,
+        passkey_binding: Option<Binding<'_>>,
         deadline: Option<Deadline>,
     ) -> Result<(Method, Option<u32>), AuthError> {
         let failures_on_record = self
@@ -227,14 +290,20 @@ impl<S: Store> Authenticator<S> {
             SecondFactorProof::Totp(code) => self
                 .spend_totp_code(user_id, &code)
                 .await?
-                .then_some((Method::Totp, None)),
+                .then_some((Method::Totp, None))
+                .ok_or(AuthError::MfaCodeInvalid),
             SecondFactorProof::RecoveryCode(code) => self
                 .spend_recovery_code(user_id, code, deadline)
                 .await?
-                .map(|left| (Method::RecoveryCode, Some(left))),
+                .map(|left| (Method::RecoveryCode, Some(left)))
+                .ok_or(AuthError::MfaCodeInvalid),
+            SecondFactorProof::Passkey(assertion) => self
+                .check_passkey_assertion(user_id, passkey_binding, &assertion)
+                .await?
+                .map(|method| (method, None)),
         };
         match passed {
-            Some(passed) => {
+            Ok(passed) => {
                 if failures_on_record {
                     self.limits
                         .reset_second_factor_failures(&self.store, user_id)
@@ -242,7 +311,7 @@ impl<S: Store> Authenticator<S> {
                 }
                 Ok(passed)
             }
-            None => {
+            Err(refusal) => {
                 self.limits
                     .record_second_factor_failure(
                         &self.store,
@@ -251,7 +320,7 @@ impl<S: Store> Authenticator<S> {
                     )
                     .await?;
                 tracing::info!(%user_id, "wrong second-factor code");
-                Err(AuthError::MfaCodeInvalid)
+                Err(refusal)
             }
         }
     }

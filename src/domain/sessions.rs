@@ -44,6 +44,10 @@ pub struct SessionSummary {
     pub current: bool,
     pub client_address: String,
     pub user_agent: String,
+    /// How its user last authenticated: the `amr` of its tokens.
+    pub amr: Vec<String>,
+    /// 1 for one factor, 2 for two: the level of its tokens' `acr`.
+    pub assurance_level: u32,
 }
 
 /// A configured span as chrono's, saturating (no flag reaches the bound).
@@ -230,6 +234,8 @@ impl<S: Store> Authenticator<S> {
                 (expires_at > now).then(|| SessionSummary {
                     expires_at,
                     current: current == Some(session.id),
+                    amr: session.authentication.amr(),
+                    assurance_level: session.authentication.assurance_level(),
                     id: session.id,
                     created_at: session.created_at,
                     last_used_at: session.last_used_at,

@@ -13,6 +13,7 @@ use super::authentication::Authentication;
 use super::credentials::Password;
 use super::credentials::recovery_codes::RecoveryCode;
 use super::error::AuthError;
+use super::passkey_second_factor::Binding;
 use super::ports::Store;
 use super::second_factor::SecondFactorProof;
 use super::service::{Authenticator, ClientInfo, User};
@@ -77,7 +78,9 @@ impl<S: Store> Authenticator<S> {
         }
         match step_up.second {
             Some(proof) => {
-                self.check_second_factor(user_id, proof, deadline).await?;
+                let binding = claims.session_id().map(Binding::Session);
+                self.check_second_factor(user_id, proof, binding, deadline)
+                    .await?;
                 Ok(())
             }
             None if recent && claims.amr.iter().any(|method| method == "mfa") => Ok(()),
@@ -105,7 +108,14 @@ impl<S: Store> Authenticator<S> {
         let mut authentication = Authentication::password(Utc::now());
         if self.has_second_factor(record.id).await? {
             let proof = second.ok_or_else(|| self.reauthentication_required())?;
-            let (method, _) = self.check_second_factor(record.id, proof, deadline).await?;
+            let (method, _) = self
+                .check_second_factor(
+                    record.id,
+                    proof,
+                    Some(Binding::Session(session_id)),
+                    deadline,
+                )
+                .await?;
             authentication = authentication.and(method);
         }
         if !self
@@ -146,7 +156,7 @@ impl<S: Store> Authenticator<S> {
         deadline: Option<Deadline>,
     ) -> Result<(), AuthError> {
         let user_id = caller(claims)?;
-        if !self.has_second_factor(user_id).await? {
+        if !self.has_totp(user_id).await? {
             return Err(AuthError::TotpNotEnabled);
         }
         self.require_step_up(claims, user_id, StepUp::without_password(second), deadline)
@@ -170,7 +180,7 @@ impl<S: Store> Authenticator<S> {
         deadline: Option<Deadline>,
     ) -> Result<Vec<RecoveryCode>, AuthError> {
         let user_id = caller(claims)?;
-        if !self.has_second_factor(user_id).await? {
+        if !self.has_totp(user_id).await? {
             return Err(AuthError::TotpNotEnabled);
         }
         self.require_step_up(claims, user_id, StepUp::without_password(second), deadline)
@@ -183,8 +193,14 @@ impl<S: Store> Authenticator<S> {
         Ok(codes)
     }
 
-    /// Whether the account has a confirmed second factor.
+    /// Whether the account has a second factor: a confirmed TOTP or a
+    /// passkey.
     pub(super) async fn has_second_factor(&self, user_id: Uuid) -> Result<bool, AuthError> {
+        Ok(self.has_totp(user_id).await? || self.has_passkey(user_id).await?)
+    }
+
+    /// Whether the account has a confirmed TOTP.
+    pub(super) async fn has_totp(&self, user_id: Uuid) -> Result<bool, AuthError> {
         Ok(self
             .store
             .totp_of(user_id)

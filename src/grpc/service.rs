@@ -18,7 +18,8 @@ use super::pb::{
     RefreshResponse, RegenerateRecoveryCodesRequest, RegenerateRecoveryCodesResponse,
     RegisterRequest, RegisterResponse, RemovePasskeyRequest, RemovePasskeyResponse,
     RenamePasskeyRequest, RenamePasskeyResponse, RevokeSessionRequest, RevokeSessionResponse,
-    StartPasskeyLoginRequest, StartPasskeyLoginResponse, StartPasskeyRegistrationRequest,
+    StartPasskeyLoginRequest, StartPasskeyLoginResponse, StartPasskeyReauthenticationRequest,
+    StartPasskeyReauthenticationResponse, StartPasskeyRegistrationRequest,
     StartPasskeyRegistrationResponse, StartTotpEnrollmentRequest, StartTotpEnrollmentResponse,
     VerifyRequest, VerifyResponse, auth_service_server::AuthService, change_password_request,
     complete_login_request, delete_account_request, disable_totp_request, reauthenticate_request,
@@ -27,7 +28,8 @@ use super::pb::{
 use crate::deadline::Deadline;
 use crate::domain::{
     AuthError, Authenticator, ClientInfo, Credentials, LoginOutcome, PasskeySummary, Password,
-    RecoveryCode, SecondFactorProof, Session, SessionSummary, Store, TotpCode, User,
+    RecoveryCode, SecondFactorFields, SecondFactorProof, Session, SessionSummary, Store, TotpCode,
+    User,
 };
 use crate::http::client_address::ClientAddressResolver;
 
@@ -93,6 +95,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
                     ticket: challenge.ticket,
                     methods: challenge.methods.iter().map(|m| (*m).to_owned()).collect(),
                     expires_in: challenge.expires_in,
+                    passkey_options_json: challenge.passkey_options_json.unwrap_or_default(),
                 }),
                 ..LoginResponse::default()
             },
@@ -106,8 +109,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let client = self.client(&request);
         let deadline = client_deadline(&request);
         let CompleteLoginRequest { ticket, proof } = request.into_inner();
-        let (totp_code, recovery_code) = codes(proof.as_ref());
-        let proof = SecondFactorProof::parse(totp_code, recovery_code)?;
+        let proof = SecondFactorProof::parse(fields(proof.as_ref()))?;
         let completed = self
             .auth
             .complete_login(&ticket, proof, &client, deadline)
@@ -261,6 +263,17 @@ impl<S: Store> AuthService for AuthGrpc<S> {
             .remove_passkey(&claims, passkey_id, second, deadline)
             .await?;
         Ok(Response::new(RemovePasskeyResponse {}))
+    }
+
+    async fn start_passkey_reauthentication(
+        &self,
+        request: Request<StartPasskeyReauthenticationRequest>,
+    ) -> Result<Response<StartPasskeyReauthenticationResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let options_json = self.auth.start_passkey_reauthentication(&claims).await?;
+        Ok(Response::new(StartPasskeyReauthenticationResponse {
+            options_json,
+        }))
     }
 
     async fn start_passkey_login(
@@ -434,20 +447,28 @@ impl<S: Store> AuthService for AuthGrpc<S> {
     }
 }
 
-/// A request's `second` (or `proof`) oneof: the TOTP code and the recovery
-/// code it holds, as the domain parses them (the REST twins' two optional
-/// fields, the same way).
+/// A request's `second` (or `proof`) oneof, as the domain reads it.
 trait SecondFactorOneof {
-    fn codes(&self) -> (Option<&str>, Option<&str>);
+    fn fields(&self) -> SecondFactorFields<'_>;
 }
 
 macro_rules! second_factor_oneof {
     ($($oneof:ty),+) => {$(
         impl SecondFactorOneof for $oneof {
-            fn codes(&self) -> (Option<&str>, Option<&str>) {
+            fn fields(&self) -> SecondFactorFields<'_> {
                 match self {
-                    Self::TotpCode(code) => (Some(code), None),
-                    Self::RecoveryCode(code) => (None, Some(code)),
+                    Self::TotpCode(code) => SecondFactorFields {
+                        totp_code: Some(code),
+                        ..SecondFactorFields::default()
+                    },
+                    Self::RecoveryCode(code) => SecondFactorFields {
+                        recovery_code: Some(code),
+                        ..SecondFactorFields::default()
+                    },
+                    Self::PasskeyCredentialJson(json) => SecondFactorFields {
+                        passkey_credential_json: Some(json),
+                        ..SecondFactorFields::default()
+                    },
                 }
             }
         }
@@ -464,16 +485,15 @@ second_factor_oneof!(
     remove_passkey_request::Second
 );
 
-fn codes(oneof: Option<&impl SecondFactorOneof>) -> (Option<&str>, Option<&str>) {
-    oneof.map_or((None, None), SecondFactorOneof::codes)
+fn fields(oneof: Option<&impl SecondFactorOneof>) -> SecondFactorFields<'_> {
+    oneof.map(SecondFactorOneof::fields).unwrap_or_default()
 }
 
 /// An optional second factor from a step-up request.
 fn second_factor(
     oneof: Option<&impl SecondFactorOneof>,
 ) -> Result<Option<SecondFactorProof>, AuthError> {
-    let (totp_code, recovery_code) = codes(oneof);
-    SecondFactorProof::parse_optional(totp_code, recovery_code)
+    SecondFactorProof::parse_optional(fields(oneof))
 }
 
 /// Every response that hands out a session's tokens has the same fields.
@@ -518,6 +538,8 @@ impl From<SessionSummary> for pb::Session {
             current: session.current,
             client_address: session.client_address,
             user_agent: session.user_agent,
+            amr: session.amr,
+            assurance_level: session.assurance_level,
         }
     }
 }

@@ -21,7 +21,7 @@ use super::RestState;
 use super::body::{Fields, FromFields, JsonBody, OptionalJsonBody};
 use super::caller::{Caller, Client};
 use super::origin::from_this_or_allowed_origin;
-use super::second_factor::MfaRequiredResponseBody;
+use super::second_factor::{MfaRequiredResponseBody, SecondFactorBody as _};
 use crate::domain::{
     AccessToken, AuthError, Claims, Credentials, LoginOutcome, Password, PublicJwk,
     SecondFactorProof, Session, SessionSummary, Store, TokenRejection,
@@ -130,6 +130,10 @@ pub struct ChangePasswordBody {
     /// Instead of `totp_code`.
     #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
     pub recovery_code: Option<String>,
+    /// A passkey's assertion for the challenge, as the browser's
+    /// `credential.toJSON()` writes it (a JSON string).
+    #[schema(nullable = false)]
+    pub passkey_credential_json: Option<String>,
 }
 
 /// The password of the account to delete.
@@ -144,6 +148,10 @@ pub struct PasswordBody {
     /// As `ChangePasswordBody`'s.
     #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
     pub recovery_code: Option<String>,
+    /// A passkey's assertion for the challenge, as the browser's
+    /// `credential.toJSON()` writes it (a JSON string).
+    #[schema(nullable = false)]
+    pub passkey_credential_json: Option<String>,
 }
 
 /// One of the caller's live sessions.
@@ -161,6 +169,14 @@ pub struct SessionBody {
     pub client_address: String,
     /// The client's User-Agent when the session started.
     pub user_agent: String,
+    /// How the session's user last authenticated, as `POST /verify`'s
+    /// `amr`: `pwd` for a password; `pwd`, `otp`, `mfa` with TOTP; `hwk` or
+    /// `swk`, `user`, `mfa` for a passkey.
+    #[schema(example = json!(["pwd", "otp", "mfa"]))]
+    pub amr: Vec<String>,
+    /// 1 for one factor, 2 for two, as `POST /verify`'s.
+    #[schema(example = 2)]
+    pub assurance_level: u32,
 }
 
 /// The caller's live sessions, newest first.
@@ -268,6 +284,7 @@ impl FromFields for ChangePasswordBody {
             new_password: fields.string("new_password"),
             totp_code: fields.optional_string("totp_code"),
             recovery_code: fields.optional_string("recovery_code"),
+            passkey_credential_json: fields.optional_string("passkey_credential_json"),
         }
     }
 }
@@ -278,6 +295,7 @@ impl FromFields for PasswordBody {
             password: fields.string("password"),
             totp_code: fields.optional_string("totp_code"),
             recovery_code: fields.optional_string("recovery_code"),
+            passkey_credential_json: fields.optional_string("passkey_credential_json"),
         }
     }
 }
@@ -564,10 +582,11 @@ pub async fn refresh<S: Store>(
     responses(
         (status = 200, description = "Changed; the body and cookies carry a new session's tokens", body = TokenBody,
             headers(("set-cookie" = String, description = "The access and refresh tokens, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = format!("A new password the rules refuse (reason PASSWORD_TOO_COMMON; the lengths are in the schema), a wrong or malformed second-factor code (reason MFA_CODE_INVALID), both totp_code and recovery_code (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token, a wrong current password (reason INVALID_CREDENTIALS), or an account with a second factor and neither a code nor a recent authentication with it (reason REAUTHENTICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
+        (status = 400, description = format!("A new password the rules refuse (reason PASSWORD_TOO_COMMON; the lengths are in the schema), a wrong or malformed second-factor code (reason MFA_CODE_INVALID), more than one of totp_code, recovery_code and passkey_credential_json (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, a wrong current password (reason INVALID_CREDENTIALS), or an account with a second factor and neither a code nor a recent authentication with it (reason REAUTHENTICATION_REQUIRED); a refused passkey assertion (reasons PASSKEY_VERIFICATION_FAILED, USER_VERIFICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No passkey challenge to answer: none started for the session (POST /user/reauthenticate/passkey) or spent by an earlier assertion (reason PASSKEY_CEREMONY_INVALID)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
@@ -583,10 +602,7 @@ pub async fn change_password<S: Store>(
     JsonBody(body): JsonBody<ChangePasswordBody>,
 ) -> Result<(CookieJar, Json<TokenBody>), Problem> {
     let (current, new, second) = body.parse(|body| {
-        let second = SecondFactorProof::parse_optional(
-            body.totp_code.as_deref(),
-            body.recovery_code.as_deref(),
-        );
+        let second = SecondFactorProof::parse_optional(body.second_factor());
         let (current, new) = Password::for_change(body.current_password, body.new_password)?;
         Ok((current, new, second?))
     })?;
@@ -606,10 +622,11 @@ pub async fn change_password<S: Store>(
     request_body = PasswordBody,
     responses(
         (status = 200, description = "Deleted; both cookies are cleared", body = EmptyBody),
-        (status = 400, description = format!("An empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), a wrong or malformed second-factor code (reason MFA_CODE_INVALID), both totp_code and recovery_code (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token, a wrong password (reason INVALID_CREDENTIALS), or an account with a second factor and neither a code nor a recent authentication with it (reason REAUTHENTICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
+        (status = 400, description = format!("An empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), a wrong or malformed second-factor code (reason MFA_CODE_INVALID), more than one of totp_code, recovery_code and passkey_credential_json (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, a wrong password (reason INVALID_CREDENTIALS), or an account with a second factor and neither a code nor a recent authentication with it (reason REAUTHENTICATION_REQUIRED); a refused passkey assertion (reasons PASSKEY_VERIFICATION_FAILED, USER_VERIFICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No passkey challenge to answer: none started for the session (POST /user/reauthenticate/passkey) or spent by an earlier assertion (reason PASSKEY_CEREMONY_INVALID)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
@@ -625,10 +642,7 @@ pub async fn delete_me<S: Store>(
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<(CookieJar, Json<EmptyBody>), Problem> {
     let (password, second) = body.parse(|body| {
-        let second = SecondFactorProof::parse_optional(
-            body.totp_code.as_deref(),
-            body.recovery_code.as_deref(),
-        );
+        let second = SecondFactorProof::parse_optional(body.second_factor());
         Ok((Password::for_confirmation(body.password)?, second?))
     })?;
     state
@@ -699,6 +713,8 @@ impl From<SessionSummary> for SessionBody {
             current: session.current,
             client_address: session.client_address,
             user_agent: session.user_agent,
+            amr: session.amr,
+            assurance_level: session.assurance_level,
         }
     }
 }

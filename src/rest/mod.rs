@@ -223,36 +223,45 @@ fn document_json(openapi: &utoipa::openapi::OpenApi) -> String {
     serde_json::to_string_pretty(&document).unwrap_or_default()
 }
 
-/// A body takes a `totp_code` or a `recovery_code`, never both (refused with
-/// 400 FIELD_CONFLICT): JSON Schema's `not: {required: [both]}`, which
-/// utoipa's schema model has no field for; where one is needed
-/// (`CompleteLoginBody`), also `anyOf` requiring either.
+/// A body takes one of `totp_code`, `recovery_code` and
+/// `passkey_credential_json`, never two (refused with 400 FIELD_CONFLICT):
+/// JSON Schema's `not: {anyOf: [each pair required]}`, which utoipa's
+/// schema model has no field for; where one is needed
+/// (`CompleteLoginBody`), also `anyOf` requiring one.
 fn at_most_one_second_factor(document: &mut serde_json::Value) {
+    const FIELDS: [&str; 3] = ["totp_code", "recovery_code", "passkey_credential_json"];
     let Some(schemas) = document
         .pointer_mut("/components/schemas")
         .and_then(serde_json::Value::as_object_mut)
     else {
         return;
     };
+    let pairs: Vec<serde_json::Value> = FIELDS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, first)| {
+            FIELDS[i + 1..]
+                .iter()
+                .map(move |second| serde_json::json!({"required": [first, second]}))
+        })
+        .collect();
     for schema in schemas.values_mut() {
-        let has_both = ["totp_code", "recovery_code"]
+        let has_all = FIELDS
             .iter()
             .all(|field| schema.pointer(&format!("/properties/{field}")).is_some());
-        if let (true, Some(object)) = (has_both, schema.as_object_mut()) {
-            object.insert(
-                "not".to_owned(),
-                serde_json::json!({"required": ["totp_code", "recovery_code"]}),
-            );
+        if let (true, Some(object)) = (has_all, schema.as_object_mut()) {
+            object.insert("not".to_owned(), serde_json::json!({"anyOf": pairs}));
         }
     }
     if let Some(object) = schemas
         .get_mut("CompleteLoginBody")
         .and_then(serde_json::Value::as_object_mut)
     {
-        object.insert(
-            "anyOf".to_owned(),
-            serde_json::json!([{"required": ["totp_code"]}, {"required": ["recovery_code"]}]),
-        );
+        let one: Vec<serde_json::Value> = FIELDS
+            .iter()
+            .map(|field| serde_json::json!({"required": [field]}))
+            .collect();
+        object.insert("anyOf".to_owned(), serde_json::Value::Array(one));
     }
 }
 
@@ -276,6 +285,7 @@ fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
         ))
         .routes(routes!(second_factor::regenerate_recovery_codes))
         .routes(routes!(second_factor::reauthenticate))
+        .routes(routes!(second_factor::start_passkey_reauthentication))
         .routes(routes!(second_factor::confirm_totp_enrollment))
         .routes(routes!(second_factor::mfa_status))
         .routes(routes!(passkeys::start_passkey_registration))

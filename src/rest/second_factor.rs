@@ -17,7 +17,8 @@ use super::handlers::{
     BODY_TOO_LARGE, EmptyBody, TokenBody, UNREADABLE_BODY, UNSUPPORTED_MEDIA_TYPE, UserBody,
 };
 use crate::domain::{
-    Password, RecoveryCode, SecondFactorChallenge, SecondFactorProof, Store, TotpCode,
+    Password, RecoveryCode, SecondFactorChallenge, SecondFactorFields, SecondFactorProof, Store,
+    TotpCode,
 };
 use crate::http::problem::{BodyRejection, Problem};
 
@@ -28,12 +29,20 @@ pub struct MfaRequiredBody {
     /// token.
     #[schema(example = "authd_mt_Jq3t3yqQ7rjG9pVtWc0G9H9n6Ck1e3cI2yGQ8QbQy6w")]
     pub ticket: String,
-    /// What this account can prove itself with: `totp`, `recovery_code`.
-    #[schema(example = json!(["totp", "recovery_code"]))]
+    /// What this account can prove itself with: `totp`, `recovery_code`,
+    /// `passkey`.
+    #[schema(example = json!(["totp", "recovery_code", "passkey"]))]
     pub methods: Vec<&'static str>,
     /// Seconds until the ticket expires.
     #[schema(example = 300)]
     pub expires_in: u32,
+    /// With `passkey`: the `publicKey` member of the WebAuthn request
+    /// options for the account's passkeys, as JSON (for
+    /// `PublicKeyCredential.parseRequestOptionsFromJSON`). Its challenge is
+    /// bound to the ticket, single use, and expires with it at the latest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub passkey_options_json: Option<String>,
 }
 
 /// `POST /login`'s answer when the account has a second factor: no token
@@ -50,6 +59,7 @@ impl From<SecondFactorChallenge> for MfaRequiredResponseBody {
                 ticket: challenge.ticket,
                 methods: challenge.methods,
                 expires_in: challenge.expires_in,
+                passkey_options_json: challenge.passkey_options_json,
             },
         }
     }
@@ -68,6 +78,10 @@ pub struct CompleteLoginBody {
     /// One of the recovery codes shown at enrollment; each works once.
     #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
     pub recovery_code: Option<String>,
+    /// A passkey's assertion for the challenge, as the browser's
+    /// `credential.toJSON()` writes it (a JSON string).
+    #[schema(nullable = false)]
+    pub passkey_credential_json: Option<String>,
 }
 
 impl FromFields for CompleteLoginBody {
@@ -76,9 +90,38 @@ impl FromFields for CompleteLoginBody {
             ticket: fields.string("ticket"),
             totp_code: fields.optional_string("totp_code"),
             recovery_code: fields.optional_string("recovery_code"),
+            passkey_credential_json: fields.optional_string("passkey_credential_json"),
         }
     }
 }
+
+/// A body with the second-factor fields, read as the domain reads them:
+/// every REST body that takes a second factor, so they parse alike.
+pub(super) trait SecondFactorBody {
+    fn second_factor(&self) -> SecondFactorFields<'_>;
+}
+
+macro_rules! second_factor_body {
+    ($($body:ty),+) => {$(
+        impl SecondFactorBody for $body {
+            fn second_factor(&self) -> SecondFactorFields<'_> {
+                SecondFactorFields {
+                    totp_code: self.totp_code.as_deref(),
+                    recovery_code: self.recovery_code.as_deref(),
+                    passkey_credential_json: self.passkey_credential_json.as_deref(),
+                }
+            }
+        }
+    )+};
+}
+
+second_factor_body!(
+    CompleteLoginBody,
+    StepUpBody,
+    ReauthenticateBody,
+    super::handlers::ChangePasswordBody,
+    super::handlers::PasswordBody
+);
 
 /// A completed Login: a new session's tokens (also set as cookies).
 #[derive(Debug, Serialize, ToSchema)]
@@ -100,10 +143,11 @@ pub struct CompletedLoginBody {
     responses(
         (status = 200, description = "Logged in with both factors; the tokens are also set as cookies", body = CompletedLoginBody,
             headers(("set-cookie" = String, description = "The access and refresh tokens, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = format!("A wrong, used or malformed code (reason MFA_CODE_INVALID), neither or both of totp_code and recovery_code (reasons FIELD_REQUIRED, FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "The ticket is unknown, expired, used or out of attempts: log in again (reason MFA_TICKET_INVALID)", body = Problem, content_type = "application/problem+json",
+        (status = 400, description = format!("A wrong, used or malformed code (reason MFA_CODE_INVALID), none or more than one of totp_code, recovery_code and passkey_credential_json (reasons FIELD_REQUIRED, FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The ticket is unknown, expired, used or out of attempts: log in again (reason MFA_TICKET_INVALID); a refused passkey assertion (reasons PASSKEY_VERIFICATION_FAILED, USER_VERIFICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "The account was disabled meanwhile (reason ACCOUNT_DISABLED)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The ticket's passkey challenge was spent by an earlier assertion: log in again for a new one, or send a code (reason PASSKEY_CEREMONY_INVALID)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong codes for this account (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
@@ -118,8 +162,7 @@ pub async fn complete_login<S: Store>(
     JsonBody(body): JsonBody<CompleteLoginBody>,
 ) -> Result<(CookieJar, Json<CompletedLoginBody>), Problem> {
     let (ticket, proof) = body.parse(|body| {
-        let proof =
-            SecondFactorProof::parse(body.totp_code.as_deref(), body.recovery_code.as_deref())?;
+        let proof = SecondFactorProof::parse(body.second_factor())?;
         Ok((body.ticket, proof))
     })?;
     let completed = state
@@ -283,6 +326,10 @@ pub struct StepUpBody {
     /// One of the account's recovery codes.
     #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
     pub recovery_code: Option<String>,
+    /// A passkey's assertion for the challenge, as the browser's
+    /// `credential.toJSON()` writes it (a JSON string).
+    #[schema(nullable = false)]
+    pub passkey_credential_json: Option<String>,
 }
 
 impl FromFields for StepUpBody {
@@ -290,6 +337,7 @@ impl FromFields for StepUpBody {
         Self {
             totp_code: fields.optional_string("totp_code"),
             recovery_code: fields.optional_string("recovery_code"),
+            passkey_credential_json: fields.optional_string("passkey_credential_json"),
         }
     }
 }
@@ -300,12 +348,7 @@ pub(super) fn step_up_proof(
 ) -> Result<Option<SecondFactorProof>, BodyRejection> {
     match body {
         None => Ok(None),
-        Some(body) => body.parse(|body| {
-            SecondFactorProof::parse_optional(
-                body.totp_code.as_deref(),
-                body.recovery_code.as_deref(),
-            )
-        }),
+        Some(body) => body.parse(|body| SecondFactorProof::parse_optional(body.second_factor())),
     }
 }
 
@@ -318,11 +361,11 @@ pub(super) fn step_up_proof(
     request_body(content = ref("#/components/schemas/StepUpBody"), description = "A code; omit the body when the token comes from a recent authentication with the second factor"),
     responses(
         (status = 200, description = "TOTP is off; every other session of the account has ended", body = EmptyBody),
-        (status = 400, description = format!("A wrong or malformed code (reason MFA_CODE_INVALID), both totp_code and recovery_code (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token, or neither a code nor a recent authentication with the second factor (reason REAUTHENTICATION_REQUIRED, with max_age)", body = Problem, content_type = "application/problem+json",
+        (status = 400, description = format!("A wrong or malformed code (reason MFA_CODE_INVALID), more than one of totp_code, recovery_code and passkey_credential_json (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, or neither a code nor a recent authentication with the second factor (reason REAUTHENTICATION_REQUIRED, with max_age); a refused passkey assertion (reasons PASSKEY_VERIFICATION_FAILED, USER_VERIFICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge; RFC 9470's insufficient_user_authentication with max_age"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "TOTP is not enabled (reason TOTP_NOT_ENABLED)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "TOTP is not enabled (reason TOTP_NOT_ENABLED); or no passkey challenge to answer: none started for the session (POST /user/reauthenticate/passkey) or spent by an earlier assertion (reason PASSKEY_CEREMONY_INVALID)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong codes for this account (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
@@ -349,11 +392,11 @@ pub async fn disable_totp<S: Store>(
     request_body(content = ref("#/components/schemas/StepUpBody"), description = "A code; omit the body when the token comes from a recent authentication with the second factor"),
     responses(
         (status = 200, description = "The new set; every earlier code stops working and every other session of the account has ended", body = RecoveryCodesBody),
-        (status = 400, description = format!("A wrong or malformed code (reason MFA_CODE_INVALID), both totp_code and recovery_code (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token, or neither a code nor a recent authentication with the second factor (reason REAUTHENTICATION_REQUIRED, with max_age)", body = Problem, content_type = "application/problem+json",
+        (status = 400, description = format!("A wrong or malformed code (reason MFA_CODE_INVALID), more than one of totp_code, recovery_code and passkey_credential_json (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, or neither a code nor a recent authentication with the second factor (reason REAUTHENTICATION_REQUIRED, with max_age); a refused passkey assertion (reasons PASSKEY_VERIFICATION_FAILED, USER_VERIFICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge; RFC 9470's insufficient_user_authentication with max_age"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "TOTP is not enabled (reason TOTP_NOT_ENABLED)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "TOTP is not enabled (reason TOTP_NOT_ENABLED); or no passkey challenge to answer: none started for the session (POST /user/reauthenticate/passkey) or spent by an earlier assertion (reason PASSKEY_CEREMONY_INVALID)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong codes for this account (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
@@ -388,6 +431,10 @@ pub struct ReauthenticateBody {
     /// Instead of `totp_code`.
     #[schema(example = "7KQ2M-XH9RT-C4WNZ", nullable = false)]
     pub recovery_code: Option<String>,
+    /// A passkey's assertion for the challenge, as the browser's
+    /// `credential.toJSON()` writes it (a JSON string).
+    #[schema(nullable = false)]
+    pub passkey_credential_json: Option<String>,
 }
 
 impl FromFields for ReauthenticateBody {
@@ -396,6 +443,7 @@ impl FromFields for ReauthenticateBody {
             password: fields.string("password"),
             totp_code: fields.optional_string("totp_code"),
             recovery_code: fields.optional_string("recovery_code"),
+            passkey_credential_json: fields.optional_string("passkey_credential_json"),
         }
     }
 }
@@ -425,10 +473,11 @@ pub struct ReauthenticatedBody {
     responses(
         (status = 200, description = "A new access token with a fresh auth_time, also set as the cookie", body = ReauthenticatedBody,
             headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = format!("An empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), a wrong or malformed code (reason MFA_CODE_INVALID), both totp_code and recovery_code (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token, a wrong password (reason INVALID_CREDENTIALS), no code for an account with a second factor (reason REAUTHENTICATION_REQUIRED), or a token of a session that has ended (reason SESSION_ENDED)", body = Problem, content_type = "application/problem+json",
+        (status = 400, description = format!("An empty or too long password (reasons PASSWORD_REQUIRED, PASSWORD_TOO_LONG), a wrong or malformed code (reason MFA_CODE_INVALID), more than one of totp_code, recovery_code and passkey_credential_json (reason FIELD_CONFLICT), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, a wrong password (reason INVALID_CREDENTIALS), no code for an account with a second factor (reason REAUTHENTICATION_REQUIRED), or a token of a session that has ended (reason SESSION_ENDED); a refused passkey assertion (reasons PASSKEY_VERIFICATION_FAILED, USER_VERIFICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No passkey challenge to answer: none started for the session (POST /user/reauthenticate/passkey) or spent by an earlier assertion (reason PASSKEY_CEREMONY_INVALID)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
@@ -444,10 +493,7 @@ pub async fn reauthenticate<S: Store>(
     JsonBody(body): JsonBody<ReauthenticateBody>,
 ) -> Result<(CookieJar, Json<ReauthenticatedBody>), Problem> {
     let (password, second) = body.parse(|body| {
-        let second = SecondFactorProof::parse_optional(
-            body.totp_code.as_deref(),
-            body.recovery_code.as_deref(),
-        );
+        let second = SecondFactorProof::parse_optional(body.second_factor());
         Ok((Password::for_confirmation(body.password)?, second?))
     })?;
     let renewed = state
@@ -468,4 +514,39 @@ pub async fn reauthenticate<S: Store>(
             session_id: renewed.session_id.to_string(),
         }),
     ))
+}
+
+/// A passkey challenge for the caller's session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasskeyChallengeBody {
+    /// The `publicKey` member of the WebAuthn request options for the
+    /// account's passkeys, as JSON (for
+    /// `PublicKeyCredential.parseRequestOptionsFromJSON`); expires in
+    /// minutes.
+    pub options_json: String,
+}
+
+/// Start a passkey challenge for the caller's session: its assertion is
+/// the `passkey_credential_json` of `POST /user/reauthenticate` or of a
+/// step-up body. One per session, single use; a new start replaces it.
+#[utoipa::path(
+    post,
+    path = "/user/reauthenticate/passkey",
+    tag = "second factors",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The challenge, bound to the caller's session", body = PasskeyChallengeBody),
+        (status = 401, description = "No valid token, or a token of a session that has ended (reason SESSION_ENDED)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
+        (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The account has no passkey (reason PASSKEY_NOT_FOUND)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn start_passkey_reauthentication<S: Store>(
+    State(state): State<Arc<RestState<S>>>,
+    caller: Caller,
+) -> Result<Json<PasskeyChallengeBody>, Problem> {
+    let options_json = state.auth.start_passkey_reauthentication(&caller.0).await?;
+    Ok(Json(PasskeyChallengeBody { options_json }))
 }

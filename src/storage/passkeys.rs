@@ -156,6 +156,16 @@ impl PasskeyStore for Database {
             state: Set(ceremony.state.clone()),
             expires_at: Set(ceremony.expires_at),
         })
+        .on_conflict(
+            OnConflict::column(passkey_ceremony::Column::Id)
+                .update_columns([
+                    passkey_ceremony::Column::Kind,
+                    passkey_ceremony::Column::UserId,
+                    passkey_ceremony::Column::State,
+                    passkey_ceremony::Column::ExpiresAt,
+                ])
+                .to_owned(),
+        )
         .exec_without_returning(&self.connection)
         .await
         .map_err(classify)?;

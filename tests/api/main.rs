@@ -31,6 +31,7 @@ mod openapi;
 #[cfg(feature = "otel")]
 mod otel;
 mod outbox;
+mod passkey_second_factor;
 mod passkeys;
 mod proxies;
 mod rate_limits;

@@ -67,6 +67,7 @@ async fn the_document_is_openapi_3_1_and_lists_every_endpoint() {
             "POST /user/passkeys/registration",
             "POST /user/password",
             "POST /user/reauthenticate",
+            "POST /user/reauthenticate/passkey",
             "POST /user/register",
             "POST /verify",
         ]

@@ -10,7 +10,7 @@ use authd::grpc::pb::{
     FinishPasskeyLoginRequest, FinishPasskeyLoginResponse, FinishPasskeyRegistrationRequest,
     ListPasskeysRequest, Passkey, ReauthenticateRequest, RemovePasskeyRequest,
     RenamePasskeyRequest, StartPasskeyLoginRequest, StartPasskeyLoginResponse,
-    StartPasskeyRegistrationRequest,
+    StartPasskeyReauthenticationRequest, StartPasskeyRegistrationRequest, reauthenticate_request,
 };
 use tonic::{Code, Request, Status};
 use url::Url;
@@ -24,13 +24,13 @@ use crate::helpers::{
 
 /// The page origin the test apps accept: one for every instance, as a
 /// deployment behind one site name has.
-const ORIGIN: &str = "http://localhost:8080";
+pub(crate) const ORIGIN: &str = "http://localhost:8080";
 
-async fn spawn() -> TestApp {
+pub(crate) async fn spawn() -> TestApp {
     spawn_with(|_| {}).await
 }
 
-async fn spawn_with(configure: impl FnOnce(&mut authd::config::Settings)) -> TestApp {
+pub(crate) async fn spawn_with(configure: impl FnOnce(&mut authd::config::Settings)) -> TestApp {
     TestApp::spawn_with(|settings| {
         accept_test_origin(settings);
         configure(settings);
@@ -53,7 +53,7 @@ pub async fn passkey_session_token(app: &TestApp) -> String {
 }
 
 /// A software authenticator that says it verified the user.
-fn authenticator() -> SoftPasskey {
+pub(crate) fn authenticator() -> SoftPasskey {
     SoftPasskey::new(true)
 }
 
@@ -70,7 +70,7 @@ fn register_json(authenticator: &mut SoftPasskey, options_json: &str, origin: &s
 
 /// What a browser on `origin` answers to request options; `uv: false`
 /// asks the authenticator not to verify the user.
-fn assertion_json(
+pub(crate) fn assertion_json(
     authenticator: &mut SoftPasskey,
     options_json: &str,
     origin: &str,
@@ -90,18 +90,18 @@ fn assertion_json(
 
 /// An account with a passkey, registered right after the account's
 /// (fresh) sign-in.
-struct WithPasskey {
-    username: String,
-    token: String,
-    authenticator: SoftPasskey,
-    passkey: Passkey,
+pub(crate) struct WithPasskey {
+    pub username: String,
+    pub token: String,
+    pub authenticator: SoftPasskey,
+    pub passkey: Passkey,
     /// The credential id, base64url, as the browser names it.
-    credential_id: String,
+    pub credential_id: String,
     /// The account's user handle, base64url, as the creation options name it.
-    user_handle: String,
+    pub user_handle: String,
 }
 
-async fn with_passkey(app: &TestApp) -> WithPasskey {
+pub(crate) async fn with_passkey(app: &TestApp) -> WithPasskey {
     let username = unique_username();
     let token = app.registered_token(&username).await;
     let mut authenticator = authenticator();
@@ -159,7 +159,7 @@ async fn register(
     (passkey, credential, user_handle)
 }
 
-async fn start_login(app: &TestApp, username: &str) -> StartPasskeyLoginResponse {
+pub(crate) async fn start_login(app: &TestApp, username: &str) -> StartPasskeyLoginResponse {
     app.client
         .clone()
         .start_passkey_login(StartPasskeyLoginRequest {
@@ -186,7 +186,10 @@ async fn finish_login(
 }
 
 /// Signs in with the account's passkey by its username.
-async fn sign_in(app: &TestApp, account: &mut WithPasskey) -> FinishPasskeyLoginResponse {
+pub(crate) async fn sign_in(
+    app: &TestApp,
+    account: &mut WithPasskey,
+) -> FinishPasskeyLoginResponse {
     let started = start_login(app, &account.username).await;
     let assertion = assertion_json(
         &mut account.authenticator,
@@ -404,7 +407,17 @@ async fn a_passkey_is_renamed_and_removed_by_its_owner_only_and_then_signs_in_no
     );
     assert_eq!(list(&app, &other).await.expect("listed"), []);
 
-    remove(&app, &account.token, &id).await.expect("removed");
+    // A passkey is a second factor: the password session alone may not
+    // remove it, a recent passkey sign-in may.
+    assert_refused(
+        remove(&app, &account.token, &id).await,
+        Code::Unauthenticated,
+        "REAUTHENTICATION_REQUIRED",
+    );
+    let with_passkey = sign_in(&app, &mut account).await;
+    remove(&app, &with_passkey.access_token, &id)
+        .await
+        .expect("removed");
 
     assert_eq!(list(&app, &account.token).await.expect("listed"), []);
     assert_refused(
@@ -435,7 +448,7 @@ async fn adding_a_passkey_needs_a_recent_authentication_and_removing_one_a_step_
         settings.reauthentication_max_age = Duration::from_secs(1);
     })
     .await;
-    let account = with_passkey(&app).await;
+    let mut account = with_passkey(&app).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
     assert_refused(
@@ -454,13 +467,32 @@ async fn adding_a_passkey_needs_a_recent_authentication_and_removing_one_a_step_
         Code::Unauthenticated,
         "REAUTHENTICATION_REQUIRED",
     );
+    // The passkey is the account's second factor: it joins the password.
+    let challenge = app
+        .client
+        .clone()
+        .start_passkey_reauthentication(with_bearer(
+            StartPasskeyReauthenticationRequest {},
+            &account.token,
+        ))
+        .await
+        .expect("a challenge for the session")
+        .into_inner();
+    let assertion = assertion_json(
+        &mut account.authenticator,
+        &challenge.options_json,
+        ORIGIN,
+        true,
+    );
     let renewed = app
         .client
         .clone()
         .reauthenticate(with_bearer(
             ReauthenticateRequest {
                 password: PASSWORD.into(),
-                second: None,
+                second: Some(reauthenticate_request::Second::PasskeyCredentialJson(
+                    assertion,
+                )),
             },
             &account.token,
         ))
@@ -828,10 +860,25 @@ async fn over_rest_a_passkey_is_registered_listed_renamed_signs_in_both_ways_and
     let signed_in = rest_finish_login(&app, &ceremony_id, &assertion).await;
     assert_rest_signed_in(&app, signed_in, &username).await;
 
+    // The step-up's second factor is the passkey itself.
+    let challenge = app
+        .post("/user/reauthenticate/passkey")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("REST request");
+    let challenge = json_of(challenge, 200).await;
+    let assertion = assertion_json(
+        &mut authenticator,
+        challenge["options_json"].as_str().expect("options"),
+        ORIGIN,
+        true,
+    );
     let removed = app
         .http
         .delete(format!("{}/user/passkeys/{id}", app.base_url))
         .bearer_auth(&token)
+        .json(&serde_json::json!({"passkey_credential_json": assertion}))
         .send()
         .await
         .expect("REST request");

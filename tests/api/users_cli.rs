@@ -331,3 +331,30 @@ async fn the_database_url_may_follow_the_subcommand() {
     let listed = outcome(&output).expect("listed");
     assert!(listed.contains(&name), "{listed}");
 }
+
+#[tokio::test]
+async fn show_lists_the_accounts_passkeys_without_their_keys() {
+    let app = crate::passkeys::spawn().await;
+    let mut account = crate::passkeys::with_passkey(&app).await;
+    let before = users(&app, &["show", &account.username])
+        .await
+        .expect("shown");
+    assert!(before.contains("passkeys\t1\n"), "{before}");
+    let line = before
+        .lines()
+        .find(|line| line.starts_with("passkey\t"))
+        .expect("the passkey's line");
+    let fields: Vec<&str> = line.split('\t').collect();
+    assert_eq!(fields[1], account.passkey.id);
+    assert_eq!(fields[2], "laptop");
+    assert!(fields[3].starts_with("created "), "{line}");
+    assert_eq!(fields[4], "last used never");
+    assert_eq!(fields[5], "not backed up");
+    assert!(!before.contains(&account.credential_id), "{before}");
+
+    crate::passkeys::sign_in(&app, &mut account).await;
+    let after = users(&app, &["show", &account.username])
+        .await
+        .expect("shown");
+    assert!(!after.contains("last used never"), "{after}");
+}

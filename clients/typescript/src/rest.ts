@@ -37,10 +37,16 @@ export interface MfaRequiredAnswer {
 export interface MfaChallenge {
   /** Opaque and single use, for `completeLogin` only: not a bearer token. */
   readonly ticket: string;
-  /** What the account can prove itself with: `totp`, `recovery_code`. */
+  /** What the account can prove itself with: `totp`, `recovery_code`, `passkey`. */
   readonly methods: readonly string[];
   /** Seconds until the ticket expires. */
   readonly expiresIn: number;
+  /**
+   * With `passkey`: the WebAuthn request options for the account's passkeys,
+   * for `PublicKeyCredential.parseRequestOptionsFromJSON`; their challenge is
+   * bound to the ticket.
+   */
+  readonly passkeyOptionsJson: string | undefined;
 }
 
 /** Whether a Login answered {@link MfaRequiredAnswer} rather than with a session. */
@@ -49,10 +55,16 @@ export function isMfaRequired<T extends object>(answer: T | MfaRequiredAnswer): 
 }
 
 /**
- * A second factor: the 6 digits the authenticator app shows now, or one of
- * the recovery codes shown at enrollment (each works once).
+ * A second factor: the 6 digits the authenticator app shows now, one of
+ * the recovery codes shown at enrollment (each works once), or a passkey's
+ * assertion (`JSON.stringify(credential.toJSON())`) for the ticket's
+ * `passkeyOptionsJson` or the session's challenge
+ * (`POST /user/reauthenticate/passkey`).
  */
-export type SecondFactor = { readonly totpCode: string } | { readonly recoveryCode: string };
+export type SecondFactor =
+  | { readonly totpCode: string }
+  | { readonly recoveryCode: string }
+  | { readonly passkeyCredentialJson: string };
 
 /** A Login completed with a second factor: a new session. */
 export interface CompletedLogin extends SessionTokens {
@@ -120,6 +132,10 @@ export interface SessionInfo {
   readonly current: boolean;
   readonly clientAddress: string;
   readonly userAgent: string;
+  /** How the session's user last authenticated, as {@link TokenInfo.amr}. */
+  readonly amr: readonly string[];
+  /** 1 for one factor, 2 for two. */
+  readonly assuranceLevel: number;
 }
 
 /** An Ed25519 public key (RFC 8037), as in `/.well-known/jwks.json`. */
@@ -383,6 +399,8 @@ interface SessionJson {
   current: boolean;
   client_address: string;
   user_agent: string;
+  amr?: string[];
+  assurance_level?: number;
 }
 
 interface VerifyJson {
@@ -397,23 +415,31 @@ interface VerifyJson {
 }
 
 interface MfaRequiredJson {
-  mfa_required: { ticket: string; methods: string[]; expires_in: number };
+  mfa_required: { ticket: string; methods: string[]; expires_in: number; passkey_options_json?: string };
 }
 
 function loginAnswer(body: unknown): SessionTokens | MfaRequiredAnswer {
   if (typeof body === "object" && body !== null && "mfa_required" in body) {
-    const { ticket, methods, expires_in } = (body as MfaRequiredJson).mfa_required;
-    return { mfaRequired: { ticket, methods, expiresIn: expires_in } };
+    const { ticket, methods, expires_in, passkey_options_json } = (body as MfaRequiredJson).mfa_required;
+    return { mfaRequired: { ticket, methods, expiresIn: expires_in, passkeyOptionsJson: passkey_options_json } };
   }
   return sessionTokens(body);
 }
 
 // The proto's oneof, as the REST bodies name its fields.
-function secondFactorBody(second: SecondFactor | undefined): { totp_code?: string; recovery_code?: string } {
+function secondFactorBody(
+  second: SecondFactor | undefined,
+): { totp_code?: string; recovery_code?: string; passkey_credential_json?: string } {
   if (second === undefined) {
     return {};
   }
-  return "totpCode" in second ? { totp_code: second.totpCode } : { recovery_code: second.recoveryCode };
+  if ("totpCode" in second) {
+    return { totp_code: second.totpCode };
+  }
+  if ("recoveryCode" in second) {
+    return { recovery_code: second.recoveryCode };
+  }
+  return { passkey_credential_json: second.passkeyCredentialJson };
 }
 
 // DisableTotp and RegenerateRecoveryCodes take no body when the token's own
@@ -448,6 +474,8 @@ function sessionInfo(json: SessionJson): SessionInfo {
     current: json.current,
     clientAddress: json.client_address,
     userAgent: json.user_agent,
+    amr: json.amr ?? [],
+    assuranceLevel: json.assurance_level ?? 0,
   };
 }
 

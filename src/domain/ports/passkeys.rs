@@ -33,6 +33,9 @@ pub struct PasskeyRecord {
 pub enum CeremonyKind {
     Registration,
     Login,
+    /// A passkey as a second factor or a step-up's proof, bound to a
+    /// Login's ticket or a session.
+    SecondFactor,
 }
 
 impl CeremonyKind {
@@ -40,6 +43,7 @@ impl CeremonyKind {
         match self {
             Self::Registration => "registration",
             Self::Login => "login",
+            Self::SecondFactor => "second_factor",
         }
     }
 }
@@ -141,7 +145,8 @@ pub trait PasskeyStore: Send + Sync + 'static {
         used: &PasskeyUse,
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
-    /// Stores a new ceremony.
+    /// Stores a new ceremony, replacing one with the same id (a session's
+    /// step-up challenge started again).
     fn insert_passkey_ceremony(
         &self,
         ceremony: &CeremonyRecord,
