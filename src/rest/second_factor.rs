@@ -429,6 +429,7 @@ pub struct ReauthenticatedBody {
         (status = 401, description = "No valid token, a wrong password (reason INVALID_CREDENTIALS), no code for an account with a second factor (reason REAUTHENTICATION_REQUIRED), or a token of a session that has ended (reason SESSION_ENDED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The account has no password: it signs in with passkeys only; `PUT /user/password` gives it one (reason PASSWORD_NOT_SET)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",

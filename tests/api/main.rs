@@ -32,6 +32,7 @@ mod openapi;
 mod otel;
 mod outbox;
 mod passkeys;
+mod passwordless;
 mod proxies;
 mod rate_limits;
 mod reflection;

@@ -24,13 +24,13 @@ use crate::helpers::{
 
 /// The page origin the test apps accept: one for every instance, as a
 /// deployment behind one site name has.
-const ORIGIN: &str = "http://localhost:8080";
+pub(crate) const ORIGIN: &str = "http://localhost:8080";
 
-async fn spawn() -> TestApp {
+pub(crate) async fn spawn() -> TestApp {
     spawn_with(|_| {}).await
 }
 
-async fn spawn_with(configure: impl FnOnce(&mut authd::config::Settings)) -> TestApp {
+pub(crate) async fn spawn_with(configure: impl FnOnce(&mut authd::config::Settings)) -> TestApp {
     TestApp::spawn_with(|settings| {
         settings.webauthn_origin = vec![Url::parse(ORIGIN).expect("origin")];
         configure(settings);
@@ -39,7 +39,7 @@ async fn spawn_with(configure: impl FnOnce(&mut authd::config::Settings)) -> Tes
 }
 
 /// A software authenticator that says it verified the user.
-fn authenticator() -> SoftPasskey {
+pub(crate) fn authenticator() -> SoftPasskey {
     SoftPasskey::new(true)
 }
 
@@ -56,7 +56,7 @@ fn register_json(authenticator: &mut SoftPasskey, options_json: &str, origin: &s
 
 /// What a browser on `origin` answers to request options; `uv: false`
 /// asks the authenticator not to verify the user.
-fn assertion_json(
+pub(crate) fn assertion_json(
     authenticator: &mut SoftPasskey,
     options_json: &str,
     origin: &str,
@@ -145,7 +145,7 @@ async fn register(
     (passkey, credential, user_handle)
 }
 
-async fn start_login(app: &TestApp, username: &str) -> StartPasskeyLoginResponse {
+pub(crate) async fn start_login(app: &TestApp, username: &str) -> StartPasskeyLoginResponse {
     app.client
         .clone()
         .start_passkey_login(StartPasskeyLoginRequest {
@@ -156,7 +156,7 @@ async fn start_login(app: &TestApp, username: &str) -> StartPasskeyLoginResponse
         .into_inner()
 }
 
-async fn finish_login(
+pub(crate) async fn finish_login(
     app: &TestApp,
     ceremony_id: &str,
     credential_json: &str,
@@ -188,7 +188,7 @@ async fn sign_in(app: &TestApp, account: &mut WithPasskey) -> FinishPasskeyLogin
 /// A discoverable sign-in's assertion by `authenticator` with its
 /// credential `credential_id`, naming `user_handle` as a browser would
 /// (SoftPasskey needs to be told the credential and adds no user handle).
-fn discoverable_assertion(
+pub(crate) fn discoverable_assertion(
     authenticator: &mut SoftPasskey,
     options_json: &str,
     credential_id: &str,
@@ -204,7 +204,7 @@ fn discoverable_assertion(
     assertion.to_string()
 }
 
-async fn list(app: &TestApp, token: &str) -> Result<Vec<Passkey>, Status> {
+pub(crate) async fn list(app: &TestApp, token: &str) -> Result<Vec<Passkey>, Status> {
     app.client
         .clone()
         .list_passkeys(with_bearer(ListPasskeysRequest {}, token))
@@ -226,7 +226,7 @@ async fn rename(app: &TestApp, token: &str, id: &str, name: &str) -> Result<(), 
         .map(drop)
 }
 
-async fn remove(app: &TestApp, token: &str, id: &str) -> Result<(), Status> {
+pub(crate) async fn remove(app: &TestApp, token: &str, id: &str) -> Result<(), Status> {
     app.client
         .clone()
         .remove_passkey(with_bearer(
@@ -666,7 +666,7 @@ async fn a_ceremony_expires_and_an_assertion_replayed_on_a_new_one_is_refused() 
 // The REST twins: the same flows, as a page would call them.
 
 /// The JSON body of a REST answer that must have `status`.
-async fn json_of(response: reqwest::Response, status: u16) -> serde_json::Value {
+pub(crate) async fn json_of(response: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(response.status(), status);
     response.json().await.expect("JSON body")
 }
