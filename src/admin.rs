@@ -11,7 +11,7 @@ use crate::config::{Settings, UsersCommand};
 use crate::domain::{
     AccountAdmin, Reseal, StateChange, add_signing_key, reseal_signing_keys, reseal_totp_secrets,
 };
-use crate::domain::{SigningKeyStore as _, UserRecord};
+use crate::domain::{AuthError, SigningKeyStore as _, UserRecord};
 
 /// Adds a signing key that instances start signing with after the
 /// activation delay, long enough for instances with these settings to
@@ -148,6 +148,14 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
             println!("id\t{}", account.id);
             println!("created\t{}", account.created_at.to_rfc3339());
             println!("state\t{}", state(account));
+            println!(
+                "password\t{}",
+                if account.password_hash.is_some() {
+                    "set"
+                } else {
+                    "none (signs in with passkeys only)"
+                }
+            );
             println!("sessions\t{}", details.sessions.len());
             for session in &details.sessions {
                 println!(
@@ -221,10 +229,13 @@ pub async fn users(settings: &Settings, command: UsersCommand) -> anyhow::Result
             );
         }
         UsersCommand::MfaReset { name } => {
-            let (account, had_totp, passkeys) = accounts
-                .reset_second_factors(&name)
-                .await?
-                .ok_or_else(|| missing(&name))?;
+            let (account, had_totp, passkeys) = match accounts.reset_second_factors(&name).await {
+                Err(AuthError::LastSignInMethod) => anyhow::bail!(
+                    "{name} has no password: its passkeys are its only way to sign in, so nothing \
+                     was removed (`authd users delete {name}` frees the name to sign up again)"
+                ),
+                outcome => outcome?.ok_or_else(|| missing(&name))?,
+            };
             if passkeys > 0 {
                 println!(
                     "removed {passkeys} passkey(s) of {} ({})",

@@ -13,6 +13,7 @@ mod m20261130_000006_create_sessions;
 mod m20261207_000008_create_second_factors;
 mod m20261207_000009_create_passkeys;
 mod m20261207_000010_create_mail;
+mod m20261207_000011_make_password_optional;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000008_create_second_factors::Migration),
             Box::new(m20261207_000009_create_passkeys::Migration),
             Box::new(m20261207_000010_create_mail::Migration),
+            Box::new(m20261207_000011_make_password_optional::Migration),
         ]
     }
 }

@@ -131,6 +131,13 @@ impl<S: Store> AccountAdmin<S> {
     /// who lost the authenticators and the codes, once the operator is sure
     /// who they are. Returns the account, whether it had TOTP enabled and
     /// how many passkeys it had.
+    ///
+    /// # Errors
+    ///
+    /// `LastSignInMethod` for an account without a password: its passkeys
+    /// are its only way in, and an account left with no credential could
+    /// only be deleted (which the operator can do, and the user sign up
+    /// again). Nothing is removed then.
     pub async fn reset_second_factors(
         &self,
         name: &str,
@@ -138,6 +145,9 @@ impl<S: Store> AccountAdmin<S> {
         let Some(account) = self.find(name).await? else {
             return Ok(None);
         };
+        if account.password_hash.is_none() {
+            return Err(AuthError::LastSignInMethod);
+        }
         let had_totp = self.store.delete_second_factors(account.id).await?;
         let passkeys = self.store.delete_passkeys_of(account.id).await?;
         end_every_session_durably(&self.store, account.id, 0, "second_factors_reset").await?;

@@ -130,6 +130,21 @@ pub enum AuthError {
     /// The account has no passkey with that id. Clients see NOT_FOUND.
     #[error("no such passkey")]
     PasskeyNotFound,
+    /// A password operation (ChangePassword, DeleteAccount, Reauthenticate
+    /// with a password) on an account that signs in with passkeys only:
+    /// SetPassword gives it one. Clients see FAILED_PRECONDITION (409 over
+    /// REST).
+    #[error("the account has no password; set one first")]
+    PasswordNotSet,
+    /// SetPassword on an account that has a password: ChangePassword
+    /// replaces it. Clients see FAILED_PRECONDITION (409 over REST).
+    #[error("the account has a password already; change it instead")]
+    PasswordAlreadySet,
+    /// Removing the passkey of an account without a password that has no
+    /// other: it would be left with no way to sign in. Clients see
+    /// FAILED_PRECONDITION (409 over REST).
+    #[error("this is the account's last way to sign in; add a password or another passkey first")]
+    LastSignInMethod,
     /// A feed cursor that is no cursor. Clients see INVALID_ARGUMENT.
     #[error("malformed cursor")]
     CursorInvalid,
@@ -204,6 +219,9 @@ impl AuthError {
             Self::UserVerificationRequired => "USER_VERIFICATION_REQUIRED",
             Self::PasskeyAlreadyRegistered => "PASSKEY_ALREADY_REGISTERED",
             Self::PasskeyNotFound => "PASSKEY_NOT_FOUND",
+            Self::PasswordNotSet => "PASSWORD_NOT_SET",
+            Self::PasswordAlreadySet => "PASSWORD_ALREADY_SET",
+            Self::LastSignInMethod => "LAST_SIGN_IN_METHOD",
             Self::CursorInvalid => "CURSOR_INVALID",
             Self::CursorExpired => "CURSOR_EXPIRED",
             Self::WatcherTooSlow => "WATCHER_TOO_SLOW",

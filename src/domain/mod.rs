@@ -14,6 +14,7 @@ pub mod opaque_tokens;
 mod outbox;
 mod passkey_second_factor;
 mod passkeys;
+mod passwordless;
 mod passwords;
 pub mod ports;
 mod random_id;
@@ -50,7 +51,7 @@ pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
     CeremonyKind, CeremonyRecord, ClaimedMail, EmailRecord, EmailStore, FactorStore, MailPurpose,
     MailSender, MailTokenRecord, MfaTicketRecord, OutboxBacklog, OutboxMail, OutboxStore,
-    PasskeyRecord, PasskeyStore, PasskeyUse, RateLimitStore, RecoveryCodeRecord,
+    PasskeyRecord, PasskeyRemoval, PasskeyStore, PasskeyUse, RateLimitStore, RecoveryCodeRecord,
     RefreshTokenRecord, RevocationEvent, RevocationStore, RevokedToken, SessionRecord,
     SessionStore, SigningKeyRecord, SigningKeyStore, Store, StoreHealth, TotpRecord, UserRecord,
     UserStore,

@@ -23,7 +23,9 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use super::authentication::Authentication;
 use super::credentials::Username;
 use super::error::{AuthError, FieldViolation, TokenRejection};
-use super::ports::{CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyUse, Store};
+use super::ports::{
+    CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyUse, Store,
+};
 use super::second_factor::SecondFactorProof;
 use super::service::{Authenticator, ClientInfo, Session, User};
 use super::sessions::caller;
@@ -126,6 +128,26 @@ impl RelyingParty {
             )
             .map_err(AuthError::internal)?;
         Started::new(&options.public_key, &state)
+    }
+
+    /// Starts registering the first passkey of an account still to be
+    /// created: a discoverable one (resident key required), since the
+    /// account will have no other credential to name it by. webauthn-rs
+    /// leaves residency to the authenticator; whether it complied is only
+    /// the client's unsigned word (`credProps`), so it is asked, not checked.
+    ///
+    /// # Errors
+    ///
+    /// `AuthError::Internal` if webauthn-rs cannot make the options.
+    pub fn start_signup(&self, user_handle: Uuid, username: &str) -> Result<Started, AuthError> {
+        let (options, state) = self
+            .webauthn
+            .start_passkey_registration(user_handle, username, username, None)
+            .map_err(AuthError::internal)?;
+        let mut options = serde_json::to_value(&options.public_key).map_err(AuthError::internal)?;
+        options["authenticatorSelection"]["residentKey"] = "required".into();
+        options["authenticatorSelection"]["requireResidentKey"] = true.into();
+        Started::new(&options, &state)
     }
 
     /// Checks a new credential against its registration's state.
@@ -488,8 +510,10 @@ impl<S: Store> Authenticator<S> {
         self.require_step_up(claims, user_id, StepUp::without_password(second), deadline)
             .await?;
         let id = passkey_id.parse().map_err(|_| AuthError::PasskeyNotFound)?;
-        if !self.store.delete_passkey(user_id, id).await? {
-            return Err(AuthError::PasskeyNotFound);
+        match self.store.delete_passkey(user_id, id).await? {
+            PasskeyRemoval::Removed => {}
+            PasskeyRemoval::NotFound => return Err(AuthError::PasskeyNotFound),
+            PasskeyRemoval::LastSignInMethod => return Err(AuthError::LastSignInMethod),
         }
         tracing::info!(passkey_id = %id, "passkey removed");
         Ok(())
@@ -648,7 +672,7 @@ impl<S: Store> Authenticator<S> {
             .collect()
     }
 
-    async fn keep_ceremony(
+    pub(super) async fn keep_ceremony(
         &self,
         kind: CeremonyKind,
         user_id: Option<Uuid>,
@@ -670,7 +694,7 @@ impl<S: Store> Authenticator<S> {
         })
     }
 
-    async fn take_ceremony(
+    pub(super) async fn take_ceremony(
         &self,
         ceremony_id: &str,
         kind: CeremonyKind,
@@ -687,7 +711,7 @@ impl<S: Store> Authenticator<S> {
 
 /// A passkey's name: trimmed, the default when empty, at most
 /// [`MAX_NAME_CHARS`] characters.
-fn passkey_name(name: &str) -> Result<String, AuthError> {
+pub(super) fn passkey_name(name: &str) -> Result<String, AuthError> {
     let name = name.trim();
     if name.is_empty() {
         return Ok(DEFAULT_NAME.to_owned());

@@ -160,7 +160,7 @@ impl<S: Store> Authenticator<S> {
                 id: user.id,
                 username: user.username.clone(),
                 username_canonical: username.canonical().to_owned(),
-                password_hash,
+                password_hash: Some(password_hash),
                 created_at: Utc::now(),
                 disabled_at: None,
             })
@@ -222,7 +222,11 @@ impl<S: Store> Authenticator<S> {
         self.limits
             .check_login_failures(&self.store, username_canonical, now_ms)
             .await?;
-        let stored_hash = record.as_ref().map(|record| record.password_hash.clone());
+        // An account without a password is checked against the dummy hash,
+        // as an unknown one: it costs the same and answers the same.
+        let stored_hash = record
+            .as_ref()
+            .and_then(|record| record.password_hash.clone());
         let outcome = self.hasher.verify(ticket, password, stored_hash).await?;
         match record {
             Some(record) if outcome.matches => {

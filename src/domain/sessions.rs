@@ -341,6 +341,11 @@ impl<S: Store> Authenticator<S> {
             .find_user_by_id(user_id)
             .await?
             .ok_or(AuthError::InvalidToken(TokenRejection::Revoked))?;
+        // The account's owner may learn it has no password; nobody else
+        // reaches this.
+        if record.password_hash.is_none() {
+            return Err(AuthError::PasswordNotSet);
+        }
         let username_canonical = record.username_canonical.clone();
         self.confirm_password(&username_canonical, Some(record), password, ticket)
             .await

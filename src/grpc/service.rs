@@ -16,13 +16,15 @@ use super::pb::{
     ListSessionsResponse, LoginRequest, LoginResponse, LogoutAllRequest, LogoutAllResponse,
     LogoutRequest, LogoutResponse, ReauthenticateRequest, ReauthenticateResponse, RefreshRequest,
     RefreshResponse, RegenerateRecoveryCodesRequest, RegenerateRecoveryCodesResponse,
-    RegisterRequest, RegisterResponse, RemovePasskeyRequest, RemovePasskeyResponse,
-    RenamePasskeyRequest, RenamePasskeyResponse, RevokeSessionRequest, RevokeSessionResponse,
+    RegisterRequest, RegisterResponse, RegisterWithPasskeyRequest, RegisterWithPasskeyResponse,
+    RemovePasskeyRequest, RemovePasskeyResponse, RenamePasskeyRequest, RenamePasskeyResponse,
+    RevokeSessionRequest, RevokeSessionResponse, SetPasswordRequest, SetPasswordResponse,
     StartPasskeyLoginRequest, StartPasskeyLoginResponse, StartPasskeyReauthenticationRequest,
     StartPasskeyReauthenticationResponse, StartPasskeyRegistrationRequest,
-    StartPasskeyRegistrationResponse, StartTotpEnrollmentRequest, StartTotpEnrollmentResponse,
-    VerifyRequest, VerifyResponse, auth_service_server::AuthService, change_password_request,
-    complete_login_request, delete_account_request, disable_totp_request, reauthenticate_request,
+    StartPasskeyRegistrationResponse, StartPasskeySignupRequest, StartPasskeySignupResponse,
+    StartTotpEnrollmentRequest, StartTotpEnrollmentResponse, VerifyRequest, VerifyResponse,
+    auth_service_server::AuthService, change_password_request, complete_login_request,
+    delete_account_request, disable_totp_request, reauthenticate_request,
     regenerate_recovery_codes_request, remove_passkey_request,
 };
 use crate::deadline::Deadline;
@@ -276,6 +278,49 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         }))
     }
 
+    async fn start_passkey_signup(
+        &self,
+        request: Request<StartPasskeySignupRequest>,
+    ) -> Result<Response<StartPasskeySignupResponse>, Status> {
+        let client = self.client(&request);
+        let ceremony = self
+            .auth
+            .start_passkey_signup(&request.get_ref().username, &client)
+            .await?;
+        Ok(Response::new(StartPasskeySignupResponse {
+            ceremony_id: ceremony.ceremony_id.to_string(),
+            options_json: ceremony.options_json,
+        }))
+    }
+
+    async fn register_with_passkey(
+        &self,
+        request: Request<RegisterWithPasskeyRequest>,
+    ) -> Result<Response<RegisterWithPasskeyResponse>, Status> {
+        let client = self.client(&request);
+        let RegisterWithPasskeyRequest {
+            ceremony_id,
+            credential_json,
+            name,
+        } = request.get_ref();
+        let session = self
+            .auth
+            .register_with_passkey(ceremony_id, credential_json, name, &client)
+            .await?;
+        Ok(Response::new(session.into()))
+    }
+
+    async fn set_password(
+        &self,
+        request: Request<SetPasswordRequest>,
+    ) -> Result<Response<SetPasswordResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let deadline = client_deadline(&request);
+        let new = Password::for_setting(request.into_inner().new_password)?;
+        self.auth.set_password(&claims, new, deadline).await?;
+        Ok(Response::new(SetPasswordResponse {}))
+    }
+
     async fn start_passkey_login(
         &self,
         request: Request<StartPasskeyLoginRequest>,
@@ -525,7 +570,8 @@ from_session!(
     CompleteLoginResponse,
     RefreshResponse,
     ChangePasswordResponse,
-    FinishPasskeyLoginResponse
+    FinishPasskeyLoginResponse,
+    RegisterWithPasskeyResponse
 );
 
 impl From<SessionSummary> for pb::Session {

@@ -139,7 +139,10 @@ impl From<AuthError> for Problem {
             AuthError::MfaCodeInvalid => StatusCode::BAD_REQUEST,
             AuthError::TotpAlreadyEnabled
             | AuthError::TotpEnrollmentNotStarted
-            | AuthError::TotpNotEnabled => StatusCode::CONFLICT,
+            | AuthError::TotpNotEnabled
+            | AuthError::PasswordNotSet
+            | AuthError::PasswordAlreadySet
+            | AuthError::LastSignInMethod => StatusCode::CONFLICT,
             AuthError::PasskeyCeremonyInvalid | AuthError::PasskeyAlreadyRegistered => {
                 StatusCode::CONFLICT
             }
@@ -229,6 +232,9 @@ impl From<AuthError> for Problem {
             | AuthError::PasskeyCeremonyInvalid
             | AuthError::PasskeyAlreadyRegistered
             | AuthError::PasskeyNotFound
+            | AuthError::PasswordNotSet
+            | AuthError::PasswordAlreadySet
+            | AuthError::LastSignInMethod
             | AuthError::CursorInvalid
             | AuthError::CursorExpired
             | AuthError::WatcherTooSlow

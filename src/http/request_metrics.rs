@@ -18,7 +18,7 @@ use super::client_gone::{CLIENT_CLOSED_REQUEST, is_grpc};
 
 /// authd's gRPC methods, each counted under its own route: every method of
 /// every service served (a test holds this list to the protos).
-const GRPC_METHODS: [&str; 32] = [
+const GRPC_METHODS: [&str; 35] = [
     "/auth.v1.AuthService/Register",
     "/auth.v1.AuthService/Login",
     "/auth.v1.AuthService/Logout",
@@ -45,6 +45,9 @@ const GRPC_METHODS: [&str; 32] = [
     "/auth.v1.AuthService/StartPasskeyLogin",
     "/auth.v1.AuthService/FinishPasskeyLogin",
     "/auth.v1.AuthService/StartPasskeyReauthentication",
+    "/auth.v1.AuthService/StartPasskeySignup",
+    "/auth.v1.AuthService/RegisterWithPasskey",
+    "/auth.v1.AuthService/SetPassword",
     "/auth.v1.RevocationService/WatchRevocations",
     "/envoy.service.auth.v3.Authorization/Check",
     "/grpc.health.v1.Health/Check",
@@ -54,9 +57,11 @@ const GRPC_METHODS: [&str; 32] = [
 ];
 
 /// authd's REST routes without a parameter.
-pub(crate) const REST_ROUTES: [&str; 27] = [
+pub(crate) const REST_ROUTES: [&str; 29] = [
     "/auth/forward",
     "/user/register",
+    "/user/register/passkey/start",
+    "/user/register/passkey",
     "/login",
     "/login/mfa",
     "/login/passkey/start",

@@ -58,7 +58,7 @@ pub struct LoginBody {
 /// before normalizing). NFKC can make one character several ("ﬃ" is "ffi") and several
 /// one, so the 3 to 32 limit applies only after it and is left to the
 /// description.
-fn username_schema() -> Object {
+pub(super) fn username_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(r"^\s*[^\s\x00-\x1f\x7f]{1,512}\s*$"))
@@ -586,7 +586,7 @@ pub async fn refresh<S: Store>(
         (status = 401, description = "No valid token, a wrong current password (reason INVALID_CREDENTIALS), or an account with a second factor and neither a code nor a recent authentication with it (reason REAUTHENTICATION_REQUIRED); a refused passkey assertion (reasons PASSKEY_VERIFICATION_FAILED, USER_VERIFICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No passkey challenge to answer: none started for the session (POST /user/reauthenticate/passkey) or spent by an earlier assertion (reason PASSKEY_CEREMONY_INVALID)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No passkey challenge to answer: none started for the session (POST /user/reauthenticate/passkey) or spent by an earlier assertion (reason PASSKEY_CEREMONY_INVALID); or the account has no password: it signs in with passkeys only; `PUT /user/password` gives it one (reason PASSWORD_NOT_SET)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
@@ -626,7 +626,7 @@ pub async fn change_password<S: Store>(
         (status = 401, description = "No valid token, a wrong password (reason INVALID_CREDENTIALS), or an account with a second factor and neither a code nor a recent authentication with it (reason REAUTHENTICATION_REQUIRED); a refused passkey assertion (reasons PASSKEY_VERIFICATION_FAILED, USER_VERIFICATION_REQUIRED)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No passkey challenge to answer: none started for the session (POST /user/reauthenticate/passkey) or spent by an earlier assertion (reason PASSKEY_CEREMONY_INVALID)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No passkey challenge to answer: none started for the session (POST /user/reauthenticate/passkey) or spent by an earlier assertion (reason PASSKEY_CEREMONY_INVALID); or the account has no password: it signs in with passkeys only; `PUT /user/password` gives it one (reason PASSWORD_NOT_SET)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",

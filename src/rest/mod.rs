@@ -7,6 +7,7 @@ mod caller;
 mod handlers;
 mod origin;
 mod passkeys;
+mod passwordless;
 mod second_factor;
 
 use std::sync::Arc;
@@ -274,7 +275,10 @@ fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
         .routes(routes!(handlers::verify))
         .routes(routes!(handlers::me, handlers::delete_me))
         .routes(routes!(handlers::refresh))
-        .routes(routes!(handlers::change_password))
+        .routes(routes!(
+            handlers::change_password,
+            passwordless::set_password
+        ))
         .routes(routes!(handlers::list_sessions))
         .routes(routes!(handlers::revoke_session))
         .routes(routes!(handlers::jwks))
@@ -296,6 +300,8 @@ fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
         .routes(routes!(passkeys::rename_passkey, passkeys::remove_passkey))
         .routes(routes!(passkeys::start_passkey_login))
         .routes(routes!(passkeys::finish_passkey_login))
+        .routes(routes!(passwordless::start_passkey_signup))
+        .routes(routes!(passwordless::register_with_passkey))
 }
 
 /// The Prometheus text exposition of every metric.

@@ -5,15 +5,17 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
-    TransactionTrait as _,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait as _, QueryFilter,
+    QueryOrder, SqlErr, TransactionTrait as _,
 };
 use uuid::Uuid;
 
 use super::database::{Database, classify};
-use super::entities::{passkey, passkey_ceremony, passkey_user_handle};
+use super::entities::{passkey, passkey_ceremony, passkey_user_handle, user};
+use super::users::insert_user_row;
 use crate::domain::{
-    AuthError, CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse,
+    AuthError, CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyStore,
+    PasskeyUse, UserRecord,
 };
 
 impl PasskeyStore for Database {
@@ -48,27 +50,7 @@ impl PasskeyStore for Database {
     }
 
     async fn insert_passkey(&self, record: &PasskeyRecord) -> Result<bool, AuthError> {
-        let row = passkey::ActiveModel {
-            id: Set(record.id),
-            user_id: Set(record.user_id),
-            credential_id: Set(record.credential_id.clone()),
-            credential: Set(record.credential.clone()),
-            name: Set(record.name.clone()),
-            created_at: Set(record.created_at),
-            last_used_at: Set(record.last_used_at),
-            backed_up: Set(record.backed_up),
-            sign_count: Set(record.sign_count),
-        };
-        match passkey::Entity::insert(row)
-            .exec_without_returning(&self.connection)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Ok(false)
-            }
-            Err(error) => Err(classify(error)),
-        }
+        insert_passkey_row(&self.connection, record).await
     }
 
     async fn passkeys_of(&self, user_id: Uuid) -> Result<Vec<PasskeyRecord>, AuthError> {
@@ -105,14 +87,66 @@ impl PasskeyStore for Database {
         Ok(result.rows_affected == 1)
     }
 
-    async fn delete_passkey(&self, user_id: Uuid, id: Uuid) -> Result<bool, AuthError> {
-        let result = passkey::Entity::delete_many()
-            .filter(passkey::Column::Id.eq(id))
-            .filter(passkey::Column::UserId.eq(user_id))
-            .exec(&self.connection)
+    async fn delete_passkey(&self, user_id: Uuid, id: Uuid) -> Result<PasskeyRemoval, AuthError> {
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        // A write to the account's row first, so that removals for one
+        // account wait here for each other and each counts what the other
+        // left: PostgreSQL locks the row; SQLite takes its write lock before
+        // this transaction has read anything (a read first would pin a
+        // snapshot that a racing commit makes stale, and fail).
+        user::Entity::update_many()
+            .col_expr(user::Column::Id, Expr::col(user::Column::Id))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&transaction)
             .await
             .map_err(classify)?;
-        Ok(result.rows_affected == 1)
+        let account = user::Entity::find_by_id(user_id)
+            .one(&transaction)
+            .await
+            .map_err(classify)?;
+        let deleted = passkey::Entity::delete_many()
+            .filter(passkey::Column::Id.eq(id))
+            .filter(passkey::Column::UserId.eq(user_id))
+            .exec(&transaction)
+            .await
+            .map_err(classify)?;
+        if deleted.rows_affected != 1 {
+            return Ok(PasskeyRemoval::NotFound);
+        }
+        if account.is_some_and(|account| account.password_hash.is_none()) {
+            let left = passkey::Entity::find()
+                .filter(passkey::Column::UserId.eq(user_id))
+                .count(&transaction)
+                .await
+                .map_err(classify)?;
+            if left == 0 {
+                // Dropped uncommitted: the passkey stays.
+                return Ok(PasskeyRemoval::LastSignInMethod);
+            }
+        }
+        transaction.commit().await.map_err(classify)?;
+        Ok(PasskeyRemoval::Removed)
+    }
+
+    async fn insert_passkey_account(
+        &self,
+        user: UserRecord,
+        user_handle: Uuid,
+        passkey: &PasskeyRecord,
+    ) -> Result<(), AuthError> {
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        insert_user_row(&transaction, user).await?;
+        passkey_user_handle::Entity::insert(passkey_user_handle::ActiveModel {
+            user_id: Set(passkey.user_id),
+            handle: Set(user_handle),
+        })
+        .exec_without_returning(&transaction)
+        .await
+        .map_err(classify)?;
+        if !insert_passkey_row(&transaction, passkey).await? {
+            return Err(AuthError::PasskeyAlreadyRegistered);
+        }
+        transaction.commit().await.map_err(classify)
     }
 
     async fn delete_passkeys_of(&self, user_id: Uuid) -> Result<u64, AuthError> {
@@ -217,6 +251,35 @@ impl PasskeyStore for Database {
     }
 }
 
+/// Inserts a passkey on `connection` (the pool or a transaction); false
+/// when its credential id is registered already.
+async fn insert_passkey_row(
+    connection: &impl ConnectionTrait,
+    record: &PasskeyRecord,
+) -> Result<bool, AuthError> {
+    let row = passkey::ActiveModel {
+        id: Set(record.id),
+        user_id: Set(record.user_id),
+        credential_id: Set(record.credential_id.clone()),
+        credential: Set(record.credential.clone()),
+        name: Set(record.name.clone()),
+        created_at: Set(record.created_at),
+        last_used_at: Set(record.last_used_at),
+        backed_up: Set(record.backed_up),
+        sign_count: Set(record.sign_count),
+    };
+    match passkey::Entity::insert(row)
+        .exec_without_returning(connection)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Ok(false)
+        }
+        Err(error) => Err(classify(error)),
+    }
+}
+
 fn passkey_record(row: passkey::Model) -> PasskeyRecord {
     PasskeyRecord {
         id: row.id,
@@ -258,7 +321,7 @@ mod tests {
                 id: user_id,
                 username: format!("user-{user_id}"),
                 username_canonical: format!("user-{user_id}"),
-                password_hash: "$argon2id$unused".into(),
+                password_hash: Some("$argon2id$unused".into()),
                 created_at: Utc::now(),
                 disabled_at: None,
             })
@@ -418,7 +481,10 @@ mod tests {
                 .await
                 .unwrap()
         );
-        assert!(!database.delete_passkey(stranger, record.id).await.unwrap());
+        assert_eq!(
+            database.delete_passkey(stranger, record.id).await.unwrap(),
+            PasskeyRemoval::NotFound
+        );
         assert!(
             database
                 .rename_passkey(user_id, record.id, "phone")
@@ -429,7 +495,10 @@ mod tests {
             database.passkeys_of(user_id).await.unwrap()[0].name,
             "phone"
         );
-        assert!(database.delete_passkey(user_id, record.id).await.unwrap());
+        assert_eq!(
+            database.delete_passkey(user_id, record.id).await.unwrap(),
+            PasskeyRemoval::Removed
+        );
         assert!(database.passkeys_of(user_id).await.unwrap().is_empty());
     }
 

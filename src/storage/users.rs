@@ -113,6 +113,21 @@ impl UserStore for Database {
             .map_err(classify)?;
         Ok(())
     }
+
+    async fn set_first_password_hash(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+    ) -> Result<bool, AuthError> {
+        let result = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
+            .filter(user::Column::Id.eq(user_id))
+            .filter(user::Column::PasswordHash.is_null())
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected == 1)
+    }
 }
 
 /// Inserts an account on `connection` (the pool, or a transaction that

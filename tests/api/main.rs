@@ -33,6 +33,7 @@ mod otel;
 mod outbox;
 mod passkey_second_factor;
 mod passkeys;
+mod passwordless;
 mod proxies;
 mod rate_limits;
 mod reflection;

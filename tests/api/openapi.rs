@@ -69,7 +69,10 @@ async fn the_document_is_openapi_3_1_and_lists_every_endpoint() {
             "POST /user/reauthenticate",
             "POST /user/reauthenticate/passkey",
             "POST /user/register",
+            "POST /user/register/passkey",
+            "POST /user/register/passkey/start",
             "POST /verify",
+            "PUT /user/password",
         ]
     );
 }

@@ -35,7 +35,9 @@ fn user(now: DateTime<Utc>) -> UserRecord {
         id: Uuid::now_v7(),
         username: name.clone(),
         username_canonical: name,
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+        password_hash: Some(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+        ),
         created_at: now,
         disabled_at: None,
     }

@@ -170,7 +170,7 @@ pub(crate) async fn start_login(app: &TestApp, username: &str) -> StartPasskeyLo
         .into_inner()
 }
 
-async fn finish_login(
+pub(crate) async fn finish_login(
     app: &TestApp,
     ceremony_id: &str,
     credential_json: &str,
@@ -205,7 +205,7 @@ pub(crate) async fn sign_in(
 /// A discoverable sign-in's assertion by `authenticator` with its
 /// credential `credential_id`, naming `user_handle` as a browser would
 /// (SoftPasskey needs to be told the credential and adds no user handle).
-fn discoverable_assertion(
+pub(crate) fn discoverable_assertion(
     authenticator: &mut SoftPasskey,
     options_json: &str,
     credential_id: &str,
@@ -221,7 +221,7 @@ fn discoverable_assertion(
     assertion.to_string()
 }
 
-async fn list(app: &TestApp, token: &str) -> Result<Vec<Passkey>, Status> {
+pub(crate) async fn list(app: &TestApp, token: &str) -> Result<Vec<Passkey>, Status> {
     app.client
         .clone()
         .list_passkeys(with_bearer(ListPasskeysRequest {}, token))
@@ -243,7 +243,7 @@ async fn rename(app: &TestApp, token: &str, id: &str, name: &str) -> Result<(), 
         .map(drop)
 }
 
-async fn remove(app: &TestApp, token: &str, id: &str) -> Result<(), Status> {
+pub(crate) async fn remove(app: &TestApp, token: &str, id: &str) -> Result<(), Status> {
     app.client
         .clone()
         .remove_passkey(with_bearer(
@@ -712,7 +712,7 @@ async fn a_ceremony_expires_and_an_assertion_replayed_on_a_new_one_is_refused() 
 // The REST twins: the same flows, as a page would call them.
 
 /// The JSON body of a REST answer that must have `status`.
-async fn json_of(response: reqwest::Response, status: u16) -> serde_json::Value {
+pub(crate) async fn json_of(response: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(response.status(), status);
     response.json().await.expect("JSON body")
 }

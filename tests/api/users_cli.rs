@@ -13,7 +13,7 @@ use crate::helpers::{
 
 /// Runs `authd users ARGS...` on the app's database; its standard output,
 /// or its standard error if it failed.
-async fn users(app: &TestApp, args: &[&str]) -> Result<String, String> {
+pub(crate) async fn users(app: &TestApp, args: &[&str]) -> Result<String, String> {
     users_on(&app.database.url, args).await
 }
 

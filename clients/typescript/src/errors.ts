@@ -187,6 +187,10 @@ function codeForReason(reason: string | undefined): Code | undefined {
     case "TOTP_ALREADY_ENABLED":
     case "TOTP_NOT_ENABLED":
     case "TOTP_ENROLLMENT_NOT_STARTED":
+    case "PASSKEY_CEREMONY_INVALID":
+    case "PASSWORD_NOT_SET":
+    case "PASSWORD_ALREADY_SET":
+    case "LAST_SIGN_IN_METHOD":
       return Code.FailedPrecondition;
     case "DEADLINE_EXCEEDED":
       return Code.DeadlineExceeded;

@@ -203,6 +203,12 @@ export interface RestClient {
     passwords: { currentPassword: string; newPassword: string; second?: SecondFactor },
     options?: RestCallOptions,
   ): Promise<SessionTokens>;
+  /**
+   * `PUT /user/password`: gives an account that signs in with passkeys only
+   * a password (needs a recent authentication: REAUTHENTICATION_REQUIRED;
+   * PASSWORD_ALREADY_SET for an account with one). Sessions stay.
+   */
+  setPassword(newPassword: string, options?: RestCallOptions): Promise<void>;
   /** `DELETE /user/me`: the account is gone; clears both cookies. `second` as for `changePassword`. */
   deleteAccount(password: string, options?: RestCallOptions & { second?: SecondFactor }): Promise<void>;
   /**
@@ -249,7 +255,7 @@ export function createRestClient(options: RestClientOptions): RestClient {
   const credentials = options.credentials ?? "same-origin";
 
   async function call(
-    method: "GET" | "POST" | "DELETE",
+    method: "GET" | "POST" | "PUT" | "DELETE",
     path: string,
     body: object | undefined,
     { accessToken, signal }: RestCallOptions = {},
@@ -324,6 +330,9 @@ export function createRestClient(options: RestClientOptions): RestClient {
         { current_password: currentPassword, new_password: newPassword, ...secondFactorBody(second) },
         callOptions,
       ).then(sessionTokens),
+    setPassword: async (newPassword, callOptions) => {
+      await call("PUT", "/user/password", { new_password: newPassword }, callOptions);
+    },
     deleteAccount: async (password, callOptions) => {
       await call("DELETE", "/user/me", { password, ...secondFactorBody(callOptions?.second) }, callOptions);
     },

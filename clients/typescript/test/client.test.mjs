@@ -190,6 +190,22 @@ describe("typed calls over REST", () => {
     assert.equal(noCookie.code, Code.Unauthenticated);
   });
 
+  it("refuses a password for an account that has one, with the reason's gRPC code", async () => {
+    const username = uniqueName("setpw");
+    const registered = await rest.register({ username, password: PASSWORD });
+    const overRest = await refusal(
+      rest.setPassword("a new passphrase", { accessToken: registered.accessToken }),
+    );
+    assert.equal(overRest.httpStatus, 409);
+    assert.equal(overRest.reason, "PASSWORD_ALREADY_SET");
+    assert.equal(overRest.code, Code.FailedPrecondition);
+    const overGrpc = await refusal(
+      client.auth.setPassword({ newPassword: "a new passphrase" }, bearer(registered.accessToken)),
+    );
+    assert.equal(overGrpc.reason, "PASSWORD_ALREADY_SET");
+    assert.equal(overGrpc.code, Code.FailedPrecondition);
+  });
+
   it("gives the same reason over both surfaces", async () => {
     const overGrpc = await refusal(client.auth.verify({ accessToken: "x.y.z" }));
     const overRest = await refusal(rest.verify("x.y.z"));

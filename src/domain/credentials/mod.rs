@@ -158,6 +158,17 @@ impl Password {
         }
     }
 
+    /// Validates the first password of an account that has none
+    /// (SetPassword), as at registration, in the field `new_password`.
+    pub fn for_setting(new: String) -> Result<Self, AuthError> {
+        Self::parse_new(new).map_err(|violation| {
+            AuthError::InvalidInput(vec![FieldViolation {
+                field: "new_password",
+                ..violation
+            }])
+        })
+    }
+
     fn bounded_length(raw: &str) -> Result<usize, FieldViolation> {
         if raw.is_empty() {
             return Err(FieldViolation {

@@ -21,7 +21,9 @@ pub use health::StoreHealth;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use limits::RateLimitStore;
 pub use outbox::{ClaimedMail, MailSender, OutboxBacklog, OutboxMail, OutboxStore};
-pub use passkeys::{CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyStore, PasskeyUse};
+pub use passkeys::{
+    CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyStore, PasskeyUse,
+};
 pub use revocations::{RevocationEvent, RevocationStore, RevokedToken};
 pub use sessions::{RefreshTokenRecord, SessionRecord, SessionStore};
 pub use users::{UserRecord, UserStore};

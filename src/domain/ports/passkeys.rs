@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::AuthError;
+use crate::domain::ports::UserRecord;
 
 /// A registered passkey as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub enum CeremonyKind {
     /// A passkey as a second factor or a step-up's proof, bound to a
     /// Login's ticket or a session.
     SecondFactor,
+    /// The first passkey of an account that does not exist yet.
+    Signup,
 }
 
 impl CeremonyKind {
@@ -44,6 +47,7 @@ impl CeremonyKind {
             Self::Registration => "registration",
             Self::Login => "login",
             Self::SecondFactor => "second_factor",
+            Self::Signup => "signup",
         }
     }
 }
@@ -58,6 +62,17 @@ pub struct CeremonyRecord {
     /// webauthn-rs' ceremony state, serialised (holds the challenge).
     pub state: String,
     pub expires_at: DateTime<Utc>,
+}
+
+/// What removing a passkey did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyRemoval {
+    Removed,
+    /// The account has no passkey with that id.
+    NotFound,
+    /// Nothing removed: it is the passkey of an account without a password
+    /// that has no other.
+    LastSignInMethod,
 }
 
 /// A passkey's use, to record when its signature checked out.
@@ -124,12 +139,30 @@ pub trait PasskeyStore: Send + Sync + 'static {
         name: &str,
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
-    /// Removes one of the account's passkeys; returns whether it had it.
+    /// Removes one of the account's passkeys, unless the account has no
+    /// password and no other passkey. Decided under a lock on the account,
+    /// so that racing removals of its last two passkeys leave one.
     fn delete_passkey(
         &self,
         user_id: Uuid,
         id: Uuid,
-    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
+    ) -> impl Future<Output = Result<PasskeyRemoval, AuthError>> + Send;
+
+    /// Creates an account whose only credential is `passkey`, with its
+    /// user handle, all or nothing.
+    ///
+    /// # Errors
+    ///
+    /// MUST return `AuthError::UsernameTaken` when an account with the same
+    /// canonical username exists and `AuthError::PasskeyAlreadyRegistered`
+    /// when the credential id is registered already, each decided by the
+    /// database's unique index; nothing is stored then.
+    fn insert_passkey_account(
+        &self,
+        user: UserRecord,
+        user_handle: Uuid,
+        passkey: &PasskeyRecord,
+    ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
     /// Removes every passkey of an account and its ceremonies in flight
     /// (an operator's reset); returns how many passkeys there were.

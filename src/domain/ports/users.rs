@@ -13,8 +13,9 @@ pub struct UserRecord {
     pub id: Uuid,
     pub username: String,
     pub username_canonical: String,
-    /// PHC string (`$argon2id$...`).
-    pub password_hash: String,
+    /// PHC string (`$argon2id$...`); `None` for an account that signs in
+    /// with passkeys only.
+    pub password_hash: Option<String>,
     pub created_at: DateTime<Utc>,
     /// Set by an operator (`authd users disable`): the account cannot log
     /// in, refresh or use any token.
@@ -74,4 +75,13 @@ pub trait UserStore: Send + Sync + 'static {
         user_id: Uuid,
         password_hash: &str,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// Gives an account without a password this one; returns false (and
+    /// changes nothing) when it has one, decided by one conditional UPDATE
+    /// so that of racing calls one sets it.
+    fn set_first_password_hash(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 }

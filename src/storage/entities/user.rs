@@ -1,5 +1,5 @@
-//! The `users` table: accounts, with their password hash and whether an
-//! operator disabled them.
+//! The `users` table: accounts, with their password hash (if they have a
+//! password) and whether an operator disabled them.
 
 use sea_orm::entity::prelude::*;
 
@@ -11,7 +11,8 @@ pub struct Model {
     pub username: String,
     #[sea_orm(unique)]
     pub username_canonical: String,
-    pub password_hash: String,
+    /// Null for an account that signs in with passkeys only.
+    pub password_hash: Option<String>,
     pub created_at: DateTimeUtc,
     pub disabled_at: Option<DateTimeUtc>,
 }
