@@ -127,7 +127,14 @@ impl RelyingParty {
                 (!exclude.is_empty()).then_some(exclude),
             )
             .map_err(AuthError::internal)?;
-        Started::new(&options.public_key, &state)
+        let mut options = serde_json::to_value(&options.public_key).map_err(AuthError::internal)?;
+        // A passkey is a discoverable credential: autofill and a sign-in
+        // without a username find it by its user handle. webauthn-rs asks
+        // for "discouraged", which authenticators that honour it (security
+        // keys, Chromium's virtual one) take as leave it undiscoverable;
+        // "preferred" still lets one that cannot keep it register.
+        options["authenticatorSelection"]["residentKey"] = "preferred".into();
+        Started::new(&options, &state)
     }
 
     /// Starts registering the first passkey of an account still to be
@@ -827,6 +834,10 @@ mod tests {
         assert_eq!(
             options["authenticatorSelection"]["userVerification"],
             "required"
+        );
+        assert_eq!(
+            options["authenticatorSelection"]["residentKey"],
+            "preferred"
         );
         let login = party().start_discoverable_login().unwrap();
         let options: serde_json::Value = serde_json::from_str(&login.options_json).unwrap();

@@ -115,7 +115,8 @@ describe("the demo page", { timeout: 120_000 }, () => {
         .filter((form) => form.querySelector('input[type="password"]'))
         .map((form) => ({
           form: form.id,
-          username: form.querySelector('input[autocomplete="username"]') !== null,
+          // A token of the value: sign-in's is "username webauthn" (passkey autofill).
+          username: form.querySelector('input[autocomplete~="username"]') !== null,
           passwords: [...form.querySelectorAll('input[type="password"]')].map((input) => input.autocomplete),
         })),
     );

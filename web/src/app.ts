@@ -1,7 +1,9 @@
 // The demo page: create an account, sign in (with a second factor when the
-// account has one), ask authd whom a token belongs to, list and end
-// sessions, turn two-factor authentication on and off, change the password,
-// delete the account, and sign out, against the authd that served the page, through @authd/client:
+// account has one, or with a passkey, also through the username field's
+// autofill), ask authd whom a token belongs to, list and end sessions, turn
+// two-factor authentication on and off, add, rename and remove passkeys,
+// change the password, delete the account, and sign out, against the authd
+// that served the page, through @authd/client:
 // its session helper for what starts, renews or ends this browser's session
 // (REST, which sets and clears the HttpOnly cookies), its grpc-web client
 // for the rest.
@@ -17,12 +19,13 @@ import {
   isMfaRequired,
   timestampDate,
   type MfaChallenge,
+  type Passkey,
   type SecondFactor,
   type Session,
   type SessionState,
   type Timestamp,
 } from "@authd/client/browser";
-import { describe, wording } from "./wording";
+import { browserWording, describe, wording } from "./wording";
 
 // The access token lives in the session helper's memory only. The session
 // survives a reload through the HttpOnly refresh cookie, which scripts
@@ -82,7 +85,7 @@ class Panel {
   }
 
   get shown(): boolean {
-    return this.section.closest("[hidden]") === null;
+    return shown(this.section);
   }
 
   clear(): void {
@@ -133,18 +136,24 @@ class Panel {
     const marked: HTMLInputElement[] = [];
     for (const { field, reason, description } of error.fieldViolations) {
       const input = this.fields[field];
-      if (input) {
+      if (input && shown(input)) {
         mark(input, wording(reason, description), reason, description);
         marked.push(input);
       }
     }
     const input = error.reason ? this.reasonFields[error.reason] : undefined;
-    if (input && marked.length === 0) {
+    // A field shown only with TOTP on (a code) is not at fault without it:
+    // the outcome says what to do then.
+    if (input && shown(input) && marked.length === 0) {
       mark(input, describe(error), error.reason ?? "", error.message);
       marked.push(input);
     }
     return marked;
   }
+}
+
+function shown(element: HTMLElement): boolean {
+  return element.closest("[hidden]") === null;
 }
 
 // The words, then authd's reason in small print for developers; its title
@@ -180,12 +189,14 @@ function unmark(input: HTMLInputElement): void {
 
 const page = byId("page", HTMLElement);
 const sessionText = byId("session", HTMLParagraphElement);
+const sessionFactorsText = byId("session-factors", HTMLParagraphElement);
 const tokenOutput = byId("token", HTMLOutputElement);
 const whoAmIButton = byId("who-am-i", HTMLButtonElement);
 const logOutButton = byId("log-out", HTMLButtonElement);
 const signInForm = byId("sign-in", HTMLFormElement);
 const signInUsername = byId("sign-in-username", HTMLInputElement);
 const signInPassword = byId("sign-in-password", HTMLInputElement);
+const passkeySignInButton = byId("passkey-sign-in", HTMLButtonElement);
 const registerForm = byId("register", HTMLFormElement);
 const registerUsername = byId("register-username", HTMLInputElement);
 const registerPassword = byId("register-password", HTMLInputElement);
@@ -218,6 +229,11 @@ const recoveryCodesSavedButton = byId("recovery-codes-saved", HTMLButtonElement)
 const disableTotpForm = byId("disable-totp", HTMLFormElement);
 const disableTotpInput = byId("disable-totp-code", HTMLInputElement);
 const tokenToCheckInput = byId("token-to-check", HTMLInputElement);
+const passkeysSection = byId("passkeys-panel", HTMLElement);
+const addPasskeyForm = byId("add-passkey", HTMLFormElement);
+const passkeyNameInput = byId("passkey-name", HTMLInputElement);
+const passkeyList = byId("passkey-list", HTMLUListElement);
+const passkeyStepUpInput = byId("passkey-step-up-code", HTMLInputElement);
 // The read-only username fields of the forms that ask for the signed-in
 // account's password: password managers look for one in every password form.
 const accountUsernames = document.querySelectorAll<HTMLInputElement>("input.account-username");
@@ -276,9 +292,22 @@ const disableTotpPanel = new Panel(
   { MFA_CODE_INVALID: disableTotpInput, REAUTHENTICATION_REQUIRED: disableTotpInput },
   mfaPanel,
 );
+const addPasskeyPanel = new Panel(passkeysSection, { name: passkeyNameInput });
+// The name field at fault is the one of the passkey being renamed: set
+// when a rename starts.
+const renamedPasskeyField: Record<string, HTMLInputElement> = {};
+const renamePasskeyPanel = new Panel(passkeysSection, renamedPasskeyField);
+const removePasskeyPanel = new Panel(
+  passkeysSection,
+  { totp_code: passkeyStepUpInput, recovery_code: passkeyStepUpInput },
+  { MFA_CODE_INVALID: passkeyStepUpInput, REAUTHENTICATION_REQUIRED: passkeyStepUpInput },
+);
 const panels = [
   sessionPanel,
   signInPanel,
+  addPasskeyPanel,
+  renamePasskeyPanel,
+  removePasskeyPanel,
   secondFactorPanel,
   mfaPanel,
   confirmTotpPanel,
@@ -305,6 +334,12 @@ let enrollment: { secret: string; qrSvg: string } | undefined;
 // Shown once, right after TOTP is turned on, until the person says they
 // saved them.
 let recoveryCodes: readonly string[] = [];
+// How the session signed in, as authd's Verify of its token says.
+let factors: { amr: readonly string[]; assuranceLevel: number } | undefined;
+// The account's passkeys, as last listed.
+let passkeys: readonly Passkey[] = [];
+// The pending autofill request (`mediation: "conditional"`), while signed out.
+let autofill: AbortController | undefined;
 
 function showSession(): void {
   const session = authd.current;
@@ -314,8 +349,12 @@ function showSession(): void {
     mfa = undefined;
     enrollment = undefined;
     recoveryCodes = [];
+    factors = undefined;
+    passkeys = [];
+    showPasskeys();
   }
   sessionText.textContent = session ? `Signed in as ${session.user.username}` : "Not signed in";
+  sessionFactorsText.textContent = factors ? describeFactors(factors.amr, factors.assuranceLevel) : "";
   tokenOutput.value = session?.accessToken ?? "";
   for (const input of accountUsernames) {
     input.value = session?.user.username ?? "";
@@ -330,6 +369,31 @@ function showSession(): void {
     element.hidden = Boolean(session) || pendingLogin === undefined;
   }
   showMfa();
+  offerAutofillWhileSignedOut();
+}
+
+function offerAutofillWhileSignedOut(): void {
+  if (authd.current || pendingLogin) {
+    autofill?.abort();
+  } else {
+    void offerPasskeyAutofill();
+  }
+}
+
+// How a session signed in, from its token's amr (RFC 8176) and assurance
+// level.
+function describeFactors(amr: readonly string[], assuranceLevel: number): string {
+  const how = amr.includes("hwk") || amr.includes("swk")
+    ? "a passkey"
+    : amr.includes("otp")
+      ? "password and authenticator app"
+      : amr.includes("rc")
+        ? "password and recovery code"
+        : amr.includes("pwd")
+          ? "password"
+          : "a method authd did not record";
+  const kind = assuranceLevel >= 2 ? "Multi-factor" : "Single-factor";
+  return `${kind} session (assurance level ${assuranceLevel}): signed in with ${how}.`;
 }
 
 function showMfa(): void {
@@ -417,11 +481,21 @@ function startSession(state: SessionState): string {
   return state.user.username;
 }
 
-// startSession, then what the account's second factors are.
+// startSession, then how it signed in, what the account's second factors
+// and passkeys are.
 async function signedIn(state: SessionState): Promise<string> {
   const username = startSession(state);
+  await loadFactors();
   await loadMfaStatus();
+  await loadPasskeys();
   return username;
+}
+
+// authd's Verify of the session's own token says how it signed in.
+async function loadFactors(): Promise<void> {
+  const { amr, assuranceLevel } = await authd.withToken((accessToken) => anyone.auth.verify({ accessToken }));
+  factors = { amr, assuranceLevel };
+  showSession();
 }
 
 async function loadMfaStatus(): Promise<void> {
@@ -507,6 +581,189 @@ async function completeLogin(): Promise<string> {
     }
     throw error;
   }
+}
+
+// Asks the browser for a passkey of this site's (an authenticator's
+// ceremony), turning its refusals into what the page says: they never
+// reach authd.
+async function browserCredential(ask: () => Promise<Credential | null>): Promise<string> {
+  let credential: Credential | null;
+  try {
+    credential = await ask();
+  } catch (error) {
+    const name = error instanceof DOMException ? error.name : "";
+    throw new AuthdError({
+      code: Code.FailedPrecondition,
+      message: browserWording(name, `The browser refused: ${String(error)}`),
+      cause: error,
+    });
+  }
+  if (!(credential instanceof PublicKeyCredential)) {
+    throw new AuthdError({ code: Code.FailedPrecondition, message: browserWording("NotAllowedError", "") });
+  }
+  // The shape authd reads: what browsers' toJSON() writes, as JSON.
+  return JSON.stringify(credential.toJSON());
+}
+
+function requestOptions(optionsJson: string): PublicKeyCredentialRequestOptions {
+  return PublicKeyCredential.parseRequestOptionsFromJSON(JSON.parse(optionsJson));
+}
+
+// "Sign in with a passkey": for the username typed, or, without one, for
+// whichever passkey of this site the person picks. The autofill request
+// is given up first: a browser runs one WebAuthn request at a time.
+async function passkeySignIn(): Promise<string> {
+  autofill?.abort();
+  const ceremony = await authd.startPasskeyLogin(signInUsername.value.trim());
+  const credentialJson = await browserCredential(() =>
+    navigator.credentials.get({ publicKey: requestOptions(ceremony.optionsJson) }),
+  );
+  return finishPasskeySignIn(ceremony.ceremonyId, credentialJson);
+}
+
+async function finishPasskeySignIn(ceremonyId: string, credentialJson: string): Promise<string> {
+  const state = await authd.finishPasskeyLogin(ceremonyId, credentialJson);
+  signInPassword.value = "";
+  return `Welcome, ${await signedIn(state)}.`;
+}
+
+// While signed out, the username field offers this site's passkeys in its
+// autofill (`autocomplete="username webauthn"` and a conditional request),
+// where the browser supports it; picking one signs in. The request starts
+// on load and on signing out; after a pick authd refused, or a passkey
+// sign-in with the button, on the username field's next focus, never at
+// once: a browser that answered by itself would go round in circles. The
+// sign-in form's data-autofill says whether a request is `starting`,
+// `waiting`, or ended without a pick (`off`). A request the browser refuses (none to
+// offer, a page off the RP id) says nothing: the person asked for nothing.
+async function offerPasskeyAutofill(): Promise<void> {
+  if (autofill) {
+    return;
+  }
+  const controller = new AbortController();
+  autofill = controller;
+  signInForm.dataset.autofill = "starting";
+  let ceremonyId: string;
+  let credentialJson: string;
+  try {
+    if (!(await conditionalMediation())) {
+      signInForm.dataset.autofill = "off";
+      return;
+    }
+    const ceremony = await authd.startPasskeyLogin();
+    ceremonyId = ceremony.ceremonyId;
+    controller.signal.throwIfAborted();
+    signInForm.dataset.autofill = "waiting";
+    credentialJson = await browserCredential(() =>
+      navigator.credentials.get({
+        mediation: "conditional",
+        publicKey: requestOptions(ceremony.optionsJson),
+        signal: controller.signal,
+      }),
+    );
+  } catch {
+    signInForm.dataset.autofill = "off";
+    return;
+  } finally {
+    if (autofill === controller) {
+      autofill = undefined;
+    }
+  }
+  delete signInForm.dataset.autofill;
+  await run(signInPanel, () => finishPasskeySignIn(ceremonyId, credentialJson));
+  offerAutofillOnNextFocus();
+}
+
+function offerAutofillOnNextFocus(): void {
+  if (!authd.current) {
+    signInUsername.addEventListener("focus", offerAutofillWhileSignedOut, { once: true });
+  }
+}
+
+async function conditionalMediation(): Promise<boolean> {
+  return (
+    typeof PublicKeyCredential !== "undefined" &&
+    typeof PublicKeyCredential.isConditionalMediationAvailable === "function" &&
+    (await PublicKeyCredential.isConditionalMediationAvailable())
+  );
+}
+
+async function loadPasskeys(): Promise<void> {
+  passkeys = (await asSignedIn.auth.listPasskeys({})).passkeys;
+  showPasskeys();
+}
+
+function showPasskeys(): void {
+  passkeyList.replaceChildren(
+    ...passkeys.map((passkey, index) => {
+      const item = document.createElement("li");
+      item.dataset.passkeyId = passkey.id;
+      const description = document.createElement("div");
+      const label = document.createElement("label");
+      label.htmlFor = `passkey-${index}-name`;
+      label.textContent = `Name of passkey ${index + 1}`;
+      label.className = "visually-hidden";
+      const name = document.createElement("input");
+      name.id = `passkey-${index}-name`;
+      name.value = passkey.name;
+      name.autocomplete = "off";
+      const when = document.createElement("small");
+      const used = passkey.lastUsedAt ? `last used ${date(passkey.lastUsedAt).toLocaleString()}` : "not used yet";
+      const synced = passkey.backedUp ? ", backed up by its provider" : "";
+      when.textContent = `Added ${date(passkey.createdAt).toLocaleString()}, ${used}${synced}`;
+      description.append(label, name, when);
+      const buttons = document.createElement("div");
+      buttons.className = "buttons";
+      const rename = document.createElement("button");
+      rename.type = "button";
+      rename.className = "secondary";
+      rename.textContent = "Rename";
+      rename.addEventListener("click", () => void run(renamePasskeyPanel, () => renamePasskey(passkey, name)));
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "danger";
+      remove.textContent = "Remove";
+      remove.addEventListener("click", () => void run(removePasskeyPanel, () => removePasskey(passkey)));
+      buttons.append(rename, remove);
+      item.append(description, buttons);
+      return item;
+    }),
+  );
+}
+
+async function addPasskey(): Promise<string> {
+  const started = await asSignedIn.auth.startPasskeyRegistration({});
+  const credentialJson = await browserCredential(() =>
+    navigator.credentials.create({
+      publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(JSON.parse(started.optionsJson)),
+    }),
+  );
+  const { passkey } = await asSignedIn.auth.finishPasskeyRegistration({
+    ceremonyId: started.ceremonyId,
+    credentialJson,
+    name: passkeyNameInput.value,
+  });
+  passkeyNameInput.value = "";
+  await loadPasskeys();
+  return `Added the passkey "${passkey?.name}": it signs you in without your password.`;
+}
+
+async function renamePasskey(passkey: Passkey, input: HTMLInputElement): Promise<string> {
+  renamedPasskeyField.name = input;
+  await asSignedIn.auth.renamePasskey({ passkeyId: passkey.id, name: input.value });
+  await loadPasskeys();
+  const renamed = passkeys.find(({ id }) => id === passkey.id);
+  return `Renamed the passkey "${passkey.name}" to "${renamed?.name}".`;
+}
+
+// Step-up protected: with TOTP on, a code unless this session passed the
+// second factor recently (a passkey sign-in does).
+async function removePasskey(passkey: Passkey): Promise<string> {
+  const second = secondFactorProof(passkeyStepUpInput.value);
+  await asSignedIn.auth.removePasskey({ passkeyId: passkey.id, ...(second ? { second } : {}) });
+  passkeyStepUpInput.value = "";
+  await loadPasskeys();
+  return `Removed the passkey "${passkey.name}": it signs in no more.`;
 }
 
 function cancelSecondFactor(): void {
@@ -692,6 +949,9 @@ onSubmit(deleteAccountForm, deleteAccountPanel, deleteAccount);
 onSubmit(secondFactorForm, secondFactorPanel, completeLogin);
 onSubmit(confirmTotpForm, confirmTotpPanel, confirmTotp);
 onSubmit(disableTotpForm, disableTotpPanel, disableTotp);
+onSubmit(addPasskeyForm, addPasskeyPanel, addPasskey);
+// Refused or cancelled, the autofill it gave up is offered again.
+passkeySignInButton.addEventListener("click", () => void run(signInPanel, passkeySignIn).then(offerAutofillOnNextFocus));
 startTotpButton.addEventListener("click", () => void run(mfaPanel, startTotp));
 cancelSecondFactorButton.addEventListener("click", cancelSecondFactor);
 copySecretButton.addEventListener("click", () => void copySecret());
@@ -705,4 +965,5 @@ whoAmIButton.addEventListener("click", () => void run(sessionPanel, whoAmI));
 logOutButton.addEventListener("click", () => void run(sessionPanel, logOut));
 listSessionsButton.addEventListener("click", () => void run(sessionsPanel, listSessions));
 
-void run(sessionPanel, resume);
+// Signed out after it, the username field's autofill offers passkeys.
+void run(sessionPanel, resume).then(offerAutofillWhileSignedOut);

@@ -44,7 +44,31 @@ const WORDING: Readonly<Record<string, string>> = {
   TOTP_ENROLLMENT_NOT_STARTED: "Set up the authenticator app first.",
   REAUTHENTICATION_REQUIRED:
     "This needs proof that it is still you: enter a code from your authenticator app, or sign out and sign in again.",
+  INVALID_PASSKEY_NAME: "Use at most 64 characters, without line breaks or other control characters.",
+  PASSKEY_CEREMONY_INVALID: "That took too long or was finished already: try again.",
+  PASSKEY_VERIFICATION_FAILED: "authd could not verify this passkey: it is not registered here, or not for this site.",
+  USER_VERIFICATION_REQUIRED:
+    "Your device did not check it is you (PIN, fingerprint or face): a passkey signs in only with that check.",
+  PASSKEY_ALREADY_REGISTERED: "This passkey is registered already.",
+  PASSKEY_NOT_FOUND: "That passkey was removed already.",
 };
+
+// What the browser's WebAuthn calls refuse with (DOMException names), in
+// the same words: these refusals never reach authd.
+const BROWSER_WORDING: Readonly<Record<string, string>> = {
+  NotAllowedError: "No passkey was used: the request was cancelled, timed out, or this device has none for this site.",
+  InvalidStateError: "This device holds a passkey for this account already.",
+  SecurityError: "The browser refused: this page's address is not one authd's passkeys are for.",
+  NotSupportedError: "This browser or device cannot make a passkey authd accepts.",
+};
+
+/**
+ * The words for a refusal of `navigator.credentials`; `fallback` (the
+ * browser's own message) for any other.
+ */
+export function browserWording(name: string, fallback: string): string {
+  return BROWSER_WORDING[name] ?? fallback;
+}
 
 /**
  * The words for a reason; `fallback` (authd's own message) for a reason

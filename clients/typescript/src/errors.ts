@@ -132,12 +132,16 @@ export const TOKEN_REASONS: ReadonlySet<string> = new Set([
  * Refusals that leave the caller's session as it was, though gRPC calls
  * them UNAUTHENTICATED: a wrong password, a call that needs a fresher
  * authentication (`metadata.max_age` says how fresh, in seconds; see
- * `Reauthenticate`), a Login's second-factor ticket that is no longer good.
+ * `Reauthenticate`), a Login's second-factor ticket that is no longer good,
+ * a passkey credential that does not check out or whose authenticator did
+ * not verify the user (refused when a signed-in user adds one).
  */
 export const SESSION_KEEPING_REASONS: ReadonlySet<string> = new Set([
   "INVALID_CREDENTIALS",
   "REAUTHENTICATION_REQUIRED",
   "MFA_TICKET_INVALID",
+  "PASSKEY_VERIFICATION_FAILED",
+  "USER_VERIFICATION_REQUIRED",
 ]);
 
 /** An RFC 9457 problem as authd's REST gateway sends it. */

@@ -19,6 +19,8 @@ export {
   type MfaChallenge,
   type MfaRequiredAnswer,
   type MfaStatus,
+  type PasskeyCeremony,
+  type PasskeyInfo,
   type PublicJwk,
   type Reauthenticated,
   type RestCallOptions,

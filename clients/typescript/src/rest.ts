@@ -112,8 +112,9 @@ export interface TokenInfo {
   readonly sessionId: string;
   /**
    * How the user authenticated (RFC 8176): `pwd`; `pwd`, `otp`, `mfa` with
-   * TOTP; `pwd`, `rc`, `mfa` with a recovery code. Empty for tokens issued
-   * before authd recorded it.
+   * TOTP; `pwd`, `rc`, `mfa` with a recovery code; `hwk` (or `swk`),
+   * `user`, `mfa` with a passkey. Empty for tokens issued before authd
+   * recorded it.
    */
   readonly amr: readonly string[];
   /** When the user last authenticated; undefined for tokens issued before authd recorded it. */
@@ -136,6 +137,34 @@ export interface SessionInfo {
   readonly amr: readonly string[];
   /** 1 for one factor, 2 for two. */
   readonly assuranceLevel: number;
+}
+
+/**
+ * A started passkey ceremony (`POST /user/passkeys/registration`, `POST
+ * /login/passkey/start`): the WebAuthn options for the browser, and the id
+ * to finish it with.
+ */
+export interface PasskeyCeremony {
+  /** Single use; expires in minutes. */
+  readonly ceremonyId: string;
+  /**
+   * The `publicKey` options as JSON, for
+   * `PublicKeyCredential.parseCreationOptionsFromJSON` (registration) or
+   * `parseRequestOptionsFromJSON` (sign-in).
+   */
+  readonly optionsJson: string;
+}
+
+/** One of the caller's passkeys (the proto's `Passkey`). */
+export interface PasskeyInfo {
+  /** For {@link RestClient.renamePasskey} and {@link RestClient.removePasskey}. */
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: Date;
+  /** Undefined until the passkey first signs in. */
+  readonly lastUsedAt: Date | undefined;
+  /** Whether the authenticator says the passkey is backed up (synced). */
+  readonly backedUp: boolean;
 }
 
 /** An Ed25519 public key (RFC 8037), as in `/.well-known/jwks.json`. */
@@ -237,6 +266,44 @@ export interface RestClient {
    * `auth_time`, also set as the access cookie.
    */
   reauthenticate(password: string, second?: SecondFactor, options?: RestCallOptions): Promise<Reauthenticated>;
+  /**
+   * `POST /user/passkeys/registration`: starts adding a passkey (needs a
+   * recent authentication: REAUTHENTICATION_REQUIRED). Pass `optionsJson`
+   * to `navigator.credentials.create`, then the credential to
+   * {@link finishPasskeyRegistration}.
+   */
+  startPasskeyRegistration(options?: RestCallOptions): Promise<PasskeyCeremony>;
+  /**
+   * `POST /user/passkeys`: the new passkey, from `credential.toJSON()`
+   * (stringified) of what `navigator.credentials.create` gave; `name` is
+   * `Passkey` when left out.
+   */
+  finishPasskeyRegistration(
+    finish: { ceremonyId: string; credentialJson: string; name?: string },
+    options?: RestCallOptions,
+  ): Promise<PasskeyInfo>;
+  /** `GET /user/passkeys`: the caller's passkeys, oldest first. */
+  listPasskeys(options?: RestCallOptions): Promise<PasskeyInfo[]>;
+  /** `PATCH /user/passkeys/{id}`: renames one of the caller's passkeys. */
+  renamePasskey(passkeyId: string, name: string, options?: RestCallOptions): Promise<void>;
+  /** `DELETE /user/passkeys/{id}`: removes one of the caller's passkeys; `second` as for `disableTotp`. */
+  removePasskey(passkeyId: string, second?: SecondFactor, options?: RestCallOptions): Promise<void>;
+  /**
+   * `POST /login/passkey/start`: starts a passkey sign-in for `username`'s
+   * passkeys, or, without one, for whichever passkey the browser offers
+   * (autofill). Pass `optionsJson` to `navigator.credentials.get`, then the
+   * assertion to {@link finishPasskeyLogin}.
+   */
+  startPasskeyLogin(username?: string, options?: RestCallOptions): Promise<PasskeyCeremony>;
+  /**
+   * `POST /login/passkey`: a new session from `credential.toJSON()`
+   * (stringified) of what `navigator.credentials.get` gave, multi-factor on
+   * its own; sets both cookies.
+   */
+  finishPasskeyLogin(
+    finish: { ceremonyId: string; credentialJson: string },
+    options?: RestCallOptions,
+  ): Promise<SessionTokens>;
   /** `GET /user/sessions`: the caller's live sessions, newest first. */
   listSessions(options?: RestCallOptions): Promise<SessionInfo[]>;
   /** `DELETE /user/sessions/{id}`: ends one of the caller's sessions. */
@@ -255,7 +322,7 @@ export function createRestClient(options: RestClientOptions): RestClient {
   const credentials = options.credentials ?? "same-origin";
 
   async function call(
-    method: "GET" | "POST" | "PUT" | "DELETE",
+    method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
     path: string,
     body: object | undefined,
     { accessToken, signal }: RestCallOptions = {},
@@ -372,6 +439,39 @@ export function createRestClient(options: RestClientOptions): RestClient {
           };
         },
       ),
+    startPasskeyRegistration: (callOptions) =>
+      call("POST", "/user/passkeys/registration", undefined, callOptions).then(passkeyCeremony),
+    finishPasskeyRegistration: ({ ceremonyId, credentialJson, name }, callOptions) =>
+      call(
+        "POST",
+        "/user/passkeys",
+        { ceremony_id: ceremonyId, credential_json: credentialJson, ...(name === undefined ? {} : { name }) },
+        callOptions,
+      ).then((body) => passkeyInfo(body as PasskeyJson)),
+    listPasskeys: (callOptions) =>
+      call("GET", "/user/passkeys", undefined, callOptions).then((body) =>
+        (body as { passkeys: PasskeyJson[] }).passkeys.map(passkeyInfo),
+      ),
+    renamePasskey: async (passkeyId, name, callOptions) => {
+      await call("PATCH", `/user/passkeys/${encodeURIComponent(passkeyId)}`, { name }, callOptions);
+    },
+    removePasskey: async (passkeyId, second, callOptions) => {
+      await call(
+        "DELETE",
+        `/user/passkeys/${encodeURIComponent(passkeyId)}`,
+        optionalSecondFactorBody(second),
+        callOptions,
+      );
+    },
+    startPasskeyLogin: (username, callOptions) =>
+      call("POST", "/login/passkey/start", username ? { username } : {}, callOptions).then(passkeyCeremony),
+    finishPasskeyLogin: ({ ceremonyId, credentialJson }, callOptions) =>
+      call(
+        "POST",
+        "/login/passkey",
+        { ceremony_id: ceremonyId, credential_json: credentialJson },
+        callOptions,
+      ).then(sessionTokens),
     listSessions: (callOptions) =>
       call("GET", "/user/sessions", undefined, callOptions).then((body) =>
         (body as { sessions: SessionJson[] }).sessions.map(sessionInfo),
@@ -423,6 +523,14 @@ interface VerifyJson {
   assurance_level?: number;
 }
 
+interface PasskeyJson {
+  id: string;
+  name: string;
+  created_at: string;
+  last_used_at?: string;
+  backed_up: boolean;
+}
+
 interface MfaRequiredJson {
   mfa_required: { ticket: string; methods: string[]; expires_in: number; passkey_options_json?: string };
 }
@@ -471,6 +579,21 @@ function sessionTokens(body: unknown): SessionTokens {
     refreshToken: json.refresh_token,
     refreshExpiresIn: json.refresh_expires_in,
     sessionId: json.session_id,
+  };
+}
+
+function passkeyCeremony(body: unknown): PasskeyCeremony {
+  const json = body as { ceremony_id: string; options_json: string };
+  return { ceremonyId: json.ceremony_id, optionsJson: json.options_json };
+}
+
+function passkeyInfo(json: PasskeyJson): PasskeyInfo {
+  return {
+    id: json.id,
+    name: json.name,
+    createdAt: new Date(json.created_at),
+    lastUsedAt: json.last_used_at === undefined ? undefined : new Date(json.last_used_at),
+    backedUp: json.backed_up,
   };
 }
 

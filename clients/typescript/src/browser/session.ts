@@ -17,6 +17,7 @@ import {
   createRestClient,
   isMfaRequired,
   type MfaRequiredAnswer,
+  type PasskeyCeremony,
   type RestClient,
   type SecondFactor,
   type SessionTokens,
@@ -134,6 +135,25 @@ export class BrowserSession {
   async completeLogin(ticket: string, second: SecondFactor): Promise<CompletedSession> {
     const completed = await this.rest.completeLogin(ticket, second);
     return { ...this.started(completed), recoveryCodesLeft: completed.recoveryCodesLeft };
+  }
+
+  /**
+   * Starts a passkey sign-in for `username`'s passkeys, or, without one,
+   * for whichever passkey the browser offers (autofill): pass the
+   * ceremony's `optionsJson` to `navigator.credentials.get`, and the
+   * assertion to {@link finishPasskeyLogin}.
+   */
+  startPasskeyLogin(username?: string): Promise<PasskeyCeremony> {
+    return this.rest.startPasskeyLogin(username);
+  }
+
+  /**
+   * Signs in with the assertion (`JSON.stringify(credential.toJSON())`) for
+   * a ceremony from {@link startPasskeyLogin}: a new session, multi-factor
+   * on its own.
+   */
+  async finishPasskeyLogin(ceremonyId: string, credentialJson: string): Promise<SessionState> {
+    return this.started(await this.rest.finishPasskeyLogin({ ceremonyId, credentialJson }));
   }
 
   /**
