@@ -36,7 +36,10 @@ impl From<AuthError> for Status {
             AuthError::MfaCodeInvalid => Code::InvalidArgument,
             AuthError::TotpAlreadyEnabled
             | AuthError::TotpEnrollmentNotStarted
-            | AuthError::TotpNotEnabled => Code::FailedPrecondition,
+            | AuthError::TotpNotEnabled
+            | AuthError::MailNotConfigured
+            | AuthError::EmailAlreadyVerified
+            | AuthError::EmailNotSet => Code::FailedPrecondition,
             AuthError::PasskeyCeremonyInvalid => Code::FailedPrecondition,
             AuthError::PasskeyVerificationFailed | AuthError::UserVerificationRequired => {
                 Code::Unauthenticated

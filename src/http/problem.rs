@@ -139,7 +139,10 @@ impl From<AuthError> for Problem {
             AuthError::MfaCodeInvalid => StatusCode::BAD_REQUEST,
             AuthError::TotpAlreadyEnabled
             | AuthError::TotpEnrollmentNotStarted
-            | AuthError::TotpNotEnabled => StatusCode::CONFLICT,
+            | AuthError::TotpNotEnabled
+            | AuthError::EmailAlreadyVerified
+            | AuthError::EmailNotSet => StatusCode::CONFLICT,
+            AuthError::MailNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::PasskeyCeremonyInvalid | AuthError::PasskeyAlreadyRegistered => {
                 StatusCode::CONFLICT
             }
@@ -215,6 +218,9 @@ impl From<AuthError> for Problem {
             AuthError::Internal(cause) => tracing::error!(cause = ?cause, "internal error"),
             AuthError::UsernameTaken
             | AuthError::EmailTaken
+            | AuthError::MailNotConfigured
+            | AuthError::EmailAlreadyVerified
+            | AuthError::EmailNotSet
             | AuthError::DeadlineExceeded
             | AuthError::SessionNotFound
             | AuthError::AccountDisabled

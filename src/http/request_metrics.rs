@@ -18,7 +18,7 @@ use super::client_gone::{CLIENT_CLOSED_REQUEST, is_grpc};
 
 /// authd's gRPC methods, each counted under its own route: every method of
 /// every service served (a test holds this list to the protos).
-const GRPC_METHODS: [&str; 31] = [
+const GRPC_METHODS: [&str; 34] = [
     "/auth.v1.AuthService/Register",
     "/auth.v1.AuthService/Login",
     "/auth.v1.AuthService/Logout",
@@ -44,6 +44,9 @@ const GRPC_METHODS: [&str; 31] = [
     "/auth.v1.AuthService/RemovePasskey",
     "/auth.v1.AuthService/StartPasskeyLogin",
     "/auth.v1.AuthService/FinishPasskeyLogin",
+    "/auth.v1.AuthService/SetEmail",
+    "/auth.v1.AuthService/VerifyEmail",
+    "/auth.v1.AuthService/ResendEmailVerification",
     "/auth.v1.RevocationService/WatchRevocations",
     "/envoy.service.auth.v3.Authorization/Check",
     "/grpc.health.v1.Health/Check",
@@ -53,7 +56,7 @@ const GRPC_METHODS: [&str; 31] = [
 ];
 
 /// authd's REST routes without a parameter.
-pub(crate) const REST_ROUTES: [&str; 26] = [
+pub(crate) const REST_ROUTES: [&str; 29] = [
     "/auth/forward",
     "/user/register",
     "/login",
@@ -73,6 +76,9 @@ pub(crate) const REST_ROUTES: [&str; 26] = [
     "/user/passkeys",
     "/user/passkeys/registration",
     "/user/reauthenticate",
+    "/user/email",
+    "/user/email/verify",
+    "/user/email/verification",
     "/token/refresh",
     "/.well-known/jwks.json",
     "/.well-known/openid-configuration",

@@ -461,10 +461,7 @@ pub async fn reauthenticate<S: Store>(
             access_token: renewed.token.token,
             token_type: "Bearer",
             expires_in: renewed.token.expires_in,
-            user: UserBody {
-                id: renewed.user.id.to_string(),
-                username: renewed.user.username,
-            },
+            user: renewed.user.into(),
             session_id: renewed.session_id.to_string(),
         }),
     ))

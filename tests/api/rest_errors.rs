@@ -187,9 +187,10 @@ async fn every_body_lists_the_documents_required_fields_when_they_are_missing() 
         }
     }
     assert_eq!(
-        checked, 12,
+        checked, 14,
         "register, login, refresh, verify, password, delete, login/mfa, totp/confirm, reauthenticate, \
-         finish a passkey registration, rename a passkey, finish a passkey sign-in"
+         finish a passkey registration, rename a passkey, finish a passkey sign-in, set the email \
+         address, verify it"
     );
 }
 
