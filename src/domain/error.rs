@@ -25,8 +25,9 @@ pub enum AuthError {
     #[error("email address is already in use")]
     EmailTaken,
     /// The operation mails someone, and authd has no `--smtp-url`: email
-    /// verification is off. Clients see FAILED_PRECONDITION (503 over REST:
-    /// the server's configuration, not the request, is what is missing).
+    /// verification is off. Clients see FAILED_PRECONDITION (409 over REST,
+    /// as every failed precondition: a 5xx would say "retry", and retrying
+    /// changes nothing until an operator configures mail).
     #[error("mail is not configured on this server")]
     MailNotConfigured,
     /// ResendEmailVerification for an address already verified. Clients see

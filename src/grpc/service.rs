@@ -314,13 +314,9 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let claims = Authentication::require(&request, self.auth.tokens()).await?;
         let deadline = client_deadline(&request);
         let SetEmailRequest { email, second } = request.get_ref();
-        let second = second_factor(second.as_ref());
-        let email = EmailAddress::parse(email);
-        let (email, second) = match (email, second) {
-            (Ok(email), Ok(second)) => (email, second),
-            (Err(violation), _) => return Err(AuthError::InvalidInput(vec![violation]).into()),
-            (_, Err(error)) => return Err(error.into()),
-        };
+        let email = EmailAddress::parse(email)
+            .map_err(|violation| AuthError::InvalidInput(vec![violation]))?;
+        let second = second_factor(second.as_ref())?;
         let user = self
             .auth
             .set_email(&claims, email, second, deadline)

@@ -140,9 +140,9 @@ impl From<AuthError> for Problem {
             AuthError::TotpAlreadyEnabled
             | AuthError::TotpEnrollmentNotStarted
             | AuthError::TotpNotEnabled
+            | AuthError::MailNotConfigured
             | AuthError::EmailAlreadyVerified
             | AuthError::EmailNotSet => StatusCode::CONFLICT,
-            AuthError::MailNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::PasskeyCeremonyInvalid | AuthError::PasskeyAlreadyRegistered => {
                 StatusCode::CONFLICT
             }

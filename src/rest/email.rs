@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use super::RestState;
 use super::body::{Fields, FromFields, JsonBody};
@@ -18,11 +19,38 @@ use super::handlers::{
 use crate::domain::{AuthError, EmailAddress, SecondFactorProof, Store};
 use crate::http::problem::Problem;
 
+/// An email address as `EmailAddress::parse` takes it, exactly: what Rust
+/// trims around it (Unicode White_Space, spelled out: `\s` means more in
+/// some regex engines), at most 254 characters between, an `@` after 1 to
+/// 64 of them, dot-atoms of `atext` before it, and after it `localhost` in
+/// any case or two or more labels of letters, digits and inner hyphens.
+pub(super) fn email_schema() -> Object {
+    const SPACE: &str =
+        r"[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+    const ATEXT: &str = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
+    const LABEL: &str = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    let pattern = format!(
+        "^{SPACE}*(?=[!-~]{{1,254}}{SPACE}*$)(?=[^@]{{1,64}}@){ATEXT}+(?:\\.{ATEXT}+)*@\
+         (?:[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|{LABEL}(?:\\.{LABEL})+){SPACE}*$"
+    );
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .description(Some(
+            "Trimmed; one `@`; before it 1 to 64 ASCII letters, digits and \
+             !#$%&'*+-/=?^_`{|}~ in dot-separated atoms; after it a host name with a dot \
+             (letters, digits, inner hyphens; international domains in their xn-- form) or \
+             localhost; at most 254 characters. Compared case-insensitively.",
+        ))
+        .examples(["alice@example.com"])
+        .build()
+}
+
 /// A new address, and a second factor for the step-up when the account has
 /// one.
 #[derive(Debug, ToSchema)]
 pub struct SetEmailBody {
-    #[schema(example = "alice@example.com", max_length = 254)]
+    #[schema(schema_with = email_schema)]
     pub email: String,
     /// Unless the caller's token comes from a recent authentication with
     /// the second factor (else 401 REAUTHENTICATION_REQUIRED); or send
@@ -79,11 +107,12 @@ pub struct UserAnswerBody {
         (status = 401, description = "No valid token, or a token older than --reauthentication-max-age or without the second factor the account has, and no code (reason REAUTHENTICATION_REQUIRED, with max_age)", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge; RFC 9470's insufficient_user_authentication with max_age"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "authd sends no mail: no --smtp-url (reason MAIL_NOT_CONFIGURED)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many verification mails for this account or address, or too many wrong codes (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
-        (status = 503, description = "authd sends no mail: no --smtp-url (reason MAIL_NOT_CONFIGURED); or too busy (reason SERVER_BUSY) or the database is unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too busy (reason SERVER_BUSY) or the database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn set_email<S: Store>(
@@ -114,10 +143,10 @@ pub async fn set_email<S: Store>(
     responses(
         (status = 200, description = "The address is verified", body = UserAnswerBody),
         (status = 400, description = format!("A token that is malformed, unknown, expired, used, or replaced by a newer mail (reason EMAIL_TOKEN_INVALID), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Another account has verified this address (reason EMAIL_TAKEN)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another account has verified this address (reason EMAIL_TAKEN), or authd sends no mail: no --smtp-url (reason MAIL_NOT_CONFIGURED)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "authd sends no mail: no --smtp-url (reason MAIL_NOT_CONFIGURED); or the database is unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn verify_email<S: Store>(
@@ -141,10 +170,10 @@ pub async fn verify_email<S: Store>(
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json",
             headers(("www-authenticate" = String, description = "RFC 6750 Bearer challenge"))),
         (status = 403, description = "Authenticated by a cookie alone, from an origin that is neither this one nor an allowed one (reason CROSS_ORIGIN_REQUEST)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The account has no address (reason EMAIL_NOT_SET), or it is verified already (reason EMAIL_ALREADY_VERIFIED)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The account has no address (reason EMAIL_NOT_SET), it is verified already (reason EMAIL_ALREADY_VERIFIED), or authd sends no mail: no --smtp-url (reason MAIL_NOT_CONFIGURED)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many verification mails for this account or address (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
-        (status = 503, description = "authd sends no mail: no --smtp-url (reason MAIL_NOT_CONFIGURED); or the database is unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable; retry later", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn resend_email_verification<S: Store>(

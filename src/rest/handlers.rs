@@ -39,11 +39,8 @@ pub struct CredentialsBody {
     #[schema(example = "correct horse battery staple", format = Password, min_length = 8, max_length = 128)]
     pub password: String,
     /// Optional: stored unverified, and a verification link is mailed to
-    /// it when authd sends mail. One `@`, an ASCII local part (letters,
-    /// digits, dots and !#$%&'*+-/=?^_`{|}~), a domain with a dot (or
-    /// localhost), at most 254 characters, compared case-insensitively
-    /// (refused with 400, reason INVALID_EMAIL).
-    #[schema(example = "alice@example.com", max_length = 254, nullable = false)]
+    /// it when authd sends mail (refused with 400, reason INVALID_EMAIL).
+    #[schema(schema_with = super::email::email_schema, nullable = false)]
     pub email: Option<String>,
 }
 

@@ -445,7 +445,7 @@ async fn without_smtp_an_address_is_stored_but_verification_answers_mail_not_con
         .await
         .expect("response");
     let (status, reason, _) = problem(response).await;
-    assert_eq!((status, reason.as_str()), (503, "MAIL_NOT_CONFIGURED"));
+    assert_eq!((status, reason.as_str()), (409, "MAIL_NOT_CONFIGURED"));
 }
 
 #[tokio::test]
