@@ -974,6 +974,30 @@ mod tests {
     }
 
     #[test]
+    fn mail_links_are_under_the_public_url_else_the_listen_address() {
+        let mail = |args: &[&str]| {
+            Cli::parse_from(std::iter::once("authd").chain(args.iter().copied()))
+                .settings
+                .mail("127.0.0.1:8080".parse().unwrap(), MailTemplates::default())
+                .unwrap()
+        };
+        let off = mail(&[]);
+        assert_eq!(off.link_base, "http://127.0.0.1:8080");
+        assert!(!off.enabled);
+        let on = mail(&[
+            "--public-url",
+            "https://example.com/auth/",
+            "--smtp-url",
+            "smtp://127.0.0.1:25",
+            "--mail-from",
+            "authd <no-reply@mail.example.com>",
+        ]);
+        assert_eq!(on.link_base, "https://example.com/auth");
+        assert_eq!(on.message_id_domain, "mail.example.com");
+        assert!(on.enabled);
+    }
+
+    #[test]
     fn the_issuer_is_the_flag_else_the_public_url_else_authd() {
         let issuer = |args: &[&str]| {
             Cli::parse_from(std::iter::once("authd").chain(args.iter().copied()))
