@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand};
 use http::{HeaderName, HeaderValue};
 
 use crate::domain::{
-    CLOCK_LEEWAY, HashingSettings, PasskeySettings, Rate, RateLimitSettings, RelyingParty,
-    SecondFactorSettings, SessionSettings, TokenSettings,
+    CLOCK_LEEWAY, HashingSettings, MailSettings, MailTemplates, PasskeySettings, Rate,
+    RateLimitSettings, RelyingParty, SecondFactorSettings, SessionSettings, TokenSettings,
 };
 use crate::hashing::Argon2Implementation;
 use crate::mail::SmtpSettings;
@@ -587,6 +587,22 @@ pub struct Settings {
     )]
     pub mail_templates_dir: Option<PathBuf>,
 
+    /// How long the link of an email verification mail works; a newer
+    /// mail voids it sooner.
+    #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_EMAIL_VERIFICATION_LIFETIME", default_value = "24h", value_parser = parse_token_lifetime)]
+    pub email_verification_lifetime: Duration,
+
+    /// Verification mails (SetEmail, ResendEmailVerification) per account,
+    /// shared by every instance on the database: CAPACITY/PERIOD or `off`.
+    #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_VERIFICATION_MAILS_PER_ACCOUNT", default_value = "5/1h", value_parser = parse_rate)]
+    pub verification_mails_per_account: RateOrOff,
+
+    /// Verification mails per email address (Register's too), shared by
+    /// every instance: CAPACITY/PERIOD or `off`. Keeps anyone from flooding
+    /// an inbox from many accounts.
+    #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_VERIFICATION_MAILS_PER_ADDRESS", default_value = "5/1h", value_parser = parse_rate)]
+    pub verification_mails_per_address: RateOrOff,
+
     /// How often the outbox looks for mails to send: the longest a mail
     /// waits in it while the SMTP server is up.
     #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_MAIL_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
@@ -653,6 +669,8 @@ impl Settings {
             register_per_address: self.register_rate_per_address,
             login_failures_per_username: self.login_failures_per_username,
             second_factor_failures_per_account: self.second_factor_failures_per_account,
+            verification_mails_per_account: self.verification_mails_per_account,
+            verification_mails_per_address: self.verification_mails_per_address,
         }
     }
 
@@ -715,6 +733,31 @@ impl Settings {
             password: self.smtp_password.clone(),
             from: from.clone(),
         }))
+    }
+
+    /// How mails are composed: links under `--public-url`, else under
+    /// `http://` and the address authd listens on (`listening`, the port
+    /// actually bound); sent only with `--smtp-url`.
+    pub fn mail(
+        &self,
+        listening: SocketAddr,
+        templates: MailTemplates,
+    ) -> anyhow::Result<MailSettings> {
+        let link_base = match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{listening}"),
+        };
+        let message_id_domain = match self.smtp()? {
+            Some(smtp) => crate::mail::sender_domain(&smtp.from)?,
+            None => MailSettings::default().message_id_domain,
+        };
+        Ok(MailSettings {
+            enabled: self.smtp_url.is_some(),
+            templates,
+            link_base,
+            message_id_domain,
+            verification_lifetime: self.email_verification_lifetime,
+        })
     }
 
     /// The `iss` of new tokens: `--issuer`, else `--public-url` as
@@ -929,6 +972,30 @@ mod tests {
         assert_eq!(defaults.hashing().max_wait, Duration::from_secs(2));
         let hurried = Cli::parse_from(["authd", "--request-timeout", "500ms"]).settings;
         assert_eq!(hurried.hashing().max_wait, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn mail_links_are_under_the_public_url_else_the_listen_address() {
+        let mail = |args: &[&str]| {
+            Cli::parse_from(std::iter::once("authd").chain(args.iter().copied()))
+                .settings
+                .mail("127.0.0.1:8080".parse().unwrap(), MailTemplates::default())
+                .unwrap()
+        };
+        let off = mail(&[]);
+        assert_eq!(off.link_base, "http://127.0.0.1:8080");
+        assert!(!off.enabled);
+        let on = mail(&[
+            "--public-url",
+            "https://example.com/auth/",
+            "--smtp-url",
+            "smtp://127.0.0.1:25",
+            "--mail-from",
+            "authd <no-reply@mail.example.com>",
+        ]);
+        assert_eq!(on.link_base, "https://example.com/auth");
+        assert_eq!(on.message_id_domain, "mail.example.com");
+        assert!(on.enabled);
     }
 
     #[test]

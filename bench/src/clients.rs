@@ -129,6 +129,7 @@ pub async fn register(channel: Channel, username: String) -> Result<String, Stat
         .register(RegisterRequest {
             username,
             password: PASSWORD.into(),
+            email: String::new(),
         })
         .await
         .map(|response| response.into_inner().access_token)
@@ -143,6 +144,7 @@ pub async fn register_session(
         .register(RegisterRequest {
             username,
             password: PASSWORD.into(),
+            email: String::new(),
         })
         .await
         .map(|response| {

@@ -56,11 +56,9 @@ impl Application {
         // here, before it has changed anything.
         let (secrets, key_origin) = secrets::keyring(&settings)?;
         // Read and checked before anything else starts, so that a bad
-        // directory stops authd here rather than when a mail is due; the
-        // domain renders with them once it composes mails (issue 21's
-        // verification and reset).
-        crate::mail::load_templates(settings.mail_templates_dir.as_deref())?;
-        let mail = settings
+        // directory stops authd here rather than when a mail is due.
+        let templates = crate::mail::load_templates(settings.mail_templates_dir.as_deref())?;
+        let sender = settings
             .smtp()?
             .map(|smtp| SmtpSender::new(&smtp).map(Arc::new))
             .transpose()?;
@@ -74,7 +72,13 @@ impl Application {
             .local_addr()
             .map_or(settings.listen.port(), |address| address.port());
         let factors = settings.second_factors(port)?;
-        let auth = Arc::new(authenticator(database, secrets, factors, &settings).await?);
+        let listening = listener.local_addr().unwrap_or(settings.listen);
+        let mail = settings.mail(listening, templates)?;
+        let auth = Arc::new(
+            authenticator(database, secrets, factors, &settings)
+                .await?
+                .with_mail(mail),
+        );
         auth.take_up_revocations(RevocationsFrom::InForce)
             .await
             .context("cannot load revocations")?;
@@ -86,7 +90,7 @@ impl Application {
             auth,
             health,
             routes,
-            mail,
+            mail: sender,
         })
     }
 

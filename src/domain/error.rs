@@ -20,10 +20,24 @@ pub enum AuthError {
     /// The username is registered already. Clients see ALREADY_EXISTS.
     #[error("username is already taken")]
     UsernameTaken,
-    /// Another account has verified this email address (compared with the
-    /// domain in lower case). Clients see ALREADY_EXISTS (409).
+    /// Another account has verified this email address (compared in lower
+    /// case). Clients see ALREADY_EXISTS (409).
     #[error("email address is already in use")]
     EmailTaken,
+    /// The operation mails someone, and authd has no `--smtp-url`: email
+    /// verification is off. Clients see FAILED_PRECONDITION (409 over REST,
+    /// as every failed precondition: a 5xx would say "retry", and retrying
+    /// changes nothing until an operator configures mail).
+    #[error("mail is not configured on this server")]
+    MailNotConfigured,
+    /// ResendEmailVerification for an address already verified. Clients see
+    /// FAILED_PRECONDITION (409 over REST).
+    #[error("the email address is already verified")]
+    EmailAlreadyVerified,
+    /// ResendEmailVerification for an account without an address: set one
+    /// with SetEmail. Clients see FAILED_PRECONDITION (409 over REST).
+    #[error("the account has no email address; set one first")]
+    EmailNotSet,
     /// Wrong username or wrong password. One message for both on purpose, so
     /// that nobody learns which usernames exist. Clients see UNAUTHENTICATED.
     #[error("invalid username or password")]
@@ -195,6 +209,9 @@ impl AuthError {
                 .map_or("INVALID_ARGUMENT", |violation| violation.reason),
             Self::UsernameTaken => "USERNAME_TAKEN",
             Self::EmailTaken => "EMAIL_TAKEN",
+            Self::MailNotConfigured => "MAIL_NOT_CONFIGURED",
+            Self::EmailAlreadyVerified => "EMAIL_ALREADY_VERIFIED",
+            Self::EmailNotSet => "EMAIL_NOT_SET",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::InvalidToken(rejection) => rejection.reason(),
             Self::RefreshTokenInvalid => "REFRESH_TOKEN_INVALID",

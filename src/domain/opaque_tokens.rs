@@ -1,6 +1,7 @@
 //! Opaque tokens: 256 bits of randomness behind a fixed prefix that says
 //! what the token is for, stored only as the SHA-256 of their secret.
-//! Refresh tokens and second-factor tickets are two kinds. A fast hash is
+//! Refresh tokens, second-factor tickets and mailed email verification
+//! tokens are three kinds. A fast hash is
 //! enough here, unlike for passwords: nobody can guess 256 random bits, so
 //! there is no dictionary to slow down.
 
@@ -29,6 +30,11 @@ pub const REFRESH_TOKEN: OpaqueTokenKind = OpaqueTokenKind {
 /// Second-factor tickets, which Login hands out and CompleteLogin takes.
 pub const MFA_TICKET: OpaqueTokenKind = OpaqueTokenKind {
     prefix: "authd_mt_",
+};
+
+/// Email verification tokens, mailed in a link that VerifyEmail takes.
+pub const EMAIL_VERIFICATION: OpaqueTokenKind = OpaqueTokenKind {
+    prefix: "authd_ev_",
 };
 
 /// A new token and the hash it is stored under.
@@ -86,7 +92,7 @@ mod tests {
 
     #[test]
     fn a_generated_token_parses_to_its_hash() {
-        for kind in [REFRESH_TOKEN, MFA_TICKET] {
+        for kind in [REFRESH_TOKEN, MFA_TICKET, EMAIL_VERIFICATION] {
             let new = kind.generate().unwrap();
             assert_eq!(kind.parse(&new.token).unwrap(), new.hash);
             assert!(!new.hash.contains(&new.token[kind.prefix.len()..]));

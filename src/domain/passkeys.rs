@@ -27,7 +27,7 @@ use super::ports::{
     CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyUse, Store,
 };
 use super::second_factor::SecondFactorProof;
-use super::service::{Authenticator, ClientInfo, Session, User};
+use super::service::{Authenticator, ClientInfo, Session};
 use super::sessions::caller;
 use super::step_up::StepUp;
 use crate::deadline::Deadline;
@@ -653,10 +653,7 @@ impl<S: Store> Authenticator<S> {
             return Err(AuthError::PasskeyVerificationFailed);
         }
         tracing::info!(user_id = %record.id, passkey_id = %stored.id, "passkey accepted");
-        let user = User {
-            id: record.id,
-            username: record.username,
-        };
+        let user = self.user_of(record).await?;
         self.start_session(
             user,
             client,
@@ -1060,7 +1057,7 @@ mod tests {
                 };
                 let session = self
                     .auth
-                    .register(credentials, &client(), None)
+                    .register(credentials, None, &client(), None)
                     .await
                     .unwrap();
                 self.claims(&session).await

@@ -120,6 +120,8 @@ impl<S: Store> Authenticator<S> {
         let user = User {
             id: Uuid::now_v7(),
             username: username.as_str().to_owned(),
+            email: None,
+            email_verified: false,
         };
         let record = PasskeyRecord {
             id: Uuid::now_v7(),

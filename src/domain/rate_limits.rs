@@ -1,14 +1,16 @@
 //! Brute-force limits, one mechanism for every surface: per client address
 //! for Login and Register (in memory: an address is one instance's
-//! business), and per username for failed logins and per account for wrong
-//! second-factor codes (in the database, so that attempts spread over
-//! several instances share one budget).
+//! business), and per username for failed logins, per account for wrong
+//! second-factor codes and per account and email address for verification
+//! mails (in the database, so that attempts spread over several instances
+//! share one budget).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use uuid::Uuid;
@@ -64,6 +66,11 @@ pub struct RateLimitSettings {
     pub login_failures_per_username: Option<Rate>,
     /// Wrong TOTP and recovery codes together, per account.
     pub second_factor_failures_per_account: Option<Rate>,
+    /// Verification mails (SetEmail, ResendEmailVerification) per account.
+    pub verification_mails_per_account: Option<Rate>,
+    /// Verification mails per email address (those of Register too), so
+    /// that nobody's inbox can be flooded from many accounts.
+    pub verification_mails_per_address: Option<Rate>,
 }
 
 /// Checks and counts attempts against the limits.
@@ -72,6 +79,8 @@ pub struct RateLimiter {
     register_per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     login_failures_per_username: Option<Rate>,
     second_factor_failures_per_account: Option<Rate>,
+    verification_mails_per_account: Option<Rate>,
+    verification_mails_per_address: Option<Rate>,
 }
 
 impl RateLimiter {
@@ -82,6 +91,8 @@ impl RateLimiter {
             register_per_address: settings.register_per_address.map(keyed),
             login_failures_per_username: settings.login_failures_per_username,
             second_factor_failures_per_account: settings.second_factor_failures_per_account,
+            verification_mails_per_account: settings.verification_mails_per_account,
+            verification_mails_per_address: settings.verification_mails_per_address,
         }
     }
 
@@ -180,6 +191,40 @@ impl RateLimiter {
         store
             .delete_rate_limit(&second_factor_failure_key(user_id))
             .await
+    }
+
+    /// Counts a verification mail to `address_normalized` for `account`
+    /// (none for a registration), or refuses it, spending nothing, when
+    /// either budget is spent.
+    pub async fn admit_verification_mail<S: RateLimitStore>(
+        &self,
+        store: &S,
+        account: Option<Uuid>,
+        address_normalized: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        let now_ms = now.timestamp_millis();
+        let budgets = [
+            account.map(|user_id| {
+                (
+                    self.verification_mails_per_account,
+                    format!("verification-mails-account:{user_id}"),
+                    "verification_mails_per_account",
+                )
+            }),
+            Some((
+                self.verification_mails_per_address,
+                format!("verification-mails-address:{address_normalized}"),
+                "verification_mails_per_address",
+            )),
+        ];
+        for (rate, key, name) in budgets.iter().flatten() {
+            check_budget(store, *rate, key, now_ms, name).await?;
+        }
+        for (rate, key, _) in budgets.iter().flatten() {
+            spend_budget(store, *rate, key, now_ms).await?;
+        }
+        Ok(())
     }
 
     /// Forgets in-memory state of addresses whose budget is full again.
@@ -286,6 +331,8 @@ mod tests {
             register_per_address: None,
             login_failures_per_username: None,
             second_factor_failures_per_account: None,
+            verification_mails_per_account: None,
+            verification_mails_per_address: None,
         });
         let attacker: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {

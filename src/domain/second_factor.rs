@@ -261,9 +261,8 @@ impl<S: Store> Authenticator<S> {
         }
         tracing::info!(%user_id, method = method.amr(), "second factor accepted");
         let authentication = Authentication::password(Utc::now()).and(method);
-        let session = self
-            .start_session(record.into(), client, authentication)
-            .await?;
+        let user = self.user_of(record).await?;
+        let session = self.start_session(user, client, authentication).await?;
         Ok(CompletedLogin {
             session,
             recovery_codes_left,

@@ -13,10 +13,12 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::authentication::Authentication;
+use super::credentials::email::EmailAddress;
 use super::credentials::{Credentials, Password};
+use super::email_addresses::MailSettings;
 use super::error::AuthError;
 use super::passwords::PasswordHasher;
-use super::ports::{RevokedToken, Store, UserRecord};
+use super::ports::{EmailRecord, RevokedToken, Store, UserRecord};
 use super::rate_limits::RateLimiter;
 use super::second_factor::{LoginOutcome, SecondFactorSettings};
 use super::sessions::SessionSettings;
@@ -31,13 +33,20 @@ use authd_token::Claims;
 pub struct User {
     pub id: Uuid,
     pub username: String,
+    /// The account's address, if it has one, as the user gave it.
+    pub email: Option<String>,
+    /// Whether a token mailed to `email` came back.
+    pub email_verified: bool,
 }
 
-impl From<UserRecord> for User {
-    fn from(record: UserRecord) -> Self {
+impl User {
+    /// The account `record` with its address (`EmailStore::email_of`).
+    pub(super) fn new(record: UserRecord, email: Option<&EmailRecord>) -> Self {
         Self {
             id: record.id,
             username: record.username,
+            email: email.map(|email| email.address.clone()),
+            email_verified: email.is_some_and(|email| email.verified_at.is_some()),
         }
     }
 }
@@ -109,6 +118,8 @@ pub struct Authenticator<S> {
     pub(super) factors: SecondFactorSettings,
     /// Seals and opens the secrets the database keeps (signing keys now).
     pub(super) secrets: SecretsKeyring,
+    /// Mail: off unless [`with_mail`](Self::with_mail) turns it on.
+    pub(super) mail: MailSettings,
 }
 
 impl<S: Store> Authenticator<S> {
@@ -129,16 +140,25 @@ impl<S: Store> Authenticator<S> {
             sessions,
             factors,
             secrets,
+            mail: MailSettings::default(),
         }
     }
 
-    /// Creates an account and logs it in. `deadline` is when the client
-    /// stops waiting, if it said so: a call whose hash would not be done by
-    /// then is refused at once.
+    /// Composes mails with `mail`, and sends them when it says so.
+    #[must_use]
+    pub fn with_mail(self, mail: MailSettings) -> Self {
+        Self { mail, ..self }
+    }
+
+    /// Creates an account, with its address if given (unverified; its
+    /// verification mailed when mail is on), and logs it in. `deadline` is
+    /// when the client stops waiting, if it said so: a call whose hash
+    /// would not be done by then is refused at once.
     #[tracing::instrument(skip_all, fields(username = %credentials.username.as_str(), client = %client.address))]
     pub async fn register(
         &self,
         credentials: Credentials,
+        email: Option<EmailAddress>,
         client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<Session, AuthError> {
@@ -150,21 +170,33 @@ impl<S: Store> Authenticator<S> {
             return Err(AuthError::UsernameTaken);
         }
         let ticket = self.hasher.admit(deadline)?;
-        let password_hash = self.hasher.hash(ticket, password).await?;
-        let user = User {
-            id: Uuid::now_v7(),
-            username: username.as_str().to_owned(),
-        };
-        self.store
-            .insert_user(UserRecord {
-                id: user.id,
-                username: user.username.clone(),
-                username_canonical: username.canonical().to_owned(),
-                password_hash: Some(password_hash),
-                created_at: Utc::now(),
-                disabled_at: None,
-            })
+        let user_id = Uuid::now_v7();
+        // Before the hash, so that a spent mail budget costs none.
+        let email = self
+            .new_account_email(user_id, username.as_str(), email.as_ref())
             .await?;
+        let password_hash = self.hasher.hash(ticket, password).await?;
+        let record = UserRecord {
+            id: user_id,
+            username: username.as_str().to_owned(),
+            username_canonical: username.canonical().to_owned(),
+            password_hash: Some(password_hash),
+            created_at: Utc::now(),
+            disabled_at: None,
+        };
+        let user = match &email {
+            None => {
+                self.store.insert_user(record.clone()).await?;
+                User::new(record, None)
+            }
+            Some((address, verification)) => {
+                let verification = verification.as_ref().map(|(token, mail)| (token, mail));
+                self.store
+                    .insert_user_with_email(record.clone(), address, verification)
+                    .await?;
+                User::new(record, Some(address))
+            }
+        };
         tracing::info!(user_id = %user.id, "registered");
         self.start_session(user, client, Authentication::password(Utc::now()))
             .await
@@ -202,8 +234,9 @@ impl<S: Store> Authenticator<S> {
         if let Some(challenge) = self.second_factor_challenge(record.id).await? {
             return Ok(LoginOutcome::SecondFactorRequired(challenge));
         }
+        let user = self.user_of(record).await?;
         let session = self
-            .start_session(record.into(), client, Authentication::password(Utc::now()))
+            .start_session(user, client, Authentication::password(Utc::now()))
             .await?;
         Ok(LoginOutcome::Session(session))
     }

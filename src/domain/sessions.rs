@@ -180,6 +180,8 @@ impl<S: Store> Authenticator<S> {
                 return Err(self.reused(&session).await);
             }
         }
+        // Before the session moves on: a failed read leaves it as it was.
+        let user = self.user_of(user).await?;
         let next = REFRESH_TOKEN.generate()?;
         let successor = RefreshTokenRecord {
             token_hash: next.hash,
@@ -200,7 +202,7 @@ impl<S: Store> Authenticator<S> {
             refresh_generation: successor.generation,
             ..session
         };
-        self.grant(user.into(), &extended, next.token, now)
+        self.grant(user, &extended, next.token, now)
     }
 
     /// A retired refresh token came back: the sign of a stolen one. Ends
@@ -300,7 +302,8 @@ impl<S: Store> Authenticator<S> {
         self.end_every_session(record.id, claims.iat, "password_changed")
             .await?;
         tracing::info!("password changed");
-        self.start_session(record.into(), client, Authentication::password(Utc::now()))
+        let user = self.user_of(record).await?;
+        self.start_session(user, client, Authentication::password(Utc::now()))
             .await
     }
 

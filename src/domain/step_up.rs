@@ -130,7 +130,7 @@ impl<S: Store> Authenticator<S> {
             .find_session(session_id)
             .await?
             .ok_or(AuthError::SessionEnded)?;
-        let user = User::from(record);
+        let user = self.user_of(record).await?;
         let token = self.tokens.issue(
             user.id,
             &user.username,

@@ -18,20 +18,22 @@ use super::pb::{
     RefreshResponse, RegenerateRecoveryCodesRequest, RegenerateRecoveryCodesResponse,
     RegisterRequest, RegisterResponse, RegisterWithPasskeyRequest, RegisterWithPasskeyResponse,
     RemovePasskeyRequest, RemovePasskeyResponse, RenamePasskeyRequest, RenamePasskeyResponse,
-    RevokeSessionRequest, RevokeSessionResponse, SetPasswordRequest, SetPasswordResponse,
-    StartPasskeyLoginRequest, StartPasskeyLoginResponse, StartPasskeyReauthenticationRequest,
-    StartPasskeyReauthenticationResponse, StartPasskeyRegistrationRequest,
-    StartPasskeyRegistrationResponse, StartPasskeySignupRequest, StartPasskeySignupResponse,
-    StartTotpEnrollmentRequest, StartTotpEnrollmentResponse, VerifyRequest, VerifyResponse,
+    ResendEmailVerificationRequest, ResendEmailVerificationResponse, RevokeSessionRequest,
+    RevokeSessionResponse, SetEmailRequest, SetEmailResponse, SetPasswordRequest,
+    SetPasswordResponse, StartPasskeyLoginRequest, StartPasskeyLoginResponse,
+    StartPasskeyReauthenticationRequest, StartPasskeyReauthenticationResponse,
+    StartPasskeyRegistrationRequest, StartPasskeyRegistrationResponse, StartPasskeySignupRequest,
+    StartPasskeySignupResponse, StartTotpEnrollmentRequest, StartTotpEnrollmentResponse,
+    VerifyEmailRequest, VerifyEmailResponse, VerifyRequest, VerifyResponse,
     auth_service_server::AuthService, change_password_request, complete_login_request,
     delete_account_request, disable_totp_request, reauthenticate_request,
-    regenerate_recovery_codes_request, remove_passkey_request,
+    regenerate_recovery_codes_request, remove_passkey_request, set_email_request,
 };
 use crate::deadline::Deadline;
 use crate::domain::{
-    AuthError, Authenticator, ClientInfo, Credentials, LoginOutcome, PasskeySummary, Password,
-    RecoveryCode, SecondFactorFields, SecondFactorProof, Session, SessionSummary, Store, TotpCode,
-    User,
+    AuthError, Authenticator, ClientInfo, Credentials, EmailAddress, LoginOutcome, PasskeySummary,
+    Password, RecoveryCode, SecondFactorFields, SecondFactorProof, Session, SessionSummary, Store,
+    TotpCode, User,
 };
 use crate::http::client_address::ClientAddressResolver;
 
@@ -75,9 +77,20 @@ impl<S: Store> AuthService for AuthGrpc<S> {
     ) -> Result<Response<RegisterResponse>, Status> {
         let client = self.client(&request);
         let deadline = client_deadline(&request);
-        let RegisterRequest { username, password } = request.into_inner();
-        let credentials = Credentials::for_registration(&username, password)?;
-        let session = self.auth.register(credentials, &client, deadline).await?;
+        let RegisterRequest {
+            username,
+            password,
+            email,
+        } = request.into_inner();
+        let (credentials, email) = Credentials::for_registration_with_email(
+            &username,
+            password,
+            (!email.is_empty()).then_some(email.as_str()),
+        )?;
+        let session = self
+            .auth
+            .register(credentials, email, &client, deadline)
+            .await?;
         Ok(Response::new(session.into()))
     }
 
@@ -352,6 +365,44 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         Ok(Response::new(session.into()))
     }
 
+    async fn set_email(
+        &self,
+        request: Request<SetEmailRequest>,
+    ) -> Result<Response<SetEmailResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let deadline = client_deadline(&request);
+        let SetEmailRequest { email, second } = request.get_ref();
+        let email = EmailAddress::parse(email)
+            .map_err(|violation| AuthError::InvalidInput(vec![violation]))?;
+        let second = second_factor(second.as_ref())?;
+        let user = self
+            .auth
+            .set_email(&claims, email, second, deadline)
+            .await?;
+        Ok(Response::new(SetEmailResponse {
+            user: Some(user.into()),
+        }))
+    }
+
+    async fn verify_email(
+        &self,
+        request: Request<VerifyEmailRequest>,
+    ) -> Result<Response<VerifyEmailResponse>, Status> {
+        let user = self.auth.verify_email(&request.get_ref().token).await?;
+        Ok(Response::new(VerifyEmailResponse {
+            user: Some(user.into()),
+        }))
+    }
+
+    async fn resend_email_verification(
+        &self,
+        request: Request<ResendEmailVerificationRequest>,
+    ) -> Result<Response<ResendEmailVerificationResponse>, Status> {
+        let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        self.auth.resend_email_verification(&claims).await?;
+        Ok(Response::new(ResendEmailVerificationResponse {}))
+    }
+
     async fn get_mfa_status(
         &self,
         request: Request<GetMfaStatusRequest>,
@@ -410,9 +461,12 @@ impl<S: Store> AuthService for AuthGrpc<S> {
     ) -> Result<Response<VerifyResponse>, Status> {
         let claims = self.auth.verify(&request.get_ref().access_token).await?;
         Ok(Response::new(VerifyResponse {
+            // From the token alone: its address is no claim.
             user: Some(pb::User {
                 id: claims.sub.clone(),
                 username: claims.username.clone(),
+                email: String::new(),
+                email_verified: false,
             }),
             issued_at: Some(timestamp(claims.iat)),
             expires_at: Some(timestamp(claims.exp)),
@@ -527,7 +581,8 @@ second_factor_oneof!(
     disable_totp_request::Second,
     regenerate_recovery_codes_request::Second,
     reauthenticate_request::Second,
-    remove_passkey_request::Second
+    remove_passkey_request::Second,
+    set_email_request::Second
 );
 
 fn fields(oneof: Option<&impl SecondFactorOneof>) -> SecondFactorFields<'_> {
@@ -615,6 +670,8 @@ impl From<User> for pb::User {
         Self {
             id: user.id.to_string(),
             username: user.username,
+            email: user.email.unwrap_or_default(),
+            email_verified: user.email_verified,
         }
     }
 }

@@ -39,7 +39,10 @@ impl From<AuthError> for Status {
             | AuthError::TotpNotEnabled
             | AuthError::PasswordNotSet
             | AuthError::PasswordAlreadySet
-            | AuthError::LastSignInMethod => Code::FailedPrecondition,
+            | AuthError::LastSignInMethod
+            | AuthError::MailNotConfigured
+            | AuthError::EmailAlreadyVerified
+            | AuthError::EmailNotSet => Code::FailedPrecondition,
             AuthError::PasskeyCeremonyInvalid => Code::FailedPrecondition,
             AuthError::PasskeyVerificationFailed | AuthError::UserVerificationRequired => {
                 Code::Unauthenticated

@@ -142,7 +142,10 @@ impl From<AuthError> for Problem {
             | AuthError::TotpNotEnabled
             | AuthError::PasswordNotSet
             | AuthError::PasswordAlreadySet
-            | AuthError::LastSignInMethod => StatusCode::CONFLICT,
+            | AuthError::LastSignInMethod
+            | AuthError::MailNotConfigured
+            | AuthError::EmailAlreadyVerified
+            | AuthError::EmailNotSet => StatusCode::CONFLICT,
             AuthError::PasskeyCeremonyInvalid | AuthError::PasskeyAlreadyRegistered => {
                 StatusCode::CONFLICT
             }
@@ -218,6 +221,9 @@ impl From<AuthError> for Problem {
             AuthError::Internal(cause) => tracing::error!(cause = ?cause, "internal error"),
             AuthError::UsernameTaken
             | AuthError::EmailTaken
+            | AuthError::MailNotConfigured
+            | AuthError::EmailAlreadyVerified
+            | AuthError::EmailNotSet
             | AuthError::DeadlineExceeded
             | AuthError::SessionNotFound
             | AuthError::AccountDisabled

@@ -18,7 +18,7 @@ use super::client_gone::{CLIENT_CLOSED_REQUEST, is_grpc};
 
 /// authd's gRPC methods, each counted under its own route: every method of
 /// every service served (a test holds this list to the protos).
-const GRPC_METHODS: [&str; 35] = [
+const GRPC_METHODS: [&str; 38] = [
     "/auth.v1.AuthService/Register",
     "/auth.v1.AuthService/Login",
     "/auth.v1.AuthService/Logout",
@@ -48,6 +48,9 @@ const GRPC_METHODS: [&str; 35] = [
     "/auth.v1.AuthService/StartPasskeySignup",
     "/auth.v1.AuthService/RegisterWithPasskey",
     "/auth.v1.AuthService/SetPassword",
+    "/auth.v1.AuthService/SetEmail",
+    "/auth.v1.AuthService/VerifyEmail",
+    "/auth.v1.AuthService/ResendEmailVerification",
     "/auth.v1.RevocationService/WatchRevocations",
     "/envoy.service.auth.v3.Authorization/Check",
     "/grpc.health.v1.Health/Check",
@@ -57,7 +60,7 @@ const GRPC_METHODS: [&str; 35] = [
 ];
 
 /// authd's REST routes without a parameter.
-pub(crate) const REST_ROUTES: [&str; 29] = [
+pub(crate) const REST_ROUTES: [&str; 32] = [
     "/auth/forward",
     "/user/register",
     "/user/register/passkey/start",
@@ -80,6 +83,9 @@ pub(crate) const REST_ROUTES: [&str; 29] = [
     "/user/passkeys/registration",
     "/user/reauthenticate",
     "/user/reauthenticate/passkey",
+    "/user/email",
+    "/user/email/verify",
+    "/user/email/verification",
     "/token/refresh",
     "/.well-known/jwks.json",
     "/.well-known/openid-configuration",

@@ -53,6 +53,18 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// The domain of `--mail-from`'s address: the right-hand side of the
+/// Message-IDs authd writes.
+///
+/// # Errors
+/// `from` is not a mailbox.
+pub fn sender_domain(from: &str) -> anyhow::Result<String> {
+    let mailbox = from
+        .parse::<Mailbox>()
+        .with_context(|| format!("--mail-from {from:?} is not a mail address"))?;
+    Ok(mailbox.email.domain().to_owned())
+}
+
 /// Sends mail to one SMTP server.
 pub struct SmtpSender {
     transport: AsyncSmtpTransport<Tokio1Executor>,

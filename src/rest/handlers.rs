@@ -24,11 +24,11 @@ use super::origin::from_this_or_allowed_origin;
 use super::second_factor::{MfaRequiredResponseBody, SecondFactorBody as _};
 use crate::domain::{
     AccessToken, AuthError, Claims, Credentials, LoginOutcome, Password, PublicJwk,
-    SecondFactorProof, Session, SessionSummary, Store, TokenRejection,
+    SecondFactorProof, Session, SessionSummary, Store, TokenRejection, User,
 };
 use crate::http::problem::Problem;
 
-/// A new account's username and password.
+/// A new account's username and password, and perhaps its email address.
 #[derive(Debug, ToSchema)]
 pub struct CredentialsBody {
     #[schema(schema_with = username_schema)]
@@ -38,6 +38,10 @@ pub struct CredentialsBody {
     /// (refused with 400, reason PASSWORD_TOO_COMMON).
     #[schema(example = "correct horse battery staple", format = Password, min_length = 8, max_length = 128)]
     pub password: String,
+    /// Optional: stored unverified, and a verification link is mailed to
+    /// it when authd sends mail (refused with 400, reason INVALID_EMAIL).
+    #[schema(schema_with = super::email::email_schema, nullable = false)]
+    pub email: Option<String>,
 }
 
 /// A username and password to log in with.
@@ -80,6 +84,27 @@ pub struct UserBody {
     pub id: String,
     #[schema(example = "alice")]
     pub username: String,
+    /// The account's email address as given; absent when it has none, and
+    /// where the answer comes from the token alone (`/verify`, `/user/me`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "alice@example.com", nullable = false)]
+    pub email: Option<String>,
+    /// Whether the mailed link came back; absent where the answer comes
+    /// from the token alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub email_verified: Option<bool>,
+}
+
+impl From<User> for UserBody {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            username: user.username,
+            email: user.email,
+            email_verified: Some(user.email_verified),
+        }
+    }
 }
 
 /// A session's new tokens (also set as cookies).
@@ -256,6 +281,7 @@ impl FromFields for CredentialsBody {
         Self {
             username: fields.string("username"),
             password: fields.string("password"),
+            email: fields.optional_string("email"),
         }
     }
 }
@@ -344,9 +370,9 @@ pub(super) const UNSUPPORTED_MEDIA_TYPE: &str = "The body is not sent as applica
     responses(
         (status = 201, description = "Registered and logged in; the token is also set as a cookie", body = TokenBody,
             headers(("set-cookie" = String, description = "The access token, HttpOnly; Secure; SameSite=Strict"))),
-        (status = 400, description = format!("A username or password the rules above refuse (reasons INVALID_USERNAME, PASSWORD_REQUIRED, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, PASSWORD_TOO_COMMON), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = format!("A username, password or email address the rules above refuse (reasons INVALID_USERNAME, PASSWORD_REQUIRED, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, PASSWORD_TOO_COMMON, INVALID_EMAIL), or {UNREADABLE_BODY}"), body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The username is taken (reason USERNAME_TAKEN)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many registrations from this address (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
+        (status = 429, description = "Too many registrations from this client address, or verification mails to this email address (reason RATE_LIMITED)", body = Problem, content_type = "application/problem+json",
             headers(("retry-after" = u32, description = "Seconds until a retry can succeed"))),
         (status = 413, description = BODY_TOO_LARGE, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = UNSUPPORTED_MEDIA_TYPE, body = Problem, content_type = "application/problem+json"),
@@ -359,11 +385,19 @@ pub async fn register<S: Store>(
     jar: CookieJar,
     JsonBody(body): JsonBody<CredentialsBody>,
 ) -> Result<(StatusCode, CookieJar, Json<TokenBody>), Problem> {
-    let credentials =
-        body.parse(|body| Credentials::for_registration(&body.username, body.password))?;
+    let (credentials, email) = body.parse(|body| {
+        Credentials::for_registration_with_email(
+            &body.username,
+            body.password,
+            body.email.as_deref(),
+        )
+    })?;
     // REST clients state no deadline: only `--hash-queue-timeout` (and the
     // request timeout within it) limits the wait.
-    let session = state.auth.register(credentials, &client, None).await?;
+    let session = state
+        .auth
+        .register(credentials, email, &client, None)
+        .await?;
     let (jar, body) = state.session_response(jar, session);
     Ok((StatusCode::CREATED, jar, body))
 }
@@ -726,9 +760,12 @@ fn claims_body(claims: &Claims) -> Result<ClaimsBody, AuthError> {
     Ok(ClaimsBody {
         issued_at: timestamp(claims.iat)?,
         expires_at: timestamp(claims.exp)?,
+        // From the token alone: its address is no claim.
         user: UserBody {
             id: claims.sub.clone(),
             username: claims.username.clone(),
+            email: None,
+            email_verified: None,
         },
         token_id: claims.jti.clone(),
         session_id: claims.sid.clone(),
@@ -769,10 +806,7 @@ impl<S> RestState<S> {
             access_token: token.token,
             token_type: TOKEN_TYPE,
             expires_in: token.expires_in,
-            user: UserBody {
-                id: user.id.to_string(),
-                username: user.username,
-            },
+            user: user.into(),
             refresh_token: refresh.token,
             refresh_expires_in: refresh.expires_in,
             session_id: id.to_string(),

@@ -4,6 +4,7 @@
 
 mod body;
 mod caller;
+mod email;
 mod handlers;
 mod origin;
 mod passkeys;
@@ -67,6 +68,7 @@ pub struct RestState<S> {
         (name = "auth", description = "Accounts and sessions"),
         (name = "second factors", description = "TOTP, recovery codes, and Logins that need them"),
         (name = "passkeys", description = "Registering passkeys (WebAuthn) and signing in with them"),
+        (name = "email", description = "The account's email address and its verification by mail"),
         (name = "keys", description = "Public keys for verifying tokens locally")
     )
 )]
@@ -302,6 +304,9 @@ fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
         .routes(routes!(passkeys::finish_passkey_login))
         .routes(routes!(passwordless::start_passkey_signup))
         .routes(routes!(passwordless::register_with_passkey))
+        .routes(routes!(email::set_email))
+        .routes(routes!(email::verify_email))
+        .routes(routes!(email::resend_email_verification))
 }
 
 /// The Prometheus text exposition of every metric.

@@ -120,7 +120,8 @@ second_factor_body!(
     StepUpBody,
     ReauthenticateBody,
     super::handlers::ChangePasswordBody,
-    super::handlers::PasswordBody
+    super::handlers::PasswordBody,
+    super::email::SetEmailBody
 );
 
 /// A completed Login: a new session's tokens (also set as cookies).
@@ -507,10 +508,7 @@ pub async fn reauthenticate<S: Store>(
             access_token: renewed.token.token,
             token_type: "Bearer",
             expires_in: renewed.token.expires_in,
-            user: UserBody {
-                id: renewed.user.id.to_string(),
-                username: renewed.user.username,
-            },
+            user: renewed.user.into(),
             session_id: renewed.session_id.to_string(),
         }),
     ))

@@ -30,14 +30,15 @@ impl EmailStore for Database {
         &self,
         user: UserRecord,
         email: &EmailRecord,
-        token: &MailTokenRecord,
-        mail: &OutboxMail,
+        verification: Option<(&MailTokenRecord, &OutboxMail)>,
     ) -> Result<(), AuthError> {
         let transaction = self.connection.begin().await.map_err(classify)?;
         insert_user_row(&transaction, user).await?;
         put_email(&transaction, email).await?;
-        put_token(&transaction, token).await?;
-        queue(&transaction, mail).await?;
+        if let Some((token, mail)) = verification {
+            put_token(&transaction, token).await?;
+            queue(&transaction, mail).await?;
+        }
         transaction.commit().await.map_err(classify)
     }
 

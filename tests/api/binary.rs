@@ -160,6 +160,7 @@ async fn the_binary_serves_logs_where_and_stops_cleanly_on_sigterm() {
         .register(authd::grpc::pb::RegisterRequest {
             username: "binary-user".into(),
             password: crate::helpers::PASSWORD.into(),
+            email: String::new(),
         })
         .await
         .expect("serves real requests");

@@ -78,6 +78,7 @@ impl Authd {
             .register(authd::grpc::pb::RegisterRequest {
                 username: "Ursula".into(),
                 password: PASSWORD.into(),
+                email: String::new(),
             })
             .await
             .expect("registered");

@@ -51,6 +51,7 @@ async fn kill_9_during_a_flood_loses_no_acknowledged_registration_or_logout() {
                         .register(RegisterRequest {
                             username: username.clone(),
                             password: PASSWORD.into(),
+                            email: String::new(),
                         })
                         .await
                     else {
@@ -102,6 +103,7 @@ async fn kill_9_during_a_flood_loses_no_acknowledged_registration_or_logout() {
             .register(RegisterRequest {
                 username: username.clone(),
                 password: PASSWORD.into(),
+                email: String::new(),
             })
             .await
             .expect_err("an acknowledged registration must hold");

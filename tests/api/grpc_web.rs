@@ -161,6 +161,7 @@ async fn every_rpc_works_over_grpc_web_in_both_encodings_and_http_versions() {
             let register = RegisterRequest {
                 username: username.clone(),
                 password: PASSWORD.into(),
+                email: String::new(),
             };
 
             let reply = call(&client, &app, encoding, "Register", &register, None).await;
@@ -213,6 +214,7 @@ async fn grpc_web_errors_carry_the_status() {
     let taken = RegisterRequest {
         username: "Lara".into(),
         password: PASSWORD.into(),
+        email: String::new(),
     };
     call(&client, &app, Encoding::Binary, "Register", &taken, None).await;
 

@@ -322,6 +322,7 @@ impl TestApp {
             .register(RegisterRequest {
                 username: username.into(),
                 password: password.into(),
+                email: String::new(),
             })
             .await
             .map(tonic::Response::into_inner)

@@ -14,6 +14,7 @@ mod cross_origin;
 mod cross_surface;
 mod deploy_envoy;
 mod discovery;
+mod email;
 mod envoy_check;
 mod forward_auth;
 mod grpc_web;

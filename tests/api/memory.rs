@@ -71,6 +71,7 @@ async fn resident_memory_is_bounded_during_a_login_burst_and_comes_back_after() 
         .register(RegisterRequest {
             username: "memory-user".into(),
             password: PASSWORD.into(),
+            email: String::new(),
         })
         .await
         .expect("registered");

@@ -90,8 +90,7 @@ pub async fn register(
         .insert_user_with_email(
             account.clone(),
             &email(account.id, address, now),
-            &token,
-            &mail(address, now),
+            Some((&token, &mail(address, now))),
         )
         .await
         .expect("register");
@@ -268,8 +267,10 @@ async fn a_registration_refused_for_its_name_queues_no_mail() {
         .insert_user_with_email(
             twin.clone(),
             &email(twin.id, "eve@example.com", now),
-            &token(twin.id, "eve@example.com", now),
-            &mail("eve@example.com", now),
+            Some((
+                &token(twin.id, "eve@example.com", now),
+                &mail("eve@example.com", now),
+            )),
         )
         .await;
 

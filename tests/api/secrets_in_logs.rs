@@ -44,6 +44,7 @@ async fn no_secret_reaches_the_log() {
         .register(RegisterRequest {
             username: name.clone(),
             password: PASSWORD.into(),
+            email: String::new(),
         })
         .await
         .expect("registered")
@@ -184,6 +185,7 @@ async fn no_second_factor_secret_reaches_the_log() {
         .register(RegisterRequest {
             username: name.clone(),
             password: PASSWORD.into(),
+            email: String::new(),
         })
         .await
         .expect("registered")

@@ -3,6 +3,7 @@
 //! edge: past `Credentials::for_registration` / `for_login` (or a code's
 //! `parse`) an invalid value cannot exist.
 
+pub mod email;
 pub mod recovery_codes;
 pub mod totp;
 
@@ -218,6 +219,25 @@ impl Credentials {
     /// Validates a registration, reporting every bad field at once.
     pub fn for_registration(username: &str, password: String) -> Result<Self, AuthError> {
         Self::collect(Username::parse(username), Password::parse_new(password))
+    }
+
+    /// Validates a registration that may bring an email address, reporting
+    /// every bad field at once.
+    pub fn for_registration_with_email(
+        username: &str,
+        password: String,
+        email: Option<&str>,
+    ) -> Result<(Self, Option<email::EmailAddress>), AuthError> {
+        let email = email.map(email::EmailAddress::parse).transpose();
+        match (Self::for_registration(username, password), email) {
+            (Ok(credentials), Ok(email)) => Ok((credentials, email)),
+            (Err(AuthError::InvalidInput(mut violations)), Err(violation)) => {
+                violations.push(violation);
+                Err(AuthError::InvalidInput(violations))
+            }
+            (Err(error), _) => Err(error),
+            (Ok(_), Err(violation)) => Err(AuthError::InvalidInput(vec![violation])),
+        }
     }
 
     /// Validates a login, reporting every bad field at once.

@@ -69,8 +69,9 @@ pub trait EmailStore: Send + Sync + 'static {
         user_id: Uuid,
     ) -> impl Future<Output = Result<Option<EmailRecord>, AuthError>> + Send;
 
-    /// Stores a new account with its unverified address, the address's
-    /// verification token and the mail that carries it, in one transaction.
+    /// Stores a new account with its unverified address and, when mail is
+    /// on, the address's verification token and the mail that carries it,
+    /// in one transaction.
     ///
     /// # Errors
     /// MUST return `AuthError::UsernameTaken` as `UserStore::insert_user`
@@ -79,8 +80,7 @@ pub trait EmailStore: Send + Sync + 'static {
         &self,
         user: UserRecord,
         email: &EmailRecord,
-        token: &MailTokenRecord,
-        mail: &OutboxMail,
+        verification: Option<(&MailTokenRecord, &OutboxMail)>,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
     /// Sets or replaces a user's address (unverified), replaces the user's
