@@ -200,6 +200,7 @@ const passkeySignInButton = byId("passkey-sign-in", HTMLButtonElement);
 const registerForm = byId("register", HTMLFormElement);
 const registerUsername = byId("register-username", HTMLInputElement);
 const registerPassword = byId("register-password", HTMLInputElement);
+const passkeyRegisterButton = byId("passkey-register", HTMLButtonElement);
 const listSessionsButton = byId("list-sessions", HTMLButtonElement);
 const sessionList = byId("session-list", HTMLUListElement);
 const changePasswordForm = byId("change-password", HTMLFormElement);
@@ -531,6 +532,22 @@ async function register(): Promise<string> {
   return `Account created. Welcome, ${await signedIn(state)}.`;
 }
 
+// An account whose only credential is a passkey: authd's creation options
+// go to navigator.credentials.create, as for "Add a passkey". The autofill
+// request is given up first: a browser runs one WebAuthn request at a time.
+async function passkeyRegister(): Promise<string> {
+  autofill?.abort();
+  const ceremony = await authd.startPasskeySignup(registerUsername.value);
+  const credentialJson = await browserCredential(() =>
+    navigator.credentials.create({
+      publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(JSON.parse(ceremony.optionsJson)),
+    }),
+  );
+  const state = await authd.registerWithPasskey(ceremony.ceremonyId, credentialJson);
+  registerPassword.value = "";
+  return `Account created with a passkey, no password. Welcome, ${await signedIn(state)}.`;
+}
+
 async function logIn(): Promise<string> {
   const answer = await authd.logIn(signInUsername.value, signInPassword.value);
   signInPassword.value = "";
@@ -556,10 +573,15 @@ function secondFactorProof(typed: string) {
   if (!typed.trim()) {
     return undefined;
   }
-  const second = secondFactor(typed);
+  return proof(secondFactor(typed));
+}
+
+function proof(second: SecondFactor) {
   return "totpCode" in second
     ? { case: "totpCode" as const, value: second.totpCode }
-    : { case: "recoveryCode" as const, value: second.recoveryCode };
+    : "recoveryCode" in second
+      ? { case: "recoveryCode" as const, value: second.recoveryCode }
+      : { case: "passkeyCredentialJson" as const, value: second.passkeyCredentialJson };
 }
 
 async function completeLogin(): Promise<string> {
@@ -952,6 +974,7 @@ onSubmit(disableTotpForm, disableTotpPanel, disableTotp);
 onSubmit(addPasskeyForm, addPasskeyPanel, addPasskey);
 // Refused or cancelled, the autofill it gave up is offered again.
 passkeySignInButton.addEventListener("click", () => void run(signInPanel, passkeySignIn).then(offerAutofillOnNextFocus));
+passkeyRegisterButton.addEventListener("click", () => void run(registerPanel, passkeyRegister).then(offerAutofillOnNextFocus));
 startTotpButton.addEventListener("click", () => void run(mfaPanel, startTotp));
 cancelSecondFactorButton.addEventListener("click", cancelSecondFactor);
 copySecretButton.addEventListener("click", () => void copySecret());
