@@ -3,7 +3,8 @@
 // standing in for the device's platform authenticator (as in
 // passkeys.test.mjs, which says how the autofill is driven headless): a
 // sign-up with a passkey and no password, the passkey signing in again
-// through the username field's autofill.
+// through the username field's autofill, a password set afterwards, and
+// the passkey as the second step after it.
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { Visitor, launchChromium, screenshotDir, startAuthd, stopAuthd } from "./support.mjs";
 
 const username = "dana";
+const password = "correct horse battery";
 
 const PLATFORM_AUTHENTICATOR = {
   protocol: "ctap2",
@@ -154,6 +156,55 @@ describe("an account with a passkey only on the demo page", { timeout: 180_000 }
       await visitor.text("session-factors"),
       "Multi-factor session (assurance level 2): signed in with a passkey.",
     );
+  });
+
+  // The passkey then is the second factor after the password: authd's
+  // mfa_required names "passkey", and "Use a passkey" gives it.
+  it("sets a password, and signs in with it and the passkey as the second step", async () => {
+    const { visitor } = device;
+    await visitor.page.getByTestId("set-password-new").fill(password);
+    await visitor.press("set-password");
+    assert.deepEqual(await visitor.said("set-password"), {
+      words: "Password set: your username and password sign you in too, with your passkey as the second step.",
+      reason: null,
+      outcome: "success",
+    });
+    const field = visitor.page.getByTestId("set-password-new");
+    await field.fill("another password entirely");
+    await visitor.press("set-password");
+    assert.deepEqual(await visitor.fieldState(field), {
+      invalid: "true",
+      words: 'This account has a password already: change it under "Change password".',
+      reason: "PASSWORD_ALREADY_SET",
+      focused: true,
+    });
+
+    await signOut(device);
+    await holdingCredentials(device, () => visitor.logIn(username, password));
+    assert.equal(await visitor.text("session"), "Not signed in");
+    assert.deepEqual(await visitor.context.cookies(), [], "no cookie before the second step");
+    assert.deepEqual(await visitor.said("session"), {
+      words: "Password accepted. Now your passkey.",
+      reason: null,
+      outcome: "success",
+    });
+    assert.equal(await visitor.page.getByTestId("second-factor-code").isVisible(), false, "no code to give");
+    screenshots.push(await visitor.screenshot("passwordless-02-second-step"));
+    await visitor.press("second-factor-passkey");
+    assert.equal(await visitor.text("session"), `Signed in as ${username}`);
+    assert.equal(
+      await visitor.text("session-factors"),
+      "Multi-factor session (assurance level 2): signed in with password and a passkey.",
+    );
+    const { amr } = await visitor.page.evaluate(async (accessToken) => {
+      const response = await fetch("/verify", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ access_token: accessToken }),
+      });
+      return response.json();
+    }, await visitor.page.getByTestId("token").textContent());
+    assert.ok(amr.includes("pwd") && (amr.includes("hwk") || amr.includes("swk")), `amr ${amr}`);
   });
 
   it("refuses a passkey sign-up for a name in use", async () => {

@@ -216,6 +216,11 @@ const checkTokenForm = byId("check-token", HTMLFormElement);
 const secondFactorForm = byId("second-factor", HTMLFormElement);
 const secondFactorInput = byId("second-factor-code", HTMLInputElement);
 const cancelSecondFactorButton = byId("cancel-second-factor", HTMLButtonElement);
+const secondFactorCodeBox = byId("second-factor-code-box", HTMLDivElement);
+const completeLoginButton = byId("complete-login", HTMLButtonElement);
+const secondFactorPasskeyButton = byId("second-factor-passkey", HTMLButtonElement);
+const setPasswordForm = byId("set-password", HTMLFormElement);
+const setPasswordInput = byId("set-password-new", HTMLInputElement);
 const mfaStatusText = byId("mfa-status", HTMLParagraphElement);
 const startTotpButton = byId("start-totp", HTMLButtonElement);
 const enrollmentBox = byId("totp-enrollment", HTMLDivElement);
@@ -273,6 +278,11 @@ const deleteAccountPanel = new Panel(
     REAUTHENTICATION_REQUIRED: deleteAccountCodeInput,
   },
 );
+const setPasswordPanel = new Panel(
+  byId("set-password-panel", HTMLElement),
+  { new_password: setPasswordInput },
+  { PASSWORD_ALREADY_SET: setPasswordInput, REAUTHENTICATION_REQUIRED: setPasswordInput },
+);
 const checkTokenPanel = new Panel(byId("check-token-panel", HTMLElement));
 // authd names the field after the kind of code; the page has one field for both.
 const secondFactorPanel = new Panel(
@@ -316,6 +326,7 @@ const panels = [
   registerPanel,
   sessionsPanel,
   changePasswordPanel,
+  setPasswordPanel,
   deleteAccountPanel,
   checkTokenPanel,
 ];
@@ -369,6 +380,12 @@ function showSession(): void {
   for (const element of document.querySelectorAll<HTMLElement>(".second-factor")) {
     element.hidden = Boolean(session) || pendingLogin === undefined;
   }
+  // Only the ways the account can prove itself with.
+  const methods = pendingLogin?.methods ?? [];
+  const codes = methods.includes("totp") || methods.includes("recovery_code");
+  secondFactorCodeBox.hidden = !codes;
+  completeLoginButton.hidden = !codes;
+  secondFactorPasskeyButton.hidden = !methods.includes("passkey");
   showMfa();
   offerAutofillWhileSignedOut();
 }
@@ -384,8 +401,11 @@ function offerAutofillWhileSignedOut(): void {
 // How a session signed in, from its token's amr (RFC 8176) and assurance
 // level.
 function describeFactors(amr: readonly string[], assuranceLevel: number): string {
-  const how = amr.includes("hwk") || amr.includes("swk")
-    ? "a passkey"
+  const passkey = amr.includes("hwk") || amr.includes("swk");
+  const how = passkey
+    ? amr.includes("pwd")
+      ? "password and a passkey"
+      : "a passkey"
     : amr.includes("otp")
       ? "password and authenticator app"
       : amr.includes("rc")
@@ -555,8 +575,15 @@ async function logIn(): Promise<string> {
     pendingLogin = answer.mfaRequired;
     secondFactorInput.value = "";
     showSession();
+    const { methods } = answer.mfaRequired;
+    if (!methods.includes("totp")) {
+      secondFactorPasskeyButton.focus();
+      return "Password accepted. Now your passkey.";
+    }
     secondFactorInput.focus();
-    return "Password accepted. Now the code from your authenticator app, or a recovery code.";
+    return methods.includes("passkey")
+      ? "Password accepted. Now the code from your authenticator app, a recovery code, or your passkey."
+      : "Password accepted. Now the code from your authenticator app, or a recovery code.";
   }
   return `Welcome, ${await signedIn(answer)}.`;
 }
@@ -584,13 +611,26 @@ function proof(second: SecondFactor) {
       : { case: "passkeyCredentialJson" as const, value: second.passkeyCredentialJson };
 }
 
-async function completeLogin(): Promise<string> {
+// The second step with a passkey: authd's request options came with the
+// password's answer.
+async function completeLoginWithPasskey(): Promise<string> {
+  const optionsJson = pendingLogin?.passkeyOptionsJson;
+  if (optionsJson === undefined) {
+    return "Sign in first.";
+  }
+  const passkeyCredentialJson = await browserCredential(() =>
+    navigator.credentials.get({ publicKey: requestOptions(optionsJson) }),
+  );
+  return completeLogin({ passkeyCredentialJson });
+}
+
+async function completeLogin(second?: SecondFactor): Promise<string> {
   const pending = pendingLogin;
   if (!pending) {
     return "Sign in first.";
   }
   try {
-    const state = await authd.completeLogin(pending.ticket, secondFactor(secondFactorInput.value));
+    const state = await authd.completeLogin(pending.ticket, second ?? secondFactor(secondFactorInput.value));
     secondFactorInput.value = "";
     const left = state.recoveryCodesLeft;
     const welcome = `Welcome, ${await signedIn(state)}.`;
@@ -788,6 +828,14 @@ async function removePasskey(passkey: Passkey): Promise<string> {
   return `Removed the passkey "${passkey.name}": it signs in no more.`;
 }
 
+// For an account made with a passkey, which has none: the page cannot tell
+// beforehand, and authd says PASSWORD_ALREADY_SET for one that has.
+async function setPassword(): Promise<string> {
+  await asSignedIn.auth.setPassword({ newPassword: setPasswordInput.value });
+  setPasswordInput.value = "";
+  return "Password set: your username and password sign you in too, with your passkey as the second step.";
+}
+
 function cancelSecondFactor(): void {
   pendingLogin = undefined;
   secondFactorInput.value = "";
@@ -968,7 +1016,9 @@ onSubmit(signInForm, signInPanel, logIn);
 onSubmit(registerForm, registerPanel, register);
 onSubmit(changePasswordForm, changePasswordPanel, changePassword);
 onSubmit(deleteAccountForm, deleteAccountPanel, deleteAccount);
-onSubmit(secondFactorForm, secondFactorPanel, completeLogin);
+onSubmit(secondFactorForm, secondFactorPanel, () => completeLogin());
+onSubmit(setPasswordForm, setPasswordPanel, setPassword);
+secondFactorPasskeyButton.addEventListener("click", () => void run(secondFactorPanel, completeLoginWithPasskey));
 onSubmit(confirmTotpForm, confirmTotpPanel, confirmTotp);
 onSubmit(disableTotpForm, disableTotpPanel, disableTotp);
 onSubmit(addPasskeyForm, addPasskeyPanel, addPasskey);
