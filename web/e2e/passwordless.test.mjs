@@ -3,8 +3,9 @@
 // standing in for the device's platform authenticator (as in
 // passkeys.test.mjs, which says how the autofill is driven headless): a
 // sign-up with a passkey and no password, the passkey signing in again
-// through the username field's autofill, a password set afterwards, and
-// the passkey as the second step after it.
+// through the username field's autofill, a password set afterwards, the
+// passkey as the second step after it, a passkey removed with a passkey
+// step-up, and the last passkey of an account without a password kept.
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -50,14 +51,19 @@ describe("an account with a passkey only on the demo page", { timeout: 180_000 }
     page.on("pageerror", (error) => pageErrors.push(error));
     const cdp = await context.newCDPSession(page);
     await cdp.send("WebAuthn.enable");
-    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-      options: PLATFORM_AUTHENTICATOR,
-    });
+    const authenticatorId = await addAuthenticator(cdp);
     await page.goto(pageOrigin);
     const visitor = new Visitor(context, page);
     await visitor.idle();
     await autofillOff(page);
     return { visitor, cdp, authenticatorId };
+  }
+
+  async function addAuthenticator(cdp) {
+    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+      options: PLATFORM_AUTHENTICATOR,
+    });
+    return authenticatorId;
   }
 
   function autofillOff(page) {
@@ -91,6 +97,21 @@ describe("an account with a passkey only on the demo page", { timeout: 180_000 }
       .evaluateAll((items) => items.map((item) => item.querySelector("input").value));
   }
 
+  function passkeyItem(visitor, index) {
+    return visitor.page.getByTestId("passkey-list").getByRole("listitem").nth(index);
+  }
+
+  // The page's StartPasskeyReauthentication calls (grpc-web), as they go.
+  function watchStepUps(visitor) {
+    const stepUps = [];
+    visitor.page.on("request", (request) => {
+      if (new URL(request.url()).pathname.endsWith("/StartPasskeyReauthentication")) {
+        stepUps.push(request.url());
+      }
+    });
+    return stepUps;
+  }
+
   async function signUpWithPasskey(visitor, name) {
     await visitor.fill("Username", name, visitor.form("Create an account"));
     await visitor.press("passkey-register");
@@ -100,6 +121,7 @@ describe("an account with a passkey only on the demo page", { timeout: 180_000 }
     await mkdir(screenshotDir, { recursive: true });
     dataDir = await mkdtemp(join(tmpdir(), "authd-web-passwordless-"));
     authd = await startAuthd(dataDir);
+    // On authd's RP id, localhost (see passkeys.test.mjs).
     const url = new URL(authd.origin);
     url.hostname = "localhost";
     pageOrigin = url.origin;
@@ -220,6 +242,64 @@ describe("an account with a passkey only on the demo page", { timeout: 180_000 }
     const { credentials } = await other.cdp.send("WebAuthn.getCredentials", { authenticatorId: other.authenticatorId });
     assert.deepEqual(credentials, [], "no passkey made for a name authd refused");
     await other.visitor.context.close();
+  });
+
+  // A session that signed in with a password alone, before the account
+  // had a passkey, has not passed the account's second factor: removing a
+  // passkey then needs a proof, and without a code typed the page answers
+  // authd's REAUTHENTICATION_REQUIRED with a passkey
+  // (StartPasskeyReauthentication, then the removal with the assertion).
+  it("removes a passkey with a passkey step-up for a session that signed in with a password alone", async () => {
+    const frank = await open();
+    const { visitor } = frank;
+    const stepUps = watchStepUps(visitor);
+    await visitor.register("frank", password);
+    await visitor.page.getByTestId("passkey-name").fill("Laptop");
+    await visitor.press("add-passkey");
+    assert.deepEqual(await listedPasskeys(visitor), ["Laptop"]);
+    assert.equal(
+      await visitor.text("session-factors"),
+      "Single-factor session (assurance level 1): signed in with password.",
+    );
+
+    await visitor.click(passkeyItem(visitor, 0).getByRole("button", { name: "Remove" }));
+    assert.deepEqual(await visitor.said("passkeys"), {
+      words: 'Removed the passkey "Laptop": it signs in no more.',
+      reason: null,
+      outcome: "success",
+    });
+    assert.equal(stepUps.length, 1, "one passkey step-up");
+    assert.deepEqual(await listedPasskeys(visitor), []);
+    await visitor.context.close();
+  });
+
+  // An account without a password keeps its last passkey: its only way in.
+  it("removes one of two passkeys of an account without a password, and refuses to remove the last", async () => {
+    const erin = await open();
+    const { visitor, cdp } = erin;
+    const stepUps = watchStepUps(visitor);
+    await signUpWithPasskey(visitor, "erin");
+    // A second device, its own passkey.
+    await cdp.send("WebAuthn.removeVirtualAuthenticator", { authenticatorId: erin.authenticatorId });
+    await addAuthenticator(cdp);
+    await visitor.page.getByTestId("passkey-name").fill("Phone");
+    await visitor.press("add-passkey");
+    assert.deepEqual(await listedPasskeys(visitor), ["Passkey", "Phone"]);
+
+    // The sign-up session passed two factors just now: no step-up asked.
+    await visitor.click(passkeyItem(visitor, 0).getByRole("button", { name: "Remove" }));
+    assert.equal((await visitor.said("passkeys")).words, 'Removed the passkey "Passkey": it signs in no more.');
+    await visitor.click(passkeyItem(visitor, 0).getByRole("button", { name: "Remove" }));
+    assert.deepEqual(await visitor.said("passkeys"), {
+      words: "This is the account's only passkey and it has no password: removing it would lock you out.",
+      reason: "LAST_SIGN_IN_METHOD",
+      outcome: "error",
+    });
+    assert.deepEqual(stepUps, []);
+    assert.deepEqual(await listedPasskeys(visitor), ["Phone"]);
+    assert.equal(await visitor.text("session"), "Signed in as erin", "still signed in");
+    screenshots.push(await visitor.screenshot("passwordless-03-last-passkey"));
+    await visitor.context.close();
   });
 
   it("loaded nothing from elsewhere and threw nothing", () => {

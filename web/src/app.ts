@@ -818,11 +818,20 @@ async function renamePasskey(passkey: Passkey, input: HTMLInputElement): Promise
   return `Renamed the passkey "${passkey.name}" to "${renamed?.name}".`;
 }
 
-// Step-up protected: with TOTP on, a code unless this session passed the
-// second factor recently (a passkey sign-in does).
+// Step-up protected: the account has a second factor (this passkey at
+// least), so unless the session passed one recently (a passkey sign-in
+// does) authd asks for a proof: the code typed, else one of the account's
+// passkeys (StartPasskeyReauthentication's challenge, answered here).
 async function removePasskey(passkey: Passkey): Promise<string> {
   const second = secondFactorProof(passkeyStepUpInput.value);
-  await asSignedIn.auth.removePasskey({ passkeyId: passkey.id, ...(second ? { second } : {}) });
+  try {
+    await asSignedIn.auth.removePasskey({ passkeyId: passkey.id, ...(second ? { second } : {}) });
+  } catch (error) {
+    if (second || !(error instanceof AuthdError && error.reason === "REAUTHENTICATION_REQUIRED")) {
+      throw error;
+    }
+    await asSignedIn.auth.removePasskey({ passkeyId: passkey.id, second: await passkeyStepUp() });
+  }
   passkeyStepUpInput.value = "";
   await loadPasskeys();
   return `Removed the passkey "${passkey.name}": it signs in no more.`;
@@ -834,6 +843,16 @@ async function setPassword(): Promise<string> {
   await asSignedIn.auth.setPassword({ newPassword: setPasswordInput.value });
   setPasswordInput.value = "";
   return "Password set: your username and password sign you in too, with your passkey as the second step.";
+}
+
+// A passkey's proof for one step-up request: an assertion of the
+// challenge authd bound to this session.
+async function passkeyStepUp() {
+  const { optionsJson } = await asSignedIn.auth.startPasskeyReauthentication({});
+  const credentialJson = await browserCredential(() =>
+    navigator.credentials.get({ publicKey: requestOptions(optionsJson) }),
+  );
+  return proof({ passkeyCredentialJson: credentialJson });
 }
 
 function cancelSecondFactor(): void {
