@@ -124,6 +124,7 @@ describe("the demo page", { timeout: 120_000 }, () => {
       { form: "sign-in", username: true, passwords: ["current-password"] },
       { form: "register", username: true, passwords: ["new-password"] },
       { form: "change-password", username: true, passwords: ["current-password", "new-password"] },
+      { form: "set-password", username: true, passwords: ["new-password"] },
       { form: "delete-account", username: true, passwords: ["current-password"] },
     ]);
   });

@@ -200,6 +200,7 @@ const passkeySignInButton = byId("passkey-sign-in", HTMLButtonElement);
 const registerForm = byId("register", HTMLFormElement);
 const registerUsername = byId("register-username", HTMLInputElement);
 const registerPassword = byId("register-password", HTMLInputElement);
+const passkeyRegisterButton = byId("passkey-register", HTMLButtonElement);
 const listSessionsButton = byId("list-sessions", HTMLButtonElement);
 const sessionList = byId("session-list", HTMLUListElement);
 const changePasswordForm = byId("change-password", HTMLFormElement);
@@ -215,6 +216,11 @@ const checkTokenForm = byId("check-token", HTMLFormElement);
 const secondFactorForm = byId("second-factor", HTMLFormElement);
 const secondFactorInput = byId("second-factor-code", HTMLInputElement);
 const cancelSecondFactorButton = byId("cancel-second-factor", HTMLButtonElement);
+const secondFactorCodeBox = byId("second-factor-code-box", HTMLDivElement);
+const completeLoginButton = byId("complete-login", HTMLButtonElement);
+const secondFactorPasskeyButton = byId("second-factor-passkey", HTMLButtonElement);
+const setPasswordForm = byId("set-password", HTMLFormElement);
+const setPasswordInput = byId("set-password-new", HTMLInputElement);
 const mfaStatusText = byId("mfa-status", HTMLParagraphElement);
 const startTotpButton = byId("start-totp", HTMLButtonElement);
 const enrollmentBox = byId("totp-enrollment", HTMLDivElement);
@@ -272,6 +278,11 @@ const deleteAccountPanel = new Panel(
     REAUTHENTICATION_REQUIRED: deleteAccountCodeInput,
   },
 );
+const setPasswordPanel = new Panel(
+  byId("set-password-panel", HTMLElement),
+  { new_password: setPasswordInput },
+  { PASSWORD_ALREADY_SET: setPasswordInput, REAUTHENTICATION_REQUIRED: setPasswordInput },
+);
 const checkTokenPanel = new Panel(byId("check-token-panel", HTMLElement));
 // authd names the field after the kind of code; the page has one field for both.
 const secondFactorPanel = new Panel(
@@ -315,6 +326,7 @@ const panels = [
   registerPanel,
   sessionsPanel,
   changePasswordPanel,
+  setPasswordPanel,
   deleteAccountPanel,
   checkTokenPanel,
 ];
@@ -368,6 +380,12 @@ function showSession(): void {
   for (const element of document.querySelectorAll<HTMLElement>(".second-factor")) {
     element.hidden = Boolean(session) || pendingLogin === undefined;
   }
+  // Only the ways the account can prove itself with.
+  const methods = pendingLogin?.methods ?? [];
+  const codes = methods.includes("totp") || methods.includes("recovery_code");
+  secondFactorCodeBox.hidden = !codes;
+  completeLoginButton.hidden = !codes;
+  secondFactorPasskeyButton.hidden = !methods.includes("passkey");
   showMfa();
   offerAutofillWhileSignedOut();
 }
@@ -383,8 +401,11 @@ function offerAutofillWhileSignedOut(): void {
 // How a session signed in, from its token's amr (RFC 8176) and assurance
 // level.
 function describeFactors(amr: readonly string[], assuranceLevel: number): string {
-  const how = amr.includes("hwk") || amr.includes("swk")
-    ? "a passkey"
+  const passkey = amr.includes("hwk") || amr.includes("swk");
+  const how = passkey
+    ? amr.includes("pwd")
+      ? "password and a passkey"
+      : "a passkey"
     : amr.includes("otp")
       ? "password and authenticator app"
       : amr.includes("rc")
@@ -531,6 +552,22 @@ async function register(): Promise<string> {
   return `Account created. Welcome, ${await signedIn(state)}.`;
 }
 
+// An account whose only credential is a passkey: authd's creation options
+// go to navigator.credentials.create, as for "Add a passkey". The autofill
+// request is given up first: a browser runs one WebAuthn request at a time.
+async function passkeyRegister(): Promise<string> {
+  autofill?.abort();
+  const ceremony = await authd.startPasskeySignup(registerUsername.value);
+  const credentialJson = await browserCredential(() =>
+    navigator.credentials.create({
+      publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(JSON.parse(ceremony.optionsJson)),
+    }),
+  );
+  const state = await authd.registerWithPasskey(ceremony.ceremonyId, credentialJson);
+  registerPassword.value = "";
+  return `Account created with a passkey, no password. Welcome, ${await signedIn(state)}.`;
+}
+
 async function logIn(): Promise<string> {
   const answer = await authd.logIn(signInUsername.value, signInPassword.value);
   signInPassword.value = "";
@@ -538,8 +575,15 @@ async function logIn(): Promise<string> {
     pendingLogin = answer.mfaRequired;
     secondFactorInput.value = "";
     showSession();
+    const { methods } = answer.mfaRequired;
+    if (!methods.includes("totp")) {
+      secondFactorPasskeyButton.focus();
+      return "Password accepted. Now your passkey.";
+    }
     secondFactorInput.focus();
-    return "Password accepted. Now the code from your authenticator app, or a recovery code.";
+    return methods.includes("passkey")
+      ? "Password accepted. Now the code from your authenticator app, a recovery code, or your passkey."
+      : "Password accepted. Now the code from your authenticator app, or a recovery code.";
   }
   return `Welcome, ${await signedIn(answer)}.`;
 }
@@ -556,19 +600,37 @@ function secondFactorProof(typed: string) {
   if (!typed.trim()) {
     return undefined;
   }
-  const second = secondFactor(typed);
-  return "totpCode" in second
-    ? { case: "totpCode" as const, value: second.totpCode }
-    : { case: "recoveryCode" as const, value: second.recoveryCode };
+  return proof(secondFactor(typed));
 }
 
-async function completeLogin(): Promise<string> {
+function proof(second: SecondFactor) {
+  return "totpCode" in second
+    ? { case: "totpCode" as const, value: second.totpCode }
+    : "recoveryCode" in second
+      ? { case: "recoveryCode" as const, value: second.recoveryCode }
+      : { case: "passkeyCredentialJson" as const, value: second.passkeyCredentialJson };
+}
+
+// The second step with a passkey: authd's request options came with the
+// password's answer.
+async function completeLoginWithPasskey(): Promise<string> {
+  const optionsJson = pendingLogin?.passkeyOptionsJson;
+  if (optionsJson === undefined) {
+    return "Sign in first.";
+  }
+  const passkeyCredentialJson = await browserCredential(() =>
+    navigator.credentials.get({ publicKey: requestOptions(optionsJson) }),
+  );
+  return completeLogin({ passkeyCredentialJson });
+}
+
+async function completeLogin(second?: SecondFactor): Promise<string> {
   const pending = pendingLogin;
   if (!pending) {
     return "Sign in first.";
   }
   try {
-    const state = await authd.completeLogin(pending.ticket, secondFactor(secondFactorInput.value));
+    const state = await authd.completeLogin(pending.ticket, second ?? secondFactor(secondFactorInput.value));
     secondFactorInput.value = "";
     const left = state.recoveryCodesLeft;
     const welcome = `Welcome, ${await signedIn(state)}.`;
@@ -756,14 +818,41 @@ async function renamePasskey(passkey: Passkey, input: HTMLInputElement): Promise
   return `Renamed the passkey "${passkey.name}" to "${renamed?.name}".`;
 }
 
-// Step-up protected: with TOTP on, a code unless this session passed the
-// second factor recently (a passkey sign-in does).
+// Step-up protected: the account has a second factor (this passkey at
+// least), so unless the session passed one recently (a passkey sign-in
+// does) authd asks for a proof: the code typed, else one of the account's
+// passkeys (StartPasskeyReauthentication's challenge, answered here).
 async function removePasskey(passkey: Passkey): Promise<string> {
   const second = secondFactorProof(passkeyStepUpInput.value);
-  await asSignedIn.auth.removePasskey({ passkeyId: passkey.id, ...(second ? { second } : {}) });
+  try {
+    await asSignedIn.auth.removePasskey({ passkeyId: passkey.id, ...(second ? { second } : {}) });
+  } catch (error) {
+    if (second || !(error instanceof AuthdError && error.reason === "REAUTHENTICATION_REQUIRED")) {
+      throw error;
+    }
+    await asSignedIn.auth.removePasskey({ passkeyId: passkey.id, second: await passkeyStepUp() });
+  }
   passkeyStepUpInput.value = "";
   await loadPasskeys();
   return `Removed the passkey "${passkey.name}": it signs in no more.`;
+}
+
+// For an account made with a passkey, which has none: the page cannot tell
+// beforehand, and authd says PASSWORD_ALREADY_SET for one that has.
+async function setPassword(): Promise<string> {
+  await asSignedIn.auth.setPassword({ newPassword: setPasswordInput.value });
+  setPasswordInput.value = "";
+  return "Password set: your username and password sign you in too, with your passkey as the second step.";
+}
+
+// A passkey's proof for one step-up request: an assertion of the
+// challenge authd bound to this session.
+async function passkeyStepUp() {
+  const { optionsJson } = await asSignedIn.auth.startPasskeyReauthentication({});
+  const credentialJson = await browserCredential(() =>
+    navigator.credentials.get({ publicKey: requestOptions(optionsJson) }),
+  );
+  return proof({ passkeyCredentialJson: credentialJson });
 }
 
 function cancelSecondFactor(): void {
@@ -946,12 +1035,15 @@ onSubmit(signInForm, signInPanel, logIn);
 onSubmit(registerForm, registerPanel, register);
 onSubmit(changePasswordForm, changePasswordPanel, changePassword);
 onSubmit(deleteAccountForm, deleteAccountPanel, deleteAccount);
-onSubmit(secondFactorForm, secondFactorPanel, completeLogin);
+onSubmit(secondFactorForm, secondFactorPanel, () => completeLogin());
+onSubmit(setPasswordForm, setPasswordPanel, setPassword);
+secondFactorPasskeyButton.addEventListener("click", () => void run(secondFactorPanel, completeLoginWithPasskey));
 onSubmit(confirmTotpForm, confirmTotpPanel, confirmTotp);
 onSubmit(disableTotpForm, disableTotpPanel, disableTotp);
 onSubmit(addPasskeyForm, addPasskeyPanel, addPasskey);
 // Refused or cancelled, the autofill it gave up is offered again.
 passkeySignInButton.addEventListener("click", () => void run(signInPanel, passkeySignIn).then(offerAutofillOnNextFocus));
+passkeyRegisterButton.addEventListener("click", () => void run(registerPanel, passkeyRegister).then(offerAutofillOnNextFocus));
 startTotpButton.addEventListener("click", () => void run(mfaPanel, startTotp));
 cancelSecondFactorButton.addEventListener("click", cancelSecondFactor);
 copySecretButton.addEventListener("click", () => void copySecret());

@@ -51,6 +51,9 @@ const WORDING: Readonly<Record<string, string>> = {
     "Your device did not check it is you (PIN, fingerprint or face): a passkey signs in only with that check.",
   PASSKEY_ALREADY_REGISTERED: "This passkey is registered already.",
   PASSKEY_NOT_FOUND: "That passkey was removed already.",
+  PASSWORD_ALREADY_SET: 'This account has a password already: change it under "Change password".',
+  PASSWORD_NOT_SET: 'This account has no password: it signs in with a passkey. "Set a password" gives it one.',
+  LAST_SIGN_IN_METHOD: "This is the account's only passkey and it has no password: removing it would lock you out.",
 };
 
 // What the browser's WebAuthn calls refuse with (DOMException names), in

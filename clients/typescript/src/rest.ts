@@ -141,7 +141,7 @@ export interface SessionInfo {
 
 /**
  * A started passkey ceremony (`POST /user/passkeys/registration`, `POST
- * /login/passkey/start`): the WebAuthn options for the browser, and the id
+ * /login/passkey/start`, `POST /user/register/passkey/start`): the WebAuthn options for the browser, and the id
  * to finish it with.
  */
 export interface PasskeyCeremony {
@@ -202,6 +202,22 @@ export interface RestCallOptions {
 export interface RestClient {
   /** `POST /user/register`: a new account and its first session; sets both cookies. */
   register(credentials: { username: string; password: string }, options?: RestCallOptions): Promise<SessionTokens>;
+  /**
+   * `POST /user/register/passkey/start`: starts signing up an account whose
+   * only credential is a passkey (USERNAME_TAKEN as `register` says it).
+   * Pass `optionsJson` to `navigator.credentials.create`, then the
+   * credential to {@link registerWithPasskey}.
+   */
+  startPasskeySignup(username: string, options?: RestCallOptions): Promise<PasskeyCeremony>;
+  /**
+   * `POST /user/register/passkey`: the new account, without a password, and
+   * its first session, multi-factor on its own; sets both cookies. `name`
+   * is the passkey's (`Passkey` when left out).
+   */
+  registerWithPasskey(
+    finish: { ceremonyId: string; credentialJson: string; name?: string },
+    options?: RestCallOptions,
+  ): Promise<SessionTokens>;
   /**
    * `POST /login`: a new session, setting both cookies; or, for an account
    * with a second factor, {@link MfaRequiredAnswer} and no cookie (see
@@ -266,6 +282,14 @@ export interface RestClient {
    * `auth_time`, also set as the access cookie.
    */
   reauthenticate(password: string, second?: SecondFactor, options?: RestCallOptions): Promise<Reauthenticated>;
+  /**
+   * `POST /user/reauthenticate/passkey`: a passkey challenge for the
+   * caller's session (single use; a new one replaces it). Its assertion is
+   * `{ passkeyCredentialJson }`, the `second` of a step-up call
+   * (PASSKEY_NOT_FOUND when the account has no passkey). Answers the
+   * request options JSON for `navigator.credentials.get`.
+   */
+  startPasskeyReauthentication(options?: RestCallOptions): Promise<string>;
   /**
    * `POST /user/passkeys/registration`: starts adding a passkey (needs a
    * recent authentication: REAUTHENTICATION_REQUIRED). Pass `optionsJson`
@@ -370,6 +394,15 @@ export function createRestClient(options: RestClientOptions): RestClient {
   return {
     register: ({ username, password }, callOptions) =>
       call("POST", "/user/register", { username, password }, callOptions).then(sessionTokens),
+    startPasskeySignup: (username, callOptions) =>
+      call("POST", "/user/register/passkey/start", { username }, callOptions).then(passkeyCeremony),
+    registerWithPasskey: ({ ceremonyId, credentialJson, name }, callOptions) =>
+      call(
+        "POST",
+        "/user/register/passkey",
+        { ceremony_id: ceremonyId, credential_json: credentialJson, ...(name === undefined ? {} : { name }) },
+        callOptions,
+      ).then(sessionTokens),
     login: ({ username, password }, callOptions) =>
       call("POST", "/login", { username, password }, callOptions).then(loginAnswer),
     completeLogin: (ticket, second, callOptions) =>
@@ -438,6 +471,10 @@ export function createRestClient(options: RestClientOptions): RestClient {
             sessionId: json.session_id,
           };
         },
+      ),
+    startPasskeyReauthentication: (callOptions) =>
+      call("POST", "/user/reauthenticate/passkey", undefined, callOptions).then(
+        (body) => (body as { options_json: string }).options_json,
       ),
     startPasskeyRegistration: (callOptions) =>
       call("POST", "/user/passkeys/registration", undefined, callOptions).then(passkeyCeremony),

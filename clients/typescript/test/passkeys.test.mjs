@@ -47,7 +47,7 @@ async function accountWithPasskey(name) {
 
 describe("passkeys over REST", () => {
   it("registers a passkey after a fresh sign-in, lists, renames and removes it", async () => {
-    const { accessToken, registered } = await accountWithPasskey(" Laptop ");
+    const { accessToken, passkey, registered } = await accountWithPasskey(" Laptop ");
     assert.equal(registered.name, "Laptop");
     assert.ok(registered.createdAt instanceof Date);
     assert.equal(registered.lastUsedAt, undefined);
@@ -60,7 +60,12 @@ describe("passkeys over REST", () => {
     await rest.renamePasskey(registered.id, "Phone", { accessToken });
     assert.deepEqual((await rest.listPasskeys({ accessToken })).map(({ name }) => name), ["Phone"]);
 
-    await rest.removePasskey(registered.id, undefined, { accessToken });
+    // With a passkey, the account has a second factor: a password session
+    // proves it for the step-up, here with the passkey itself.
+    const unproved = await refusal(rest.removePasskey(registered.id, undefined, { accessToken }));
+    assert.deepEqual([unproved.reason, unproved.httpStatus], ["REAUTHENTICATION_REQUIRED", 401]);
+    const optionsJson = await rest.startPasskeyReauthentication({ accessToken });
+    await rest.removePasskey(registered.id, { passkeyCredentialJson: passkey.assert(optionsJson) }, { accessToken });
     assert.deepEqual(await rest.listPasskeys({ accessToken }), []);
     const gone = await refusal(rest.removePasskey(registered.id, undefined, { accessToken }));
     assert.deepEqual([gone.reason, gone.httpStatus], ["PASSKEY_NOT_FOUND", 404]);
@@ -184,6 +189,50 @@ describe("the session helper with a passkey", () => {
       );
       assert.deepEqual([unverified.reason, unverified.httpStatus], ["USER_VERIFICATION_REQUIRED", 401]);
       assert.equal(session.current?.accessToken, state.accessToken, "still signed in, same token");
+    } finally {
+      session.close();
+    }
+  });
+});
+
+describe("an account with a passkey only", () => {
+  it("signs up with a passkey, refuses a taken name, takes a password, and proves a step-up with a passkey", async () => {
+    const username = uniqueName("pk");
+    const passkey = new SoftPasskey(origin);
+    const jar = cookieJar();
+    const session = createSession({ baseUrl: authd.url, fetch: jar.fetch, name: uniqueName("tabs") });
+    try {
+      const started = await session.startPasskeySignup(username);
+      const state = await session.registerWithPasskey(started.ceremonyId, passkey.register(started.optionsJson), "Laptop");
+      assert.equal(state.user.username, username);
+      assert.deepEqual([...jar.cookies.keys()].sort(), ["authd_refresh", "authd_token"]);
+      const info = await rest.verify(state.accessToken);
+      assert.equal(info.assuranceLevel, 2);
+
+      const taken = await refusal(rest.startPasskeySignup(username));
+      assert.equal(taken.httpStatus, 409);
+      assert.equal(taken.reason, "USERNAME_TAKEN");
+      const noPassword = await refusal(rest.login({ username, password: PASSWORD }));
+      assert.deepEqual([noPassword.reason, noPassword.httpStatus], ["INVALID_CREDENTIALS", 401]);
+
+      const { accessToken } = state;
+      const [only] = await rest.listPasskeys({ accessToken });
+      assert.equal(only.name, "Laptop");
+      const optionsJson = await rest.startPasskeyReauthentication({ accessToken });
+      const last = await refusal(
+        rest.removePasskey(only.id, { passkeyCredentialJson: passkey.assert(optionsJson) }, { accessToken }),
+      );
+      assert.deepEqual([last.reason, last.httpStatus], ["LAST_SIGN_IN_METHOD", 409]);
+
+      await rest.setPassword(PASSWORD, { accessToken });
+      const again = await refusal(rest.setPassword(PASSWORD, { accessToken }));
+      assert.deepEqual([again.reason, again.httpStatus], ["PASSWORD_ALREADY_SET", 409]);
+      const signedIn = await rest.login({ username, password: PASSWORD });
+      assert.deepEqual(signedIn.mfaRequired.methods, ["passkey"]);
+      const completed = await rest.completeLogin(signedIn.mfaRequired.ticket, {
+        passkeyCredentialJson: passkey.assert(signedIn.mfaRequired.passkeyOptionsJson),
+      });
+      assert.equal(completed.user.username, username);
     } finally {
       session.close();
     }

@@ -118,6 +118,27 @@ export class BrowserSession {
   }
 
   /**
+   * Starts signing up an account whose only credential is a passkey: pass
+   * the ceremony's `optionsJson` to `navigator.credentials.create`, and the
+   * credential to {@link registerWithPasskey}.
+   */
+  startPasskeySignup(username: string): Promise<PasskeyCeremony> {
+    return this.rest.startPasskeySignup(username);
+  }
+
+  /**
+   * Creates the account of a ceremony from {@link startPasskeySignup},
+   * without a password, with the credential
+   * (`JSON.stringify(credential.toJSON())`), and signs in as it: a session
+   * multi-factor on its own.
+   */
+  async registerWithPasskey(ceremonyId: string, credentialJson: string, name?: string): Promise<SessionState> {
+    return this.started(
+      await this.rest.registerWithPasskey({ ceremonyId, credentialJson, ...(name === undefined ? {} : { name }) }),
+    );
+  }
+
+  /**
    * Signs in; or, for an account with a second factor, answers
    * {@link MfaRequiredAnswer} (test with `isMfaRequired`) and is still signed
    * out: pass its ticket to {@link completeLogin} with a code.
