@@ -900,30 +900,43 @@ async fn login_case(
     .await
 }
 
+/// The concurrency Login is measured at beside the cheaper sign-ins: enough
+/// to keep the hash slots busy.
+const HASHING_CONCURRENCY: Concurrency = Concurrency {
+    connections: 1,
+    in_flight: 8,
+};
+
+/// An authd at the run's argon2 cost (`database` its SQLite file) with an
+/// account for each of [`HASHING_CONCURRENCY`]'s calls: what "a login" is
+/// measured on.
+async fn password_accounts(
+    run: &Run,
+    database: &str,
+) -> anyhow::Result<(Server, Vec<Channel>, Arc<Vec<String>>)> {
+    let hashing_args = run.hashing_args();
+    let hashing_args: Vec<&str> = hashing_args.iter().map(String::as_str).collect();
+    let server = run.start(database, &hashing_args).await?;
+    let channels = server.channels(HASHING_CONCURRENCY.connections).await?;
+    let mut usernames = Vec::with_capacity(HASHING_CONCURRENCY.total());
+    for n in 0..HASHING_CONCURRENCY.total() {
+        let username = format!("password-{n}");
+        clients::register(channels[0].clone(), username.clone()).await?;
+        usernames.push(username);
+    }
+    Ok((server, channels, Arc::new(usernames)))
+}
+
 /// The second factor against the first: Login at the default argon2 cost
 /// (what "a login" costs), CompleteLogin with a TOTP code, and with a
 /// recovery code (ten argon2 checks at 1 MiB), in turns, each at Login's
 /// concurrency, with the CPU time authd spent per call; then the access
 /// token's size with one factor and with two, which must stay under 1 KiB.
 async fn second_factor_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
-    let hashing = Concurrency {
-        connections: 1,
-        in_flight: 8,
-    };
-    let hashing_args = run.hashing_args();
-    let hashing_args: Vec<&str> = hashing_args.iter().map(String::as_str).collect();
-    let passwords = run
-        .start("second-factor-passwords.db", &hashing_args)
-        .await?;
-    let password_channels = passwords.channels(hashing.connections).await?;
-    let mut usernames = Vec::with_capacity(hashing.total());
-    for n in 0..hashing.total() {
-        let username = format!("password-{n}");
-        clients::register(password_channels[0].clone(), username.clone()).await?;
-        usernames.push(username);
-    }
+    let hashing = HASHING_CONCURRENCY;
+    let (passwords, password_channels, usernames) =
+        password_accounts(run, "second-factor-passwords.db").await?;
     let password_token = clients::login(password_channels[0].clone(), usernames[0].clone()).await?;
-    let usernames = Arc::new(usernames);
 
     // The accounts with TOTP log in cheaply: their tickets are made before
     // each turn, outside the timing, and the turns measure CompleteLogin
@@ -1058,21 +1071,9 @@ async fn second_factor_cases(run: &Run, report: &mut Report) -> anyhow::Result<(
 /// with the CPU time authd spent per call. A passkey sign-in does no argon2
 /// work, so it should run at ten times Login's rate or more.
 async fn passkey_cases(run: &Run, report: &mut Report) -> anyhow::Result<()> {
-    let hashing = Concurrency {
-        connections: 1,
-        in_flight: 8,
-    };
-    let hashing_args = run.hashing_args();
-    let hashing_args: Vec<&str> = hashing_args.iter().map(String::as_str).collect();
-    let passwords = run.start("passkey-passwords.db", &hashing_args).await?;
-    let password_channels = passwords.channels(hashing.connections).await?;
-    let mut usernames = Vec::with_capacity(hashing.total());
-    for n in 0..hashing.total() {
-        let username = format!("password-{n}");
-        clients::register(password_channels[0].clone(), username.clone()).await?;
-        usernames.push(username);
-    }
-    let usernames = Arc::new(usernames);
+    let hashing = HASHING_CONCURRENCY;
+    let (passwords, password_channels, usernames) =
+        password_accounts(run, "passkey-passwords.db").await?;
 
     // authd's default origin for a fresh start is the page it serves
     // itself, http://localhost:PORT, on the RP id `localhost`.
