@@ -56,8 +56,8 @@ pub use ports::{
     MailSender, MailTokenRecord, MfaTicketRecord, OutboxBacklog, OutboxMail, OutboxStore,
     PasskeyRecord, PasskeyRemoval, PasskeyStore, PasskeyUse, RateLimitStore, RecoveryCodeRecord,
     RefreshTokenRecord, RevocationEvent, RevocationStore, RevokedToken, SessionRecord,
-    SessionStore, SigningKeyRecord, SigningKeyStore, Store, StoreHealth, TotpRecord, UserRecord,
-    UserStore,
+    SessionStore, SigningKeyRecord, SigningKeyStore, Spend, Store, StoreHealth, TotpRecord,
+    UserRecord, UserStore,
 };
 pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};

@@ -24,10 +24,10 @@ use super::authentication::Authentication;
 use super::credentials::Username;
 use super::error::{AuthError, FieldViolation, TokenRejection};
 use super::ports::{
-    CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyUse, Store,
+    CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyUse, Spend, Store,
 };
 use super::second_factor::SecondFactorProof;
-use super::service::{Authenticator, ClientInfo, Session};
+use super::service::{Authenticator, ClientInfo, Session, User};
 use super::sessions::caller;
 use super::step_up::StepUp;
 use crate::deadline::Deadline;
@@ -408,6 +408,15 @@ const DEFAULT_NAME: &str = "Passkey";
 /// username, as an account with one passkey, the common case, shows.
 const DECOY_ID_BYTES: usize = 32;
 
+/// A passkey sign-in whose assertion checked out, before anything of it is
+/// written.
+struct PasskeySignIn {
+    user: User,
+    /// The passkey's use, to record with the session.
+    used: PasskeyUse,
+    backup_eligible: bool,
+}
+
 impl<S: Store> Authenticator<S> {
     /// Starts registering a passkey for the caller, whose authentication
     /// must be recent (a new way in is as sensitive as a new factor).
@@ -580,7 +589,55 @@ impl<S: Store> Authenticator<S> {
         client: &ClientInfo,
     ) -> Result<Session, AuthError> {
         self.limits.admit_login(client.address)?;
-        let ceremony = self.take_ceremony(ceremony_id, CeremonyKind::Login).await?;
+        let id = ceremony_id
+            .parse()
+            .map_err(|_| AuthError::PasskeyCeremonyInvalid)?;
+        let kind = CeremonyKind::Login;
+        let ceremony = self
+            .store
+            .find_passkey_ceremony(id, kind, Utc::now())
+            .await?
+            .ok_or(AuthError::PasskeyCeremonyInvalid)?;
+        let signed_in = match self.check_passkey_sign_in(&ceremony, credential_json).await {
+            Ok(signed_in) => signed_in,
+            Err(refusal) => {
+                // Spent on a refusal too: a ceremony answers one assertion.
+                self.store
+                    .take_passkey_ceremony(id, kind, Utc::now())
+                    .await?;
+                return Err(refusal);
+            }
+        };
+        // The ceremony, the counter and the session in one transaction: of
+        // racing finishes of one ceremony, or uses of one counter value,
+        // one signs in, and a sign-in commits once.
+        let spent = [
+            Spend::PasskeyCeremony { id, kind },
+            Spend::PasskeyUse(&signed_in.used),
+        ];
+        let user_id = signed_in.user.id;
+        let authentication = Authentication::passkey(signed_in.used.at, signed_in.backup_eligible);
+        match self
+            .start_session_spending(signed_in.user, client, authentication, &spent)
+            .await?
+        {
+            Ok(session) => {
+                tracing::info!(%user_id, passkey_id = %signed_in.used.id, "passkey accepted");
+                Ok(session)
+            }
+            Err(0) => Err(AuthError::PasskeyCeremonyInvalid),
+            Err(_) => Err(AuthError::PasskeyVerificationFailed),
+        }
+    }
+
+    /// Checks a sign-in's assertion against its ceremony and the passkey it
+    /// names, within the account's failure budget (a refusal counts in it);
+    /// writes nothing else.
+    async fn check_passkey_sign_in(
+        &self,
+        ceremony: &CeremonyRecord,
+        credential_json: &str,
+    ) -> Result<PasskeySignIn, AuthError> {
         let assertion = parse_assertion(credential_json)?;
         let credential_id = credential_id_text(assertion.get_credential_id());
         let stored = self
@@ -635,31 +692,18 @@ impl<S: Store> Authenticator<S> {
         if record.disabled_at.is_some() {
             return Err(AuthError::AccountDisabled);
         }
-        let now = Utc::now();
-        // Of racing uses checked against one counter, one is recorded and
-        // signs in.
-        let recorded = self
-            .store
-            .record_passkey_use(&PasskeyUse {
+        Ok(PasskeySignIn {
+            used: PasskeyUse {
                 id: stored.id,
                 previous_sign_count: stored.sign_count,
                 sign_count: i64::from(used.sign_count),
                 credential: serde_json::to_string(&used.passkey).map_err(AuthError::internal)?,
                 backed_up: used.backed_up,
-                at: now,
-            })
-            .await?;
-        if !recorded {
-            return Err(AuthError::PasskeyVerificationFailed);
-        }
-        tracing::info!(user_id = %record.id, passkey_id = %stored.id, "passkey accepted");
-        let user = self.user_of(record).await?;
-        self.start_session(
-            user,
-            client,
-            Authentication::passkey(now, used.backup_eligible),
-        )
-        .await
+                at: Utc::now(),
+            },
+            backup_eligible: used.backup_eligible,
+            user: self.user_of(record).await?,
+        })
     }
 
     /// An account's passkeys with their webauthn-rs credentials.

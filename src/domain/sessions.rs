@@ -12,7 +12,7 @@ use super::authentication::Authentication;
 use super::credentials::Password;
 use super::error::{AuthError, TokenRejection};
 use super::opaque_tokens::REFRESH_TOKEN;
-use super::ports::{RefreshTokenRecord, SessionRecord, Store, UserRecord};
+use super::ports::{RefreshTokenRecord, SessionRecord, Spend, Store, UserRecord};
 use super::second_factor::SecondFactorProof;
 use super::service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 use super::step_up::StepUp;
@@ -73,6 +73,21 @@ impl<S: Store> Authenticator<S> {
         client: &ClientInfo,
         authentication: Authentication,
     ) -> Result<Session, AuthError> {
+        self.start_session_spending(user, client, authentication, &[])
+            .await?
+            .map_err(|_| AuthError::internal("a session that spends nothing was refused"))
+    }
+
+    /// Starts a session in one transaction with what its sign-in spends:
+    /// the session, or, with nothing written, the index of the first spend
+    /// that did not take (see [`insert_session_spending`](super::ports::SessionStore::insert_session_spending)).
+    pub(super) async fn start_session_spending(
+        &self,
+        user: User,
+        client: &ClientInfo,
+        authentication: Authentication,
+        spent: &[Spend<'_>],
+    ) -> Result<Result<Session, usize>, AuthError> {
         let now = Utc::now();
         let refresh = REFRESH_TOKEN.generate()?;
         let session = SessionRecord {
@@ -94,10 +109,18 @@ impl<S: Store> Authenticator<S> {
             issued_at: now,
             retired_at: None,
         };
-        self.store.insert_session(&session, &first_token).await?;
+        if spent.is_empty() {
+            self.store.insert_session(&session, &first_token).await?;
+        } else if let Some(refused) = self
+            .store
+            .insert_session_spending(&session, &first_token, spent)
+            .await?
+        {
+            return Ok(Err(refused));
+        }
         crate::metrics::session_started();
         tracing::info!(user_id = %user.id, session_id = %session.id, "session started");
-        self.grant(user, &session, refresh.token, now)
+        self.grant(user, &session, refresh.token, now).map(Ok)
     }
 
     /// A new access token for the session, never outliving it, with the

@@ -166,20 +166,7 @@ impl PasskeyStore for Database {
     }
 
     async fn record_passkey_use(&self, used: &PasskeyUse) -> Result<bool, AuthError> {
-        let result = passkey::Entity::update_many()
-            .col_expr(
-                passkey::Column::Credential,
-                Expr::value(used.credential.clone()),
-            )
-            .col_expr(passkey::Column::SignCount, Expr::value(used.sign_count))
-            .col_expr(passkey::Column::BackedUp, Expr::value(used.backed_up))
-            .col_expr(passkey::Column::LastUsedAt, Expr::value(used.at))
-            .filter(passkey::Column::Id.eq(used.id))
-            .filter(passkey::Column::SignCount.eq(used.previous_sign_count))
-            .exec(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(result.rows_affected == 1)
+        record_use(&self.connection, used).await
     }
 
     async fn insert_passkey_ceremony(&self, ceremony: &CeremonyRecord) -> Result<(), AuthError> {
@@ -206,36 +193,41 @@ impl PasskeyStore for Database {
         Ok(())
     }
 
-    async fn take_passkey_ceremony(
+    async fn find_passkey_ceremony(
         &self,
         id: Uuid,
         kind: CeremonyKind,
         now: DateTime<Utc>,
     ) -> Result<Option<CeremonyRecord>, AuthError> {
-        let Some(row) = passkey_ceremony::Entity::find_by_id(id)
+        let row = passkey_ceremony::Entity::find_by_id(id)
             .filter(passkey_ceremony::Column::Kind.eq(kind.as_str()))
             .filter(passkey_ceremony::Column::ExpiresAt.gt(now))
             .one(&self.connection)
             .await
-            .map_err(classify)?
-        else {
-            return Ok(None);
-        };
-        // The read found it; only the call whose DELETE removes it spends it.
-        let deleted = passkey_ceremony::Entity::delete_by_id(id)
-            .exec(&self.connection)
-            .await
             .map_err(classify)?;
-        if deleted.rows_affected != 1 {
-            return Ok(None);
-        }
-        Ok(Some(CeremonyRecord {
+        Ok(row.map(|row| CeremonyRecord {
             id: row.id,
             kind,
             user_id: row.user_id,
             state: row.state,
             expires_at: row.expires_at,
         }))
+    }
+
+    async fn take_passkey_ceremony(
+        &self,
+        id: Uuid,
+        kind: CeremonyKind,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CeremonyRecord>, AuthError> {
+        let Some(ceremony) = self.find_passkey_ceremony(id, kind, now).await? else {
+            return Ok(None);
+        };
+        // The read found it; only the call whose DELETE removes it spends it.
+        if !delete_ceremony(&self.connection, id, kind).await? {
+            return Ok(None);
+        }
+        Ok(Some(ceremony))
     }
 
     async fn delete_passkey_ceremonies_expired_before(
@@ -292,6 +284,44 @@ fn passkey_record(row: passkey::Model) -> PasskeyRecord {
         backed_up: row.backed_up,
         sign_count: row.sign_count,
     }
+}
+
+/// Records a use if the passkey's counter is still the one it was checked
+/// against; whether it did.
+pub(super) async fn record_use(
+    connection: &impl ConnectionTrait,
+    used: &PasskeyUse,
+) -> Result<bool, AuthError> {
+    let result = passkey::Entity::update_many()
+        .col_expr(
+            passkey::Column::Credential,
+            Expr::value(used.credential.clone()),
+        )
+        .col_expr(passkey::Column::SignCount, Expr::value(used.sign_count))
+        .col_expr(passkey::Column::BackedUp, Expr::value(used.backed_up))
+        .col_expr(passkey::Column::LastUsedAt, Expr::value(used.at))
+        .filter(passkey::Column::Id.eq(used.id))
+        .filter(passkey::Column::SignCount.eq(used.previous_sign_count))
+        .exec(connection)
+        .await
+        .map_err(classify)?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Deletes a ceremony of `kind`; whether this call did (of racing calls,
+/// one).
+pub(super) async fn delete_ceremony(
+    connection: &impl ConnectionTrait,
+    id: Uuid,
+    kind: CeremonyKind,
+) -> Result<bool, AuthError> {
+    let deleted = passkey_ceremony::Entity::delete_many()
+        .filter(passkey_ceremony::Column::Id.eq(id))
+        .filter(passkey_ceremony::Column::Kind.eq(kind.as_str()))
+        .exec(connection)
+        .await
+        .map_err(classify)?;
+    Ok(deleted.rows_affected == 1)
 }
 
 #[cfg(test)]

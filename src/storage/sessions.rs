@@ -3,15 +3,17 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait as _,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait as _,
 };
 use uuid::Uuid;
 
 use super::database::{Database, classify};
 use super::entities::{refresh_token, session};
+use super::passkeys;
 use crate::domain::{
     AuthError, Authentication, RefreshTokenRecord, RevocationEvent, SessionRecord, SessionStore,
+    Spend,
 };
 
 impl SessionStore for Database {
@@ -21,28 +23,32 @@ impl SessionStore for Database {
         first_token: &RefreshTokenRecord,
     ) -> Result<(), AuthError> {
         let transaction = self.connection.begin().await.map_err(classify)?;
-        session::Entity::insert(session::ActiveModel {
-            id: Set(record.id),
-            user_id: Set(record.user_id),
-            created_at: Set(record.created_at),
-            last_used_at: Set(record.last_used_at),
-            expires_at: Set(record.expires_at),
-            ended_at: Set(record.ended_at),
-            end_reason: Set(None),
-            refresh_generation: Set(record.refresh_generation),
-            client_address: Set(record.client_address.clone()),
-            user_agent: Set(record.user_agent.clone()),
-            auth_time: Set(Some(record.authentication.at)),
-            amr: Set(Some(record.authentication.stored_methods())),
-        })
-        .exec_without_returning(&transaction)
-        .await
-        .map_err(classify)?;
-        refresh_token::Entity::insert(refresh_token_row(first_token))
-            .exec_without_returning(&transaction)
-            .await
-            .map_err(classify)?;
+        insert_session_rows(&transaction, record, first_token).await?;
         transaction.commit().await.map_err(classify)
+    }
+
+    async fn insert_session_spending(
+        &self,
+        record: &SessionRecord,
+        first_token: &RefreshTokenRecord,
+        spent: &[Spend<'_>],
+    ) -> Result<Option<usize>, AuthError> {
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        for (index, spend) in spent.iter().enumerate() {
+            let took = match *spend {
+                Spend::PasskeyCeremony { id, kind } => {
+                    passkeys::delete_ceremony(&transaction, id, kind).await?
+                }
+                Spend::PasskeyUse(used) => passkeys::record_use(&transaction, used).await?,
+            };
+            if !took {
+                transaction.rollback().await.map_err(classify)?;
+                return Ok(Some(index));
+            }
+        }
+        insert_session_rows(&transaction, record, first_token).await?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(None)
     }
 
     async fn find_session(&self, session_id: Uuid) -> Result<Option<SessionRecord>, AuthError> {
@@ -279,4 +285,34 @@ fn refresh_token_row(token: &RefreshTokenRecord) -> refresh_token::ActiveModel {
         issued_at: Set(token.issued_at),
         retired_at: Set(token.retired_at),
     }
+}
+
+/// A new session's row and its first refresh token's.
+async fn insert_session_rows(
+    connection: &impl ConnectionTrait,
+    record: &SessionRecord,
+    first_token: &RefreshTokenRecord,
+) -> Result<(), AuthError> {
+    session::Entity::insert(session::ActiveModel {
+        id: Set(record.id),
+        user_id: Set(record.user_id),
+        created_at: Set(record.created_at),
+        last_used_at: Set(record.last_used_at),
+        expires_at: Set(record.expires_at),
+        ended_at: Set(record.ended_at),
+        end_reason: Set(None),
+        refresh_generation: Set(record.refresh_generation),
+        client_address: Set(record.client_address.clone()),
+        user_agent: Set(record.user_agent.clone()),
+        auth_time: Set(Some(record.authentication.at)),
+        amr: Set(Some(record.authentication.stored_methods())),
+    })
+    .exec_without_returning(connection)
+    .await
+    .map_err(classify)?;
+    refresh_token::Entity::insert(refresh_token_row(first_token))
+        .exec_without_returning(connection)
+        .await
+        .map_err(classify)?;
+    Ok(())
 }

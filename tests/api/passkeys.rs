@@ -547,6 +547,48 @@ async fn a_ceremony_is_finished_once_and_only_by_its_own_kind() {
 }
 
 #[tokio::test]
+async fn of_racing_finishes_of_one_ceremony_exactly_one_signs_in() {
+    let app = spawn().await;
+    let mut account = with_passkey(&app).await;
+    let started = start_login(&app, &account.username).await;
+    let assertion = assertion_json(
+        &mut account.authenticator,
+        &started.options_json,
+        ORIGIN,
+        true,
+    );
+    let finishes = (0..10).map(|_| finish_login(&app, &started.ceremony_id, &assertion));
+    let outcomes = futures::future::join_all(finishes).await;
+    let signed_in = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    assert_eq!(signed_in, 1, "{outcomes:?}");
+    for refused in outcomes.iter().filter_map(|outcome| outcome.as_ref().err()) {
+        assert!(
+            matches!(
+                refused.code(),
+                Code::FailedPrecondition | Code::Unauthenticated
+            ),
+            "{refused:?}"
+        );
+    }
+    let sessions = app
+        .client
+        .clone()
+        .list_sessions(with_bearer(
+            authd::grpc::pb::ListSessionsRequest {},
+            &account.token,
+        ))
+        .await
+        .expect("sessions")
+        .into_inner()
+        .sessions;
+    assert_eq!(
+        sessions.len(),
+        2,
+        "the registration's session and one sign-in: {sessions:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_assertion_for_another_ceremonys_challenge_or_from_another_origin_is_refused() {
     let app = spawn().await;
     let mut account = with_passkey(&app).await;
@@ -584,7 +626,7 @@ async fn an_assertion_for_another_ceremonys_challenge_or_from_another_origin_is_
 }
 
 #[tokio::test]
-async fn a_sign_in_without_user_verification_is_refused() {
+async fn a_sign_in_without_user_verification_is_refused_and_spends_its_ceremony() {
     let app = spawn().await;
     let mut account = with_passkey(&app).await;
     let started = start_login(&app, &account.username).await;
@@ -598,6 +640,18 @@ async fn a_sign_in_without_user_verification_is_refused() {
         finish_login(&app, &started.ceremony_id, &assertion).await,
         Code::Unauthenticated,
         "USER_VERIFICATION_REQUIRED",
+    );
+    // A ceremony answers one assertion, refused or not.
+    let verified = assertion_json(
+        &mut account.authenticator,
+        &started.options_json,
+        ORIGIN,
+        true,
+    );
+    assert_refused(
+        finish_login(&app, &started.ceremony_id, &verified).await,
+        Code::FailedPrecondition,
+        "PASSKEY_CEREMONY_INVALID",
     );
 }
 

@@ -25,7 +25,7 @@ pub use passkeys::{
     CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyStore, PasskeyUse,
 };
 pub use revocations::{RevocationEvent, RevocationStore, RevokedToken};
-pub use sessions::{RefreshTokenRecord, SessionRecord, SessionStore};
+pub use sessions::{RefreshTokenRecord, SessionRecord, SessionStore, Spend};
 pub use users::{UserRecord, UserStore};
 
 /// Every port at once: what the domain service and the surfaces that only

@@ -185,6 +185,15 @@ pub trait PasskeyStore: Send + Sync + 'static {
         ceremony: &CeremonyRecord,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
+    /// A ceremony of `kind` unexpired at `now`, left in place (a sign-in
+    /// spends it with its session: `SessionStore::insert_session_spending`).
+    fn find_passkey_ceremony(
+        &self,
+        id: Uuid,
+        kind: CeremonyKind,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<CeremonyRecord>, AuthError>> + Send;
+
     /// Spends a ceremony of `kind` unexpired at `now`: deletes it and
     /// returns it, or `None` when there is none to spend (unknown, expired,
     /// of the other kind, or spent by this or a racing call).

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::AuthError;
 use crate::domain::authentication::Authentication;
+use crate::domain::ports::passkeys::{CeremonyKind, PasskeyUse};
 
 /// A session: what one Register or Login started, renewed by refresh tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,18 @@ pub struct RefreshTokenRecord {
     pub retired_at: Option<DateTime<Utc>>,
 }
 
+/// A single-use thing a sign-in spends in the transaction that starts its
+/// session, so that the session exists if and only if it was spent (and a
+/// sign-in commits once).
+#[derive(Debug, Clone, Copy)]
+pub enum Spend<'a> {
+    /// A passkey ceremony, deleted: of racing finishes, one.
+    PasskeyCeremony { id: Uuid, kind: CeremonyKind },
+    /// A passkey's use, recorded if its counter is still the one it was
+    /// checked against.
+    PasskeyUse(&'a PasskeyUse),
+}
+
 /// Where sessions and their refresh tokens are kept.
 /// Every method fails with `AuthError::Unavailable` when the database
 /// cannot be reached and with `AuthError::Internal` on anything unexpected.
@@ -52,6 +65,17 @@ pub trait SessionStore: Send + Sync + 'static {
         session: &SessionRecord,
         refresh_token: &RefreshTokenRecord,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
+
+    /// As [`insert_session`](Self::insert_session), in one transaction with
+    /// `spent`: `None` when every spend took and the session is stored,
+    /// else the index of the first that did not (spent already, or raced),
+    /// and nothing is written.
+    fn insert_session_spending(
+        &self,
+        session: &SessionRecord,
+        refresh_token: &RefreshTokenRecord,
+        spent: &[Spend<'_>],
+    ) -> impl Future<Output = Result<Option<usize>, AuthError>> + Send;
 
     /// A session by id.
     fn find_session(
