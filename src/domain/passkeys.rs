@@ -22,7 +22,7 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 
 use super::authentication::Authentication;
 use super::credentials::Username;
-use super::error::{AuthError, FieldViolation, TokenRejection};
+use super::error::{AuthError, FieldViolation};
 use super::ports::{
     CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyUse, Spend, Store,
 };
@@ -427,11 +427,7 @@ impl<S: Store> Authenticator<S> {
     ) -> Result<PasskeyCeremony, AuthError> {
         let user_id = caller(claims)?;
         self.require_recent_authentication(claims)?;
-        let record = self
-            .store
-            .find_user_by_id(user_id)
-            .await?
-            .ok_or(AuthError::InvalidToken(TokenRejection::Revoked))?;
+        let record = self.caller_record(claims).await?;
         let handle = self
             .store
             .passkey_user_handle(user_id, Uuid::new_v4())

@@ -11,7 +11,7 @@ use authd_token::Claims;
 
 use super::authentication::Authentication;
 use super::credentials::{Password, Username};
-use super::error::{AuthError, TokenRejection};
+use super::error::AuthError;
 use super::passkeys::{PasskeyCeremony, Started, credential_id_text, passkey_name};
 use super::ports::{CeremonyKind, PasskeyRecord, Store, UserRecord};
 use super::service::{Authenticator, ClientInfo, Session, User};
@@ -169,11 +169,7 @@ impl<S: Store> Authenticator<S> {
         deadline: Option<Deadline>,
     ) -> Result<(), AuthError> {
         let user_id = caller(claims)?;
-        let record = self
-            .store
-            .find_user_by_id(user_id)
-            .await?
-            .ok_or(AuthError::InvalidToken(TokenRejection::Revoked))?;
+        let record = self.caller_record(claims).await?;
         if record.password_hash.is_some() {
             return Err(AuthError::PasswordAlreadySet);
         }

@@ -491,7 +491,7 @@ impl<S: Store> Authenticator<S> {
     }
 
     /// The caller's account.
-    async fn caller_record(&self, claims: &Claims) -> Result<UserRecord, AuthError> {
+    pub(super) async fn caller_record(&self, claims: &Claims) -> Result<UserRecord, AuthError> {
         self.store
             .find_user_by_id(caller(claims)?)
             .await?
