@@ -52,14 +52,16 @@ pub use passkeys::{
 };
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
-    CeremonyKind, CeremonyRecord, ClaimedMail, EmailRecord, EmailStore, FactorStore, MailPurpose,
-    MailSender, MailTokenRecord, MfaTicketRecord, OutboxBacklog, OutboxMail, OutboxStore,
-    PasskeyRecord, PasskeyRemoval, PasskeyStore, PasskeyUse, RateLimitStore, RecoveryCodeRecord,
-    RefreshTokenRecord, RevocationEvent, RevocationStore, RevokedToken, SessionRecord,
-    SessionStore, SigningKeyRecord, SigningKeyStore, Spend, Store, StoreHealth, TotpRecord,
-    UserRecord, UserStore,
+    AccountFacts, CeremonyKind, CeremonyRecord, ClaimedMail, EmailRecord, EmailStore, FactorStore,
+    MailPurpose, MailSender, MailTokenRecord, MfaTicketRecord, OutboxBacklog, OutboxMail,
+    OutboxStore, PasskeyRecord, PasskeyRemoval, PasskeyStore, PasskeyUse, RateLimitStore,
+    RecoveryCodeRecord, RefreshTokenRecord, RevocationEvent, RevocationStore, RevokedToken,
+    SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore, Spend, Store, StoreHealth,
+    TotpRecord, UserRecord, UserStore,
 };
-pub use rate_limits::{Rate, RateLimitSettings, RateLimiter};
+pub use rate_limits::{
+    LOGIN_FAILURES_KEY_PREFIX, Rate, RateLimitSettings, RateLimiter, second_factor_failure_key,
+};
 pub use revocation_feed::{Change, Cursor, Revocations, Subscription, WATCHER_BACKLOG};
 pub use second_factor::{
     CompletedLogin, LoginOutcome, SecondFactorChallenge, SecondFactorFields, SecondFactorProof,

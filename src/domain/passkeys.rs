@@ -659,15 +659,14 @@ impl<S: Store> Authenticator<S> {
         if stored.user_id != owner {
             return Err(AuthError::PasskeyVerificationFailed);
         }
-        let record = self
+        let facts = self
             .store
-            .find_user_by_id(owner)
+            .account_facts(owner)
             .await?
             .ok_or(AuthError::PasskeyVerificationFailed)?;
         let now_ms = Utc::now().timestamp_millis();
-        self.limits
-            .check_login_failures(&self.store, &record.username_canonical, now_ms)
-            .await?;
+        self.limits.check_read_login_failures(&facts, now_ms)?;
+        let record = &facts.user;
         let passkey: Passkey =
             serde_json::from_str(&stored.credential).map_err(AuthError::internal)?;
         let stored_sign_count = u32::try_from(stored.sign_count).map_err(AuthError::internal)?;
@@ -698,7 +697,7 @@ impl<S: Store> Authenticator<S> {
                 at: Utc::now(),
             },
             backup_eligible: used.backup_eligible,
-            user: self.user_of(record).await?,
+            user: User::new(facts.user, facts.email.as_ref()),
         })
     }
 

@@ -16,7 +16,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use uuid::Uuid;
 
 use super::error::AuthError;
-use super::ports::RateLimitStore;
+use super::ports::{AccountFacts, RateLimitStore};
 
 /// `capacity` events at once, the budget refilling evenly over `period`:
 /// written `CAPACITY/PERIOD`, e.g. `60/1m`, or `off`.
@@ -130,6 +130,22 @@ impl RateLimiter {
         .map(drop)
     }
 
+    /// As [`check_login_failures`](Self::check_login_failures), on the
+    /// budget as read with the account.
+    pub fn check_read_login_failures(
+        &self,
+        facts: &AccountFacts,
+        now_ms: i64,
+    ) -> Result<(), AuthError> {
+        budget_verdict(
+            self.login_failures_per_username,
+            facts.login_failures_tat,
+            now_ms,
+            "login_failures_per_username",
+        )
+        .map(drop)
+    }
+
     /// Spends one unit of a username's failure budget.
     pub async fn record_login_failure<S: RateLimitStore>(
         &self,
@@ -164,6 +180,21 @@ impl RateLimiter {
             "second_factor_failures_per_account",
         )
         .await
+    }
+
+    /// As [`check_second_factor_failures`](Self::check_second_factor_failures),
+    /// on the budget as read with the account.
+    pub fn check_read_second_factor_failures(
+        &self,
+        facts: &AccountFacts,
+        now_ms: i64,
+    ) -> Result<bool, AuthError> {
+        budget_verdict(
+            self.second_factor_failures_per_account,
+            facts.second_factor_failures_tat,
+            now_ms,
+            "second_factor_failures_per_account",
+        )
     }
 
     /// Spends one unit of an account's budget of wrong codes.
@@ -265,10 +296,21 @@ async fn check_budget<S: RateLimitStore>(
     now_ms: i64,
     name: &'static str,
 ) -> Result<bool, AuthError> {
-    let Some(rate) = rate else {
+    if rate.is_none() {
         return Ok(false);
-    };
-    let Some(tat) = store.rate_limit_tat(key).await? else {
+    }
+    budget_verdict(rate, store.rate_limit_tat(key).await?, now_ms, name)
+}
+
+/// Refuses when the budget whose theoretical arrival time is `tat` is
+/// spent; otherwise says whether anything is on record.
+fn budget_verdict(
+    rate: Option<Rate>,
+    tat: Option<i64>,
+    now_ms: i64,
+    name: &'static str,
+) -> Result<bool, AuthError> {
+    let (Some(rate), Some(tat)) = (rate, tat) else {
         return Ok(false);
     };
     let tolerance = millis(rate.interval()) * i64::from(rate.capacity.get() - 1);
@@ -298,11 +340,16 @@ async fn spend_budget<S: RateLimitStore>(
     }
 }
 
+/// What the key of a username's budget of failed logins starts with; its
+/// canonical name follows.
+pub const LOGIN_FAILURES_KEY_PREFIX: &str = "login-failures:";
+
 fn login_failure_key(username_canonical: &str) -> String {
-    format!("login-failures:{username_canonical}")
+    format!("{LOGIN_FAILURES_KEY_PREFIX}{username_canonical}")
 }
 
-fn second_factor_failure_key(user_id: Uuid) -> String {
+/// The key of an account's budget of wrong second-factor codes.
+pub fn second_factor_failure_key(user_id: Uuid) -> String {
     format!("second-factor-failures:{user_id}")
 }
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -18,9 +18,11 @@ use super::error::{AuthError, FieldViolation, TokenRejection};
 use super::opaque_tokens::MFA_TICKET;
 use super::passkey_second_factor::Binding;
 use super::passkeys::{PasskeySettings, parse_assertion};
-use super::ports::{MfaTicketRecord, RecoveryCodeRecord, Store, TotpRecord, UserRecord};
+use super::ports::{
+    AccountFacts, MfaTicketRecord, RecoveryCodeRecord, Spend, Store, TotpRecord, UserRecord,
+};
 use super::secrets_at_rest::totp_context;
-use super::service::{Authenticator, ClientInfo, Session};
+use super::service::{Authenticator, ClientInfo, Session, User};
 use super::sessions::caller;
 use crate::deadline::Deadline;
 use authd_token::Claims;
@@ -157,6 +159,48 @@ pub struct CompletedLogin {
     pub recovery_codes_left: Option<u32>,
 }
 
+/// A second factor that passed its check.
+#[derive(Debug)]
+struct PassedFactor {
+    method: Method,
+    /// When it was a recovery code: how many are left once it is spent.
+    recovery_codes_left: Option<u32>,
+    spend: FactorSpend,
+    /// Whether wrong codes were on record before it, to be forgotten.
+    failures_on_record: bool,
+}
+
+/// What a second factor that passed spends.
+#[derive(Debug, Clone, Copy)]
+enum FactorSpend {
+    TotpStep(i64),
+    RecoveryCode {
+        id: Uuid,
+        at: DateTime<Utc>,
+    },
+    /// A passkey, spent as it was checked (its challenge and counter).
+    Spent,
+}
+
+impl FactorSpend {
+    /// As a sign-in's spend, for an account.
+    fn as_spend(self, user_id: Uuid) -> Option<Spend<'static>> {
+        match self {
+            Self::TotpStep(step) => Some(Spend::TotpStep { user_id, step }),
+            Self::RecoveryCode { id, at } => Some(Spend::RecoveryCode { id, at }),
+            Self::Spent => None,
+        }
+    }
+}
+
+/// Whether the account's TOTP is confirmed.
+pub(super) fn has_confirmed_totp(facts: &AccountFacts) -> bool {
+    facts
+        .totp
+        .as_ref()
+        .is_some_and(|totp| totp.confirmed_at.is_some())
+}
+
 /// A new TOTP secret as the user is shown it.
 pub struct TotpEnrollment {
     pub secret: Zeroizing<String>,
@@ -178,17 +222,18 @@ impl<S: Store> Authenticator<S> {
     /// second factor, or `None` when the password is all it needs.
     pub(super) async fn second_factor_challenge(
         &self,
-        user_id: Uuid,
+        facts: &AccountFacts,
     ) -> Result<Option<SecondFactorChallenge>, AuthError> {
-        let has_totp = self.has_totp(user_id).await?;
-        if !has_totp && !self.has_passkey(user_id).await? {
+        let user_id = facts.user.id;
+        let has_totp = has_confirmed_totp(facts);
+        if !has_totp && !facts.has_passkey {
             return Ok(None);
         }
         let mut methods = Vec::with_capacity(3);
         if has_totp {
             methods.push("totp");
         }
-        if !self.store.unused_recovery_codes(user_id).await?.is_empty() {
+        if facts.recovery_codes_left > 0 {
             methods.push("recovery_code");
         }
         let now = Utc::now();
@@ -204,9 +249,16 @@ impl<S: Store> Authenticator<S> {
                 attempts: 0,
             })
             .await?;
-        let passkey_options_json = self
-            .start_bound_passkey_ceremony(user_id, Binding::Ticket(&ticket.hash), Some(expires_at))
-            .await?;
+        let passkey_options_json = if facts.has_passkey {
+            self.start_bound_passkey_ceremony(
+                user_id,
+                Binding::Ticket(&ticket.hash),
+                Some(expires_at),
+            )
+            .await?
+        } else {
+            None
+        };
         if passkey_options_json.is_some() {
             methods.push("passkey");
         }
@@ -220,7 +272,10 @@ impl<S: Store> Authenticator<S> {
     }
 
     /// Finishes a Login that answered with a challenge: the ticket and a
-    /// right code start a session that counts both factors.
+    /// right code start a session that counts both factors. The ticket and
+    /// the code are spent in the transaction that starts the session: of
+    /// racing calls, one has a session, and a completion commits twice (the
+    /// ticket's attempt, then the session).
     #[tracing::instrument(skip_all, fields(client = %client.address))]
     pub async fn complete_login(
         &self,
@@ -239,33 +294,40 @@ impl<S: Store> Authenticator<S> {
             .await?
             .ok_or(AuthError::MfaTicketInvalid)?;
         let user_id = ticket.user_id;
-        let record = self
+        let facts = self
             .store
-            .find_user_by_id(user_id)
+            .account_facts(user_id)
             .await?
             .ok_or(AuthError::MfaTicketInvalid)?;
-        if record.disabled_at.is_some() {
+        if facts.user.disabled_at.is_some() {
             return Err(AuthError::AccountDisabled);
         }
-        let (method, recovery_codes_left) = self
-            .check_second_factor(
-                user_id,
+        let passed = self
+            .check_second_factor_unspent(
+                &facts,
                 proof,
                 Some(Binding::Ticket(&ticket_hash)),
                 deadline,
             )
             .await?;
-        // Of racing calls with right codes, one starts a session.
-        if !self.store.consume_mfa_ticket(&ticket_hash).await? {
-            return Err(AuthError::MfaTicketInvalid);
-        }
-        tracing::info!(%user_id, method = method.amr(), "second factor accepted");
-        let authentication = Authentication::password(Utc::now()).and(method);
-        let user = self.user_of(record).await?;
-        let session = self.start_session(user, client, authentication).await?;
+        let mut spent = vec![Spend::MfaTicket(&ticket_hash)];
+        spent.extend(passed.spend.as_spend(user_id));
+        let authentication = Authentication::password(Utc::now()).and(passed.method);
+        let user = User::new(facts.user, facts.email.as_ref());
+        let session = match self
+            .start_session_spending(user, client, authentication, &spent)
+            .await?
+        {
+            Ok(session) => session,
+            // Of racing completions of one ticket, one.
+            Err(0) => return Err(AuthError::MfaTicketInvalid),
+            // The code was spent since it was checked (a replay).
+            Err(_) => return Err(self.refuse_second_factor(user_id).await?),
+        };
+        self.accept_second_factor(user_id, &passed).await?;
         Ok(CompletedLogin {
             session,
-            recovery_codes_left,
+            recovery_codes_left: passed.recovery_codes_left,
         })
     }
 
@@ -281,77 +343,143 @@ impl<S: Store> Authenticator<S> {
         passkey_binding: Option<Binding<'_>>,
         deadline: Option<Deadline>,
     ) -> Result<(Method, Option<u32>), AuthError> {
+        let facts = self
+            .store
+            .account_facts(user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken(TokenRejection::Revoked))?;
+        let passed = self
+            .check_second_factor_unspent(&facts, proof, passkey_binding, deadline)
+            .await?;
+        let spent = match passed.spend {
+            FactorSpend::TotpStep(step) => self.store.spend_totp_step(user_id, step).await?,
+            FactorSpend::RecoveryCode { id, at } => self.store.spend_recovery_code(id, at).await?,
+            FactorSpend::Spent => true,
+        };
+        if !spent {
+            return Err(self.refuse_second_factor(user_id).await?);
+        }
+        self.accept_second_factor(user_id, &passed).await?;
+        Ok((passed.method, passed.recovery_codes_left))
+    }
+
+    /// Checks a second factor of the account, within its budget of wrong
+    /// codes (a wrong one counts in it), without spending it: a TOTP step
+    /// or recovery code is spent with what it unlocks. A passkey is checked
+    /// and spent here, against the challenge bound to `passkey_binding`.
+    async fn check_second_factor_unspent(
+        &self,
+        facts: &AccountFacts,
+        proof: SecondFactorProof,
+        passkey_binding: Option<Binding<'_>>,
+        deadline: Option<Deadline>,
+    ) -> Result<PassedFactor, AuthError> {
+        let user_id = facts.user.id;
         let failures_on_record = self
             .limits
-            .check_second_factor_failures(&self.store, user_id, Utc::now().timestamp_millis())
-            .await?;
+            .check_read_second_factor_failures(facts, Utc::now().timestamp_millis())?;
         let passed = match proof {
             SecondFactorProof::Totp(code) => self
-                .spend_totp_code(user_id, &code)
-                .await?
-                .then_some((Method::Totp, None))
+                .check_totp_code(facts, &code)?
+                .map(|step| PassedFactor {
+                    method: Method::Totp,
+                    recovery_codes_left: None,
+                    spend: FactorSpend::TotpStep(step),
+                    failures_on_record,
+                })
                 .ok_or(AuthError::MfaCodeInvalid),
             SecondFactorProof::RecoveryCode(code) => self
-                .spend_recovery_code(user_id, code, deadline)
+                .find_recovery_code(user_id, code, deadline)
                 .await?
-                .map(|left| (Method::RecoveryCode, Some(left)))
+                .map(|(id, left)| PassedFactor {
+                    method: Method::RecoveryCode,
+                    recovery_codes_left: Some(left),
+                    spend: FactorSpend::RecoveryCode { id, at: Utc::now() },
+                    failures_on_record,
+                })
                 .ok_or(AuthError::MfaCodeInvalid),
             SecondFactorProof::Passkey(assertion) => self
                 .check_passkey_assertion(user_id, passkey_binding, &assertion)
                 .await?
-                .map(|method| (method, None)),
+                .map(|method| PassedFactor {
+                    method,
+                    recovery_codes_left: None,
+                    spend: FactorSpend::Spent,
+                    failures_on_record,
+                }),
         };
         match passed {
-            Ok(passed) => {
-                if failures_on_record {
-                    self.limits
-                        .reset_second_factor_failures(&self.store, user_id)
-                        .await?;
-                }
-                Ok(passed)
-            }
+            Ok(passed) => Ok(passed),
+            Err(AuthError::MfaCodeInvalid) => Err(self.refuse_second_factor(user_id).await?),
             Err(refusal) => {
-                self.limits
-                    .record_second_factor_failure(
-                        &self.store,
-                        user_id,
-                        Utc::now().timestamp_millis(),
-                    )
-                    .await?;
-                tracing::info!(%user_id, "wrong second-factor code");
+                self.refuse_second_factor(user_id).await?;
                 Err(refusal)
             }
         }
     }
 
-    /// Whether `code` is right now for the account's confirmed TOTP and
-    /// its step had not been spent; spends it.
-    async fn spend_totp_code(&self, user_id: Uuid, code: &TotpCode) -> Result<bool, AuthError> {
-        let Some(totp) = self
-            .store
-            .totp_of(user_id)
-            .await?
-            .filter(|totp| totp.confirmed_at.is_some())
-        else {
-            return Ok(false);
-        };
-        let secret = self.open_totp_secret(&totp)?;
-        let Some(step) = secret.matching_step(code, unix_now())? else {
-            return Ok(false);
-        };
-        self.store
-            .spend_totp_step(user_id, totp::step_number(step))
-            .await
+    /// A wrong second factor: one unit of the account's budget spent; the
+    /// refusal to answer with.
+    async fn refuse_second_factor(&self, user_id: Uuid) -> Result<AuthError, AuthError> {
+        self.limits
+            .record_second_factor_failure(&self.store, user_id, Utc::now().timestamp_millis())
+            .await?;
+        tracing::info!(%user_id, "wrong second-factor code");
+        Ok(AuthError::MfaCodeInvalid)
     }
 
-    /// Whether `code` is one of the account's unused recovery codes; spends
-    /// it and says how many are left.
-    async fn spend_recovery_code(
+    /// A right second factor, spent: the budget of wrong codes is full
+    /// again.
+    async fn accept_second_factor(
+        &self,
+        user_id: Uuid,
+        passed: &PassedFactor,
+    ) -> Result<(), AuthError> {
+        if passed.failures_on_record {
+            self.limits
+                .reset_second_factor_failures(&self.store, user_id)
+                .await?;
+        }
+        if let Some(left) = passed.recovery_codes_left {
+            tracing::info!(%user_id, left, "recovery code used");
+        }
+        tracing::info!(%user_id, method = passed.method.amr(), "second factor accepted");
+        Ok(())
+    }
+
+    /// The time step `code` is right for now, for the account's confirmed
+    /// TOTP, if it is later than the last one spent.
+    fn check_totp_code(
+        &self,
+        facts: &AccountFacts,
+        code: &TotpCode,
+    ) -> Result<Option<i64>, AuthError> {
+        let Some(totp) = facts
+            .totp
+            .as_ref()
+            .filter(|totp| totp.confirmed_at.is_some())
+        else {
+            return Ok(None);
+        };
+        let secret = self.open_totp_secret(totp)?;
+        let Some(step) = secret.matching_step(code, unix_now())? else {
+            return Ok(None);
+        };
+        let step = totp::step_number(step);
+        Ok(totp
+            .last_used_step
+            .is_none_or(|last| last < step)
+            .then_some(step))
+    }
+
+    /// Which of the account's unused recovery codes `code` is, and how
+    /// many would be left once it is spent.
+    async fn find_recovery_code(
         &self,
         user_id: Uuid,
         code: RecoveryCode,
         deadline: Option<Deadline>,
-    ) -> Result<Option<u32>, AuthError> {
+    ) -> Result<Option<(Uuid, u32)>, AuthError> {
         let unused = self.store.unused_recovery_codes(user_id).await?;
         let ticket = self.hasher.admit(deadline)?;
         let stored = unused
@@ -361,12 +489,8 @@ impl<S: Store> Authenticator<S> {
         let Some(code_id) = self.hasher.find_recovery_code(ticket, code, stored).await? else {
             return Ok(None);
         };
-        if !self.store.spend_recovery_code(code_id, Utc::now()).await? {
-            return Ok(None);
-        }
         let left = u32::try_from(unused.len().saturating_sub(1)).unwrap_or(u32::MAX);
-        tracing::info!(%user_id, left, "recovery code used");
-        Ok(Some(left))
+        Ok(Some((code_id, left)))
     }
 
     /// Starts enrolling TOTP for the caller: a new secret, pending until

@@ -231,10 +231,15 @@ impl<S: Store> Authenticator<S> {
         self.tokens
             .revocations()
             .take_up_enabled(record.id, read_from);
-        if let Some(challenge) = self.second_factor_challenge(record.id).await? {
+        let facts = self
+            .store
+            .account_facts(record.id)
+            .await?
+            .ok_or(AuthError::InvalidCredentials)?;
+        if let Some(challenge) = self.second_factor_challenge(&facts).await? {
             return Ok(LoginOutcome::SecondFactorRequired(challenge));
         }
-        let user = self.user_of(record).await?;
+        let user = User::new(facts.user, facts.email.as_ref());
         let session = self
             .start_session(user, client, Authentication::password(Utc::now()))
             .await?;

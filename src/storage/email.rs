@@ -218,7 +218,7 @@ pub(super) async fn delete_email_of(
     Ok(())
 }
 
-fn email_record(row: email_address::Model) -> EmailRecord {
+pub(super) fn email_record(row: email_address::Model) -> EmailRecord {
     EmailRecord {
         user_id: row.user_id,
         address: row.address,

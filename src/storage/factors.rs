@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait as _, EntityTrait,
-    FromQueryResult as _, QueryFilter, QueryOrder, QueryTrait as _, TransactionTrait as _,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult as _,
+    QueryFilter, QueryOrder, QueryTrait as _, TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -20,13 +20,7 @@ impl FactorStore for Database {
             .one(&self.connection)
             .await
             .map_err(classify)?;
-        Ok(row.map(|row| TotpRecord {
-            user_id: row.user_id,
-            sealed_secret: row.sealed_secret,
-            created_at: row.created_at,
-            confirmed_at: row.confirmed_at,
-            last_used_step: row.last_used_step,
-        }))
+        Ok(row.map(totp_record))
     }
 
     async fn put_pending_totp(&self, record: &TotpRecord) -> Result<bool, AuthError> {
@@ -115,19 +109,7 @@ impl FactorStore for Database {
     }
 
     async fn spend_totp_step(&self, user_id: Uuid, step: i64) -> Result<bool, AuthError> {
-        let result = totp_factor::Entity::update_many()
-            .col_expr(totp_factor::Column::LastUsedStep, Expr::value(step))
-            .filter(totp_factor::Column::UserId.eq(user_id))
-            .filter(totp_factor::Column::ConfirmedAt.is_not_null())
-            .filter(
-                Condition::any()
-                    .add(totp_factor::Column::LastUsedStep.is_null())
-                    .add(totp_factor::Column::LastUsedStep.lt(step)),
-            )
-            .exec(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(result.rows_affected == 1)
+        spend_totp_step(&self.connection, user_id, step).await
     }
 
     async fn replace_recovery_codes(
@@ -180,14 +162,7 @@ impl FactorStore for Database {
         code_id: Uuid,
         at: DateTime<Utc>,
     ) -> Result<bool, AuthError> {
-        let result = recovery_code::Entity::update_many()
-            .col_expr(recovery_code::Column::UsedAt, Expr::value(at))
-            .filter(recovery_code::Column::Id.eq(code_id))
-            .filter(recovery_code::Column::UsedAt.is_null())
-            .exec(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(result.rows_affected == 1)
+        spend_recovery_code(&self.connection, code_id, at).await
     }
 
     async fn insert_mfa_ticket(&self, ticket: &MfaTicketRecord) -> Result<(), AuthError> {
@@ -241,11 +216,7 @@ impl FactorStore for Database {
     }
 
     async fn consume_mfa_ticket(&self, ticket_hash: &str) -> Result<bool, AuthError> {
-        let result = mfa_ticket::Entity::delete_by_id(ticket_hash.to_owned())
-            .exec(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(result.rows_affected == 1)
+        consume_mfa_ticket(&self.connection, ticket_hash).await
     }
 
     async fn delete_mfa_tickets_expired_before(
@@ -259,6 +230,58 @@ impl FactorStore for Database {
             .map_err(classify)?;
         Ok(result.rows_affected)
     }
+}
+
+/// Records `step` as the account's last used TOTP step if it is later than
+/// the last, on `connection` (the pool, or the transaction of the session
+/// it starts); whether it was.
+pub(super) async fn spend_totp_step(
+    connection: &impl ConnectionTrait,
+    user_id: Uuid,
+    step: i64,
+) -> Result<bool, AuthError> {
+    let result = totp_factor::Entity::update_many()
+        .col_expr(totp_factor::Column::LastUsedStep, Expr::value(step))
+        .filter(totp_factor::Column::UserId.eq(user_id))
+        .filter(totp_factor::Column::ConfirmedAt.is_not_null())
+        .filter(
+            Condition::any()
+                .add(totp_factor::Column::LastUsedStep.is_null())
+                .add(totp_factor::Column::LastUsedStep.lt(step)),
+        )
+        .exec(connection)
+        .await
+        .map_err(classify)?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Marks a recovery code used if it was unused, on `connection`; whether
+/// it was.
+pub(super) async fn spend_recovery_code(
+    connection: &impl ConnectionTrait,
+    code_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool, AuthError> {
+    let result = recovery_code::Entity::update_many()
+        .col_expr(recovery_code::Column::UsedAt, Expr::value(at))
+        .filter(recovery_code::Column::Id.eq(code_id))
+        .filter(recovery_code::Column::UsedAt.is_null())
+        .exec(connection)
+        .await
+        .map_err(classify)?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Deletes a second-factor ticket, on `connection`; whether it existed.
+pub(super) async fn consume_mfa_ticket(
+    connection: &impl ConnectionTrait,
+    ticket_hash: &str,
+) -> Result<bool, AuthError> {
+    let result = mfa_ticket::Entity::delete_by_id(ticket_hash.to_owned())
+        .exec(connection)
+        .await
+        .map_err(classify)?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Deletes a user's recovery codes and stores `codes` instead.
@@ -305,4 +328,14 @@ pub(super) async fn delete_factors_of(
         .await
         .map_err(classify)?;
     Ok(())
+}
+
+pub(super) fn totp_record(row: totp_factor::Model) -> TotpRecord {
+    TotpRecord {
+        user_id: row.user_id,
+        sealed_secret: row.sealed_secret,
+        created_at: row.created_at,
+        confirmed_at: row.confirmed_at,
+        last_used_step: row.last_used_step,
+    }
 }

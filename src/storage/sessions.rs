@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::database::{Database, classify};
 use super::entities::{refresh_token, session};
-use super::passkeys;
+use super::{factors, passkeys};
 use crate::domain::{
     AuthError, Authentication, RefreshTokenRecord, RevocationEvent, SessionRecord, SessionStore,
     Spend,
@@ -40,6 +40,15 @@ impl SessionStore for Database {
                     passkeys::delete_ceremony(&transaction, id, kind).await?
                 }
                 Spend::PasskeyUse(used) => passkeys::record_use(&transaction, used).await?,
+                Spend::MfaTicket(ticket_hash) => {
+                    factors::consume_mfa_ticket(&transaction, ticket_hash).await?
+                }
+                Spend::TotpStep { user_id, step } => {
+                    factors::spend_totp_step(&transaction, user_id, step).await?
+                }
+                Spend::RecoveryCode { id, at } => {
+                    factors::spend_recovery_code(&transaction, id, at).await?
+                }
             };
             if !took {
                 transaction.rollback().await.map_err(classify)?;

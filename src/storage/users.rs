@@ -1,18 +1,23 @@
 //! The UserStore port on sea-orm: accounts.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{
+    Alias, BinOper, Expr, ExprTrait as _, Func, JoinType, Query, SelectStatement,
+};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
-    TransactionTrait as _,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait as _, EntityTrait, FromQueryResult, IdenStatic,
+    Iterable as _, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait as _,
 };
 use uuid::Uuid;
 
 use super::database::{Database, classify};
-use super::email::delete_email_of;
-use super::entities::user;
-use super::factors::delete_factors_of;
-use crate::domain::{AuthError, RevocationEvent, UserRecord, UserStore};
+use super::email::{delete_email_of, email_record};
+use super::entities::{email_address, passkey, rate_limit, recovery_code, totp_factor, user};
+use super::factors::{delete_factors_of, totp_record};
+use crate::domain::{
+    AccountFacts, AuthError, LOGIN_FAILURES_KEY_PREFIX, RevocationEvent, UserRecord, UserStore,
+    second_factor_failure_key,
+};
 
 impl UserStore for Database {
     async fn insert_user(&self, record: UserRecord) -> Result<(), AuthError> {
@@ -34,6 +39,34 @@ impl UserStore for Database {
             .await
             .map_err(classify)?;
         Ok(found.map(user_record))
+    }
+
+    async fn account_facts(&self, user_id: Uuid) -> Result<Option<AccountFacts>, AuthError> {
+        let Some(row) = self
+            .connection
+            .query_one(&account_facts_query(user_id))
+            .await
+            .map_err(classify)?
+        else {
+            return Ok(None);
+        };
+        let user = user::Model::from_query_result(&row, "u_").map_err(classify)?;
+        let email =
+            email_address::Model::from_query_result_optional(&row, "e_").map_err(classify)?;
+        let totp = totp_factor::Model::from_query_result_optional(&row, "t_").map_err(classify)?;
+        let has_passkey: bool = row.try_get("", "has_passkey").map_err(classify)?;
+        let recovery_codes_left: i64 = row.try_get("", "recovery_codes_left").map_err(classify)?;
+        Ok(Some(AccountFacts {
+            user: user_record(user),
+            email: email.map(email_record),
+            totp: totp.map(totp_record),
+            has_passkey,
+            recovery_codes_left: u32::try_from(recovery_codes_left).map_err(AuthError::internal)?,
+            login_failures_tat: row.try_get("", "login_failures_tat").map_err(classify)?,
+            second_factor_failures_tat: row
+                .try_get("", "second_factor_failures_tat")
+                .map_err(classify)?,
+        }))
     }
 
     async fn list_users(
@@ -153,6 +186,101 @@ pub(super) async fn insert_user_row(
             Err(AuthError::UsernameTaken)
         }
         Err(error) => Err(classify(error)),
+    }
+}
+
+/// One row: the account's columns (prefixed `u_`), its address's (`e_`)
+/// and TOTP's (`t_`), null when it has none, whether it has a passkey, how
+/// many recovery codes it has left, and its two failure budgets.
+fn account_facts_query(user_id: Uuid) -> SelectStatement {
+    let login_budget = Alias::new("login_budget");
+    let second_factor_budget = Alias::new("second_factor_budget");
+    let mut query = Query::select();
+    select_prefixed::<user::Entity>(&mut query, "u_");
+    select_prefixed::<email_address::Entity>(&mut query, "e_");
+    select_prefixed::<totp_factor::Entity>(&mut query, "t_");
+    let user_id_column = || Expr::col((user::Entity, user::Column::Id));
+    query
+        .expr_as(
+            Expr::exists(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(passkey::Entity)
+                    .and_where(
+                        Expr::col((passkey::Entity, passkey::Column::UserId)).eq(user_id_column()),
+                    )
+                    .to_owned(),
+            ),
+            "has_passkey",
+        )
+        .expr_as(
+            Expr::expr(
+                Query::select()
+                    .expr(Func::count(Expr::col((
+                        recovery_code::Entity,
+                        recovery_code::Column::Id,
+                    ))))
+                    .from(recovery_code::Entity)
+                    .and_where(
+                        Expr::col((recovery_code::Entity, recovery_code::Column::UserId))
+                            .eq(user_id_column()),
+                    )
+                    .and_where(
+                        Expr::col((recovery_code::Entity, recovery_code::Column::UsedAt)).is_null(),
+                    )
+                    .to_owned(),
+            ),
+            "recovery_codes_left",
+        )
+        .expr_as(
+            Expr::col((login_budget.clone(), rate_limit::Column::Tat)),
+            "login_failures_tat",
+        )
+        .expr_as(
+            Expr::col((second_factor_budget.clone(), rate_limit::Column::Tat)),
+            "second_factor_failures_tat",
+        )
+        .from(user::Entity)
+        .left_join(
+            email_address::Entity,
+            Expr::col((email_address::Entity, email_address::Column::UserId)).eq(user_id_column()),
+        )
+        .left_join(
+            totp_factor::Entity,
+            Expr::col((totp_factor::Entity, totp_factor::Column::UserId)).eq(user_id_column()),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            rate_limit::Entity,
+            login_budget.clone(),
+            Expr::col((login_budget, rate_limit::Column::Key)).eq(Expr::val(
+                LOGIN_FAILURES_KEY_PREFIX,
+            )
+            .binary(
+                // Concatenation, in SQLite and PostgreSQL alike.
+                BinOper::Custom("||"),
+                Expr::col((user::Entity, user::Column::UsernameCanonical)),
+            )),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            rate_limit::Entity,
+            second_factor_budget.clone(),
+            Expr::col((second_factor_budget, rate_limit::Column::Key))
+                .eq(second_factor_failure_key(user_id)),
+        )
+        .and_where(user_id_column().eq(user_id));
+    query.to_owned()
+}
+
+/// Selects every column of `E`, each named `prefix` + its name, as the
+/// models' `from_query_result(row, prefix)` read them back.
+fn select_prefixed<E: EntityTrait + Default>(query: &mut SelectStatement, prefix: &str) {
+    for column in E::Column::iter() {
+        query.expr_as(
+            Expr::col((E::default(), column)),
+            Alias::new(format!("{prefix}{}", column.as_str())),
+        );
     }
 }
 

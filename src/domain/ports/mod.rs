@@ -26,7 +26,7 @@ pub use passkeys::{
 };
 pub use revocations::{RevocationEvent, RevocationStore, RevokedToken};
 pub use sessions::{RefreshTokenRecord, SessionRecord, SessionStore, Spend};
-pub use users::{UserRecord, UserStore};
+pub use users::{AccountFacts, UserRecord, UserStore};
 
 /// Every port at once: what the domain service and the surfaces that only
 /// pass storage along name, where the one adapter implements them all.

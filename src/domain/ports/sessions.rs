@@ -53,6 +53,14 @@ pub enum Spend<'a> {
     /// A passkey's use, recorded if its counter is still the one it was
     /// checked against.
     PasskeyUse(&'a PasskeyUse),
+    /// A Login's second-factor ticket (its hash), deleted: of racing
+    /// completions, one.
+    MfaTicket(&'a str),
+    /// A TOTP time step, recorded as the account's last if it is later
+    /// than the last: a code is accepted once.
+    TotpStep { user_id: Uuid, step: i64 },
+    /// A recovery code, marked used at `at` if it was unused.
+    RecoveryCode { id: Uuid, at: DateTime<Utc> },
 }
 
 /// Where sessions and their refresh tokens are kept.

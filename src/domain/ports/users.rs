@@ -5,6 +5,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::email::EmailRecord;
+use super::factors::TotpRecord;
 use crate::domain::AuthError;
 
 /// An account as stored.
@@ -20,6 +22,24 @@ pub struct UserRecord {
     /// Set by an operator (`authd users disable`): the account cannot log
     /// in, refresh or use any token.
     pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// An account with what signing in to it reads besides, in one query
+/// rather than one each: every statement is a round trip to the database,
+/// and a sign-in without argon2 is made of little else.
+#[derive(Debug, Clone)]
+pub struct AccountFacts {
+    pub user: UserRecord,
+    pub email: Option<EmailRecord>,
+    /// Confirmed or pending.
+    pub totp: Option<TotpRecord>,
+    pub has_passkey: bool,
+    pub recovery_codes_left: u32,
+    /// The GCRA theoretical arrival time (Unix ms) of the account's budget
+    /// of failed logins (keyed by its canonical name), if one is on record.
+    pub login_failures_tat: Option<i64>,
+    /// The same for its budget of wrong second-factor codes.
+    pub second_factor_failures_tat: Option<i64>,
 }
 
 /// Where accounts are kept.
@@ -45,6 +65,14 @@ pub trait UserStore: Send + Sync + 'static {
         &self,
         user_id: Uuid,
     ) -> impl Future<Output = Result<Option<UserRecord>, AuthError>> + Send;
+
+    /// An account by id with what signing in to it reads besides (see
+    /// [`AccountFacts`]), in one query; the budgets are those keyed as
+    /// `crate::domain::rate_limits` spells their keys.
+    fn account_facts(
+        &self,
+        user_id: Uuid,
+    ) -> impl Future<Output = Result<Option<AccountFacts>, AuthError>> + Send;
 
     /// Accounts in canonical-name order, after `after`, whose canonical
     /// name contains `containing`: a page of at most `limit`.
