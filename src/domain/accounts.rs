@@ -148,7 +148,8 @@ impl<S: Store> AccountAdmin<S> {
         if account.password_hash.is_none() {
             return Err(AuthError::LastSignInMethod);
         }
-        let had_totp = self.store.delete_second_factors(account.id).await?;
+        // An operator's change: the operator tells the user.
+        let had_totp = self.store.delete_second_factors(account.id, &[]).await?;
         let passkeys = self.store.delete_passkeys_of(account.id).await?;
         end_every_session_durably(&self.store, account.id, 0, "second_factors_reset").await?;
         Ok(Some((account, had_totp, passkeys)))
@@ -160,7 +161,7 @@ impl<S: Store> AccountAdmin<S> {
             return Ok(None);
         };
         end_every_session_durably(&self.store, account.id, 0, "account_deleted").await?;
-        self.store.delete_user(account.id).await?;
+        self.store.delete_user(account.id, &[]).await?;
         Ok(Some(account))
     }
 

@@ -13,11 +13,12 @@ use uuid::Uuid;
 
 use super::credentials::email::EmailAddress;
 use super::error::{AuthError, FieldViolation};
-use super::mail_templates::{MailKind, MailTemplates};
+use super::mail_templates::{MailKind, MailTemplates, RenderedMail};
 use super::opaque_tokens::{EMAIL_VERIFICATION, NewOpaqueToken};
 use super::ports::{EmailRecord, MailPurpose, MailTokenRecord, OutboxMail, Store, UserRecord};
 use super::second_factor::SecondFactorProof;
-use super::service::{Authenticator, User};
+use super::security_notices::SecurityEvent;
+use super::service::{Authenticator, ClientInfo, User};
 use super::sessions::{caller, delta};
 use super::step_up::StepUp;
 use crate::deadline::Deadline;
@@ -107,6 +108,7 @@ impl<S: Store> Authenticator<S> {
         claims: &Claims,
         address: EmailAddress,
         second: Option<SecondFactorProof>,
+        client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<User, AuthError> {
         let user_id = caller(claims)?;
@@ -114,8 +116,14 @@ impl<S: Store> Authenticator<S> {
         if !self.mail.enabled {
             return Err(AuthError::MailNotConfigured);
         }
-        self.require_step_up(claims, user_id, StepUp::without_password(second), deadline)
-            .await?;
+        self.require_step_up(
+            claims,
+            user_id,
+            StepUp::without_password(second),
+            client,
+            deadline,
+        )
+        .await?;
         let record = self.account(user_id).await?;
         let current = self.store.email_of(user_id).await?;
         if let Some(current) = current
@@ -131,9 +139,15 @@ impl<S: Store> Authenticator<S> {
             .await?;
         let email = email_record(user_id, &address, now);
         let verification = self.verification(user_id, &record.username, &address, now)?;
-        // A verified address being replaced is where issue 21's security
-        // notice to the old address joins this list, in this transaction.
-        let mails = [verification.mail];
+        // A verified address being replaced is told so, in the transaction
+        // that replaces it.
+        let mut mails = vec![verification.mail];
+        mails.extend(self.security_notice(
+            &record.username,
+            current.as_ref(),
+            SecurityEvent::EmailChanged,
+            client,
+        ));
         self.store
             .replace_email(&email, &verification.token, &mails)
             .await?;
@@ -231,7 +245,6 @@ impl<S: Store> Authenticator<S> {
                 ("valid_for", &spelled(lifetime)),
             ],
         );
-        let id = Uuid::now_v7();
         Ok(Verification {
             token: MailTokenRecord {
                 token_hash: hash,
@@ -241,16 +254,27 @@ impl<S: Store> Authenticator<S> {
                 created_at: now,
                 expires_at: now + delta(lifetime),
             },
-            mail: OutboxMail {
-                id,
-                message_id: format!("{id}@{}", self.mail.message_id_domain),
-                recipient: address.as_str().to_owned(),
-                subject: rendered.subject,
-                text_body: rendered.text,
-                html_body: rendered.html,
-                created_at: now,
-            },
+            mail: self.outbox_mail(address.as_str(), rendered, now),
         })
+    }
+
+    /// A rendered mail to `recipient`, ready for the outbox.
+    pub(super) fn outbox_mail(
+        &self,
+        recipient: &str,
+        rendered: RenderedMail,
+        now: DateTime<Utc>,
+    ) -> OutboxMail {
+        let id = Uuid::now_v7();
+        OutboxMail {
+            id,
+            message_id: format!("{id}@{}", self.mail.message_id_domain),
+            recipient: recipient.to_owned(),
+            subject: rendered.subject,
+            text_body: rendered.text,
+            html_body: rendered.html,
+            created_at: now,
+        }
     }
 }
 

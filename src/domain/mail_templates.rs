@@ -15,16 +15,19 @@
 pub enum MailKind {
     /// The link that verifies an email address.
     VerifyEmail,
+    /// A change to how the account signs in, told to its verified address.
+    SecurityNotice,
 }
 
 impl MailKind {
     /// Every kind, for loading.
-    pub const ALL: [Self; 1] = [Self::VerifyEmail];
+    pub const ALL: [Self; 2] = [Self::VerifyEmail, Self::SecurityNotice];
 
     /// The base of its files' names: `NAME.subject`, `NAME.txt`, `NAME.html`.
     pub fn name(self) -> &'static str {
         match self {
             Self::VerifyEmail => "verify_email",
+            Self::SecurityNotice => "security_notice",
         }
     }
 
@@ -32,6 +35,7 @@ impl MailKind {
     fn values(self) -> &'static [&'static str] {
         match self {
             Self::VerifyEmail => &["username", "email", "link", "valid_for"],
+            Self::SecurityNotice => &["username", "event", "event_sentence", "when", "client"],
         }
     }
 
@@ -41,6 +45,11 @@ impl MailKind {
                 subject: include_str!("mail_templates/verify_email.subject").into(),
                 text: include_str!("mail_templates/verify_email.txt").into(),
                 html: include_str!("mail_templates/verify_email.html").into(),
+            },
+            Self::SecurityNotice => MailTemplate {
+                subject: include_str!("mail_templates/security_notice.subject").into(),
+                text: include_str!("mail_templates/security_notice.txt").into(),
+                html: include_str!("mail_templates/security_notice.html").into(),
             },
         }
     }
@@ -79,12 +88,14 @@ pub enum TemplateError {
 #[derive(Debug, Clone)]
 pub struct MailTemplates {
     verify_email: MailTemplate,
+    security_notice: MailTemplate,
 }
 
 impl Default for MailTemplates {
     fn default() -> Self {
         Self {
             verify_email: MailKind::VerifyEmail.builtin(),
+            security_notice: MailKind::SecurityNotice.builtin(),
         }
     }
 }
@@ -119,12 +130,14 @@ impl MailTemplates {
     fn get_mut(&mut self, kind: MailKind) -> &mut MailTemplate {
         match kind {
             MailKind::VerifyEmail => &mut self.verify_email,
+            MailKind::SecurityNotice => &mut self.security_notice,
         }
     }
 
     fn get(&self, kind: MailKind) -> &MailTemplate {
         match kind {
             MailKind::VerifyEmail => &self.verify_email,
+            MailKind::SecurityNotice => &self.security_notice,
         }
     }
 

@@ -23,6 +23,7 @@ mod rate_limits;
 mod revocation_feed;
 mod second_factor;
 mod secrets_at_rest;
+mod security_notices;
 mod service;
 mod service_credentials;
 mod sessions;

@@ -27,6 +27,7 @@ use super::ports::{
     CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyUse, Spend, Store,
 };
 use super::second_factor::SecondFactorProof;
+use super::security_notices::SecurityEvent;
 use super::service::{Authenticator, ClientInfo, Session, User};
 use super::sessions::caller;
 use super::step_up::StepUp;
@@ -451,6 +452,7 @@ impl<S: Store> Authenticator<S> {
         ceremony_id: &str,
         credential_json: &str,
         name: &str,
+        client: &ClientInfo,
     ) -> Result<PasskeySummary, AuthError> {
         let user_id = caller(claims)?;
         let name = passkey_name(name)?;
@@ -479,7 +481,14 @@ impl<S: Store> Authenticator<S> {
             backed_up: false,
             sign_count: 0,
         };
-        if !self.store.insert_passkey(&record).await? {
+        let notices = self
+            .security_notice_for(user_id, SecurityEvent::PasskeyAdded, client)
+            .await?;
+        if !self
+            .store
+            .insert_passkey(&record, notices.as_slice())
+            .await?
+        {
             return Err(AuthError::PasskeyAlreadyRegistered);
         }
         tracing::info!(passkey_id = %record.id, "passkey registered");
@@ -516,13 +525,27 @@ impl<S: Store> Authenticator<S> {
         claims: &Claims,
         passkey_id: &str,
         second: Option<SecondFactorProof>,
+        client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<(), AuthError> {
         let user_id = caller(claims)?;
-        self.require_step_up(claims, user_id, StepUp::without_password(second), deadline)
-            .await?;
+        self.require_step_up(
+            claims,
+            user_id,
+            StepUp::without_password(second),
+            client,
+            deadline,
+        )
+        .await?;
         let id = passkey_id.parse().map_err(|_| AuthError::PasskeyNotFound)?;
-        match self.store.delete_passkey(user_id, id).await? {
+        let notices = self
+            .security_notice_for(user_id, SecurityEvent::PasskeyRemoved, client)
+            .await?;
+        match self
+            .store
+            .delete_passkey(user_id, id, notices.as_slice())
+            .await?
+        {
             PasskeyRemoval::Removed => {}
             PasskeyRemoval::NotFound => return Err(AuthError::PasskeyNotFound),
             PasskeyRemoval::LastSignInMethod => return Err(AuthError::LastSignInMethod),
@@ -614,7 +637,7 @@ impl<S: Store> Authenticator<S> {
         let user_id = signed_in.user.id;
         let authentication = Authentication::passkey(signed_in.used.at, signed_in.backup_eligible);
         match self
-            .start_session_spending(signed_in.user, client, authentication, &spent)
+            .start_session_spending(signed_in.user, client, authentication, &spent, &[])
             .await?
         {
             Ok(session) => {
@@ -1124,6 +1147,7 @@ mod tests {
                         &ceremony.ceremony_id.to_string(),
                         &credential,
                         " laptop ",
+                        &client(),
                     )
                     .await
                     .unwrap();
@@ -1351,7 +1375,7 @@ mod tests {
             assert!(matches!(
                 harness
                     .auth
-                    .remove_passkey(&claims, &summary.id.to_string(), None, None)
+                    .remove_passkey(&claims, &summary.id.to_string(), None, &client(), None)
                     .await,
                 Err(AuthError::ReauthenticationRequired { .. })
             ));
@@ -1425,7 +1449,8 @@ mod tests {
                         &bob,
                         &registration.ceremony_id.to_string(),
                         &credential,
-                        ""
+                        "",
+                        &client()
                     )
                     .await,
                 Err(AuthError::PasskeyCeremonyInvalid)
@@ -1549,6 +1574,7 @@ mod tests {
                     &registration.ceremony_id.to_string(),
                     &credential,
                     "",
+                    &client(),
                 )
                 .await
                 .unwrap();

@@ -166,6 +166,7 @@ impl<S: Store> Authenticator<S> {
         &self,
         claims: &Claims,
         new: Password,
+        client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<(), AuthError> {
         let user_id = caller(claims)?;
@@ -173,8 +174,14 @@ impl<S: Store> Authenticator<S> {
         if record.password_hash.is_some() {
             return Err(AuthError::PasswordAlreadySet);
         }
-        self.require_step_up(claims, user_id, StepUp::without_password(None), deadline)
-            .await?;
+        self.require_step_up(
+            claims,
+            user_id,
+            StepUp::without_password(None),
+            client,
+            deadline,
+        )
+        .await?;
         let ticket = self.hasher.admit(deadline)?;
         let password_hash = self.hasher.hash(ticket, new).await?;
         // A racing SetPassword may have set one since the read above.

@@ -22,6 +22,7 @@ use super::ports::{
     AccountFacts, MfaTicketRecord, RecoveryCodeRecord, Spend, Store, TotpRecord, UserRecord,
 };
 use super::secrets_at_rest::totp_context;
+use super::security_notices::SecurityEvent;
 use super::service::{Authenticator, ClientInfo, Session, User};
 use super::sessions::caller;
 use crate::deadline::Deadline;
@@ -312,10 +313,18 @@ impl<S: Store> Authenticator<S> {
             .await?;
         let mut spent = vec![Spend::MfaTicket(&ticket_hash)];
         spent.extend(passed.spend.as_spend(user_id));
+        let notices = passed.recovery_codes_left.and_then(|_| {
+            self.security_notice(
+                &facts.user.username,
+                facts.email.as_ref(),
+                SecurityEvent::RecoveryCodeUsed,
+                client,
+            )
+        });
         let authentication = Authentication::password(Utc::now()).and(passed.method);
         let user = User::new(facts.user, facts.email.as_ref());
         let session = match self
-            .start_session_spending(user, client, authentication, &spent)
+            .start_session_spending(user, client, authentication, &spent, notices.as_slice())
             .await?
         {
             Ok(session) => session,
@@ -341,6 +350,7 @@ impl<S: Store> Authenticator<S> {
         user_id: Uuid,
         proof: SecondFactorProof,
         passkey_binding: Option<Binding<'_>>,
+        client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<(Method, Option<u32>), AuthError> {
         let facts = self
@@ -353,7 +363,17 @@ impl<S: Store> Authenticator<S> {
             .await?;
         let spent = match passed.spend {
             FactorSpend::TotpStep(step) => self.store.spend_totp_step(user_id, step).await?,
-            FactorSpend::RecoveryCode { id, at } => self.store.spend_recovery_code(id, at).await?,
+            FactorSpend::RecoveryCode { id, at } => {
+                let notice = self.security_notice(
+                    &facts.user.username,
+                    facts.email.as_ref(),
+                    SecurityEvent::RecoveryCodeUsed,
+                    client,
+                );
+                self.store
+                    .spend_recovery_code(id, at, notice.as_slice())
+                    .await?
+            }
             FactorSpend::Spent => true,
         };
         if !spent {
@@ -532,6 +552,7 @@ impl<S: Store> Authenticator<S> {
         &self,
         claims: &Claims,
         code: TotpCode,
+        client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<Vec<RecoveryCode>, AuthError> {
         let user_id = caller(claims)?;
@@ -546,6 +567,9 @@ impl<S: Store> Authenticator<S> {
             .ok_or(AuthError::MfaCodeInvalid)?;
         let (codes, records) = self.new_recovery_codes(user_id, deadline).await?;
         let now = Utc::now();
+        let notices = self
+            .security_notice_for(user_id, SecurityEvent::TotpEnabled, client)
+            .await?;
         if !self
             .store
             .confirm_totp(
@@ -554,6 +578,7 @@ impl<S: Store> Authenticator<S> {
                 totp::step_number(step),
                 &records,
                 now,
+                notices.as_slice(),
             )
             .await?
         {

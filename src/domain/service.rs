@@ -270,7 +270,10 @@ impl<S: Store> Authenticator<S> {
             Some(record) if outcome.matches => {
                 if let Some(upgraded) = outcome.rehashed {
                     // Best effort: the login stands even if the upgrade fails.
-                    if let Err(error) = self.store.update_password_hash(record.id, &upgraded).await
+                    if let Err(error) = self
+                        .store
+                        .update_password_hash(record.id, &upgraded, &[])
+                        .await
                     {
                         tracing::warn!(error = ?error, "cannot store the upgraded password hash");
                     }

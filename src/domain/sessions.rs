@@ -12,8 +12,9 @@ use super::authentication::Authentication;
 use super::credentials::Password;
 use super::error::{AuthError, TokenRejection};
 use super::opaque_tokens::REFRESH_TOKEN;
-use super::ports::{RefreshTokenRecord, SessionRecord, Spend, Store, UserRecord};
+use super::ports::{OutboxMail, RefreshTokenRecord, SessionRecord, Spend, Store, UserRecord};
 use super::second_factor::SecondFactorProof;
+use super::security_notices::SecurityEvent;
 use super::service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
 use super::step_up::StepUp;
 use crate::deadline::Deadline;
@@ -73,7 +74,7 @@ impl<S: Store> Authenticator<S> {
         client: &ClientInfo,
         authentication: Authentication,
     ) -> Result<Session, AuthError> {
-        self.start_session_spending(user, client, authentication, &[])
+        self.start_session_spending(user, client, authentication, &[], &[])
             .await?
             .map_err(|_| AuthError::internal("a session that spends nothing was refused"))
     }
@@ -87,6 +88,7 @@ impl<S: Store> Authenticator<S> {
         client: &ClientInfo,
         authentication: Authentication,
         spent: &[Spend<'_>],
+        notices: &[OutboxMail],
     ) -> Result<Result<Session, usize>, AuthError> {
         let now = Utc::now();
         let refresh = REFRESH_TOKEN.generate()?;
@@ -109,11 +111,11 @@ impl<S: Store> Authenticator<S> {
             issued_at: now,
             retired_at: None,
         };
-        if spent.is_empty() {
+        if spent.is_empty() && notices.is_empty() {
             self.store.insert_session(&session, &first_token).await?;
         } else if let Some(refused) = self
             .store
-            .insert_session_spending(&session, &first_token, spent)
+            .insert_session_spending(&session, &first_token, spent, notices)
             .await?
         {
             return Ok(Err(refused));
@@ -316,11 +318,20 @@ impl<S: Store> Authenticator<S> {
         let check = self.hasher.admit(deadline)?;
         let rehash = self.hasher.admit(deadline)?;
         let record = self.confirm_own_password(claims, current, check).await?;
-        self.require_step_up(claims, record.id, StepUp::with_password(second), deadline)
-            .await?;
+        self.require_step_up(
+            claims,
+            record.id,
+            StepUp::with_password(second),
+            client,
+            deadline,
+        )
+        .await?;
         let password_hash = self.hasher.hash(rehash, new).await?;
+        let notices = self
+            .security_notice_for(record.id, SecurityEvent::PasswordChanged, client)
+            .await?;
         self.store
-            .update_password_hash(record.id, &password_hash)
+            .update_password_hash(record.id, &password_hash, notices.as_slice())
             .await?;
         self.end_every_session(record.id, claims.iat, "password_changed")
             .await?;
@@ -345,11 +356,22 @@ impl<S: Store> Authenticator<S> {
         self.limits.admit_login(client.address)?;
         let check = self.hasher.admit(deadline)?;
         let record = self.confirm_own_password(claims, password, check).await?;
-        self.require_step_up(claims, record.id, StepUp::with_password(second), deadline)
+        self.require_step_up(
+            claims,
+            record.id,
+            StepUp::with_password(second),
+            client,
+            deadline,
+        )
+        .await?;
+        let notices = self
+            .security_notice_for(record.id, SecurityEvent::AccountDeleted, client)
             .await?;
         self.end_every_session(record.id, claims.iat, "account_deleted")
             .await?;
-        self.store.delete_user(record.id).await?;
+        self.store
+            .delete_user(record.id, notices.as_slice())
+            .await?;
         tracing::info!("account deleted");
         Ok(())
     }

@@ -16,6 +16,7 @@ use super::error::AuthError;
 use super::passkey_second_factor::Binding;
 use super::ports::Store;
 use super::second_factor::SecondFactorProof;
+use super::security_notices::SecurityEvent;
 use super::service::{Authenticator, ClientInfo, User};
 use super::sessions::caller;
 use super::tokens::AccessToken;
@@ -67,6 +68,7 @@ impl<S: Store> Authenticator<S> {
         claims: &Claims,
         user_id: Uuid,
         step_up: StepUp,
+        client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<(), AuthError> {
         let recent = self.is_recent(claims);
@@ -79,7 +81,7 @@ impl<S: Store> Authenticator<S> {
         match step_up.second {
             Some(proof) => {
                 let binding = claims.session_id().map(Binding::Session);
-                self.check_second_factor(user_id, proof, binding, deadline)
+                self.check_second_factor(user_id, proof, binding, client, deadline)
                     .await?;
                 Ok(())
             }
@@ -113,6 +115,7 @@ impl<S: Store> Authenticator<S> {
                     record.id,
                     proof,
                     Some(Binding::Session(session_id)),
+                    client,
                     deadline,
                 )
                 .await?;
@@ -153,15 +156,29 @@ impl<S: Store> Authenticator<S> {
         &self,
         claims: &Claims,
         second: Option<SecondFactorProof>,
+        client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<(), AuthError> {
         let user_id = caller(claims)?;
         if !self.has_totp(user_id).await? {
             return Err(AuthError::TotpNotEnabled);
         }
-        self.require_step_up(claims, user_id, StepUp::without_password(second), deadline)
+        self.require_step_up(
+            claims,
+            user_id,
+            StepUp::without_password(second),
+            client,
+            deadline,
+        )
+        .await?;
+        let notices = self
+            .security_notice_for(user_id, SecurityEvent::TotpDisabled, client)
             .await?;
-        if !self.store.delete_second_factors(user_id).await? {
+        if !self
+            .store
+            .delete_second_factors(user_id, notices.as_slice())
+            .await?
+        {
             return Err(AuthError::TotpNotEnabled);
         }
         self.end_other_sessions(user_id, claims.session_id(), "second_factor_disabled")
@@ -177,16 +194,28 @@ impl<S: Store> Authenticator<S> {
         &self,
         claims: &Claims,
         second: Option<SecondFactorProof>,
+        client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<Vec<RecoveryCode>, AuthError> {
         let user_id = caller(claims)?;
         if !self.has_totp(user_id).await? {
             return Err(AuthError::TotpNotEnabled);
         }
-        self.require_step_up(claims, user_id, StepUp::without_password(second), deadline)
-            .await?;
+        self.require_step_up(
+            claims,
+            user_id,
+            StepUp::without_password(second),
+            client,
+            deadline,
+        )
+        .await?;
         let (codes, records) = self.new_recovery_codes(user_id, deadline).await?;
-        self.store.replace_recovery_codes(user_id, &records).await?;
+        let notices = self
+            .security_notice_for(user_id, SecurityEvent::RecoveryCodesRegenerated, client)
+            .await?;
+        self.store
+            .replace_recovery_codes(user_id, &records, notices.as_slice())
+            .await?;
         self.end_other_sessions(user_id, claims.session_id(), "recovery_codes_regenerated")
             .await?;
         tracing::info!("recovery codes regenerated");

@@ -157,7 +157,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let code = TotpCode::parse(&request.get_ref().code)?;
         let codes = self
             .auth
-            .confirm_totp_enrollment(&claims, code, deadline)
+            .confirm_totp_enrollment(&claims, code, &self.client(&request), deadline)
             .await?;
         Ok(Response::new(ConfirmTotpEnrollmentResponse {
             recovery_codes: codes.iter().map(RecoveryCode::display).collect(),
@@ -171,7 +171,9 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let claims = Authentication::require(&request, self.auth.tokens()).await?;
         let deadline = client_deadline(&request);
         let second = second_factor(request.get_ref().second.as_ref())?;
-        self.auth.disable_totp(&claims, second, deadline).await?;
+        self.auth
+            .disable_totp(&claims, second, &self.client(&request), deadline)
+            .await?;
         Ok(Response::new(DisableTotpResponse {}))
     }
 
@@ -184,7 +186,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let second = second_factor(request.get_ref().second.as_ref())?;
         let codes = self
             .auth
-            .regenerate_recovery_codes(&claims, second, deadline)
+            .regenerate_recovery_codes(&claims, second, &self.client(&request), deadline)
             .await?;
         Ok(Response::new(RegenerateRecoveryCodesResponse {
             recovery_codes: codes.iter().map(RecoveryCode::display).collect(),
@@ -231,6 +233,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         request: Request<FinishPasskeyRegistrationRequest>,
     ) -> Result<Response<FinishPasskeyRegistrationResponse>, Status> {
         let claims = Authentication::require(&request, self.auth.tokens()).await?;
+        let client = self.client(&request);
         let FinishPasskeyRegistrationRequest {
             ceremony_id,
             credential_json,
@@ -238,7 +241,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         } = request.into_inner();
         let passkey = self
             .auth
-            .finish_passkey_registration(&claims, &ceremony_id, &credential_json, &name)
+            .finish_passkey_registration(&claims, &ceremony_id, &credential_json, &name, &client)
             .await?;
         Ok(Response::new(FinishPasskeyRegistrationResponse {
             passkey: Some(passkey.into()),
@@ -275,7 +278,13 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let RemovePasskeyRequest { passkey_id, second } = request.get_ref();
         let second = second_factor(second.as_ref())?;
         self.auth
-            .remove_passkey(&claims, passkey_id, second, deadline)
+            .remove_passkey(
+                &claims,
+                passkey_id,
+                second,
+                &self.client(&request),
+                deadline,
+            )
             .await?;
         Ok(Response::new(RemovePasskeyResponse {}))
     }
@@ -329,8 +338,11 @@ impl<S: Store> AuthService for AuthGrpc<S> {
     ) -> Result<Response<SetPasswordResponse>, Status> {
         let claims = Authentication::require(&request, self.auth.tokens()).await?;
         let deadline = client_deadline(&request);
+        let client = self.client(&request);
         let new = Password::for_setting(request.into_inner().new_password)?;
-        self.auth.set_password(&claims, new, deadline).await?;
+        self.auth
+            .set_password(&claims, new, &client, deadline)
+            .await?;
         Ok(Response::new(SetPasswordResponse {}))
     }
 
@@ -377,7 +389,7 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         let second = second_factor(second.as_ref())?;
         let user = self
             .auth
-            .set_email(&claims, email, second, deadline)
+            .set_email(&claims, email, second, &self.client(&request), deadline)
             .await?;
         Ok(Response::new(SetEmailResponse {
             user: Some(user.into()),

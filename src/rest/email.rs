@@ -12,7 +12,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use super::RestState;
 use super::body::{Fields, FromFields, JsonBody};
-use super::caller::Caller;
+use super::caller::{Caller, Client};
 use super::handlers::{
     BODY_TOO_LARGE, EmptyBody, UNREADABLE_BODY, UNSUPPORTED_MEDIA_TYPE, UserBody,
 };
@@ -125,6 +125,7 @@ pub struct UserAnswerBody {
 pub async fn set_email<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     caller: Caller,
+    Client(client): Client,
     JsonBody(body): JsonBody<SetEmailBody>,
 ) -> Result<Json<UserAnswerBody>, Problem> {
     let (email, second) = body.parse(|body| {
@@ -133,7 +134,10 @@ pub async fn set_email<S: Store>(
             .map_err(|violation| AuthError::InvalidInput(vec![violation]))?;
         Ok((email, second?))
     })?;
-    let user = state.auth.set_email(&caller.0, email, second, None).await?;
+    let user = state
+        .auth
+        .set_email(&caller.0, email, second, &client, None)
+        .await?;
     Ok(Json(UserAnswerBody { user: user.into() }))
 }
 

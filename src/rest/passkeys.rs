@@ -143,6 +143,7 @@ impl FromFields for FinishPasskeyRegistrationBody {
 pub async fn finish_passkey_registration<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     caller: Caller,
+    Client(client): Client,
     JsonBody(body): JsonBody<FinishPasskeyRegistrationBody>,
 ) -> Result<(StatusCode, Json<PasskeyBody>), Problem> {
     let body = body.complete()?;
@@ -153,6 +154,7 @@ pub async fn finish_passkey_registration<S: Store>(
             &body.ceremony_id,
             &body.credential_json,
             body.name.as_deref().unwrap_or_default(),
+            &client,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(passkey.into())))
@@ -260,6 +262,7 @@ pub async fn rename_passkey<S: Store>(
 pub async fn remove_passkey<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     caller: Caller,
+    Client(client): Client,
     id: Result<Path<String>, PathRejection>,
     OptionalJsonBody(body): OptionalJsonBody<StepUpBody>,
 ) -> Result<Json<EmptyBody>, Problem> {
@@ -267,7 +270,7 @@ pub async fn remove_passkey<S: Store>(
     let second = step_up_proof(body)?;
     state
         .auth
-        .remove_passkey(&caller.0, &id, second, None)
+        .remove_passkey(&caller.0, &id, second, &client, None)
         .await?;
     Ok(Json(EmptyBody {}))
 }

@@ -168,9 +168,13 @@ impl FromFields for SetPasswordBody {
 pub async fn set_password<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     caller: Caller,
+    Client(client): Client,
     JsonBody(body): JsonBody<SetPasswordBody>,
 ) -> Result<Json<EmptyBody>, Problem> {
     let new = body.parse(|body| Password::for_setting(body.new_password))?;
-    state.auth.set_password(&caller.0, new, None).await?;
+    state
+        .auth
+        .set_password(&caller.0, new, &client, None)
+        .await?;
     Ok(Json(EmptyBody {}))
 }

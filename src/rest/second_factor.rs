@@ -269,12 +269,13 @@ pub struct RecoveryCodesBody {
 pub async fn confirm_totp_enrollment<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     caller: Caller,
+    Client(client): Client,
     JsonBody(body): JsonBody<ConfirmTotpBody>,
 ) -> Result<Json<RecoveryCodesBody>, Problem> {
     let code = body.parse(|body| TotpCode::parse(&body.code))?;
     let codes = state
         .auth
-        .confirm_totp_enrollment(&caller.0, code, None)
+        .confirm_totp_enrollment(&caller.0, code, &client, None)
         .await?;
     Ok(Json(RecoveryCodesBody {
         recovery_codes: codes.iter().map(RecoveryCode::display).collect(),
@@ -377,10 +378,14 @@ pub(super) fn step_up_proof(
 pub async fn disable_totp<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     caller: Caller,
+    Client(client): Client,
     OptionalJsonBody(body): OptionalJsonBody<StepUpBody>,
 ) -> Result<Json<EmptyBody>, Problem> {
     let second = step_up_proof(body)?;
-    state.auth.disable_totp(&caller.0, second, None).await?;
+    state
+        .auth
+        .disable_totp(&caller.0, second, &client, None)
+        .await?;
     Ok(Json(EmptyBody {}))
 }
 
@@ -408,12 +413,13 @@ pub async fn disable_totp<S: Store>(
 pub async fn regenerate_recovery_codes<S: Store>(
     State(state): State<Arc<RestState<S>>>,
     caller: Caller,
+    Client(client): Client,
     OptionalJsonBody(body): OptionalJsonBody<StepUpBody>,
 ) -> Result<Json<RecoveryCodesBody>, Problem> {
     let second = step_up_proof(body)?;
     let codes = state
         .auth
-        .regenerate_recovery_codes(&caller.0, second, None)
+        .regenerate_recovery_codes(&caller.0, second, &client, None)
         .await?;
     Ok(Json(RecoveryCodesBody {
         recovery_codes: codes.iter().map(RecoveryCode::display).collect(),

@@ -12,7 +12,10 @@ use uuid::Uuid;
 
 use super::database::{Database, classify};
 use super::entities::{mfa_ticket, recovery_code, totp_factor};
-use crate::domain::{AuthError, FactorStore, MfaTicketRecord, RecoveryCodeRecord, TotpRecord};
+use super::outbox::queue_all;
+use crate::domain::{
+    AuthError, FactorStore, MfaTicketRecord, OutboxMail, RecoveryCodeRecord, TotpRecord,
+};
 
 impl FactorStore for Database {
     async fn totp_of(&self, user_id: Uuid) -> Result<Option<TotpRecord>, AuthError> {
@@ -59,6 +62,7 @@ impl FactorStore for Database {
         step: i64,
         codes: &[RecoveryCodeRecord],
         at: DateTime<Utc>,
+        notices: &[OutboxMail],
     ) -> Result<bool, AuthError> {
         let transaction = self.connection.begin().await.map_err(classify)?;
         let confirmed = totp_factor::Entity::update_many()
@@ -74,6 +78,7 @@ impl FactorStore for Database {
             return Ok(false);
         }
         replace_recovery_codes(&transaction, user_id, codes).await?;
+        queue_all(&transaction, notices).await?;
         transaction.commit().await.map_err(classify)?;
         Ok(true)
     }
@@ -116,13 +121,19 @@ impl FactorStore for Database {
         &self,
         user_id: Uuid,
         codes: &[RecoveryCodeRecord],
+        notices: &[OutboxMail],
     ) -> Result<(), AuthError> {
         let transaction = self.connection.begin().await.map_err(classify)?;
         replace_recovery_codes(&transaction, user_id, codes).await?;
+        queue_all(&transaction, notices).await?;
         transaction.commit().await.map_err(classify)
     }
 
-    async fn delete_second_factors(&self, user_id: Uuid) -> Result<bool, AuthError> {
+    async fn delete_second_factors(
+        &self,
+        user_id: Uuid,
+        notices: &[OutboxMail],
+    ) -> Result<bool, AuthError> {
         let transaction = self.connection.begin().await.map_err(classify)?;
         let confirmed = totp_factor::Entity::find_by_id(user_id)
             .one(&transaction)
@@ -130,6 +141,9 @@ impl FactorStore for Database {
             .map_err(classify)?
             .is_some_and(|row| row.confirmed_at.is_some());
         delete_factors_of(&transaction, user_id).await?;
+        if confirmed {
+            queue_all(&transaction, notices).await?;
+        }
         transaction.commit().await.map_err(classify)?;
         Ok(confirmed)
     }
@@ -161,8 +175,18 @@ impl FactorStore for Database {
         &self,
         code_id: Uuid,
         at: DateTime<Utc>,
+        notices: &[OutboxMail],
     ) -> Result<bool, AuthError> {
-        spend_recovery_code(&self.connection, code_id, at).await
+        if notices.is_empty() {
+            return spend_recovery_code(&self.connection, code_id, at).await;
+        }
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        if !spend_recovery_code(&transaction, code_id, at).await? {
+            return Ok(false);
+        }
+        queue_all(&transaction, notices).await?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(true)
     }
 
     async fn insert_mfa_ticket(&self, ticket: &MfaTicketRecord) -> Result<(), AuthError> {

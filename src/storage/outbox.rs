@@ -42,6 +42,17 @@ pub(super) async fn queue(
     Ok(())
 }
 
+/// Writes each of `mails` to the outbox, on `connection`.
+pub(super) async fn queue_all(
+    connection: &impl sea_orm::ConnectionTrait,
+    mails: &[OutboxMail],
+) -> Result<(), AuthError> {
+    for mail in mails {
+        queue(connection, mail).await?;
+    }
+    Ok(())
+}
+
 impl OutboxStore for Database {
     async fn claim_due_mails(
         &self,

@@ -12,10 +12,11 @@ use uuid::Uuid;
 
 use super::database::{Database, classify};
 use super::entities::{passkey, passkey_ceremony, passkey_user_handle, user};
+use super::outbox::queue_all;
 use super::users::insert_user_row;
 use crate::domain::{
-    AuthError, CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyStore,
-    PasskeyUse, UserRecord,
+    AuthError, CeremonyKind, CeremonyRecord, OutboxMail, PasskeyRecord, PasskeyRemoval,
+    PasskeyStore, PasskeyUse, UserRecord,
 };
 
 impl PasskeyStore for Database {
@@ -49,8 +50,21 @@ impl PasskeyStore for Database {
         Ok(row.map(|row| row.user_id))
     }
 
-    async fn insert_passkey(&self, record: &PasskeyRecord) -> Result<bool, AuthError> {
-        insert_passkey_row(&self.connection, record).await
+    async fn insert_passkey(
+        &self,
+        record: &PasskeyRecord,
+        notices: &[OutboxMail],
+    ) -> Result<bool, AuthError> {
+        if notices.is_empty() {
+            return insert_passkey_row(&self.connection, record).await;
+        }
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        if !insert_passkey_row(&transaction, record).await? {
+            return Ok(false);
+        }
+        queue_all(&transaction, notices).await?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(true)
     }
 
     async fn passkeys_of(&self, user_id: Uuid) -> Result<Vec<PasskeyRecord>, AuthError> {
@@ -87,7 +101,12 @@ impl PasskeyStore for Database {
         Ok(result.rows_affected == 1)
     }
 
-    async fn delete_passkey(&self, user_id: Uuid, id: Uuid) -> Result<PasskeyRemoval, AuthError> {
+    async fn delete_passkey(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        notices: &[OutboxMail],
+    ) -> Result<PasskeyRemoval, AuthError> {
         let transaction = self.connection.begin().await.map_err(classify)?;
         // A write to the account's row first, so that removals for one
         // account wait here for each other and each counts what the other
@@ -124,6 +143,7 @@ impl PasskeyStore for Database {
                 return Ok(PasskeyRemoval::LastSignInMethod);
             }
         }
+        queue_all(&transaction, notices).await?;
         transaction.commit().await.map_err(classify)?;
         Ok(PasskeyRemoval::Removed)
     }
@@ -400,13 +420,13 @@ mod tests {
         let (database, user_id) = database_with_user(&dir).await;
         assert!(
             database
-                .insert_passkey(&passkey_of(user_id, "abc"))
+                .insert_passkey(&passkey_of(user_id, "abc"), &[])
                 .await
                 .unwrap()
         );
         assert!(
             !database
-                .insert_passkey(&passkey_of(user_id, "abc"))
+                .insert_passkey(&passkey_of(user_id, "abc"), &[])
                 .await
                 .unwrap()
         );
@@ -472,7 +492,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (database, user_id) = database_with_user(&dir).await;
         let record = passkey_of(user_id, "counted");
-        database.insert_passkey(&record).await.unwrap();
+        database.insert_passkey(&record, &[]).await.unwrap();
         let used = PasskeyUse {
             id: record.id,
             previous_sign_count: 0,
@@ -503,7 +523,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (database, user_id) = database_with_user(&dir).await;
         let record = passkey_of(user_id, "mine");
-        database.insert_passkey(&record).await.unwrap();
+        database.insert_passkey(&record, &[]).await.unwrap();
         let stranger = Uuid::now_v7();
         assert!(
             !database
@@ -512,7 +532,10 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(
-            database.delete_passkey(stranger, record.id).await.unwrap(),
+            database
+                .delete_passkey(stranger, record.id, &[])
+                .await
+                .unwrap(),
             PasskeyRemoval::NotFound
         );
         assert!(
@@ -526,7 +549,10 @@ mod tests {
             "phone"
         );
         assert_eq!(
-            database.delete_passkey(user_id, record.id).await.unwrap(),
+            database
+                .delete_passkey(user_id, record.id, &[])
+                .await
+                .unwrap(),
             PasskeyRemoval::Removed
         );
         assert!(database.passkeys_of(user_id).await.unwrap().is_empty());
@@ -541,10 +567,10 @@ mod tests {
             .await
             .unwrap();
         database
-            .insert_passkey(&passkey_of(user_id, "gone"))
+            .insert_passkey(&passkey_of(user_id, "gone"), &[])
             .await
             .unwrap();
-        assert!(database.delete_user(user_id).await.unwrap());
+        assert!(database.delete_user(user_id, &[]).await.unwrap());
         assert!(
             database
                 .passkey_by_credential_id("gone")

@@ -10,10 +10,11 @@ use uuid::Uuid;
 
 use super::database::{Database, classify};
 use super::entities::{refresh_token, session};
+use super::outbox::queue_all;
 use super::{factors, passkeys};
 use crate::domain::{
-    AuthError, Authentication, RefreshTokenRecord, RevocationEvent, SessionRecord, SessionStore,
-    Spend,
+    AuthError, Authentication, OutboxMail, RefreshTokenRecord, RevocationEvent, SessionRecord,
+    SessionStore, Spend,
 };
 
 impl SessionStore for Database {
@@ -32,6 +33,7 @@ impl SessionStore for Database {
         record: &SessionRecord,
         first_token: &RefreshTokenRecord,
         spent: &[Spend<'_>],
+        notices: &[OutboxMail],
     ) -> Result<Option<usize>, AuthError> {
         let transaction = self.connection.begin().await.map_err(classify)?;
         for (index, spend) in spent.iter().enumerate() {
@@ -56,6 +58,7 @@ impl SessionStore for Database {
             }
         }
         insert_session_rows(&transaction, record, first_token).await?;
+        queue_all(&transaction, notices).await?;
         transaction.commit().await.map_err(classify)?;
         Ok(None)
     }

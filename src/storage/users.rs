@@ -14,9 +14,10 @@ use super::database::{Database, classify};
 use super::email::{delete_email_of, email_record};
 use super::entities::{email_address, passkey, rate_limit, recovery_code, totp_factor, user};
 use super::factors::{delete_factors_of, totp_record};
+use super::outbox::queue_all;
 use crate::domain::{
-    AccountFacts, AuthError, LOGIN_FAILURES_KEY_PREFIX, RevocationEvent, UserRecord, UserStore,
-    second_factor_failure_key,
+    AccountFacts, AuthError, LOGIN_FAILURES_KEY_PREFIX, OutboxMail, RevocationEvent, UserRecord,
+    UserStore, second_factor_failure_key,
 };
 
 impl UserStore for Database {
@@ -91,7 +92,7 @@ impl UserStore for Database {
         Ok(rows.into_iter().map(user_record).collect())
     }
 
-    async fn delete_user(&self, user_id: Uuid) -> Result<bool, AuthError> {
+    async fn delete_user(&self, user_id: Uuid, notices: &[OutboxMail]) -> Result<bool, AuthError> {
         let transaction = self.connection.begin().await.map_err(classify)?;
         delete_factors_of(&transaction, user_id).await?;
         delete_email_of(&transaction, user_id).await?;
@@ -99,6 +100,9 @@ impl UserStore for Database {
             .exec(&transaction)
             .await
             .map_err(classify)?;
+        if result.rows_affected > 0 {
+            queue_all(&transaction, notices).await?;
+        }
         transaction.commit().await.map_err(classify)?;
         Ok(result.rows_affected > 0)
     }
@@ -137,14 +141,19 @@ impl UserStore for Database {
         &self,
         user_id: Uuid,
         password_hash: &str,
+        notices: &[OutboxMail],
     ) -> Result<(), AuthError> {
-        user::Entity::update_many()
+        let update = user::Entity::update_many()
             .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
-            .filter(user::Column::Id.eq(user_id))
-            .exec(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(())
+            .filter(user::Column::Id.eq(user_id));
+        if notices.is_empty() {
+            update.exec(&self.connection).await.map_err(classify)?;
+            return Ok(());
+        }
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        update.exec(&transaction).await.map_err(classify)?;
+        queue_all(&transaction, notices).await?;
+        transaction.commit().await.map_err(classify)
     }
 
     async fn set_first_password_hash(

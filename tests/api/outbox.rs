@@ -382,7 +382,7 @@ async fn deleting_an_account_forgets_its_address_but_not_its_queued_mail() {
     let now = Utc::now();
     let (account, token) = register(&store, "ada@example.com", now).await;
 
-    assert!(store.delete_user(account.id).await.unwrap());
+    assert!(store.delete_user(account.id, &[]).await.unwrap());
 
     assert_eq!(store.email_of(account.id).await.unwrap(), None);
     assert_eq!(

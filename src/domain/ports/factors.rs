@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::AuthError;
+use crate::domain::ports::OutboxMail;
 
 /// An account's TOTP authenticator, pending until confirmed.
 #[derive(Clone)]
@@ -87,6 +88,7 @@ pub trait FactorStore: Send + Sync + 'static {
         step: i64,
         codes: &[RecoveryCodeRecord],
         at: DateTime<Utc>,
+        notices: &[OutboxMail],
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// Every TOTP secret as stored: `(user id, sealed secret)`.
@@ -112,19 +114,22 @@ pub trait FactorStore: Send + Sync + 'static {
         step: i64,
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
-    /// Replaces a user's recovery codes with `codes`, together.
+    /// Replaces a user's recovery codes with `codes`, together, with
+    /// `notices`.
     fn replace_recovery_codes(
         &self,
         user_id: Uuid,
         codes: &[RecoveryCodeRecord],
+        notices: &[OutboxMail],
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
     /// Forgets every second factor of a user (TOTP, pending or confirmed,
     /// recovery codes, tickets); returns whether a confirmed TOTP was among
-    /// them.
+    /// them; with `notices`, in one transaction.
     fn delete_second_factors(
         &self,
         user_id: Uuid,
+        notices: &[OutboxMail],
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// A user's recovery codes not yet used.
@@ -134,11 +139,13 @@ pub trait FactorStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RecoveryCodeRecord>, AuthError>> + Send;
 
     /// Marks a recovery code used unless it is already; returns whether
-    /// this call did (of racing calls, exactly one).
+    /// this call did (of racing calls, exactly one); `notices` are queued
+    /// with it when it did.
     fn spend_recovery_code(
         &self,
         code_id: Uuid,
         at: DateTime<Utc>,
+        notices: &[OutboxMail],
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// Stores a new ticket.

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::AuthError;
+use crate::domain::ports::OutboxMail;
 use crate::domain::ports::UserRecord;
 
 /// A registered passkey as stored.
@@ -113,10 +114,12 @@ pub trait PasskeyStore: Send + Sync + 'static {
 
     /// Stores a new passkey; returns false (and stores nothing) when its
     /// credential id is registered already, to any account, decided by the
-    /// database's unique index.
+    /// database's unique index. `notices` are queued with it when it is
+    /// stored.
     fn insert_passkey(
         &self,
         record: &PasskeyRecord,
+        notices: &[OutboxMail],
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// An account's passkeys, oldest first.
@@ -142,10 +145,12 @@ pub trait PasskeyStore: Send + Sync + 'static {
     /// Removes one of the account's passkeys, unless the account has no
     /// password and no other passkey. Decided under a lock on the account,
     /// so that racing removals of its last two passkeys leave one.
+    /// `notices` are queued with the removal when it is made.
     fn delete_passkey(
         &self,
         user_id: Uuid,
         id: Uuid,
+        notices: &[OutboxMail],
     ) -> impl Future<Output = Result<PasskeyRemoval, AuthError>> + Send;
 
     /// Creates an account whose only credential is `passkey`, with its

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::AuthError;
 use crate::domain::authentication::Authentication;
+use crate::domain::ports::OutboxMail;
 use crate::domain::ports::passkeys::{CeremonyKind, PasskeyUse};
 
 /// A session: what one Register or Login started, renewed by refresh tokens.
@@ -77,12 +78,13 @@ pub trait SessionStore: Send + Sync + 'static {
     /// As [`insert_session`](Self::insert_session), in one transaction with
     /// `spent`: `None` when every spend took and the session is stored,
     /// else the index of the first that did not (spent already, or raced),
-    /// and nothing is written.
+    /// and nothing is written. `notices` are queued with the session.
     fn insert_session_spending(
         &self,
         session: &SessionRecord,
         refresh_token: &RefreshTokenRecord,
         spent: &[Spend<'_>],
+        notices: &[OutboxMail],
     ) -> impl Future<Output = Result<Option<usize>, AuthError>> + Send;
 
     /// A session by id.

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::email::EmailRecord;
 use super::factors::TotpRecord;
 use crate::domain::AuthError;
+use crate::domain::ports::OutboxMail;
 
 /// An account as stored.
 #[derive(Debug, Clone)]
@@ -83,9 +84,14 @@ pub trait UserStore: Send + Sync + 'static {
         limit: u64,
     ) -> impl Future<Output = Result<Vec<UserRecord>, AuthError>> + Send;
 
-    /// Deletes an account; returns whether it existed. Its sessions stay,
+    /// Deletes an account, queueing `notices` with it; returns whether it
+    /// existed. Its sessions stay,
     /// ended, until their last access token has expired.
-    fn delete_user(&self, user_id: Uuid) -> impl Future<Output = Result<bool, AuthError>> + Send;
+    fn delete_user(
+        &self,
+        user_id: Uuid,
+        notices: &[OutboxMail],
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// Disables (`Some`) or enables (`None`) an account and announces it.
     fn set_user_disabled(
@@ -97,11 +103,13 @@ pub trait UserStore: Send + Sync + 'static {
     /// The ids of every disabled account.
     fn disabled_users(&self) -> impl Future<Output = Result<Vec<Uuid>, AuthError>> + Send;
 
-    /// Replaces a user's password hash (after a parameter upgrade).
+    /// Replaces a user's password hash (a change, or a parameter upgrade),
+    /// queueing `notices` with it.
     fn update_password_hash(
         &self,
         user_id: Uuid,
         password_hash: &str,
+        notices: &[OutboxMail],
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
     /// Gives an account without a password this one; returns false (and

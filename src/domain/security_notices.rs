@@ -1,0 +1,155 @@
+//! Security notices: a mail to the account's verified address after each
+//! change to how it signs in (NIST SP 800-63B-4 asks for one when an
+//! authenticator is bound, OWASP ASVS after any change to authentication
+//! details). The notice is queued in the transaction of the change itself,
+//! so a change is never stored without its notice nor a notice sent for a
+//! change that failed. Never a secret in it: what happened, when, and from
+//! which client.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::error::AuthError;
+use super::mail_templates::MailKind;
+use super::ports::{EmailRecord, OutboxMail, Store};
+use super::service::{Authenticator, ClientInfo};
+
+/// A change to how an account signs in that its owner is told of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityEvent {
+    PasswordChanged,
+    TotpEnabled,
+    TotpDisabled,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
+    PasskeyAdded,
+    PasskeyRemoved,
+    /// Told to the address that was replaced.
+    EmailChanged,
+    AccountDeleted,
+}
+
+impl SecurityEvent {
+    /// What the subject says.
+    fn headline(self) -> &'static str {
+        match self {
+            Self::PasswordChanged => "your password was changed",
+            Self::TotpEnabled => "two-step verification was turned on",
+            Self::TotpDisabled => "two-step verification was turned off",
+            Self::RecoveryCodeUsed => "a recovery code was used",
+            Self::RecoveryCodesRegenerated => "new recovery codes were made",
+            Self::PasskeyAdded => "a passkey was added",
+            Self::PasskeyRemoved => "a passkey was removed",
+            Self::EmailChanged => "your email address was changed",
+            Self::AccountDeleted => "your account was deleted",
+        }
+    }
+
+    /// The mail's first sentence.
+    fn sentence(self) -> &'static str {
+        match self {
+            Self::PasswordChanged => "The password of your account was changed.",
+            Self::TotpEnabled => {
+                "An authenticator app (TOTP) was set up as the second step of signing in to your account, with a new set of recovery codes."
+            }
+            Self::TotpDisabled => {
+                "The authenticator app (TOTP) and the recovery codes of your account were removed: signing in no longer asks for a code from it."
+            }
+            Self::RecoveryCodeUsed => {
+                "One of your account's recovery codes was used to sign in or to confirm a change. Each code works once."
+            }
+            Self::RecoveryCodesRegenerated => {
+                "A new set of recovery codes was made for your account: the previous codes no longer work."
+            }
+            Self::PasskeyAdded => "A new passkey was added to your account: it can sign in to it.",
+            Self::PasskeyRemoved => "A passkey was removed from your account.",
+            Self::EmailChanged => {
+                "The email address of your account was replaced by another one: this address will get no more mail about it."
+            }
+            Self::AccountDeleted => "Your account was deleted, with its sessions.",
+        }
+    }
+}
+
+impl<S: Store> Authenticator<S> {
+    /// The notice of `event` for the account `user_id`, when it has a
+    /// verified address and mail is on; `client` made the change. (An
+    /// operator's changes, `authd users ...`, send none: the operator
+    /// speaks to the user.)
+    pub(super) async fn security_notice_for(
+        &self,
+        user_id: Uuid,
+        event: SecurityEvent,
+        client: &ClientInfo,
+    ) -> Result<Option<OutboxMail>, AuthError> {
+        if !self.mail.enabled {
+            return Ok(None);
+        }
+        let Some(facts) = self.store.account_facts(user_id).await? else {
+            return Ok(None);
+        };
+        Ok(self.security_notice(&facts.user.username, facts.email.as_ref(), event, client))
+    }
+
+    /// The notice of `event` to `email`, when it is verified and mail is on.
+    pub(super) fn security_notice(
+        &self,
+        username: &str,
+        email: Option<&EmailRecord>,
+        event: SecurityEvent,
+        client: &ClientInfo,
+    ) -> Option<OutboxMail> {
+        let email = email.filter(|email| email.verified_at.is_some())?;
+        if !self.mail.enabled {
+            return None;
+        }
+        let now = Utc::now();
+        let rendered = self.mail.templates.render(
+            MailKind::SecurityNotice,
+            &[
+                ("username", username),
+                ("event", event.headline()),
+                ("event_sentence", event.sentence()),
+                ("when", &spelled_time(now)),
+                ("client", &spelled_client(client)),
+            ],
+        );
+        Some(self.outbox_mail(&email.address, rendered, now))
+    }
+}
+
+fn spelled_time(at: DateTime<Utc>) -> String {
+    at.format("%A %-d %B %Y, %H:%M:%S UTC").to_string()
+}
+
+fn spelled_client(client: &ClientInfo) -> String {
+    if client.user_agent.is_empty() {
+        format!("address {}, no browser or app named", client.address)
+    } else {
+        format!("address {}, {}", client.address, client.user_agent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_is_named_by_address_and_user_agent() {
+        let browser = ClientInfo::new("192.0.2.7".parse().unwrap(), Some("Firefox/140"));
+        assert_eq!(spelled_client(&browser), "address 192.0.2.7, Firefox/140");
+        let bare = ClientInfo::new("2001:db8::1".parse().unwrap(), None);
+        assert_eq!(
+            spelled_client(&bare),
+            "address 2001:db8::1, no browser or app named"
+        );
+    }
+
+    #[test]
+    fn times_are_spelled_in_utc() {
+        let at = DateTime::parse_from_rfc3339("2026-12-07T21:09:18Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(spelled_time(at), "Monday 7 December 2026, 21:09:18 UTC");
+    }
+}
