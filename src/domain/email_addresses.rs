@@ -37,6 +37,8 @@ pub struct MailSettings {
     pub message_id_domain: String,
     /// How long a verification link works (`--email-verification-lifetime`).
     pub verification_lifetime: Duration,
+    /// How long a password reset link works (`--password-reset-lifetime`).
+    pub reset_lifetime: Duration,
 }
 
 impl Default for MailSettings {
@@ -48,6 +50,7 @@ impl Default for MailSettings {
             link_base: "http://localhost".into(),
             message_id_domain: "localhost".into(),
             verification_lifetime: Duration::from_secs(24 * 60 * 60),
+            reset_lifetime: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -56,6 +59,10 @@ impl MailSettings {
     /// The page's route a verification link opens. In the fragment, so that
     /// the token never reaches a server's access log or a Referer.
     pub const VERIFY_EMAIL_ROUTE: &'static str = "/#/verify-email?token=";
+
+    /// The page's route a password reset link opens, in the fragment for
+    /// the same reason.
+    pub const RESET_PASSWORD_ROUTE: &'static str = "/#/reset-password?token=";
 }
 
 /// A verification token and the mail that carries it, ready to store.
@@ -265,7 +272,7 @@ fn email_record(user_id: Uuid, address: &EmailAddress, now: DateTime<Utc>) -> Em
 }
 
 /// A lifetime as a mail says it: "24 hours", "30 minutes", "90 seconds".
-fn spelled(duration: Duration) -> String {
+pub(super) fn spelled(duration: Duration) -> String {
     let seconds = duration.as_secs();
     let (count, unit) = if seconds >= 3600 && seconds.is_multiple_of(3600) {
         (seconds / 3600, "hour")

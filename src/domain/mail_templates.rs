@@ -15,16 +15,26 @@
 pub enum MailKind {
     /// The link that verifies an email address.
     VerifyEmail,
+    /// The link that lets the account's holder choose a new password.
+    ResetPassword,
+    /// The notice that a password was reset, to the verified address.
+    PasswordResetNotice,
 }
 
 impl MailKind {
     /// Every kind, for loading.
-    pub const ALL: [Self; 1] = [Self::VerifyEmail];
+    pub const ALL: [Self; 3] = [
+        Self::VerifyEmail,
+        Self::ResetPassword,
+        Self::PasswordResetNotice,
+    ];
 
     /// The base of its files' names: `NAME.subject`, `NAME.txt`, `NAME.html`.
     pub fn name(self) -> &'static str {
         match self {
             Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+            Self::PasswordResetNotice => "password_reset_notice",
         }
     }
 
@@ -32,6 +42,8 @@ impl MailKind {
     fn values(self) -> &'static [&'static str] {
         match self {
             Self::VerifyEmail => &["username", "email", "link", "valid_for"],
+            Self::ResetPassword => &["username", "link", "valid_for"],
+            Self::PasswordResetNotice => &["username", "when", "client_address", "user_agent"],
         }
     }
 
@@ -41,6 +53,16 @@ impl MailKind {
                 subject: include_str!("mail_templates/verify_email.subject").into(),
                 text: include_str!("mail_templates/verify_email.txt").into(),
                 html: include_str!("mail_templates/verify_email.html").into(),
+            },
+            Self::ResetPassword => MailTemplate {
+                subject: include_str!("mail_templates/reset_password.subject").into(),
+                text: include_str!("mail_templates/reset_password.txt").into(),
+                html: include_str!("mail_templates/reset_password.html").into(),
+            },
+            Self::PasswordResetNotice => MailTemplate {
+                subject: include_str!("mail_templates/password_reset_notice.subject").into(),
+                text: include_str!("mail_templates/password_reset_notice.txt").into(),
+                html: include_str!("mail_templates/password_reset_notice.html").into(),
             },
         }
     }
@@ -79,12 +101,16 @@ pub enum TemplateError {
 #[derive(Debug, Clone)]
 pub struct MailTemplates {
     verify_email: MailTemplate,
+    reset_password: MailTemplate,
+    password_reset_notice: MailTemplate,
 }
 
 impl Default for MailTemplates {
     fn default() -> Self {
         Self {
             verify_email: MailKind::VerifyEmail.builtin(),
+            reset_password: MailKind::ResetPassword.builtin(),
+            password_reset_notice: MailKind::PasswordResetNotice.builtin(),
         }
     }
 }
@@ -119,12 +145,16 @@ impl MailTemplates {
     fn get_mut(&mut self, kind: MailKind) -> &mut MailTemplate {
         match kind {
             MailKind::VerifyEmail => &mut self.verify_email,
+            MailKind::ResetPassword => &mut self.reset_password,
+            MailKind::PasswordResetNotice => &mut self.password_reset_notice,
         }
     }
 
     fn get(&self, kind: MailKind) -> &MailTemplate {
         match kind {
             MailKind::VerifyEmail => &self.verify_email,
+            MailKind::ResetPassword => &self.reset_password,
+            MailKind::PasswordResetNotice => &self.password_reset_notice,
         }
     }
 
@@ -232,6 +262,37 @@ mod tests {
         assert!(mail.html.contains(
             r#"<a href="https://auth.example.com/verify-email#token=authd_ev_x&amp;y=1">"#
         ));
+    }
+
+    #[test]
+    fn the_shipped_reset_mails_carry_their_values_and_every_template_loads() {
+        let templates = MailTemplates::with_replacements(|_, _| None).unwrap();
+        let reset = templates.render(
+            MailKind::ResetPassword,
+            &[
+                ("username", "ada"),
+                ("link", "https://auth.example.com/#/reset-password?token=authd_pr_x"),
+                ("valid_for", "30 minutes"),
+            ],
+        );
+        assert_eq!(reset.subject, "Reset your password");
+        assert!(reset.text.contains("within 30 minutes"));
+        assert!(reset.text.contains("#/reset-password?token=authd_pr_x"));
+        assert!(reset.html.contains(
+            r#"<a href="https://auth.example.com/#/reset-password?token=authd_pr_x">"#
+        ));
+        let notice = templates.render(
+            MailKind::PasswordResetNotice,
+            &[
+                ("username", "ada"),
+                ("when", "2026-12-14 10:00:00 UTC"),
+                ("client_address", "192.0.2.1"),
+                ("user_agent", "<Firefox>"),
+            ],
+        );
+        assert_eq!(notice.subject, "Your password was reset");
+        assert!(notice.text.contains("From: 192.0.2.1"));
+        assert!(notice.html.contains("&lt;Firefox&gt;"));
     }
 
     #[test]
