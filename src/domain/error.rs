@@ -101,7 +101,9 @@ pub enum AuthError {
     /// StartPasskeyPasswordReset's challenge. The token is not spent.
     /// Clients see FAILED_PRECONDITION (403 over REST: the token alone does
     /// not permit the reset).
-    #[error("this account has a second factor: send a code or a passkey assertion with the new password")]
+    #[error(
+        "this account has a second factor: send a code or a passkey assertion with the new password"
+    )]
     MfaRequired,
     /// TOTP is active on the account already: disable it before enrolling
     /// again. Clients see FAILED_PRECONDITION (409 over REST).

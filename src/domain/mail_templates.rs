@@ -271,16 +271,21 @@ mod tests {
             MailKind::ResetPassword,
             &[
                 ("username", "ada"),
-                ("link", "https://auth.example.com/#/reset-password?token=authd_pr_x"),
+                (
+                    "link",
+                    "https://auth.example.com/#/reset-password?token=authd_pr_x",
+                ),
                 ("valid_for", "30 minutes"),
             ],
         );
         assert_eq!(reset.subject, "Reset your password");
         assert!(reset.text.contains("within 30 minutes"));
         assert!(reset.text.contains("#/reset-password?token=authd_pr_x"));
-        assert!(reset.html.contains(
-            r#"<a href="https://auth.example.com/#/reset-password?token=authd_pr_x">"#
-        ));
+        assert!(
+            reset.html.contains(
+                r#"<a href="https://auth.example.com/#/reset-password?token=authd_pr_x">"#
+            )
+        );
         let notice = templates.render(
             MailKind::PasswordResetNotice,
             &[

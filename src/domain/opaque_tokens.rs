@@ -97,7 +97,12 @@ mod tests {
 
     #[test]
     fn a_generated_token_parses_to_its_hash() {
-        for kind in [REFRESH_TOKEN, MFA_TICKET, EMAIL_VERIFICATION, PASSWORD_RESET] {
+        for kind in [
+            REFRESH_TOKEN,
+            MFA_TICKET,
+            EMAIL_VERIFICATION,
+            PASSWORD_RESET,
+        ] {
             let new = kind.generate().unwrap();
             assert_eq!(kind.parse(&new.token).unwrap(), new.hash);
             assert!(!new.hash.contains(&new.token[kind.prefix.len()..]));

@@ -65,7 +65,6 @@ impl ResetLookup {
     /// Refuses an empty or over-long value, in the field
     /// `username_or_email`.
     pub fn parse(raw: &str) -> Result<Self, AuthError> {
-        let trimmed = raw.trim();
         let refused = |reason, description: &str| {
             Err(AuthError::InvalidInput(vec![FieldViolation {
                 field: "username_or_email",
@@ -73,10 +72,15 @@ impl ResetLookup {
                 description: description.into(),
             }]))
         };
+        let trimmed = raw.trim();
         if trimmed.is_empty() {
-            return refused("FIELD_REQUIRED", "a username or an email address is required");
+            return refused(
+                "FIELD_REQUIRED",
+                "a username or an email address is required",
+            );
         }
-        if trimmed.chars().count() > Self::MAX_CHARS {
+        // Counted before trimming, as the OpenAPI document's maxLength is.
+        if raw.chars().count() > Self::MAX_CHARS {
             return refused(
                 "INVALID_USERNAME_OR_EMAIL",
                 "a username or an email address is at most 254 characters long",
@@ -270,12 +274,7 @@ impl<S: Store> Authenticator<S> {
         if self.has_second_factor(user_id).await? {
             let proof = second.ok_or(AuthError::MfaRequired)?;
             let (method, left) = self
-                .check_second_factor(
-                    user_id,
-                    proof,
-                    Some(Binding::ResetToken(&hash)),
-                    deadline,
-                )
+                .check_second_factor(user_id, proof, Some(Binding::ResetToken(&hash)), deadline)
                 .await?;
             authentication = authentication.and(method);
             recovery_codes_left = left;
