@@ -147,17 +147,13 @@ impl<S: Store> Authenticator<S> {
             return Ok(());
         };
         let now = Utc::now();
-        match self
+        if !self
             .limits
             .admit_reset_mail(&self.store, record.id, &email.address_normalized, now)
-            .await
+            .await?
         {
-            Ok(()) => {}
-            Err(AuthError::RateLimited { .. }) => {
-                tracing::info!(user_id = %record.id, "password reset mail budget spent; nothing sent");
-                return Ok(());
-            }
-            Err(error) => return Err(error),
+            tracing::info!(user_id = %record.id, "password reset mail budget spent; nothing sent");
+            return Ok(());
         }
         let (token, mail) = self.reset_mail(&record, &email, now)?;
         self.store.replace_mail_token(&token, &mail).await?;

@@ -228,28 +228,46 @@ impl RateLimiter {
         admit_mail(store, &budgets, now).await
     }
 
-    /// Counts a password reset mail to `address_normalized` for `account`,
-    /// or refuses it, spending nothing, when either budget is spent.
+    /// Counts a password reset mail to `address_normalized` for `account`;
+    /// whether it may be sent. Each budget is spent with one conditional
+    /// write, since requests are served by concurrent background jobs that
+    /// a check, then a spend, would let through together: the account's
+    /// first, so that a spent one spends nothing; a spent address budget
+    /// still spends the account's.
     pub async fn admit_reset_mail<S: RateLimitStore>(
         &self,
         store: &S,
         account: Uuid,
         address_normalized: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), AuthError> {
-        let budgets = [
-            Some((
+    ) -> Result<bool, AuthError> {
+        let now_ms = now.timestamp_millis();
+        for (rate, key, name) in [
+            (
                 self.reset_mails_per_account,
                 format!("reset-mails-account:{account}"),
                 "reset_mails_per_account",
-            )),
-            Some((
+            ),
+            (
                 self.reset_mails_per_address,
                 format!("reset-mails-address:{address_normalized}"),
                 "reset_mails_per_address",
-            )),
-        ];
-        admit_mail(store, &budgets, now).await
+            ),
+        ] {
+            let Some(rate) = rate else {
+                continue;
+            };
+            let interval = millis(rate.interval());
+            let tolerance = interval * i64::from(rate.capacity.get() - 1);
+            if !store
+                .try_spend_rate_limit(&key, now_ms, interval, tolerance)
+                .await?
+            {
+                crate::metrics::rate_limited(name);
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Forgets in-memory state of addresses whose budget is full again.
