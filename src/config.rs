@@ -603,6 +603,23 @@ pub struct Settings {
     #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_VERIFICATION_MAILS_PER_ADDRESS", default_value = "5/1h", value_parser = parse_rate)]
     pub verification_mails_per_address: RateOrOff,
 
+    /// How long the link of a password reset mail works; a newer request
+    /// voids it sooner, and it works once.
+    #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_PASSWORD_RESET_LIFETIME", default_value = "30m", value_parser = parse_token_lifetime)]
+    pub password_reset_lifetime: Duration,
+
+    /// Password reset mails per account, shared by every instance on the
+    /// database: CAPACITY/PERIOD or `off`. A request beyond it is answered
+    /// as any other and mails nothing.
+    #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_PASSWORD_RESET_MAILS_PER_ACCOUNT", default_value = "5/1h", value_parser = parse_rate)]
+    pub password_reset_mails_per_account: RateOrOff,
+
+    /// Password reset mails per email address, shared by every instance:
+    /// CAPACITY/PERIOD or `off`. A request beyond it is answered as any
+    /// other and mails nothing.
+    #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_PASSWORD_RESET_MAILS_PER_ADDRESS", default_value = "5/1h", value_parser = parse_rate)]
+    pub password_reset_mails_per_address: RateOrOff,
+
     /// How often the outbox looks for mails to send: the longest a mail
     /// waits in it while the SMTP server is up.
     #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_MAIL_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
@@ -671,6 +688,8 @@ impl Settings {
             second_factor_failures_per_account: self.second_factor_failures_per_account,
             verification_mails_per_account: self.verification_mails_per_account,
             verification_mails_per_address: self.verification_mails_per_address,
+            reset_mails_per_account: self.password_reset_mails_per_account,
+            reset_mails_per_address: self.password_reset_mails_per_address,
         }
     }
 
@@ -757,6 +776,7 @@ impl Settings {
             link_base,
             message_id_domain,
             verification_lifetime: self.email_verification_lifetime,
+            reset_lifetime: self.password_reset_lifetime,
         })
     }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::credentials::email::EmailAddress;
 use super::error::{AuthError, FieldViolation};
-use super::mail_templates::{MailKind, MailTemplates, RenderedMail};
+use super::mail_templates::{MailKind, MailTemplates};
 use super::opaque_tokens::{EMAIL_VERIFICATION, NewOpaqueToken};
 use super::ports::{EmailRecord, MailPurpose, MailTokenRecord, OutboxMail, Store, UserRecord};
 use super::second_factor::SecondFactorProof;
@@ -38,6 +38,8 @@ pub struct MailSettings {
     pub message_id_domain: String,
     /// How long a verification link works (`--email-verification-lifetime`).
     pub verification_lifetime: Duration,
+    /// How long a password reset link works (`--password-reset-lifetime`).
+    pub reset_lifetime: Duration,
 }
 
 impl Default for MailSettings {
@@ -49,6 +51,7 @@ impl Default for MailSettings {
             link_base: "http://localhost".into(),
             message_id_domain: "localhost".into(),
             verification_lifetime: Duration::from_secs(24 * 60 * 60),
+            reset_lifetime: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -57,6 +60,10 @@ impl MailSettings {
     /// The page's route a verification link opens. In the fragment, so that
     /// the token never reaches a server's access log or a Referer.
     pub const VERIFY_EMAIL_ROUTE: &'static str = "/#/verify-email?token=";
+
+    /// The page's route a password reset link opens, in the fragment for
+    /// the same reason.
+    pub const RESET_PASSWORD_ROUTE: &'static str = "/#/reset-password?token=";
 }
 
 /// A verification token and the mail that carries it, ready to store.
@@ -236,15 +243,6 @@ impl<S: Store> Authenticator<S> {
             self.mail.link_base,
             MailSettings::VERIFY_EMAIL_ROUTE
         );
-        let rendered = self.mail.templates.render(
-            MailKind::VerifyEmail,
-            &[
-                ("username", username),
-                ("email", address.as_str()),
-                ("link", &link),
-                ("valid_for", &spelled(lifetime)),
-            ],
-        );
         Ok(Verification {
             token: MailTokenRecord {
                 token_hash: hash,
@@ -254,17 +252,30 @@ impl<S: Store> Authenticator<S> {
                 created_at: now,
                 expires_at: now + delta(lifetime),
             },
-            mail: self.outbox_mail(address.as_str(), rendered, now),
+            mail: self.outbox_mail(
+                MailKind::VerifyEmail,
+                address.as_str(),
+                &[
+                    ("username", username),
+                    ("email", address.as_str()),
+                    ("link", &link),
+                    ("valid_for", &spelled(lifetime)),
+                ],
+                now,
+            ),
         })
     }
 
-    /// A rendered mail to `recipient`, ready for the outbox.
+    /// A mail of `kind` to `recipient`, rendered with `values`, ready for
+    /// the outbox.
     pub(super) fn outbox_mail(
         &self,
+        kind: MailKind,
         recipient: &str,
-        rendered: RenderedMail,
+        values: &[(&str, &str)],
         now: DateTime<Utc>,
     ) -> OutboxMail {
+        let rendered = self.mail.templates.render(kind, values);
         let id = Uuid::now_v7();
         OutboxMail {
             id,
@@ -289,7 +300,7 @@ fn email_record(user_id: Uuid, address: &EmailAddress, now: DateTime<Utc>) -> Em
 }
 
 /// A lifetime as a mail says it: "24 hours", "30 minutes", "90 seconds".
-fn spelled(duration: Duration) -> String {
+pub(super) fn spelled(duration: Duration) -> String {
     let seconds = duration.as_secs();
     let (count, unit) = if seconds >= 3600 && seconds.is_multiple_of(3600) {
         (seconds / 3600, "hour")

@@ -95,6 +95,16 @@ pub enum AuthError {
     /// all. Clients see INVALID_ARGUMENT (400).
     #[error("invalid code")]
     MfaCodeInvalid,
+    /// ResetPassword for an account with a second factor (TOTP or a
+    /// passkey), without one in the request (ASVS 6.4.3): send a
+    /// `totp_code`, a `recovery_code`, or a passkey's assertion for
+    /// StartPasskeyPasswordReset's challenge. The token is not spent.
+    /// Clients see FAILED_PRECONDITION (403 over REST: the token alone does
+    /// not permit the reset).
+    #[error(
+        "this account has a second factor: send a code or a passkey assertion with the new password"
+    )]
+    MfaRequired,
     /// TOTP is active on the account already: disable it before enrolling
     /// again. Clients see FAILED_PRECONDITION (409 over REST).
     #[error("TOTP is already enabled; disable it first")]
@@ -226,6 +236,7 @@ impl AuthError {
             Self::PublicUrlNotConfigured => "PUBLIC_URL_NOT_CONFIGURED",
             Self::MfaTicketInvalid => "MFA_TICKET_INVALID",
             Self::MfaCodeInvalid => "MFA_CODE_INVALID",
+            Self::MfaRequired => "MFA_REQUIRED",
             Self::TotpAlreadyEnabled => "TOTP_ALREADY_ENABLED",
             Self::TotpEnrollmentNotStarted => "TOTP_ENROLLMENT_NOT_STARTED",
             Self::TotpNotEnabled => "TOTP_NOT_ENABLED",

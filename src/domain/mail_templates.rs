@@ -15,18 +15,21 @@
 pub enum MailKind {
     /// The link that verifies an email address.
     VerifyEmail,
+    /// The link that lets the account's holder choose a new password.
+    ResetPassword,
     /// A change to how the account signs in, told to its verified address.
     SecurityNotice,
 }
 
 impl MailKind {
     /// Every kind, for loading.
-    pub const ALL: [Self; 2] = [Self::VerifyEmail, Self::SecurityNotice];
+    pub const ALL: [Self; 3] = [Self::VerifyEmail, Self::ResetPassword, Self::SecurityNotice];
 
     /// The base of its files' names: `NAME.subject`, `NAME.txt`, `NAME.html`.
     pub fn name(self) -> &'static str {
         match self {
             Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
             Self::SecurityNotice => "security_notice",
         }
     }
@@ -35,6 +38,7 @@ impl MailKind {
     fn values(self) -> &'static [&'static str] {
         match self {
             Self::VerifyEmail => &["username", "email", "link", "valid_for"],
+            Self::ResetPassword => &["username", "link", "valid_for"],
             Self::SecurityNotice => &["username", "event", "event_sentence", "when", "client"],
         }
     }
@@ -45,6 +49,11 @@ impl MailKind {
                 subject: include_str!("mail_templates/verify_email.subject").into(),
                 text: include_str!("mail_templates/verify_email.txt").into(),
                 html: include_str!("mail_templates/verify_email.html").into(),
+            },
+            Self::ResetPassword => MailTemplate {
+                subject: include_str!("mail_templates/reset_password.subject").into(),
+                text: include_str!("mail_templates/reset_password.txt").into(),
+                html: include_str!("mail_templates/reset_password.html").into(),
             },
             Self::SecurityNotice => MailTemplate {
                 subject: include_str!("mail_templates/security_notice.subject").into(),
@@ -88,6 +97,7 @@ pub enum TemplateError {
 #[derive(Debug, Clone)]
 pub struct MailTemplates {
     verify_email: MailTemplate,
+    reset_password: MailTemplate,
     security_notice: MailTemplate,
 }
 
@@ -95,6 +105,7 @@ impl Default for MailTemplates {
     fn default() -> Self {
         Self {
             verify_email: MailKind::VerifyEmail.builtin(),
+            reset_password: MailKind::ResetPassword.builtin(),
             security_notice: MailKind::SecurityNotice.builtin(),
         }
     }
@@ -130,6 +141,7 @@ impl MailTemplates {
     fn get_mut(&mut self, kind: MailKind) -> &mut MailTemplate {
         match kind {
             MailKind::VerifyEmail => &mut self.verify_email,
+            MailKind::ResetPassword => &mut self.reset_password,
             MailKind::SecurityNotice => &mut self.security_notice,
         }
     }
@@ -137,6 +149,7 @@ impl MailTemplates {
     fn get(&self, kind: MailKind) -> &MailTemplate {
         match kind {
             MailKind::VerifyEmail => &self.verify_email,
+            MailKind::ResetPassword => &self.reset_password,
             MailKind::SecurityNotice => &self.security_notice,
         }
     }
@@ -245,6 +258,43 @@ mod tests {
         assert!(mail.html.contains(
             r#"<a href="https://auth.example.com/verify-email#token=authd_ev_x&amp;y=1">"#
         ));
+    }
+
+    #[test]
+    fn the_shipped_reset_mails_carry_their_values_and_every_template_loads() {
+        let templates = MailTemplates::with_replacements(|_, _| None).unwrap();
+        let reset = templates.render(
+            MailKind::ResetPassword,
+            &[
+                ("username", "ada"),
+                (
+                    "link",
+                    "https://auth.example.com/#/reset-password?token=authd_pr_x",
+                ),
+                ("valid_for", "30 minutes"),
+            ],
+        );
+        assert_eq!(reset.subject, "Reset your password");
+        assert!(reset.text.contains("within 30 minutes"));
+        assert!(reset.text.contains("#/reset-password?token=authd_pr_x"));
+        assert!(
+            reset.html.contains(
+                r#"<a href="https://auth.example.com/#/reset-password?token=authd_pr_x">"#
+            )
+        );
+        let notice = templates.render(
+            MailKind::SecurityNotice,
+            &[
+                ("username", "ada"),
+                ("event", "your password was reset"),
+                ("event_sentence", "The password of your account was reset."),
+                ("when", "Monday 14 December 2026, 10:00:00 UTC"),
+                ("client", "address 192.0.2.1, <Firefox>"),
+            ],
+        );
+        assert_eq!(notice.subject, "Security notice: your password was reset");
+        assert!(notice.text.contains("From: address 192.0.2.1, <Firefox>"));
+        assert!(notice.html.contains("&lt;Firefox&gt;"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod opaque_tokens;
 mod outbox;
 mod passkey_second_factor;
 mod passkeys;
+mod password_reset;
 mod passwordless;
 mod passwords;
 pub mod ports;
@@ -51,6 +52,7 @@ pub use passkeys::{
     OriginNotOnRpId, PasskeyCeremony, PasskeySettings, PasskeySummary, RelyingParty, Started,
     UsedPasskey, credential_id_text, parse_assertion,
 };
+pub use password_reset::ResetLookup;
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
     AccountFacts, CeremonyKind, CeremonyRecord, ClaimedMail, EmailRecord, EmailStore, FactorStore,

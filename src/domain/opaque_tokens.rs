@@ -1,7 +1,7 @@
 //! Opaque tokens: 256 bits of randomness behind a fixed prefix that says
 //! what the token is for, stored only as the SHA-256 of their secret.
-//! Refresh tokens, second-factor tickets and mailed email verification
-//! tokens are three kinds. A fast hash is
+//! Refresh tokens, second-factor tickets, mailed email verification
+//! tokens and mailed password reset tokens are four kinds. A fast hash is
 //! enough here, unlike for passwords: nobody can guess 256 random bits, so
 //! there is no dictionary to slow down.
 
@@ -35,6 +35,11 @@ pub const MFA_TICKET: OpaqueTokenKind = OpaqueTokenKind {
 /// Email verification tokens, mailed in a link that VerifyEmail takes.
 pub const EMAIL_VERIFICATION: OpaqueTokenKind = OpaqueTokenKind {
     prefix: "authd_ev_",
+};
+
+/// Password reset tokens, mailed in a link that ResetPassword takes.
+pub const PASSWORD_RESET: OpaqueTokenKind = OpaqueTokenKind {
+    prefix: "authd_pr_",
 };
 
 /// A new token and the hash it is stored under.
@@ -92,7 +97,12 @@ mod tests {
 
     #[test]
     fn a_generated_token_parses_to_its_hash() {
-        for kind in [REFRESH_TOKEN, MFA_TICKET, EMAIL_VERIFICATION] {
+        for kind in [
+            REFRESH_TOKEN,
+            MFA_TICKET,
+            EMAIL_VERIFICATION,
+            PASSWORD_RESET,
+        ] {
             let new = kind.generate().unwrap();
             assert_eq!(kind.parse(&new.token).unwrap(), new.hash);
             assert!(!new.hash.contains(&new.token[kind.prefix.len()..]));
@@ -106,6 +116,10 @@ mod tests {
         assert_eq!(REFRESH_TOKEN.parse(&ticket), None);
         let refresh = REFRESH_TOKEN.generate().unwrap().token;
         assert_eq!(MFA_TICKET.parse(&refresh), None);
+        let verification = EMAIL_VERIFICATION.generate().unwrap().token;
+        assert_eq!(PASSWORD_RESET.parse(&verification), None);
+        let reset = PASSWORD_RESET.generate().unwrap().token;
+        assert_eq!(EMAIL_VERIFICATION.parse(&reset), None);
     }
 
     #[test]

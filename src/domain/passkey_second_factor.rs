@@ -1,7 +1,7 @@
 //! A passkey as the second factor after a password, and as a step-up's
 //! proof. Its challenge is bound to what it completes: a Login's ticket or
-//! the caller's session. The ceremony's id is derived from that binding (a
-//! hash of the ticket's hash, or of the session id), so a request needs no
+//! the caller's session, or a password reset's token. The ceremony's id is derived from that binding (a
+//! hash of the ticket's or reset token's hash, or of the session id), so a request needs no
 //! field naming it and no other ticket or session can reach it; the
 //! ceremony is spent by its first assertion, right or wrong.
 
@@ -25,6 +25,8 @@ pub(super) enum Binding<'a> {
     Ticket(&'a str),
     /// A session, for a step-up or a reauthentication.
     Session(Uuid),
+    /// A password reset token, by its hash.
+    ResetToken(&'a str),
 }
 
 impl Binding<'_> {
@@ -39,6 +41,10 @@ impl Binding<'_> {
             Self::Session(session_id) => {
                 hash.update(b"authd passkey ceremony of a session\0");
                 hash.update(session_id.as_bytes());
+            }
+            Self::ResetToken(token_hash) => {
+                hash.update(b"authd passkey ceremony of a password reset\0");
+                hash.update(token_hash.as_bytes());
             }
         }
         let digest = hash.finalize();
@@ -200,6 +206,10 @@ mod tests {
         assert_ne!(
             Binding::Ticket(&session.to_string()).ceremony_id(),
             Binding::Session(session).ceremony_id()
+        );
+        assert_ne!(
+            Binding::Ticket("a").ceremony_id(),
+            Binding::ResetToken("a").ceremony_id()
         );
     }
 }

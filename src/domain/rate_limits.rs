@@ -2,7 +2,7 @@
 //! for Login and Register (in memory: an address is one instance's
 //! business), and per username for failed logins, per account for wrong
 //! second-factor codes and per account and email address for verification
-//! mails (in the database, so that attempts spread over several instances
+//! and password reset mails (in the database, so that attempts spread over several instances
 //! share one budget).
 
 use std::net::IpAddr;
@@ -71,6 +71,10 @@ pub struct RateLimitSettings {
     /// Verification mails per email address (those of Register too), so
     /// that nobody's inbox can be flooded from many accounts.
     pub verification_mails_per_address: Option<Rate>,
+    /// Password reset mails per account.
+    pub reset_mails_per_account: Option<Rate>,
+    /// Password reset mails per email address.
+    pub reset_mails_per_address: Option<Rate>,
 }
 
 /// Checks and counts attempts against the limits.
@@ -81,6 +85,8 @@ pub struct RateLimiter {
     second_factor_failures_per_account: Option<Rate>,
     verification_mails_per_account: Option<Rate>,
     verification_mails_per_address: Option<Rate>,
+    reset_mails_per_account: Option<Rate>,
+    reset_mails_per_address: Option<Rate>,
 }
 
 impl RateLimiter {
@@ -93,6 +99,8 @@ impl RateLimiter {
             second_factor_failures_per_account: settings.second_factor_failures_per_account,
             verification_mails_per_account: settings.verification_mails_per_account,
             verification_mails_per_address: settings.verification_mails_per_address,
+            reset_mails_per_account: settings.reset_mails_per_account,
+            reset_mails_per_address: settings.reset_mails_per_address,
         }
     }
 
@@ -234,7 +242,6 @@ impl RateLimiter {
         address_normalized: &str,
         now: DateTime<Utc>,
     ) -> Result<(), AuthError> {
-        let now_ms = now.timestamp_millis();
         let budgets = [
             account.map(|user_id| {
                 (
@@ -249,13 +256,49 @@ impl RateLimiter {
                 "verification_mails_per_address",
             )),
         ];
-        for (rate, key, name) in budgets.iter().flatten() {
-            check_budget(store, *rate, key, now_ms, name).await?;
+        admit_mail(store, &budgets, now).await
+    }
+
+    /// Counts a password reset mail to `address_normalized` for `account`;
+    /// whether it may be sent. Each budget is spent with one conditional
+    /// write, since requests are served by concurrent background jobs that
+    /// a check, then a spend, would let through together: the account's
+    /// first, so that a spent one spends nothing; a spent address budget
+    /// still spends the account's.
+    pub async fn admit_reset_mail<S: RateLimitStore>(
+        &self,
+        store: &S,
+        account: Uuid,
+        address_normalized: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        let now_ms = now.timestamp_millis();
+        for (rate, key, name) in [
+            (
+                self.reset_mails_per_account,
+                format!("reset-mails-account:{account}"),
+                "reset_mails_per_account",
+            ),
+            (
+                self.reset_mails_per_address,
+                format!("reset-mails-address:{address_normalized}"),
+                "reset_mails_per_address",
+            ),
+        ] {
+            let Some(rate) = rate else {
+                continue;
+            };
+            let interval = millis(rate.interval());
+            let tolerance = interval * i64::from(rate.capacity.get() - 1);
+            if !store
+                .try_spend_rate_limit(&key, now_ms, interval, tolerance)
+                .await?
+            {
+                crate::metrics::rate_limited(name);
+                return Ok(false);
+            }
         }
-        for (rate, key, _) in budgets.iter().flatten() {
-            spend_budget(store, *rate, key, now_ms).await?;
-        }
-        Ok(())
+        Ok(true)
     }
 
     /// Forgets in-memory state of addresses whose budget is full again.
@@ -267,6 +310,25 @@ impl RateLimiter {
             limiter.retain_recent();
         }
     }
+}
+
+/// A mail's budgets: `(rate, key, name)`, each checked before any is
+/// spent, so that a refusal spends nothing.
+type MailBudget = Option<(Option<Rate>, String, &'static str)>;
+
+async fn admit_mail<S: RateLimitStore>(
+    store: &S,
+    budgets: &[MailBudget],
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    let now_ms = now.timestamp_millis();
+    for (rate, key, name) in budgets.iter().flatten() {
+        check_budget(store, *rate, key, now_ms, name).await?;
+    }
+    for (rate, key, _) in budgets.iter().flatten() {
+        spend_budget(store, *rate, key, now_ms).await?;
+    }
+    Ok(())
 }
 
 fn admit(
@@ -380,6 +442,8 @@ mod tests {
             second_factor_failures_per_account: None,
             verification_mails_per_account: None,
             verification_mails_per_address: None,
+            reset_mails_per_account: None,
+            reset_mails_per_address: None,
         });
         let attacker: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {

@@ -18,6 +18,8 @@ use super::service::{Authenticator, ClientInfo};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecurityEvent {
     PasswordChanged,
+    /// Through a link mailed to the account's address.
+    PasswordReset,
     TotpEnabled,
     TotpDisabled,
     RecoveryCodeUsed,
@@ -34,6 +36,7 @@ impl SecurityEvent {
     fn headline(self) -> &'static str {
         match self {
             Self::PasswordChanged => "your password was changed",
+            Self::PasswordReset => "your password was reset",
             Self::TotpEnabled => "two-step verification was turned on",
             Self::TotpDisabled => "two-step verification was turned off",
             Self::RecoveryCodeUsed => "a recovery code was used",
@@ -49,6 +52,9 @@ impl SecurityEvent {
     fn sentence(self) -> &'static str {
         match self {
             Self::PasswordChanged => "The password of your account was changed.",
+            Self::PasswordReset => {
+                "The password of your account was reset through the link mailed to this address, and every session of the account was ended."
+            }
             Self::TotpEnabled => {
                 "An authenticator app (TOTP) was set up as the second step of signing in to your account, with a new set of recovery codes."
             }
@@ -104,8 +110,9 @@ impl<S: Store> Authenticator<S> {
             return None;
         }
         let now = Utc::now();
-        let rendered = self.mail.templates.render(
+        Some(self.outbox_mail(
             MailKind::SecurityNotice,
+            &email.address,
             &[
                 ("username", username),
                 ("event", event.headline()),
@@ -113,8 +120,8 @@ impl<S: Store> Authenticator<S> {
                 ("when", &spelled_time(now)),
                 ("client", &spelled_client(client)),
             ],
-        );
-        Some(self.outbox_mail(&email.address, rendered, now))
+            now,
+        ))
     }
 }
 

@@ -17,6 +17,7 @@ use super::credentials::email::EmailAddress;
 use super::credentials::{Credentials, Password};
 use super::email_addresses::MailSettings;
 use super::error::AuthError;
+use super::password_reset::ResetJobs;
 use super::passwords::PasswordHasher;
 use super::ports::{EmailRecord, RevokedToken, Store, UserRecord};
 use super::rate_limits::RateLimiter;
@@ -120,6 +121,8 @@ pub struct Authenticator<S> {
     pub(super) secrets: SecretsKeyring,
     /// Mail: off unless [`with_mail`](Self::with_mail) turns it on.
     pub(super) mail: MailSettings,
+    /// Where RequestPasswordReset's lookups and mails run, bounded.
+    pub(super) reset_jobs: ResetJobs,
 }
 
 impl<S: Store> Authenticator<S> {
@@ -141,6 +144,7 @@ impl<S: Store> Authenticator<S> {
             factors,
             secrets,
             mail: MailSettings::default(),
+            reset_jobs: ResetJobs::default(),
         }
     }
 

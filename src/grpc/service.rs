@@ -29,11 +29,16 @@ use super::pb::{
     delete_account_request, disable_totp_request, reauthenticate_request,
     regenerate_recovery_codes_request, remove_passkey_request, set_email_request,
 };
+use super::pb::{
+    RequestPasswordResetRequest, RequestPasswordResetResponse, ResetPasswordRequest,
+    ResetPasswordResponse, StartPasskeyPasswordResetRequest, StartPasskeyPasswordResetResponse,
+    reset_password_request,
+};
 use crate::deadline::Deadline;
 use crate::domain::{
     AuthError, Authenticator, ClientInfo, Credentials, EmailAddress, LoginOutcome, PasskeySummary,
-    Password, RecoveryCode, SecondFactorFields, SecondFactorProof, Session, SessionSummary, Store,
-    TotpCode, User,
+    Password, RecoveryCode, ResetLookup, SecondFactorFields, SecondFactorProof, Session,
+    SessionSummary, Store, TotpCode, User,
 };
 use crate::http::client_address::ClientAddressResolver;
 
@@ -415,6 +420,52 @@ impl<S: Store> AuthService for AuthGrpc<S> {
         Ok(Response::new(ResendEmailVerificationResponse {}))
     }
 
+    async fn request_password_reset(
+        &self,
+        request: Request<RequestPasswordResetRequest>,
+    ) -> Result<Response<RequestPasswordResetResponse>, Status> {
+        let client = self.client(&request);
+        let lookup = ResetLookup::parse(&request.get_ref().username_or_email)?;
+        self.auth.request_password_reset(lookup, &client)?;
+        Ok(Response::new(RequestPasswordResetResponse {}))
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<ResetPasswordRequest>,
+    ) -> Result<Response<ResetPasswordResponse>, Status> {
+        let client = self.client(&request);
+        let deadline = client_deadline(&request);
+        let ResetPasswordRequest {
+            token,
+            new_password,
+            second,
+        } = request.into_inner();
+        let second = second_factor(second.as_ref())?;
+        let new = Password::for_setting(new_password)?;
+        let completed = self
+            .auth
+            .reset_password(&token, new, second, &client, deadline)
+            .await?;
+        Ok(Response::new(ResetPasswordResponse {
+            recovery_codes_left: completed.recovery_codes_left,
+            ..completed.session.into()
+        }))
+    }
+
+    async fn start_passkey_password_reset(
+        &self,
+        request: Request<StartPasskeyPasswordResetRequest>,
+    ) -> Result<Response<StartPasskeyPasswordResetResponse>, Status> {
+        let passkey_options_json = self
+            .auth
+            .start_passkey_password_reset(&request.get_ref().token)
+            .await?;
+        Ok(Response::new(StartPasskeyPasswordResetResponse {
+            passkey_options_json,
+        }))
+    }
+
     async fn get_mfa_status(
         &self,
         request: Request<GetMfaStatusRequest>,
@@ -594,7 +645,8 @@ second_factor_oneof!(
     regenerate_recovery_codes_request::Second,
     reauthenticate_request::Second,
     remove_passkey_request::Second,
-    set_email_request::Second
+    set_email_request::Second,
+    reset_password_request::Second
 );
 
 fn fields(oneof: Option<&impl SecondFactorOneof>) -> SecondFactorFields<'_> {
@@ -635,6 +687,7 @@ from_session!(
     RegisterResponse,
     LoginResponse,
     CompleteLoginResponse,
+    ResetPasswordResponse,
     RefreshResponse,
     ChangePasswordResponse,
     FinishPasskeyLoginResponse,

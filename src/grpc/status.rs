@@ -42,7 +42,8 @@ impl From<AuthError> for Status {
             | AuthError::LastSignInMethod
             | AuthError::MailNotConfigured
             | AuthError::EmailAlreadyVerified
-            | AuthError::EmailNotSet => Code::FailedPrecondition,
+            | AuthError::EmailNotSet
+            | AuthError::MfaRequired => Code::FailedPrecondition,
             AuthError::PasskeyCeremonyInvalid => Code::FailedPrecondition,
             AuthError::PasskeyVerificationFailed | AuthError::UserVerificationRequired => {
                 Code::Unauthenticated

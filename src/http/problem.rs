@@ -127,7 +127,9 @@ impl From<AuthError> for Problem {
             | AuthError::RefreshTokenReused
             | AuthError::SessionEnded => StatusCode::UNAUTHORIZED,
             AuthError::SessionNotFound => StatusCode::NOT_FOUND,
-            AuthError::AccountDisabled | AuthError::FeedDisabled => StatusCode::FORBIDDEN,
+            AuthError::AccountDisabled | AuthError::FeedDisabled | AuthError::MfaRequired => {
+                StatusCode::FORBIDDEN
+            }
             // The feed is gRPC only; these never reach REST.
             AuthError::FeedCredentialInvalid => StatusCode::UNAUTHORIZED,
             AuthError::IntrospectionDisabled => StatusCode::FORBIDDEN,
@@ -232,6 +234,7 @@ impl From<AuthError> for Problem {
             | AuthError::IntrospectionDisabled
             | AuthError::PublicUrlNotConfigured
             | AuthError::MfaCodeInvalid
+            | AuthError::MfaRequired
             | AuthError::TotpAlreadyEnabled
             | AuthError::TotpEnrollmentNotStarted
             | AuthError::TotpNotEnabled

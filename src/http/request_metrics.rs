@@ -18,7 +18,7 @@ use super::client_gone::{CLIENT_CLOSED_REQUEST, is_grpc};
 
 /// authd's gRPC methods, each counted under its own route: every method of
 /// every service served (a test holds this list to the protos).
-const GRPC_METHODS: [&str; 38] = [
+const GRPC_METHODS: [&str; 41] = [
     "/auth.v1.AuthService/Register",
     "/auth.v1.AuthService/Login",
     "/auth.v1.AuthService/Logout",
@@ -51,6 +51,9 @@ const GRPC_METHODS: [&str; 38] = [
     "/auth.v1.AuthService/SetEmail",
     "/auth.v1.AuthService/VerifyEmail",
     "/auth.v1.AuthService/ResendEmailVerification",
+    "/auth.v1.AuthService/RequestPasswordReset",
+    "/auth.v1.AuthService/ResetPassword",
+    "/auth.v1.AuthService/StartPasskeyPasswordReset",
     "/auth.v1.RevocationService/WatchRevocations",
     "/envoy.service.auth.v3.Authorization/Check",
     "/grpc.health.v1.Health/Check",
@@ -60,7 +63,7 @@ const GRPC_METHODS: [&str; 38] = [
 ];
 
 /// authd's REST routes without a parameter.
-pub(crate) const REST_ROUTES: [&str; 32] = [
+pub(crate) const REST_ROUTES: [&str; 35] = [
     "/auth/forward",
     "/user/register",
     "/user/register/passkey/start",
@@ -74,6 +77,9 @@ pub(crate) const REST_ROUTES: [&str; 32] = [
     "/verify",
     "/user/me",
     "/user/password",
+    "/user/password/reset",
+    "/user/password/reset/confirm",
+    "/user/password/reset/passkey",
     "/user/sessions",
     "/user/mfa",
     "/user/mfa/totp",

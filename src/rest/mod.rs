@@ -8,6 +8,7 @@ mod email;
 mod handlers;
 mod origin;
 mod passkeys;
+mod password_reset;
 mod passwordless;
 mod second_factor;
 
@@ -68,7 +69,7 @@ pub struct RestState<S> {
         (name = "auth", description = "Accounts and sessions"),
         (name = "second factors", description = "TOTP, recovery codes, and Logins that need them"),
         (name = "passkeys", description = "Registering passkeys (WebAuthn) and signing in with them"),
-        (name = "email", description = "The account's email address and its verification by mail"),
+        (name = "email", description = "The account's email address, its verification by mail, and password reset by mail"),
         (name = "keys", description = "Public keys for verifying tokens locally")
     )
 )]
@@ -307,6 +308,9 @@ fn api_router<S: Store>() -> OpenApiRouter<Arc<RestState<S>>> {
         .routes(routes!(email::set_email))
         .routes(routes!(email::verify_email))
         .routes(routes!(email::resend_email_verification))
+        .routes(routes!(password_reset::request_password_reset))
+        .routes(routes!(password_reset::reset_password))
+        .routes(routes!(password_reset::start_passkey_password_reset))
 }
 
 /// The Prometheus text exposition of every metric.

@@ -121,7 +121,8 @@ second_factor_body!(
     ReauthenticateBody,
     super::handlers::ChangePasswordBody,
     super::handlers::PasswordBody,
-    super::email::SetEmailBody
+    super::email::SetEmailBody,
+    super::password_reset::ResetPasswordBody
 );
 
 /// A completed Login: a new session's tokens (also set as cookies).

@@ -10,8 +10,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::database::{Database, classify};
-use super::entities::{email_address, mail_token};
-use super::outbox::queue;
+use super::entities::{email_address, mail_token, user};
+use super::outbox::{queue, queue_all};
 use super::users::insert_user_row;
 use crate::domain::{
     AuthError, EmailRecord, EmailStore, MailPurpose, MailTokenRecord, OutboxMail, UserRecord,
@@ -103,6 +103,67 @@ impl EmailStore for Database {
             .map_err(classify)?;
         transaction.commit().await.map_err(classify)?;
         Ok(row.map(email_record))
+    }
+
+    async fn verified_email(
+        &self,
+        address_normalized: &str,
+    ) -> Result<Option<EmailRecord>, AuthError> {
+        let row = email_address::Entity::find()
+            .filter(email_address::Column::VerifiedNormalized.eq(address_normalized))
+            .one(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(row.map(email_record))
+    }
+
+    async fn find_mail_token(
+        &self,
+        token_hash: &str,
+        purpose: MailPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MailTokenRecord>, AuthError> {
+        let row = mail_token::Entity::find_by_id(token_hash.to_owned())
+            .filter(mail_token::Column::Purpose.eq(purpose.as_str()))
+            .filter(mail_token::Column::ExpiresAt.gt(now))
+            .one(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(row.map(|row| MailTokenRecord {
+            token_hash: row.token_hash,
+            user_id: row.user_id,
+            purpose,
+            address_normalized: row.address,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        }))
+    }
+
+    async fn reset_password(
+        &self,
+        token_hash: &str,
+        user_id: Uuid,
+        password_hash: &str,
+        notices: &[OutboxMail],
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        let transaction = self.connection.begin().await.map_err(classify)?;
+        let spent = spend_token(&transaction, token_hash, MailPurpose::ResetPassword, now).await?;
+        if spent.is_none_or(|token| token.user_id != user_id) {
+            return Ok(false);
+        }
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&transaction)
+            .await
+            .map_err(classify)?;
+        if updated.rows_affected == 0 {
+            return Ok(false);
+        }
+        queue_all(&transaction, notices).await?;
+        transaction.commit().await.map_err(classify)?;
+        Ok(true)
     }
 
     async fn delete_mail_tokens_expired_before(

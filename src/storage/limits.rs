@@ -43,6 +43,43 @@ impl RateLimitStore for Database {
         Ok(())
     }
 
+    async fn try_spend_rate_limit(
+        &self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        tolerance_ms: i64,
+    ) -> Result<bool, AuthError> {
+        let first = rate_limit::ActiveModel {
+            key: Set(key.to_owned()),
+            tat: Set(now_ms + interval_ms),
+        };
+        let inserted = rate_limit::Entity::insert(first)
+            .on_conflict(
+                OnConflict::column(rate_limit::Column::Key)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.connection)
+            .await
+            .map_err(classify)?;
+        if inserted == 1 {
+            return Ok(true);
+        }
+        let current = Expr::col((rate_limit::Entity, rate_limit::Column::Tat));
+        let advanced = Expr::case(current.clone().gt(now_ms), current)
+            .finally(now_ms)
+            .add(interval_ms);
+        let updated = rate_limit::Entity::update_many()
+            .col_expr(rate_limit::Column::Tat, advanced)
+            .filter(rate_limit::Column::Key.eq(key))
+            .filter(rate_limit::Column::Tat.lte(now_ms + tolerance_ms))
+            .exec(&self.connection)
+            .await
+            .map_err(classify)?;
+        Ok(updated.rows_affected == 1)
+    }
+
     async fn delete_rate_limit(&self, key: &str) -> Result<(), AuthError> {
         rate_limit::Entity::delete_by_id(key.to_owned())
             .exec(&self.connection)

@@ -21,11 +21,11 @@ use crate::helpers::{
 use crate::second_factor::{code, enroll_at, steady_now};
 use crate::smtp_server::{ReceivedMail, SmtpServer};
 
-const MAIL_FROM: &str = "authd <no-reply@authd.test>";
-const PUBLIC_URL: &str = "https://auth.example.test";
+pub const MAIL_FROM: &str = "authd <no-reply@authd.test>";
+pub const PUBLIC_URL: &str = "https://auth.example.test";
 
 /// Mail through `smtp`, links under [`PUBLIC_URL`].
-fn mail_through(smtp: &SmtpServer) -> impl FnOnce(&mut Settings) {
+pub fn mail_through(smtp: &SmtpServer) -> impl FnOnce(&mut Settings) {
     let url = smtp.url();
     move |settings| {
         settings.smtp_url = Some(url);
@@ -35,7 +35,7 @@ fn mail_through(smtp: &SmtpServer) -> impl FnOnce(&mut Settings) {
     }
 }
 
-async fn register_with_email(
+pub async fn register_with_email(
     app: &TestApp,
     username: &str,
     email: &str,
@@ -51,7 +51,7 @@ async fn register_with_email(
         .map(tonic::Response::into_inner)
 }
 
-async fn verify_email(app: &TestApp, token: &str) -> Result<VerifyEmailResponse, Status> {
+pub async fn verify_email(app: &TestApp, token: &str) -> Result<VerifyEmailResponse, Status> {
     app.client
         .clone()
         .verify_email(VerifyEmailRequest {
@@ -70,7 +70,7 @@ async fn resend(app: &TestApp, access_token: &str) -> Result<(), Status> {
 }
 
 /// The verification link of a mail's plain-text body, and its token.
-fn link_of(mail: &ReceivedMail) -> (String, String) {
+pub fn link_of(mail: &ReceivedMail) -> (String, String) {
     let text = mail.body("text/plain").expect("a plain-text body");
     let link = text
         .split_whitespace()
@@ -85,7 +85,7 @@ fn link_of(mail: &ReceivedMail) -> (String, String) {
 }
 
 /// The token of the one mail to `to` among `mails`, newest last.
-fn token_to(mails: &[ReceivedMail], to: &str) -> String {
+pub fn token_to(mails: &[ReceivedMail], to: &str) -> String {
     let mail = mails
         .iter()
         .rev()

@@ -34,6 +34,7 @@ mod otel;
 mod outbox;
 mod passkey_second_factor;
 mod passkeys;
+mod password_reset;
 mod passwordless;
 mod proxies;
 mod rate_limits;

@@ -187,10 +187,11 @@ async fn every_body_lists_the_documents_required_fields_when_they_are_missing() 
         }
     }
     assert_eq!(
-        checked, 17,
+        checked, 20,
         "register, login, refresh, verify, password, delete, login/mfa, totp/confirm, reauthenticate, \
          finish a passkey registration, rename a passkey, finish a passkey sign-in, start and finish \
-         a passkey sign-up, set a first password, set the email address, verify it"
+         a passkey sign-up, set a first password, set the email address, verify it, request a \
+         password reset, reset it, start its passkey challenge"
     );
 }
 

@@ -117,6 +117,36 @@ pub trait EmailStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<EmailRecord>, AuthError>> + Send;
 
+    /// The address some account has verified whose normalised form is
+    /// `address_normalized`, if any (at most one: verified addresses are
+    /// unique). Unverified addresses are never found here.
+    fn verified_email(
+        &self,
+        address_normalized: &str,
+    ) -> impl Future<Output = Result<Option<EmailRecord>, AuthError>> + Send;
+
+    /// A token of `purpose` unexpired at `now`, without spending it.
+    fn find_mail_token(
+        &self,
+        token_hash: &str,
+        purpose: MailPurpose,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<MailTokenRecord>, AuthError>> + Send;
+
+    /// Spends a password reset token of `user_id` unexpired at `now`,
+    /// replaces the account's password hash (giving one to an account
+    /// without) and queues `notices`, in one transaction. Returns whether
+    /// this call spent the token (of racing calls, exactly one); when it
+    /// did not, nothing changes.
+    fn reset_password(
+        &self,
+        token_hash: &str,
+        user_id: Uuid,
+        password_hash: &str,
+        notices: &[OutboxMail],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
+
     /// Forgets mailed tokens that expired before `now`; returns how many.
     fn delete_mail_tokens_expired_before(
         &self,

@@ -24,6 +24,20 @@ pub trait RateLimitStore: Send + Sync + 'static {
         interval_ms: i64,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
+    /// Moves a key's theoretical arrival time as
+    /// [`advance_rate_limit_tat`](Self::advance_rate_limit_tat) does, but
+    /// only while it is at most `tolerance_ms` ahead of `now_ms` (the budget
+    /// is not spent); returns whether it moved. One conditional write, so
+    /// that of racing spends on any number of instances no more than the
+    /// budget allows get through.
+    fn try_spend_rate_limit(
+        &self,
+        key: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        tolerance_ms: i64,
+    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
+
     /// Forgets a key: its budget is full again.
     fn delete_rate_limit(&self, key: &str) -> impl Future<Output = Result<(), AuthError>> + Send;
 
