@@ -47,6 +47,7 @@ mod revocation_feed;
 mod second_factor;
 mod secrets_at_rest;
 mod secrets_in_logs;
+mod security_notices;
 mod session_ends;
 mod sessions;
 mod smtp_server;

@@ -570,7 +570,9 @@ async fn a_reset_ends_every_session_of_the_account_on_every_instance_and_mails_a
     let mails = smtp.wait_for(3).await;
     let notices: Vec<&ReceivedMail> = mails
         .iter()
-        .filter(|mail| mail.header("Subject").as_deref() == Some("Security notice: your password was reset"))
+        .filter(|mail| {
+            mail.header("Subject").as_deref() == Some("Security notice: your password was reset")
+        })
         .collect();
     assert_eq!(notices.len(), 1, "one notice");
     let notice = notices[0];
