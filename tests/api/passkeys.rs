@@ -104,6 +104,11 @@ pub(crate) struct WithPasskey {
 pub(crate) async fn with_passkey(app: &TestApp) -> WithPasskey {
     let username = unique_username();
     let token = app.registered_token(&username).await;
+    add_passkey(app, username, token).await
+}
+
+/// Adds a passkey to the account `username`, signed in as `token`.
+pub(crate) async fn add_passkey(app: &TestApp, username: String, token: String) -> WithPasskey {
     let mut authenticator = authenticator();
     let (passkey, credential, user_handle) =
         register(app, &token, &mut authenticator, " laptop ").await;

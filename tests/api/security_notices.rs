@@ -12,6 +12,7 @@ use tonic::Request;
 
 use crate::email::{mail_through, register_with_email, token_to, verify_email};
 use crate::helpers::{PASSWORD, TestApp, unique_username, with_bearer};
+use crate::passkeys::{accept_test_origin, add_passkey, remove, sign_in};
 use crate::second_factor::{code, steady_now};
 use crate::smtp_server::{ReceivedMail, SmtpServer};
 
@@ -270,4 +271,35 @@ async fn replacing_a_verified_address_tells_the_old_one() {
         .filter(|mail| mail.header("To").as_deref() == Some("replacement@example.com"))
         .count();
     assert_eq!(to_new, 1, "the new address's verification mail");
+}
+
+#[tokio::test]
+async fn adding_and_removing_a_passkey_each_send_one_notice() {
+    let smtp = SmtpServer::start().await;
+    let app = TestApp::spawn_with(|settings| {
+        mail_through(&smtp)(settings);
+        accept_test_origin(settings);
+    })
+    .await;
+    let (username, token) = verified_account(&app, &smtp, ADDRESS, 0).await;
+
+    let mut account = add_passkey(&app, username, token).await;
+    smtp.wait_for(2).await;
+    // Removing a passkey is a step-up: a recent passkey sign-in is one.
+    let signed_in = sign_in(&app, &mut account).await;
+    remove(&app, &signed_in.access_token, &account.passkey.id)
+        .await
+        .expect("removed");
+    let mails = smtp.wait_for(3).await;
+
+    assert_eq!(
+        notice_subjects(&mails),
+        [
+            "Security notice: a passkey was added",
+            "Security notice: a passkey was removed"
+        ]
+    );
+    for notice in &mails[1..] {
+        assert_notice(notice, ADDRESS, &[&account.credential_id]);
+    }
 }
