@@ -986,7 +986,10 @@ async function setEmail(): Promise<string> {
     }
     ({ user } = await asSignedIn.auth.setEmail({ ...request, second: await passkeyStepUp() }));
   }
-  email = emailOf(user ?? {});
+  if (!user) {
+    throw new Error("authd left out the account it always sends");
+  }
+  email = emailOf(user);
   setEmailInput.value = "";
   setEmailCodeInput.value = "";
   showEmail();
