@@ -1,8 +1,9 @@
 // What the browser tests share: a real authd serving the built page (the
 // binary named by AUTHD_BIN) on a free port of 127.0.0.1 with a fresh
-// database, and Debian's headless Chromium.
+// database, a real SMTP server for its mail, and Debian's headless Chromium.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -19,13 +20,34 @@ if (!existsSync(join(webRoot, "index.html"))) {
   throw new Error(`${webRoot}/index.html is missing: run \`npm run build\` first`);
 }
 
-// Starts authd on a free port with a fresh database, cheap hashing and
-// `extraArgs`, and resolves once its log names the address it listens on.
-export async function startAuthd(dataDir, extraArgs = []) {
+// The mail server of the client's tests: Python's aiosmtpd on a free port,
+// writing each mail it accepts to a directory (`waitFor(address)` reads the
+// next one), and how to read the verification link out of a mail.
+export { startMailServer, tokenOf, verificationLink } from "../../clients/typescript/test/mail.mjs";
+
+/**
+ * A port of 127.0.0.1 free now, for an authd that must know its own origin
+ * before it starts (`--public-url`, the base of its mails' links).
+ */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// Starts authd on `listen` (a free port unless given) with a fresh
+// database, cheap hashing and `extraArgs`, and resolves once its log names
+// the address it listens on.
+export async function startAuthd(dataDir, extraArgs = [], { listen = "127.0.0.1:0" } = {}) {
   const child = spawn(
     authdBin,
     [
-      "--listen", "127.0.0.1:0",
+      "--listen", listen,
       "--web-root", webRoot,
       "--database-url", `sqlite://${dataDir}/authd.db?mode=rwc`,
       "--argon2-memory-kib", "256",

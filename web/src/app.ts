@@ -2,7 +2,9 @@
 // account has one, or with a passkey, also through the username field's
 // autofill), ask authd whom a token belongs to, list and end sessions, turn
 // two-factor authentication on and off, add, rename and remove passkeys,
-// change the password, delete the account, and sign out, against the authd
+// give the account an email address and verify it from the mailed link
+// (the page's `#/verify-email?token=` route), change the password, delete
+// the account, and sign out, against the authd
 // that served the page, through @authd/client:
 // its session helper for what starts, renews or ends this browser's session
 // (REST, which sets and clears the HttpOnly cookies), its grpc-web client
@@ -200,6 +202,7 @@ const passkeySignInButton = byId("passkey-sign-in", HTMLButtonElement);
 const registerForm = byId("register", HTMLFormElement);
 const registerUsername = byId("register-username", HTMLInputElement);
 const registerPassword = byId("register-password", HTMLInputElement);
+const registerEmail = byId("register-email", HTMLInputElement);
 const passkeyRegisterButton = byId("passkey-register", HTMLButtonElement);
 const listSessionsButton = byId("list-sessions", HTMLButtonElement);
 const sessionList = byId("session-list", HTMLUListElement);
@@ -235,6 +238,15 @@ const recoveryCodesSavedButton = byId("recovery-codes-saved", HTMLButtonElement)
 const disableTotpForm = byId("disable-totp", HTMLFormElement);
 const disableTotpInput = byId("disable-totp-code", HTMLInputElement);
 const tokenToCheckInput = byId("token-to-check", HTMLInputElement);
+const emailStatusText = byId("email-status", HTMLParagraphElement);
+const resendEmailButton = byId("resend-email", HTMLButtonElement);
+const setEmailForm = byId("set-email", HTMLFormElement);
+const setEmailInput = byId("set-email-address", HTMLInputElement);
+const setEmailCodeInput = byId("set-email-code", HTMLInputElement);
+const verifyEmailSection = byId("verify-email-panel", HTMLElement);
+const verifyEmailNext = byId("verify-email-next", HTMLParagraphElement);
+const verifyEmailResendButton = byId("verify-email-resend", HTMLButtonElement);
+const verifyEmailDismissButton = byId("verify-email-dismiss", HTMLButtonElement);
 const passkeysSection = byId("passkeys-panel", HTMLElement);
 const addPasskeyForm = byId("add-passkey", HTMLFormElement);
 const passkeyNameInput = byId("passkey-name", HTMLInputElement);
@@ -251,7 +263,7 @@ const signInPanel = new Panel(byId("sign-in-panel", HTMLElement), {
 });
 const registerPanel = new Panel(
   byId("register-panel", HTMLElement),
-  { username: registerUsername, password: registerPassword },
+  { username: registerUsername, password: registerPassword, email: registerEmail },
   { USERNAME_TAKEN: registerUsername },
 );
 const sessionsPanel = new Panel(byId("sessions-panel", HTMLElement));
@@ -313,8 +325,20 @@ const removePasskeyPanel = new Panel(
   { totp_code: passkeyStepUpInput, recovery_code: passkeyStepUpInput },
   { MFA_CODE_INVALID: passkeyStepUpInput, REAUTHENTICATION_REQUIRED: passkeyStepUpInput },
 );
+const emailPanel = new Panel(byId("email-panel", HTMLElement));
+const setEmailPanel = new Panel(
+  setEmailForm,
+  { email: setEmailInput, totp_code: setEmailCodeInput, recovery_code: setEmailCodeInput },
+  { MFA_CODE_INVALID: setEmailCodeInput, REAUTHENTICATION_REQUIRED: setEmailCodeInput },
+  emailPanel,
+);
+// Not among `panels`: what a link from a mail did stays said until the
+// person dismisses it or opens another link, whatever they do meanwhile.
+const verifyEmailPanel = new Panel(verifyEmailSection);
 const panels = [
   sessionPanel,
+  emailPanel,
+  setEmailPanel,
   signInPanel,
   addPasskeyPanel,
   renamePasskeyPanel,
@@ -350,6 +374,16 @@ let recoveryCodes: readonly string[] = [];
 let factors: { amr: readonly string[]; assuranceLevel: number } | undefined;
 // The account's passkeys, as last listed.
 let passkeys: readonly Passkey[] = [];
+/** The account's email address, as authd last said it. */
+interface EmailState {
+  /** Undefined when the account has none. */
+  address: string | undefined;
+  verified: boolean;
+}
+let email: EmailState | undefined;
+// A verification link that did not work: what the verification panel
+// offers next depends on it, and on the account signed in.
+let failedLink = false;
 // The pending autofill request (`mediation: "conditional"`), while signed out.
 let autofill: AbortController | undefined;
 
@@ -363,6 +397,7 @@ function showSession(): void {
     recoveryCodes = [];
     factors = undefined;
     passkeys = [];
+    email = undefined;
     showPasskeys();
   }
   sessionText.textContent = session ? `Signed in as ${session.user.username}` : "Not signed in";
@@ -387,6 +422,7 @@ function showSession(): void {
   completeLoginButton.hidden = !codes;
   secondFactorPasskeyButton.hidden = !methods.includes("passkey");
   showMfa();
+  showEmail();
   offerAutofillWhileSignedOut();
 }
 
@@ -448,6 +484,41 @@ function showMfa(): void {
       return item;
     }),
   );
+}
+
+// Both surfaces' accounts: REST leaves `email` out without one, the proto
+// has it empty.
+function emailOf(user: { readonly email?: string | undefined; readonly emailVerified?: boolean | undefined }): EmailState {
+  return { address: user.email || undefined, verified: user.emailVerified ?? false };
+}
+
+// The address and whether it is verified, with "Send the link again" for an
+// unverified one; and, after a link that did not work, what the
+// verification panel offers as things stand now (signed in or not, the
+// address verified meanwhile or not).
+function showEmail(): void {
+  const address = email?.address;
+  const unverified = address !== undefined && !email?.verified;
+  emailStatusText.dataset.verified = address === undefined ? "none" : String(!unverified);
+  emailStatusText.textContent = !email
+    ? ""
+    : address === undefined
+      ? "No email address yet: set one below."
+      : unverified
+        ? `${address}: not verified yet. Open the link mailed to it.`
+        : `${address}: verified.`;
+  for (const element of document.querySelectorAll<HTMLElement>(".email-unverified")) {
+    element.hidden = !unverified;
+  }
+  verifyEmailNext.hidden = !failedLink;
+  verifyEmailResendButton.hidden = !failedLink || !unverified;
+  verifyEmailNext.textContent = !authd.current
+    ? "Sign in to have a new link sent to your address."
+    : unverified
+      ? `A new link can be sent to ${address}; the links mailed before it stop working.`
+      : address !== undefined
+        ? `Your address ${address} is verified already.`
+        : 'Set an address under "Email address": it is mailed a new link.';
 }
 
 function countOf(count: number, noun: string): string {
@@ -532,9 +603,13 @@ async function loadMfaStatus(): Promise<void> {
 // The helper tells of every change: a renewal, and an end it learned of
 // (a refused token, another tab signing out), which clears what the page
 // showed of the session.
+// Every new session and renewal says the account's address as authd has
+// it now, which is at least as new as what the page learned since.
 authd.subscribe((state) => {
   if (!state) {
     showSessionList([]);
+  } else {
+    email = emailOf(state.user);
   }
   showSession();
 });
@@ -546,10 +621,14 @@ async function resume(): Promise<string> {
   return state ? `Welcome back, ${await signedIn(state)}.` : "";
 }
 
+// The address is optional: an empty field sends none.
 async function register(): Promise<string> {
-  const state = await authd.register(registerUsername.value, registerPassword.value);
+  const address = registerEmail.value.trim();
+  const state = await authd.register(registerUsername.value, registerPassword.value, address || undefined);
   registerPassword.value = "";
-  return `Account created. Welcome, ${await signedIn(state)}.`;
+  registerEmail.value = "";
+  const welcome = `Account created. Welcome, ${await signedIn(state)}.`;
+  return address ? `${welcome} Open the link mailed to ${state.user.email} to verify it.` : welcome;
 }
 
 // An account whose only credential is a passkey: authd's creation options
@@ -890,6 +969,99 @@ async function disableTotp(): Promise<string> {
   return "Two-factor authentication is off: every other browser is signed out.";
 }
 
+// Step-up protected as removing a passkey: unless the session passed the
+// account's second factor recently, the code typed, else one of the
+// account's passkeys. Setting the verified address again changes nothing,
+// and authd answers it still verified.
+async function setEmail(): Promise<string> {
+  const second = secondFactorProof(setEmailCodeInput.value);
+  const request = { email: setEmailInput.value.trim() };
+  let user;
+  try {
+    ({ user } = await asSignedIn.auth.setEmail({ ...request, ...(second ? { second } : {}) }));
+  } catch (error) {
+    const stepUp = error instanceof AuthdError && error.reason === "REAUTHENTICATION_REQUIRED";
+    if (second || !stepUp || passkeys.length === 0) {
+      throw error;
+    }
+    ({ user } = await asSignedIn.auth.setEmail({ ...request, second: await passkeyStepUp() }));
+  }
+  if (!user) {
+    throw new Error("authd left out the account it always sends");
+  }
+  email = emailOf(user);
+  setEmailInput.value = "";
+  setEmailCodeInput.value = "";
+  showEmail();
+  return email.verified
+    ? `${email.address} is your verified address already.`
+    : `Address set: open the link mailed to ${email.address} to verify it.`;
+}
+
+async function resendEmail(): Promise<string> {
+  await asSignedIn.auth.resendEmailVerification({});
+  return `Sent a new link to ${email?.address ?? "your address"}: the links mailed before it no longer work.`;
+}
+
+// "Send a new link" after a link that no longer worked: its outcome
+// replaces what the panel said about the link.
+async function resendFromVerifyPanel(): Promise<string> {
+  verifyEmailPanel.clear();
+  const sent = await resendEmail();
+  failedLink = false;
+  showEmail();
+  return sent;
+}
+
+// The route of a verification mail's link, `#/verify-email?token=...`. The
+// token rides in the fragment, which no server sees; the page takes it off
+// the address bar once read, so that a reload or a copied address does not
+// send it again. Undefined when the page was not opened from such a link.
+function tokenFromLink(): string | undefined {
+  const query = /^#\/verify-email\?(.*)$/.exec(location.hash)?.[1];
+  if (query === undefined) {
+    return undefined;
+  }
+  history.replaceState(null, "", `${location.pathname}${location.search}`);
+  return new URLSearchParams(query).get("token") ?? "";
+}
+
+// Opened from a verification link (on load, after the session was resumed,
+// or in a tab already showing the page): VerifyEmail with its token, said
+// in the verification panel until dismissed.
+async function verifyFromLink(): Promise<void> {
+  const token = tokenFromLink();
+  if (token === undefined) {
+    return;
+  }
+  failedLink = false;
+  verifyEmailPanel.clear();
+  verifyEmailSection.hidden = false;
+  await run(verifyEmailPanel, () => verifyEmail(token));
+  showEmail();
+}
+
+// No bearer: the token is the proof, and the link may be opened signed out
+// or in another browser. The address is shown to the account signed in.
+async function verifyEmail(token: string): Promise<string> {
+  let user;
+  try {
+    ({ user } = await anyone.auth.verifyEmail({ token }));
+  } catch (error) {
+    // Expired, used, or replaced by a newer mail: a new link may help.
+    failedLink = error instanceof AuthdError && error.reason === "EMAIL_TOKEN_INVALID";
+    throw error;
+  }
+  const session = authd.current;
+  if (session && user && user.id === session.user.id) {
+    email = emailOf(user);
+    return `Your email address ${user.email} is verified.`;
+  }
+  return session
+    ? "The email address is verified, for an account other than the one signed in here."
+    : "Your email address is verified. Sign in to use your account.";
+}
+
 async function copySecret(): Promise<void> {
   secretInput.select();
   mfaPanel.clear();
@@ -1037,6 +1209,18 @@ onSubmit(changePasswordForm, changePasswordPanel, changePassword);
 onSubmit(deleteAccountForm, deleteAccountPanel, deleteAccount);
 onSubmit(secondFactorForm, secondFactorPanel, () => completeLogin());
 onSubmit(setPasswordForm, setPasswordPanel, setPassword);
+onSubmit(setEmailForm, setEmailPanel, setEmail);
+resendEmailButton.addEventListener("click", () => void run(emailPanel, resendEmail));
+verifyEmailResendButton.addEventListener("click", () => void run(verifyEmailPanel, resendFromVerifyPanel));
+verifyEmailDismissButton.addEventListener("click", () => {
+  failedLink = false;
+  verifyEmailPanel.clear();
+  verifyEmailSection.hidden = true;
+  showEmail();
+});
+// A link opened in a tab that shows the page already changes only the
+// fragment: no load, a hashchange.
+window.addEventListener("hashchange", () => void verifyFromLink());
 secondFactorPasskeyButton.addEventListener("click", () => void run(secondFactorPanel, completeLoginWithPasskey));
 onSubmit(confirmTotpForm, confirmTotpPanel, confirmTotp);
 onSubmit(disableTotpForm, disableTotpPanel, disableTotp);
@@ -1057,5 +1241,6 @@ whoAmIButton.addEventListener("click", () => void run(sessionPanel, whoAmI));
 logOutButton.addEventListener("click", () => void run(sessionPanel, logOut));
 listSessionsButton.addEventListener("click", () => void run(sessionsPanel, listSessions));
 
-// Signed out after it, the username field's autofill offers passkeys.
-void run(sessionPanel, resume).then(offerAutofillWhileSignedOut);
+// Signed out after it, the username field's autofill offers passkeys. A
+// verification link is followed once the page knows who is signed in.
+void run(sessionPanel, resume).then(verifyFromLink).then(offerAutofillWhileSignedOut);

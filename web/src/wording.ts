@@ -54,6 +54,12 @@ const WORDING: Readonly<Record<string, string>> = {
   PASSWORD_ALREADY_SET: 'This account has a password already: change it under "Change password".',
   PASSWORD_NOT_SET: 'This account has no password: it signs in with a passkey. "Set a password" gives it one.',
   LAST_SIGN_IN_METHOD: "This is the account's only passkey and it has no password: removing it would lock you out.",
+  INVALID_EMAIL: "Enter one plain address, like name@example.com.",
+  EMAIL_TAKEN: "Another account has verified this address already: use another one.",
+  EMAIL_TOKEN_INVALID: "This link no longer works: it has expired, was used already, or a newer mail replaced it.",
+  EMAIL_NOT_SET: "This account has no email address: set one first.",
+  EMAIL_ALREADY_VERIFIED: "This address is verified already.",
+  MAIL_NOT_CONFIGURED: "This authd sends no mail (no mail server is set up), so it cannot verify email addresses.",
 };
 
 // What the browser's WebAuthn calls refuse with (DOMException names), in

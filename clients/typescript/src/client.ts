@@ -12,7 +12,8 @@ export interface AuthdClient {
    * Register, Login, CompleteLogin, Refresh, Logout, LogoutAll,
    * ChangePassword, DeleteAccount, ListSessions, RevokeSession, Verify,
    * GetJwks, StartTotpEnrollment, ConfirmTotpEnrollment, GetMfaStatus,
-   * DisableTotp, RegenerateRecoveryCodes, Reauthenticate.
+   * DisableTotp, RegenerateRecoveryCodes, Reauthenticate, the passkey
+   * calls, SetEmail, VerifyEmail, ResendEmailVerification.
    */
   readonly auth: Client<typeof AuthService>;
   /** WatchRevocations (needs the feed credential: {@link bearer} of a `--revocation-feed-token`). */

@@ -16,7 +16,7 @@ export const ERROR_DOMAIN = "authd";
 
 /** One invalid field of a request (`google.rpc.BadRequest`, or a REST `errors[]` entry). */
 export interface FieldViolation {
-  /** As named in the request: `username`, `password`, `current_password`, `new_password`. */
+  /** As named in the request: `username`, `password`, `current_password`, `new_password`, `email`, `token`. */
   readonly field: string;
   /** A reason of its own, e.g. `PASSWORD_TOO_SHORT`. */
   readonly reason: string;
@@ -195,6 +195,9 @@ function codeForReason(reason: string | undefined): Code | undefined {
     case "PASSWORD_NOT_SET":
     case "PASSWORD_ALREADY_SET":
     case "LAST_SIGN_IN_METHOD":
+    case "EMAIL_NOT_SET":
+    case "EMAIL_ALREADY_VERIFIED":
+    case "MAIL_NOT_CONFIGURED":
       return Code.FailedPrecondition;
     case "DEADLINE_EXCEEDED":
       return Code.DeadlineExceeded;

@@ -8,6 +8,16 @@ import { AuthdError, Code, problemError, type Problem } from "./errors.js";
 export interface User {
   readonly id: string;
   readonly username: string;
+  /**
+   * The account's email address as given; undefined when it has none, and
+   * in answers from the token alone ({@link TokenInfo}: `verify`, `me`).
+   */
+  readonly email: string | undefined;
+  /**
+   * Whether the link mailed to `email` came back ({@link RestClient.verifyEmail});
+   * false without an address, undefined in answers from the token alone.
+   */
+  readonly emailVerified: boolean | undefined;
 }
 
 /** A session's tokens, as Register, Login, Refresh and ChangePassword answer. */
@@ -200,8 +210,16 @@ export interface RestCallOptions {
 
 /** The REST gateway's calls; see {@link createRestClient}. */
 export interface RestClient {
-  /** `POST /user/register`: a new account and its first session; sets both cookies. */
-  register(credentials: { username: string; password: string }, options?: RestCallOptions): Promise<SessionTokens>;
+  /**
+   * `POST /user/register`: a new account and its first session; sets both
+   * cookies. `email` (optional) is stored unverified, and a verification
+   * mail goes to it when authd sends mail (INVALID_EMAIL for an address
+   * authd's rules refuse).
+   */
+  register(
+    credentials: { username: string; password: string; email?: string },
+    options?: RestCallOptions,
+  ): Promise<SessionTokens>;
   /**
    * `POST /user/register/passkey/start`: starts signing up an account whose
    * only credential is a passkey (USERNAME_TAKEN as `register` says it).
@@ -328,6 +346,31 @@ export interface RestClient {
     finish: { ceremonyId: string; credentialJson: string },
     options?: RestCallOptions,
   ): Promise<SessionTokens>;
+  /**
+   * `PUT /user/email`: sets or replaces the caller's address, unverified
+   * until the link mailed to it comes back to {@link verifyEmail}; an
+   * earlier link stops working. Step-up protected: `second` as for
+   * `disableTotp` (else REAUTHENTICATION_REQUIRED when the token's
+   * authentication is too old or lacks the account's second factor).
+   * Answers the account with its new address. Refusals: INVALID_EMAIL (on
+   * `email`), MAIL_NOT_CONFIGURED, RATE_LIMITED.
+   */
+  setEmail(email: string, second?: SecondFactor, options?: RestCallOptions): Promise<User>;
+  /**
+   * `POST /user/email/verify`: the token of a verification mail's link (its
+   * `#/verify-email?token=` fragment; no bearer: the token is the proof)
+   * marks the address it was mailed to verified, and answers the account.
+   * Refusals: EMAIL_TOKEN_INVALID (malformed, unknown, expired, used, or
+   * voided by a newer mail), EMAIL_TAKEN (another account verified the
+   * address first), MAIL_NOT_CONFIGURED.
+   */
+  verifyEmail(token: string, options?: Omit<RestCallOptions, "accessToken">): Promise<User>;
+  /**
+   * `POST /user/email/verification`: mails a new link to the caller's
+   * unverified address; the previous one stops working. Refusals:
+   * EMAIL_NOT_SET, EMAIL_ALREADY_VERIFIED, MAIL_NOT_CONFIGURED, RATE_LIMITED.
+   */
+  resendEmailVerification(options?: RestCallOptions): Promise<void>;
   /** `GET /user/sessions`: the caller's live sessions, newest first. */
   listSessions(options?: RestCallOptions): Promise<SessionInfo[]>;
   /** `DELETE /user/sessions/{id}`: ends one of the caller's sessions. */
@@ -392,8 +435,13 @@ export function createRestClient(options: RestClientOptions): RestClient {
   }
 
   return {
-    register: ({ username, password }, callOptions) =>
-      call("POST", "/user/register", { username, password }, callOptions).then(sessionTokens),
+    register: ({ username, password, email }, callOptions) =>
+      call(
+        "POST",
+        "/user/register",
+        { username, password, ...(email === undefined ? {} : { email }) },
+        callOptions,
+      ).then(sessionTokens),
     startPasskeySignup: (username, callOptions) =>
       call("POST", "/user/register/passkey/start", { username }, callOptions).then(passkeyCeremony),
     registerWithPasskey: ({ ceremonyId, credentialJson, name }, callOptions) =>
@@ -467,7 +515,7 @@ export function createRestClient(options: RestClientOptions): RestClient {
             accessToken: json.access_token,
             tokenType: json.token_type,
             expiresIn: json.expires_in,
-            user: { id: json.user.id, username: json.user.username },
+            user: user(json.user),
             sessionId: json.session_id,
           };
         },
@@ -509,6 +557,13 @@ export function createRestClient(options: RestClientOptions): RestClient {
         { ceremony_id: ceremonyId, credential_json: credentialJson },
         callOptions,
       ).then(sessionTokens),
+    setEmail: (email, second, callOptions) =>
+      call("PUT", "/user/email", { email, ...secondFactorBody(second) }, callOptions).then(answeredUser),
+    verifyEmail: (token, callOptions) =>
+      call("POST", "/user/email/verify", { token }, callOptions).then(answeredUser),
+    resendEmailVerification: async (callOptions) => {
+      await call("POST", "/user/email/verification", undefined, callOptions);
+    },
     listSessions: (callOptions) =>
       call("GET", "/user/sessions", undefined, callOptions).then((body) =>
         (body as { sessions: SessionJson[] }).sessions.map(sessionInfo),
@@ -527,11 +582,20 @@ export function createRestClient(options: RestClientOptions): RestClient {
 }
 
 // The REST gateway's JSON, snake_case as in its OpenAPI document.
+interface UserJson {
+  id: string;
+  username: string;
+  // Absent when the account has none, and where the answer comes from the
+  // token alone (`/verify`, `/user/me`), which leaves out email_verified too.
+  email?: string;
+  email_verified?: boolean;
+}
+
 interface TokenBody {
   access_token: string;
   token_type: string;
   expires_in: number;
-  user: User;
+  user: UserJson;
   refresh_token: string;
   refresh_expires_in: number;
   session_id: string;
@@ -550,7 +614,7 @@ interface SessionJson {
 }
 
 interface VerifyJson {
-  user: User;
+  user: UserJson;
   issued_at: string;
   expires_at: string;
   token_id: string;
@@ -606,13 +670,22 @@ function recoveryCodes(body: unknown): string[] {
   return (body as { recovery_codes: string[] }).recovery_codes;
 }
 
+function user(json: UserJson): User {
+  return { id: json.id, username: json.username, email: json.email, emailVerified: json.email_verified };
+}
+
+// SetEmail's and VerifyEmail's answer: `{"user"}`.
+function answeredUser(body: unknown): User {
+  return user((body as { user: UserJson }).user);
+}
+
 function sessionTokens(body: unknown): SessionTokens {
   const json = body as TokenBody;
   return {
     accessToken: json.access_token,
     tokenType: json.token_type,
     expiresIn: json.expires_in,
-    user: { id: json.user.id, username: json.user.username },
+    user: user(json.user),
     refreshToken: json.refresh_token,
     refreshExpiresIn: json.refresh_expires_in,
     sessionId: json.session_id,
@@ -651,7 +724,7 @@ function sessionInfo(json: SessionJson): SessionInfo {
 function tokenInfo(body: unknown): TokenInfo {
   const json = body as VerifyJson;
   return {
-    user: { id: json.user.id, username: json.user.username },
+    user: user(json.user),
     issuedAt: new Date(json.issued_at),
     expiresAt: new Date(json.expires_at),
     tokenId: json.token_id,

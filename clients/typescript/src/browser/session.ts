@@ -26,6 +26,10 @@ import {
 
 /** What a {@link BrowserSession} holds while signed in. */
 export interface SessionState {
+  /**
+   * The account as authd answered the sign-in or the latest renewal: an
+   * address set or verified since shows from the next renewal.
+   */
   readonly user: User;
   readonly sessionId: string;
   readonly accessToken: string;
@@ -112,9 +116,15 @@ export class BrowserSession {
     }
   }
 
-  /** Creates an account and signs in as it. */
-  async register(username: string, password: string): Promise<SessionState> {
-    return this.started(await this.rest.register({ username, password }));
+  /**
+   * Creates an account and signs in as it. `email` (optional) is stored
+   * unverified, and authd mails it a verification link when it sends mail:
+   * the state's `user` says the address and whether it is verified.
+   */
+  async register(username: string, password: string, email?: string): Promise<SessionState> {
+    return this.started(
+      await this.rest.register({ username, password, ...(email === undefined ? {} : { email }) }),
+    );
   }
 
   /**
