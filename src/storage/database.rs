@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait as _, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
-    Statement, sqlx,
+    ConnectOptions, ConnectionTrait as _, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait as _,
+    sqlx,
 };
 use sqlx::sqlite::SqliteConnectOptions;
 
@@ -172,6 +173,21 @@ fn root_cause(error: &DbErr) -> String {
 pub(super) const REVOCATION_CHANNEL: &str = "authd_revocations";
 
 impl Database {
+    /// Begins a transaction that writes. On SQLite it takes the write lock
+    /// at `BEGIN` (`BEGIN IMMEDIATE`), waiting its turn there: a deferred
+    /// transaction that reads first and then writes fails at once with
+    /// "database is locked" when another connection committed in between,
+    /// since its snapshot is stale. PostgreSQL takes no notice of the mode.
+    pub(super) async fn begin_write(&self) -> Result<DatabaseTransaction, AuthError> {
+        self.connection
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(classify)
+    }
+
     /// Announces a revocation to the other instances (PostgreSQL only). Best
     /// effort: the revocation is stored already, and a missed notice is
     /// found by the others' periodic catch-up.

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, SqlErr,
-    TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -32,7 +31,7 @@ impl EmailStore for Database {
         email: &EmailRecord,
         verification: Option<(&MailTokenRecord, &OutboxMail)>,
     ) -> Result<(), AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         insert_user_row(&transaction, user).await?;
         put_email(&transaction, email).await?;
         if let Some((token, mail)) = verification {
@@ -48,7 +47,7 @@ impl EmailStore for Database {
         token: &MailTokenRecord,
         mails: &[OutboxMail],
     ) -> Result<(), AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         put_email(&transaction, email).await?;
         put_token(&transaction, token).await?;
         for mail in mails {
@@ -62,7 +61,7 @@ impl EmailStore for Database {
         token: &MailTokenRecord,
         mail: &OutboxMail,
     ) -> Result<(), AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         put_token(&transaction, token).await?;
         queue(&transaction, mail).await?;
         transaction.commit().await.map_err(classify)
@@ -73,7 +72,7 @@ impl EmailStore for Database {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<EmailRecord>, AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         let Some(token) =
             spend_token(&transaction, token_hash, MailPurpose::VerifyEmail, now).await?
         else {
@@ -147,7 +146,7 @@ impl EmailStore for Database {
         notices: &[OutboxMail],
         now: DateTime<Utc>,
     ) -> Result<bool, AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         let spent = spend_token(&transaction, token_hash, MailPurpose::ResetPassword, now).await?;
         if spent.is_none_or(|token| token.user_id != user_id) {
             return Ok(false);

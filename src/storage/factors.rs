@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult as _,
-    QueryFilter, QueryOrder, QueryTrait as _, TransactionTrait as _,
+    QueryFilter, QueryOrder, QueryTrait as _,
 };
 use uuid::Uuid;
 
@@ -64,7 +64,7 @@ impl FactorStore for Database {
         at: DateTime<Utc>,
         notices: &[OutboxMail],
     ) -> Result<bool, AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         let confirmed = totp_factor::Entity::update_many()
             .col_expr(totp_factor::Column::ConfirmedAt, Expr::value(at))
             .col_expr(totp_factor::Column::LastUsedStep, Expr::value(step))
@@ -123,7 +123,7 @@ impl FactorStore for Database {
         codes: &[RecoveryCodeRecord],
         notices: &[OutboxMail],
     ) -> Result<(), AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         replace_recovery_codes(&transaction, user_id, codes).await?;
         queue_all(&transaction, notices).await?;
         transaction.commit().await.map_err(classify)
@@ -134,7 +134,7 @@ impl FactorStore for Database {
         user_id: Uuid,
         notices: &[OutboxMail],
     ) -> Result<bool, AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         let confirmed = totp_factor::Entity::find_by_id(user_id)
             .one(&transaction)
             .await
@@ -180,7 +180,7 @@ impl FactorStore for Database {
         if notices.is_empty() {
             return spend_recovery_code(&self.connection, code_id, at).await;
         }
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         if !spend_recovery_code(&transaction, code_id, at).await? {
             return Ok(false);
         }

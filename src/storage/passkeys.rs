@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait as _, QueryFilter,
-    QueryOrder, SqlErr, TransactionTrait as _,
+    QueryOrder, SqlErr,
 };
 use uuid::Uuid;
 
@@ -58,7 +58,7 @@ impl PasskeyStore for Database {
         if notices.is_empty() {
             return insert_passkey_row(&self.connection, record).await;
         }
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         if !insert_passkey_row(&transaction, record).await? {
             return Ok(false);
         }
@@ -107,7 +107,7 @@ impl PasskeyStore for Database {
         id: Uuid,
         notices: &[OutboxMail],
     ) -> Result<PasskeyRemoval, AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         // A write to the account's row first, so that removals for one
         // account wait here for each other and each counts what the other
         // left: PostgreSQL locks the row; SQLite takes its write lock before
@@ -154,7 +154,7 @@ impl PasskeyStore for Database {
         user_handle: Uuid,
         passkey: &PasskeyRecord,
     ) -> Result<(), AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         insert_user_row(&transaction, user).await?;
         passkey_user_handle::Entity::insert(passkey_user_handle::ActiveModel {
             user_id: Set(passkey.user_id),
@@ -170,7 +170,7 @@ impl PasskeyStore for Database {
     }
 
     async fn delete_passkeys_of(&self, user_id: Uuid) -> Result<u64, AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         passkey_ceremony::Entity::delete_many()
             .filter(passkey_ceremony::Column::UserId.eq(user_id))
             .exec(&transaction)

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait as _,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ impl SessionStore for Database {
         record: &SessionRecord,
         first_token: &RefreshTokenRecord,
     ) -> Result<(), AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         insert_session_rows(&transaction, record, first_token).await?;
         transaction.commit().await.map_err(classify)
     }
@@ -35,7 +35,7 @@ impl SessionStore for Database {
         spent: &[Spend<'_>],
         notices: &[OutboxMail],
     ) -> Result<Option<usize>, AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         for (index, spend) in spent.iter().enumerate() {
             let took = match *spend {
                 Spend::PasskeyCeremony { id, kind } => {
@@ -111,7 +111,7 @@ impl SessionStore for Database {
     }
 
     async fn extend_session(&self, token: &RefreshTokenRecord) -> Result<bool, AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         let extended = session::Entity::update_many()
             .col_expr(session::Column::LastUsedAt, Expr::value(token.issued_at))
             .col_expr(
@@ -242,7 +242,7 @@ impl SessionStore for Database {
         ended_before: DateTime<Utc>,
         used_before: DateTime<Utc>,
     ) -> Result<u64, AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         let deleted = session::Entity::delete_many()
             .filter(
                 session::Column::EndedAt

@@ -6,7 +6,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait as _, EntityTrait, FromQueryResult, IdenStatic,
-    Iterable as _, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait as _,
+    Iterable as _, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 use uuid::Uuid;
 
@@ -93,7 +93,7 @@ impl UserStore for Database {
     }
 
     async fn delete_user(&self, user_id: Uuid, notices: &[OutboxMail]) -> Result<bool, AuthError> {
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         delete_factors_of(&transaction, user_id).await?;
         delete_email_of(&transaction, user_id).await?;
         let result = user::Entity::delete_by_id(user_id)
@@ -150,7 +150,7 @@ impl UserStore for Database {
             update.exec(&self.connection).await.map_err(classify)?;
             return Ok(());
         }
-        let transaction = self.connection.begin().await.map_err(classify)?;
+        let transaction = self.begin_write().await?;
         update.exec(&transaction).await.map_err(classify)?;
         queue_all(&transaction, notices).await?;
         transaction.commit().await.map_err(classify)
