@@ -330,7 +330,8 @@ describe("email addresses on the demo page", { timeout: 180_000 }, () => {
       });
       await page.press("resend-email");
       assert.deepEqual(await page.said("email"), {
-        words: "This authd sends no mail (no mail server is set up), so it cannot verify email addresses.",
+        words:
+          "This authd sends no mail (no mail server is set up), so it cannot verify email addresses or mail password reset links.",
         reason: "MAIL_NOT_CONFIGURED",
         outcome: "error",
       });

@@ -121,6 +121,7 @@ describe("the demo page", { timeout: 120_000 }, () => {
         })),
     );
     assert.deepEqual(forms, [
+      { form: "reset-password", username: true, passwords: ["new-password", "new-password"] },
       { form: "sign-in", username: true, passwords: ["current-password"] },
       { form: "register", username: true, passwords: ["new-password"] },
       { form: "change-password", username: true, passwords: ["current-password", "new-password"] },

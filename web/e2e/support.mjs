@@ -22,8 +22,8 @@ if (!existsSync(join(webRoot, "index.html"))) {
 
 // The mail server of the client's tests: Python's aiosmtpd on a free port,
 // writing each mail it accepts to a directory (`waitFor(address)` reads the
-// next one), and how to read the verification link out of a mail.
-export { startMailServer, tokenOf, verificationLink } from "../../clients/typescript/test/mail.mjs";
+// next one), and how to read the verification and reset links out of a mail.
+export { resetLink, startMailServer, tokenOf, verificationLink } from "../../clients/typescript/test/mail.mjs";
 
 /**
  * A port of 127.0.0.1 free now, for an authd that must know its own origin

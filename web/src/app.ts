@@ -3,8 +3,9 @@
 // autofill), ask authd whom a token belongs to, list and end sessions, turn
 // two-factor authentication on and off, add, rename and remove passkeys,
 // give the account an email address and verify it from the mailed link
-// (the page's `#/verify-email?token=` route), change the password, delete
-// the account, and sign out, against the authd
+// (the page's `#/verify-email?token=` route), reset a forgotten password
+// from a mailed link (`#/reset-password?token=`), change the password,
+// delete the account, and sign out, against the authd
 // that served the page, through @authd/client:
 // its session helper for what starts, renews or ends this browser's session
 // (REST, which sets and clears the HttpOnly cookies), its grpc-web client
@@ -195,6 +196,7 @@ const sessionFactorsText = byId("session-factors", HTMLParagraphElement);
 const tokenOutput = byId("token", HTMLOutputElement);
 const whoAmIButton = byId("who-am-i", HTMLButtonElement);
 const logOutButton = byId("log-out", HTMLButtonElement);
+const signInSection = byId("sign-in-panel", HTMLElement);
 const signInForm = byId("sign-in", HTMLFormElement);
 const signInUsername = byId("sign-in-username", HTMLInputElement);
 const signInPassword = byId("sign-in-password", HTMLInputElement);
@@ -247,6 +249,23 @@ const verifyEmailSection = byId("verify-email-panel", HTMLElement);
 const verifyEmailNext = byId("verify-email-next", HTMLParagraphElement);
 const verifyEmailResendButton = byId("verify-email-resend", HTMLButtonElement);
 const verifyEmailDismissButton = byId("verify-email-dismiss", HTMLButtonElement);
+const forgotPasswordButton = byId("forgot-password", HTMLButtonElement);
+const requestResetSection = byId("request-reset-panel", HTMLElement);
+const requestResetForm = byId("request-reset", HTMLFormElement);
+const requestResetInput = byId("request-reset-name", HTMLInputElement);
+const cancelRequestResetButton = byId("cancel-request-reset", HTMLButtonElement);
+const resetPasswordSection = byId("reset-password-panel", HTMLElement);
+const resetPasswordForm = byId("reset-password", HTMLFormElement);
+const resetPasswordFields = byId("reset-password-fields", HTMLDivElement);
+const resetPasswordInput = byId("reset-password-new", HTMLInputElement);
+const resetPasswordRepeatInput = byId("reset-password-repeat", HTMLInputElement);
+// Shown once authd answers MFA_REQUIRED.
+const resetPasswordSecondBox = byId("reset-password-second", HTMLDivElement);
+const resetPasswordCodeInput = byId("reset-password-code", HTMLInputElement);
+const resetPasswordPasskeyButton = byId("reset-password-passkey", HTMLButtonElement);
+const resetPasswordFailedBox = byId("reset-password-failed", HTMLDivElement);
+const resetPasswordRequestNewButton = byId("reset-password-request-new", HTMLButtonElement);
+const resetPasswordDismissButton = byId("reset-password-dismiss", HTMLButtonElement);
 const passkeysSection = byId("passkeys-panel", HTMLElement);
 const addPasskeyForm = byId("add-passkey", HTMLFormElement);
 const passkeyNameInput = byId("passkey-name", HTMLInputElement);
@@ -335,11 +354,28 @@ const setEmailPanel = new Panel(
 // Not among `panels`: what a link from a mail did stays said until the
 // person dismisses it or opens another link, whatever they do meanwhile.
 const verifyEmailPanel = new Panel(verifyEmailSection);
+const requestResetPanel = new Panel(requestResetSection, { username_or_email: requestResetInput });
+// The page's own name for the second password field, which authd never
+// sees: only the page compares the two.
+const REPEATED_PASSWORD = "new_password_repeat";
+// Not among `panels` either, as the verification panel: a link that no
+// longer works stays said until given up.
+const resetPasswordPanel = new Panel(
+  resetPasswordSection,
+  {
+    new_password: resetPasswordInput,
+    [REPEATED_PASSWORD]: resetPasswordRepeatInput,
+    totp_code: resetPasswordCodeInput,
+    recovery_code: resetPasswordCodeInput,
+  },
+  { MFA_REQUIRED: resetPasswordCodeInput, MFA_CODE_INVALID: resetPasswordCodeInput },
+);
 const panels = [
   sessionPanel,
   emailPanel,
   setEmailPanel,
   signInPanel,
+  requestResetPanel,
   addPasskeyPanel,
   renamePasskeyPanel,
   removePasskeyPanel,
@@ -386,6 +422,19 @@ let email: EmailState | undefined;
 let failedLink = false;
 // The pending autofill request (`mediation: "conditional"`), while signed out.
 let autofill: AbortController | undefined;
+// "Forgot your password?" was pressed: its form shows instead of signing in.
+let requestingReset = false;
+/** A password reset link the page was opened from, until the password is set or the link given up. */
+interface ResetLink {
+  token: string;
+  /** Whether the account has a passkey to prove itself with (known once the link was checked). */
+  passkey: boolean;
+  /** authd answered MFA_REQUIRED: the account has a second factor. */
+  secondFactor: boolean;
+  /** authd refused the token: expired, used, or replaced by a newer request. */
+  failed: boolean;
+}
+let resetLink: ResetLink | undefined;
 
 function showSession(): void {
   const session = authd.current;
@@ -412,6 +461,7 @@ function showSession(): void {
   for (const element of document.querySelectorAll<HTMLElement>(".signed-out")) {
     element.hidden = Boolean(session) || pendingLogin !== undefined;
   }
+  signInSection.hidden ||= requestingReset;
   for (const element of document.querySelectorAll<HTMLElement>(".second-factor")) {
     element.hidden = Boolean(session) || pendingLogin === undefined;
   }
@@ -423,7 +473,20 @@ function showSession(): void {
   secondFactorPasskeyButton.hidden = !methods.includes("passkey");
   showMfa();
   showEmail();
+  showReset();
   offerAutofillWhileSignedOut();
+}
+
+// The request form while asked for; the reset form while a link is open,
+// signed in or not (the reset signs in as the link's account), or what
+// can be done after a link that no longer works.
+function showReset(): void {
+  requestResetSection.hidden = !requestingReset || pendingLogin !== undefined;
+  resetPasswordSection.hidden = resetLink === undefined;
+  resetPasswordFields.hidden = resetLink?.failed !== false;
+  resetPasswordFailedBox.hidden = !resetLink?.failed;
+  resetPasswordSecondBox.hidden = !resetLink?.secondFactor;
+  resetPasswordPasskeyButton.hidden = !resetLink?.passkey;
 }
 
 function offerAutofillWhileSignedOut(): void {
@@ -568,6 +631,7 @@ async function run(panel: Panel, action: () => Promise<string>): Promise<void> {
 }
 
 function startSession(state: SessionState): string {
+  requestingReset = false;
   showSessionList([]);
   showSession();
   return state.user.username;
@@ -1013,12 +1077,13 @@ async function resendFromVerifyPanel(): Promise<string> {
   return sent;
 }
 
-// The route of a verification mail's link, `#/verify-email?token=...`. The
-// token rides in the fragment, which no server sees; the page takes it off
-// the address bar once read, so that a reload or a copied address does not
-// send it again. Undefined when the page was not opened from such a link.
-function tokenFromLink(): string | undefined {
-  const query = /^#\/verify-email\?(.*)$/.exec(location.hash)?.[1];
+// The routes of the mails' links, `#/verify-email?token=...` and
+// `#/reset-password?token=...`. The token rides in the fragment, which no
+// server sees; the page takes it off the address bar once read, so that a
+// reload or a copied address does not send it again. Undefined when the
+// page was not opened from such a link.
+function tokenFromLink(route: "verify-email" | "reset-password"): string | undefined {
+  const query = new RegExp(`^#/${route}\\?(.*)$`).exec(location.hash)?.[1];
   if (query === undefined) {
     return undefined;
   }
@@ -1030,7 +1095,7 @@ function tokenFromLink(): string | undefined {
 // or in a tab already showing the page): VerifyEmail with its token, said
 // in the verification panel until dismissed.
 async function verifyFromLink(): Promise<void> {
-  const token = tokenFromLink();
+  const token = tokenFromLink("verify-email");
   if (token === undefined) {
     return;
   }
@@ -1060,6 +1125,167 @@ async function verifyEmail(token: string): Promise<string> {
   return session
     ? "The email address is verified, for an account other than the one signed in here."
     : "Your email address is verified. Sign in to use your account.";
+}
+
+// Either route of a mail's link, on load (once the session was resumed) or
+// in a tab already showing the page.
+async function followLink(): Promise<void> {
+  await verifyFromLink();
+  await resetFromLink();
+}
+
+// "Forgot your password?": the form takes the username typed to sign in,
+// if any.
+function openRequestReset(): void {
+  requestingReset = true;
+  requestResetInput.value = signInUsername.value.trim();
+  panels.forEach((each) => each.clear());
+  showSession();
+  requestResetInput.focus();
+}
+
+function closeRequestReset(): void {
+  requestingReset = false;
+  panels.forEach((each) => each.clear());
+  showSession();
+  signInUsername.focus();
+}
+
+// authd answers the same whether or not the name has an account, and the
+// page says no more: the mailbox tells the person, nobody else.
+async function requestReset(): Promise<string> {
+  const name = requestResetInput.value.trim();
+  await authd.requestPasswordReset(name);
+  return `If "${name}" is an account with a verified email address, a link to set a new password was mailed to that address. It works once, for a limited time; asking again replaces it.`;
+}
+
+// Opened from a reset mail's link: the form for the new password, once
+// the link is known to work.
+async function resetFromLink(): Promise<void> {
+  const token = tokenFromLink("reset-password");
+  if (token === undefined) {
+    return;
+  }
+  resetLink = { token, passkey: false, secondFactor: false, failed: false };
+  requestingReset = false;
+  resetPasswordInput.value = "";
+  resetPasswordRepeatInput.value = "";
+  resetPasswordCodeInput.value = "";
+  resetPasswordPanel.clear();
+  showSession();
+  await run(resetPasswordPanel, checkResetLink);
+  if (resetLink && !resetLink.failed) {
+    resetPasswordInput.focus();
+  }
+}
+
+// StartPasskeyPasswordReset is the one call that reads a reset token
+// without spending it: a link that no longer works is said at once, not
+// after the person typed a password twice, and its answer says whether the
+// account has a passkey (PASSKEY_NOT_FOUND when it has none).
+async function checkResetLink(): Promise<string> {
+  resetPasswordPanel.clear();
+  const link = resetLink;
+  if (!link) {
+    return "";
+  }
+  try {
+    await authd.startPasskeyPasswordReset(link.token);
+    link.passkey = true;
+  } catch (error) {
+    if (!(error instanceof AuthdError && error.reason === "PASSKEY_NOT_FOUND")) {
+      throw resetRefused(error);
+    }
+  }
+  showSession();
+  return "Choose a new password, and type it twice.";
+}
+
+// What a refusal of the reset link means for the form: a link that no
+// longer works is given up (a new one can be requested); MFA_REQUIRED
+// shows the code field, which the refusal then marks.
+function resetRefused(error: unknown): unknown {
+  if (resetLink && error instanceof AuthdError) {
+    if (error.reason === "PASSWORD_RESET_TOKEN_INVALID") {
+      resetLink.failed = true;
+    } else if (error.reason === "MFA_REQUIRED") {
+      resetLink.secondFactor = true;
+    }
+    showSession();
+  }
+  return error;
+}
+
+// The page's own check, before anything goes to authd.
+function checkRepeatedPassword(): void {
+  if (resetPasswordInput.value !== resetPasswordRepeatInput.value) {
+    const description = "The two passwords differ: type the same one twice.";
+    throw new AuthdError({
+      code: Code.InvalidArgument,
+      message: description,
+      fieldViolations: [{ field: REPEATED_PASSWORD, reason: "", description }],
+    });
+  }
+}
+
+// ResetPassword with the code typed (once authd asked for one), or with
+// `second` (a passkey's assertion): signed in as after a login, every
+// other session of the account ended.
+async function resetPassword(second?: SecondFactor): Promise<string> {
+  resetPasswordPanel.clear();
+  const link = resetLink;
+  if (!link) {
+    return "";
+  }
+  checkRepeatedPassword();
+  const code = resetPasswordCodeInput.value.trim();
+  let state;
+  try {
+    state = await authd.resetPassword(link.token, resetPasswordInput.value, second ?? (code ? secondFactor(code) : undefined));
+  } catch (error) {
+    throw resetRefused(error);
+  }
+  resetLink = undefined;
+  resetPasswordInput.value = "";
+  resetPasswordRepeatInput.value = "";
+  resetPasswordCodeInput.value = "";
+  const done = `Password set. Welcome, ${await signedIn(state)}: every other browser is signed out.`;
+  const left = state.recoveryCodesLeft;
+  return left === undefined ? done : `${done} ${countOf(left, "recovery code")} left.`;
+}
+
+// "Use a passkey": a challenge bound to the reset token, answered by the
+// browser as for the second step of signing in. The autofill request is
+// given up first: a browser runs one WebAuthn request at a time.
+async function resetPasswordWithPasskey(): Promise<string> {
+  resetPasswordPanel.clear();
+  const link = resetLink;
+  if (!link) {
+    return "";
+  }
+  checkRepeatedPassword();
+  autofill?.abort();
+  let optionsJson: string;
+  try {
+    optionsJson = await authd.startPasskeyPasswordReset(link.token);
+  } catch (error) {
+    throw resetRefused(error);
+  }
+  const passkeyCredentialJson = await browserCredential(() =>
+    navigator.credentials.get({ publicKey: requestOptions(optionsJson) }),
+  );
+  return resetPassword({ passkeyCredentialJson });
+}
+
+// After a link that no longer works: "Request a new link", or "Dismiss".
+function giveUpResetLink(requestAnother: boolean): void {
+  resetLink = undefined;
+  resetPasswordPanel.clear();
+  if (requestAnother) {
+    openRequestReset();
+  } else {
+    showSession();
+  }
 }
 
 async function copySecret(): Promise<void> {
@@ -1218,9 +1444,18 @@ verifyEmailDismissButton.addEventListener("click", () => {
   verifyEmailSection.hidden = true;
   showEmail();
 });
+forgotPasswordButton.addEventListener("click", openRequestReset);
+cancelRequestResetButton.addEventListener("click", closeRequestReset);
+onSubmit(requestResetForm, requestResetPanel, requestReset);
+onSubmit(resetPasswordForm, resetPasswordPanel, () => resetPassword());
+resetPasswordPasskeyButton.addEventListener("click", () =>
+  void run(resetPasswordPanel, resetPasswordWithPasskey).then(offerAutofillOnNextFocus),
+);
+resetPasswordRequestNewButton.addEventListener("click", () => giveUpResetLink(true));
+resetPasswordDismissButton.addEventListener("click", () => giveUpResetLink(false));
 // A link opened in a tab that shows the page already changes only the
 // fragment: no load, a hashchange.
-window.addEventListener("hashchange", () => void verifyFromLink());
+window.addEventListener("hashchange", () => void followLink());
 secondFactorPasskeyButton.addEventListener("click", () => void run(secondFactorPanel, completeLoginWithPasskey));
 onSubmit(confirmTotpForm, confirmTotpPanel, confirmTotp);
 onSubmit(disableTotpForm, disableTotpPanel, disableTotp);
@@ -1242,5 +1477,5 @@ logOutButton.addEventListener("click", () => void run(sessionPanel, logOut));
 listSessionsButton.addEventListener("click", () => void run(sessionsPanel, listSessions));
 
 // Signed out after it, the username field's autofill offers passkeys. A
-// verification link is followed once the page knows who is signed in.
-void run(sessionPanel, resume).then(verifyFromLink).then(offerAutofillWhileSignedOut);
+// mail's link is followed once the page knows who is signed in.
+void run(sessionPanel, resume).then(followLink).then(offerAutofillWhileSignedOut);

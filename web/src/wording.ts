@@ -59,7 +59,14 @@ const WORDING: Readonly<Record<string, string>> = {
   EMAIL_TOKEN_INVALID: "This link no longer works: it has expired, was used already, or a newer mail replaced it.",
   EMAIL_NOT_SET: "This account has no email address: set one first.",
   EMAIL_ALREADY_VERIFIED: "This address is verified already.",
-  MAIL_NOT_CONFIGURED: "This authd sends no mail (no mail server is set up), so it cannot verify email addresses.",
+  MAIL_NOT_CONFIGURED:
+    "This authd sends no mail (no mail server is set up), so it cannot verify email addresses or mail password reset links.",
+  FIELD_REQUIRED: "Fill in this field.",
+  INVALID_USERNAME_OR_EMAIL: "Enter a username, or an email address of at most 254 characters.",
+  PASSWORD_RESET_TOKEN_INVALID:
+    "This link no longer works: it has expired, was used already, or a newer request replaced it.",
+  MFA_REQUIRED:
+    "This account has a second factor: enter a code from your authenticator app or a recovery code, or use a passkey.",
 };
 
 // What the browser's WebAuthn calls refuse with (DOMException names), in

@@ -13,7 +13,8 @@ export interface AuthdClient {
    * ChangePassword, DeleteAccount, ListSessions, RevokeSession, Verify,
    * GetJwks, StartTotpEnrollment, ConfirmTotpEnrollment, GetMfaStatus,
    * DisableTotp, RegenerateRecoveryCodes, Reauthenticate, the passkey
-   * calls, SetEmail, VerifyEmail, ResendEmailVerification.
+   * calls, SetEmail, VerifyEmail, ResendEmailVerification,
+   * RequestPasswordReset, ResetPassword, StartPasskeyPasswordReset.
    */
   readonly auth: Client<typeof AuthService>;
   /** WatchRevocations (needs the feed credential: {@link bearer} of a `--revocation-feed-token`). */

@@ -198,6 +198,9 @@ function codeForReason(reason: string | undefined): Code | undefined {
     case "EMAIL_NOT_SET":
     case "EMAIL_ALREADY_VERIFIED":
     case "MAIL_NOT_CONFIGURED":
+    // 403 over REST (the reset token alone does not permit the reset), a
+    // failed precondition over gRPC.
+    case "MFA_REQUIRED":
       return Code.FailedPrecondition;
     case "DEADLINE_EXCEEDED":
       return Code.DeadlineExceeded;

@@ -76,7 +76,7 @@ export type SecondFactor =
   | { readonly recoveryCode: string }
   | { readonly passkeyCredentialJson: string };
 
-/** A Login completed with a second factor: a new session. */
+/** A Login completed with a second factor, or a password reset: a new session. */
 export interface CompletedLogin extends SessionTokens {
   /** When the proof was a recovery code: how many unused ones are left. */
   readonly recoveryCodesLeft: number | undefined;
@@ -371,6 +371,45 @@ export interface RestClient {
    * EMAIL_NOT_SET, EMAIL_ALREADY_VERIFIED, MAIL_NOT_CONFIGURED, RATE_LIMITED.
    */
   resendEmailVerification(options?: RestCallOptions): Promise<void>;
+  /**
+   * `POST /user/password/reset`: mails a reset link to the account's
+   * verified address, if `usernameOrEmail` names an account that has one (a
+   * username, or a verified address). No bearer. Resolves the same way
+   * whatever the name, so that nobody learns which accounts exist: whether a
+   * mail went out is for the mailbox to say. The link is
+   * `{--public-url}/#/reset-password?token=authd_pr_...`; a newer request
+   * voids it. Refusals: FIELD_REQUIRED or INVALID_USERNAME_OR_EMAIL (empty,
+   * over 254 characters), MAIL_NOT_CONFIGURED, RATE_LIMITED (per client
+   * address, as login).
+   */
+  requestPasswordReset(usernameOrEmail: string, options?: Omit<RestCallOptions, "accessToken">): Promise<void>;
+  /**
+   * `POST /user/password/reset/confirm`: the reset link's token and the new
+   * password (and `second` for an account with a second factor) replace the
+   * password; every session of the account ends and a new one starts (body
+   * and cookies as {@link completeLogin}). No bearer: the token is the
+   * proof. Refusals: PASSWORD_RESET_TOKEN_INVALID (on `token`: malformed,
+   * unknown, expired, used, or voided by a newer request), MFA_REQUIRED
+   * (FAILED_PRECONDITION, 403: the account has a second factor and `second`
+   * is missing; the token stays usable), MFA_CODE_INVALID, the password
+   * rules' reasons on `new_password` (PASSWORD_TOO_SHORT,
+   * PASSWORD_TOO_COMMON, ...), MAIL_NOT_CONFIGURED.
+   */
+  resetPassword(
+    token: string,
+    newPassword: string,
+    second?: SecondFactor,
+    options?: Omit<RestCallOptions, "accessToken">,
+  ): Promise<CompletedLogin>;
+  /**
+   * `POST /user/password/reset/passkey`: a passkey challenge bound to the
+   * reset token, for an account whose second factor is a passkey. Answers
+   * the request options JSON for `navigator.credentials.get`; its assertion
+   * is the `{ passkeyCredentialJson }` of {@link resetPassword}. Refusals:
+   * PASSWORD_RESET_TOKEN_INVALID, PASSKEY_NOT_FOUND (404: the account has
+   * no passkey), MAIL_NOT_CONFIGURED.
+   */
+  startPasskeyPasswordReset(token: string, options?: Omit<RestCallOptions, "accessToken">): Promise<string>;
   /** `GET /user/sessions`: the caller's live sessions, newest first. */
   listSessions(options?: RestCallOptions): Promise<SessionInfo[]>;
   /** `DELETE /user/sessions/{id}`: ends one of the caller's sessions. */
@@ -454,10 +493,7 @@ export function createRestClient(options: RestClientOptions): RestClient {
     login: ({ username, password }, callOptions) =>
       call("POST", "/login", { username, password }, callOptions).then(loginAnswer),
     completeLogin: (ticket, second, callOptions) =>
-      call("POST", "/login/mfa", { ticket, ...secondFactorBody(second) }, callOptions).then((body) => ({
-        ...sessionTokens(body),
-        recoveryCodesLeft: (body as { recovery_codes_left?: number }).recovery_codes_left,
-      })),
+      call("POST", "/login/mfa", { ticket, ...secondFactorBody(second) }, callOptions).then(completedLogin),
     refresh: (refreshToken, callOptions) =>
       call(
         "POST",
@@ -564,6 +600,20 @@ export function createRestClient(options: RestClientOptions): RestClient {
     resendEmailVerification: async (callOptions) => {
       await call("POST", "/user/email/verification", undefined, callOptions);
     },
+    requestPasswordReset: async (usernameOrEmail, callOptions) => {
+      await call("POST", "/user/password/reset", { username_or_email: usernameOrEmail }, callOptions);
+    },
+    resetPassword: (token, newPassword, second, callOptions) =>
+      call(
+        "POST",
+        "/user/password/reset/confirm",
+        { token, new_password: newPassword, ...secondFactorBody(second) },
+        callOptions,
+      ).then(completedLogin),
+    startPasskeyPasswordReset: (token, callOptions) =>
+      call("POST", "/user/password/reset/passkey", { token }, callOptions).then(
+        (body) => (body as { passkey_options_json: string }).passkey_options_json,
+      ),
     listSessions: (callOptions) =>
       call("GET", "/user/sessions", undefined, callOptions).then((body) =>
         (body as { sessions: SessionJson[] }).sessions.map(sessionInfo),
@@ -689,6 +739,15 @@ function sessionTokens(body: unknown): SessionTokens {
     refreshToken: json.refresh_token,
     refreshExpiresIn: json.refresh_expires_in,
     sessionId: json.session_id,
+  };
+}
+
+// CompleteLogin's and ResetPassword's answer: a session, and what a
+// recovery code left.
+function completedLogin(body: unknown): CompletedLogin {
+  return {
+    ...sessionTokens(body),
+    recoveryCodesLeft: (body as { recovery_codes_left?: number }).recovery_codes_left,
   };
 }
 

@@ -108,19 +108,21 @@ class MailServer {
   }
 
   /**
-   * Waits (at most `timeoutMs`) until `count` mails to `address` have come
-   * (authd's outbox sends within its poll interval, a second by default),
-   * and resolves to the last of them.
+   * Waits (at most `timeoutMs`) until `count` mails to `address` (with
+   * `subject`, when given: an address gets verification, reset and notice
+   * mails) have come (authd's outbox sends within its poll interval, a
+   * second by default), and resolves to the last of them.
    */
-  async waitFor(address, { count = 1, timeoutMs = 20_000 } = {}) {
+  async waitFor(address, { count = 1, subject, timeoutMs = 20_000 } = {}) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const mails = await this.to(address);
+      const mails = (await this.to(address)).filter((mail) => subject === undefined || mail.subject === subject);
       if (mails.length >= count) {
         return mails[count - 1];
       }
       if (Date.now() > deadline) {
-        throw new Error(`${count} mail(s) to ${address} expected within ${timeoutMs} ms, ${mails.length} came`);
+        const what = subject === undefined ? "mail(s)" : `mail(s) "${subject}"`;
+        throw new Error(`${count} ${what} to ${address} expected within ${timeoutMs} ms, ${mails.length} came`);
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -149,7 +151,15 @@ export function verificationLink(mail) {
   return /\bhttps?:\/\/\S+#\/verify-email\?token=[A-Za-z0-9_-]+/.exec(mail.text ?? "")?.[0];
 }
 
-/** The token of a verification link: what VerifyEmail takes. */
+/**
+ * The password reset link of a mail's text body:
+ * `{--public-url}/#/reset-password?token=...` (undefined when there is none).
+ */
+export function resetLink(mail) {
+  return /\bhttps?:\/\/\S+#\/reset-password\?token=[A-Za-z0-9_-]+/.exec(mail.text ?? "")?.[0];
+}
+
+/** The token of a verification or reset link: what VerifyEmail or ResetPassword takes. */
 export function tokenOf(link) {
-  return new URLSearchParams(new URL(link).hash.replace(/^#\/verify-email\?/, "")).get("token");
+  return new URLSearchParams(new URL(link).hash.replace(/^#\/[a-z-]+\?/, "")).get("token");
 }

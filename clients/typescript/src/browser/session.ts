@@ -55,7 +55,10 @@ export interface SessionOptions {
   readonly name?: string;
 }
 
-/** What {@link BrowserSession.completeLogin} answers: the new session, and what the proof left. */
+/**
+ * What {@link BrowserSession.completeLogin} and {@link BrowserSession.resetPassword}
+ * answer: the new session, and what the proof left.
+ */
 export interface CompletedSession extends SessionState {
   /** When the proof was a recovery code: how many unused ones are left. */
   readonly recoveryCodesLeft: number | undefined;
@@ -165,6 +168,42 @@ export class BrowserSession {
    */
   async completeLogin(ticket: string, second: SecondFactor): Promise<CompletedSession> {
     const completed = await this.rest.completeLogin(ticket, second);
+    return { ...this.started(completed), recoveryCodesLeft: completed.recoveryCodesLeft };
+  }
+
+  /**
+   * Mails a reset link to the account's verified address, if
+   * `usernameOrEmail` (a username, or a verified address) names an account
+   * with one. Resolves the same way for any name, so a page should say that
+   * a link was sent *if* the account has a verified address, never whether
+   * it exists. The link opens `{--public-url}/#/reset-password?token=...`.
+   */
+  requestPasswordReset(usernameOrEmail: string): Promise<void> {
+    return this.rest.requestPasswordReset(usernameOrEmail);
+  }
+
+  /**
+   * A passkey challenge bound to a reset token, for an account whose second
+   * factor is a passkey: pass the options JSON to `navigator.credentials.get`
+   * and the assertion to {@link resetPassword} as `{ passkeyCredentialJson }`.
+   * PASSKEY_NOT_FOUND when the account has no passkey.
+   */
+  startPasskeyPasswordReset(token: string): Promise<string> {
+    return this.rest.startPasskeyPasswordReset(token);
+  }
+
+  /**
+   * Sets a new password with the token of a reset mail's link (no sign-in
+   * needed: the token is the proof) and signs in, as {@link completeLogin}
+   * does: every other session of the account ends. An account with a second
+   * factor needs `second` too: without it authd answers MFA_REQUIRED and
+   * the token stays usable, so ask for a code (or a passkey's assertion for
+   * `startPasskeyPasswordReset`'s options) and call again.
+   * PASSWORD_RESET_TOKEN_INVALID means the link is expired, used or
+   * replaced: request a new one.
+   */
+  async resetPassword(token: string, newPassword: string, second?: SecondFactor): Promise<CompletedSession> {
+    const completed = await this.rest.resetPassword(token, newPassword, second);
     return { ...this.started(completed), recoveryCodesLeft: completed.recoveryCodesLeft };
   }
 
