@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use authd::config::Settings;
+use authd::domain::{
+    EmailStore as _, MailTokenRecord, OutboxEntry, WebhookEvent, WebhookOutboxStore as _,
+};
 use authd::grpc::pb::RequestPasswordResetRequest;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -417,4 +420,88 @@ async fn a_webhook_url_without_a_valid_secret_stops_start_up_with_its_reason() {
         assert!(stderr.contains(reason), "{args:?}: {stderr}");
         assert!(!stderr.contains("not a secret"), "{stderr}");
     }
+}
+
+/// A webhook event of `event_type`, due `now`, for the store tests.
+fn stored_event(event_type: &str, now: chrono::DateTime<chrono::Utc>) -> WebhookEvent {
+    WebhookEvent {
+        id: uuid::Uuid::now_v7(),
+        event_type: event_type.into(),
+        payload: serde_json::json!({"type": event_type}).to_string(),
+        created_at: now,
+    }
+}
+
+#[tokio::test]
+async fn of_two_instances_claiming_webhook_events_at_once_each_event_goes_to_one() {
+    let database = TestDatabase::create().await;
+    let first = crate::outbox::open(&database).await;
+    let second = crate::outbox::open(&database).await;
+    let now = chrono::Utc::now();
+    for _ in 0..20 {
+        let (_, token) = crate::outbox::register(&first, "x@example.com", now).await;
+        let renewed = MailTokenRecord {
+            token_hash: uuid::Uuid::new_v4().simple().to_string(),
+            ..token
+        };
+        first
+            .replace_mail_token(
+                &renewed,
+                &[OutboxEntry::Webhook(stored_event(
+                    "email.verification_requested",
+                    now,
+                ))],
+            )
+            .await
+            .expect("queued");
+    }
+
+    let claim_all = |store: authd::storage::Database| async move {
+        let mut ids = Vec::new();
+        for _ in 0..100 {
+            let batch = store
+                .claim_due_events(now, now + chrono::TimeDelta::seconds(60), 3)
+                .await
+                .expect("claimed");
+            if batch.is_empty() {
+                return ids;
+            }
+            ids.extend(batch.into_iter().map(|claimed| claimed.event.id));
+        }
+        panic!("claims never ran out: events were claimed again");
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(claim_all(first.clone())),
+        tokio::spawn(claim_all(second.clone()))
+    );
+    let all: Vec<uuid::Uuid> = a
+        .expect("first")
+        .into_iter()
+        .chain(b.expect("second"))
+        .collect();
+    let distinct: std::collections::HashSet<uuid::Uuid> = all.iter().copied().collect();
+    assert_eq!(all.len(), 20, "every event claimed once");
+    assert_eq!(distinct.len(), 20, "no event claimed twice");
+
+    let id = all[0];
+    first
+        .mark_event_failed(
+            id,
+            "the webhook answered 500",
+            now + chrono::TimeDelta::seconds(5),
+        )
+        .await
+        .expect("failed");
+    let later = now + chrono::TimeDelta::seconds(5);
+    let retaken = first
+        .claim_due_events(later, later + chrono::TimeDelta::seconds(60), 20)
+        .await
+        .expect("claimed");
+    assert_eq!(retaken.len(), 1, "only the failed one is due again");
+    assert_eq!((retaken[0].event.id, retaken[0].attempts), (id, 2));
+    first
+        .mark_event_delivered(id, later)
+        .await
+        .expect("delivered");
+    assert_eq!(first.webhook_backlog().await.expect("backlog").queued, 19);
 }
