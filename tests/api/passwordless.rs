@@ -10,7 +10,7 @@ use authd::grpc::pb::{
     SetPasswordRequest, StartPasskeyRegistrationRequest, StartPasskeySignupRequest,
     StartPasskeySignupResponse,
 };
-use migrations::{MigrationName as _, Migrator, MigratorTrait as _};
+use migrations::{Migrator, MigratorTrait as _};
 use tonic::{Code, Status};
 use url::Url;
 use webauthn_authenticator_rs::WebauthnAuthenticator as _;
