@@ -18,6 +18,7 @@ use crate::mail::SmtpSettings;
 use crate::proxy::IdentityHeaders;
 use crate::storage::DatabaseSettings;
 use crate::telemetry::LogFormat;
+use crate::webhook::{WebhookSecret, WebhookSettings};
 
 /// authd: register, log in, log out and verify access tokens over gRPC.
 #[derive(Debug, Parser)]
@@ -620,6 +621,25 @@ pub struct Settings {
     #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_PASSWORD_RESET_MAILS_PER_ADDRESS", default_value = "5/1h", value_parser = parse_rate)]
     pub password_reset_mails_per_address: RateOrOff,
 
+    /// Post a signed JSON event (Standard Webhooks) to this http(s) URL for
+    /// each mail authd would send (verification, password reset, security
+    /// notices), through the same outbox; works with or without
+    /// `--smtp-url`, so a team can send the mails itself. Needs
+    /// `--notification-webhook-secret-file`.
+    #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_NOTIFICATION_WEBHOOK_URL", value_parser = parse_webhook_url, hide_env_values = true)]
+    pub notification_webhook_url: Option<url::Url>,
+
+    /// The file holding the webhook's signing secret, `whsec_` and the
+    /// base64 of 24 to 64 random bytes; make one with
+    /// `echo "whsec_$(openssl rand -base64 32)"`.
+    #[arg(
+        global = true,
+        help_heading = "Mail",
+        long,
+        env = "AUTHD_NOTIFICATION_WEBHOOK_SECRET_FILE"
+    )]
+    pub notification_webhook_secret_file: Option<PathBuf>,
+
     /// How often the outbox looks for mails to send: the longest a mail
     /// waits in it while the SMTP server is up.
     #[arg(global = true, help_heading = "Mail", long, env = "AUTHD_MAIL_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
@@ -754,9 +774,32 @@ impl Settings {
         }))
     }
 
+    /// Where notification events go and their secret (read from its file),
+    /// or `None` when `--notification-webhook-url` is not set.
+    ///
+    /// # Errors
+    /// The URL without a secret file, or a file without a valid secret.
+    pub fn webhook(&self) -> anyhow::Result<Option<WebhookSettings>> {
+        let Some(url) = &self.notification_webhook_url else {
+            return Ok(None);
+        };
+        let Some(path) = &self.notification_webhook_secret_file else {
+            anyhow::bail!(
+                "--notification-webhook-url needs --notification-webhook-secret-file \
+                 (AUTHD_NOTIFICATION_WEBHOOK_SECRET_FILE): a file holding the signing secret; \
+                 make one with: echo \"whsec_$(openssl rand -base64 32)\""
+            );
+        };
+        Ok(Some(WebhookSettings {
+            url: url.clone(),
+            secret: WebhookSecret::read(path)?,
+        }))
+    }
+
     /// How mails are composed: links under `--public-url`, else under
     /// `http://` and the address authd listens on (`listening`, the port
-    /// actually bound); sent only with `--smtp-url`.
+    /// actually bound); sent only with `--smtp-url`, posted as events only
+    /// with `--notification-webhook-url`.
     pub fn mail(
         &self,
         listening: SocketAddr,
@@ -771,7 +814,8 @@ impl Settings {
             None => MailSettings::default().message_id_domain,
         };
         Ok(MailSettings {
-            enabled: self.smtp_url.is_some(),
+            smtp: self.smtp_url.is_some(),
+            webhook: self.notification_webhook_url.is_some(),
             templates,
             link_base,
             message_id_domain,
@@ -844,6 +888,14 @@ fn parse_public_url(text: &str) -> Result<url::Url, String> {
 }
 
 /// Token lifetimes from one second to what `expires_in` (u32 seconds) holds.
+fn parse_webhook_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|error| error.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    Ok(url)
+}
+
 fn parse_token_lifetime(text: &str) -> Result<Duration, String> {
     let lifetime = humantime::parse_duration(text).map_err(|error| error.to_string())?;
     if lifetime < Duration::from_secs(1) || lifetime.as_secs() > u64::from(u32::MAX) {
@@ -1004,7 +1056,7 @@ mod tests {
         };
         let off = mail(&[]);
         assert_eq!(off.link_base, "http://127.0.0.1:8080");
-        assert!(!off.enabled);
+        assert!(!off.delivers());
         let on = mail(&[
             "--public-url",
             "https://example.com/auth/",
@@ -1015,7 +1067,7 @@ mod tests {
         ]);
         assert_eq!(on.link_base, "https://example.com/auth");
         assert_eq!(on.message_id_domain, "mail.example.com");
-        assert!(on.enabled);
+        assert!(on.smtp && !on.webhook && on.delivers());
     }
 
     #[test]

@@ -22,3 +22,4 @@ pub mod rest;
 pub mod secrets;
 pub mod storage;
 pub mod telemetry;
+pub mod webhook;

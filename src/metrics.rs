@@ -111,6 +111,23 @@ fn describe() {
         "Age of the oldest mail not sent yet; 0 when none waits."
     );
     metrics::describe_counter!(
+        "authd_webhook_events_delivered_total",
+        "Webhook events the receiver accepted (a 2xx answer)."
+    );
+    metrics::describe_counter!(
+        "authd_webhook_failed_attempts_total",
+        "Attempts to deliver a webhook event that failed; the event stays queued."
+    );
+    metrics::describe_gauge!(
+        "authd_webhook_events_queued",
+        "Webhook events in the outbox not delivered yet (all instances')."
+    );
+    metrics::describe_gauge!(
+        "authd_webhook_oldest_queued_age_seconds",
+        metrics::Unit::Seconds,
+        "Age of the oldest webhook event not delivered yet; 0 when none waits."
+    );
+    metrics::describe_counter!(
         "authd_refresh_token_reuse_total",
         "Retired refresh tokens presented outside the grace window: each ended its session."
     );
@@ -203,4 +220,21 @@ pub fn mail_failed() {
 pub fn mail_backlog(queued: u64, oldest_age: Duration) {
     metrics::gauge!("authd_mails_queued").set(queued as f64);
     metrics::gauge!("authd_mail_oldest_queued_age_seconds").set(oldest_age.as_secs_f64());
+}
+
+/// Counts a webhook event the receiver accepted.
+pub fn webhook_delivered() {
+    metrics::counter!("authd_webhook_events_delivered_total").increment(1);
+}
+
+/// Counts a failed attempt to deliver a webhook event.
+pub fn webhook_failed() {
+    metrics::counter!("authd_webhook_failed_attempts_total").increment(1);
+}
+
+/// Sets the webhook outbox's backlog: events not delivered and the oldest
+/// one's age.
+pub fn webhook_backlog(queued: u64, oldest_age: Duration) {
+    metrics::gauge!("authd_webhook_events_queued").set(queued as f64);
+    metrics::gauge!("authd_webhook_oldest_queued_age_seconds").set(oldest_age.as_secs_f64());
 }

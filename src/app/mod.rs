@@ -29,6 +29,7 @@ use crate::mail::SmtpSender;
 use crate::metrics;
 use crate::secrets::SecretsKeyring;
 use crate::storage::Database;
+use crate::webhook::HttpWebhookSender;
 use health::HealthStatus;
 
 pub use shutdown::shutdown_signal;
@@ -40,8 +41,8 @@ pub struct Application {
     auth: Arc<Authenticator<Database>>,
     health: HealthStatus,
     routes: Routes,
-    /// `None` without `--smtp-url`.
-    mail: Option<Arc<SmtpSender>>,
+    /// What delivers the outboxes: SMTP, the webhook, both or neither.
+    senders: tasks::Senders,
 }
 
 impl Application {
@@ -61,6 +62,12 @@ impl Application {
         let sender = settings
             .smtp()?
             .map(|smtp| SmtpSender::new(&smtp).map(Arc::new))
+            .transpose()?;
+        // The secret file is read here: a missing or malformed secret stops
+        // start-up, not the first event.
+        let webhook = settings
+            .webhook()?
+            .map(|webhook| HttpWebhookSender::new(webhook).map(Arc::new))
             .transpose()?;
         let database = connect_and_migrate(&settings).await?;
         key_origin.log(&secrets);
@@ -90,7 +97,10 @@ impl Application {
             auth,
             health,
             routes,
-            mail: sender,
+            senders: tasks::Senders {
+                mail: sender,
+                webhook,
+            },
         })
     }
 
@@ -108,13 +118,24 @@ impl Application {
         self,
         shutdown: impl Future<Output = Duration> + Send,
     ) -> anyhow::Result<()> {
-        match &self.settings.smtp_url {
-            Some(url) => {
-                tracing::info!(smtp = %crate::mail::redacted(url), "mail: the outbox sends")
-            }
-            None => tracing::info!(
-                "mail: off (no --smtp-url); email verification and password reset answer MAIL_NOT_CONFIGURED"
+        match (
+            &self.settings.smtp_url,
+            &self.settings.notification_webhook_url,
+        ) {
+            (None, None) => tracing::info!(
+                "mail: off (no --smtp-url, no --notification-webhook-url); email verification and password reset answer MAIL_NOT_CONFIGURED"
             ),
+            (smtp, webhook) => {
+                if let Some(url) = smtp {
+                    tracing::info!(smtp = %crate::mail::redacted(url), "mail: the outbox sends");
+                }
+                if let Some(url) = webhook {
+                    tracing::info!(
+                        webhook = %crate::webhook::redacted(url),
+                        "notification webhook: the outbox posts signed events"
+                    );
+                }
+            }
         }
         tracing::info!(
             listen = %self.local_addr(),
@@ -130,7 +151,7 @@ impl Application {
             &self.auth,
             self.health.clone(),
             &self.settings,
-            self.mail.clone(),
+            self.senders.clone(),
         );
         let shutdown_timeout = self.settings.shutdown_timeout;
         let shutdown = shutdown::sequence(

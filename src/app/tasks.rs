@@ -1,6 +1,7 @@
 //! The background tasks of a serving instance, started in one list: health
 //! follows the database, revocations other instances record are taken up,
-//! signing keys are reloaded, the mail outbox is delivered, and what
+//! signing keys are reloaded, the outboxes (mail, webhook) are delivered,
+//! and what
 //! nothing needs any more is forgotten.
 //! Each is a timer around a domain call.
 
@@ -15,9 +16,11 @@ use tonic_health::ServingStatus;
 use super::health::HealthStatus;
 use crate::config::Settings;
 use crate::domain::{
-    Authenticator, OutboxSettings, RevocationsFrom, Store, deliver_due, report_backlog,
+    Authenticator, OutboxSettings, RevocationsFrom, Store, deliver_due, deliver_due_events,
+    report_backlog, report_webhook_backlog,
 };
 use crate::mail::SmtpSender;
+use crate::webhook::HttpWebhookSender;
 
 /// How often expired revocations and full rate-limit budgets are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(300);
@@ -30,12 +33,21 @@ pub struct Tasks {
     pub health: AbortHandle,
 }
 
+/// What delivers the outboxes; each configured one drains its own.
+#[derive(Clone, Default)]
+pub struct Senders {
+    /// `None` without `--smtp-url`.
+    pub mail: Option<Arc<SmtpSender>>,
+    /// `None` without `--notification-webhook-url`.
+    pub webhook: Option<Arc<HttpWebhookSender>>,
+}
+
 /// Starts every background task.
 pub fn spawn<S: Store>(
     auth: &Arc<Authenticator<S>>,
     health: HealthStatus,
     settings: &Settings,
-    mail: Option<Arc<SmtpSender>>,
+    senders: Senders,
 ) -> Tasks {
     let mut set = JoinSet::new();
     let health = set.spawn(report_health(
@@ -53,8 +65,15 @@ pub fn spawn<S: Store>(
         Arc::clone(auth),
         settings.key_refresh_interval,
     ));
-    if let Some(sender) = mail {
+    if let Some(sender) = senders.mail {
         set.spawn(deliver_mail(
+            Arc::clone(auth),
+            sender,
+            settings.mail_poll_interval,
+        ));
+    }
+    if let Some(sender) = senders.webhook {
+        set.spawn(deliver_webhook_events(
             Arc::clone(auth),
             sender,
             settings.mail_poll_interval,
@@ -90,6 +109,37 @@ async fn deliver_mail<S: Store>(
         }
         if let Err(error) = report_backlog(auth.store(), Utc::now()).await {
             tracing::warn!(error = ?error, "cannot read the mail outbox's backlog");
+        }
+    }
+}
+
+/// Posts the webhook outbox's due events every `interval`, as
+/// [`deliver_mail`] sends mails, and reports its backlog.
+async fn deliver_webhook_events<S: Store>(
+    auth: Arc<Authenticator<S>>,
+    sender: Arc<HttpWebhookSender>,
+    interval: Duration,
+) {
+    let settings = OutboxSettings {
+        send_timeout: crate::webhook::SEND_TIMEOUT,
+        ..OutboxSettings::default()
+    };
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        loop {
+            match deliver_due_events(auth.store(), sender.as_ref(), Utc::now(), &settings).await {
+                Ok(delivered) if delivered.sent + delivered.failed == settings.batch => {}
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(error = ?error, "cannot read the webhook outbox");
+                    break;
+                }
+            }
+        }
+        if let Err(error) = report_webhook_backlog(auth.store(), Utc::now()).await {
+            tracing::warn!(error = ?error, "cannot read the webhook outbox's backlog");
         }
     }
 }

@@ -3,8 +3,10 @@
 //! mailed to it back, ResendEmailVerification mails a new one. Each mail is
 //! stored with the change it reports (the outbox, `outbox.rs`); each token
 //! is an opaque token of its own kind, stored as its hash, single use, and
-//! voided by the next one. Without `--smtp-url` addresses are still stored,
-//! but nothing that would mail one runs (MAIL_NOT_CONFIGURED).
+//! voided by the next one. With a webhook configured the link goes out as
+//! an event too (or only as one, without `--smtp-url`). With neither,
+//! addresses are still stored, but nothing that would mail one runs
+//! (MAIL_NOT_CONFIGURED).
 
 use std::time::Duration;
 
@@ -14,8 +16,11 @@ use uuid::Uuid;
 use super::credentials::email::EmailAddress;
 use super::error::{AuthError, FieldViolation};
 use super::mail_templates::{MailKind, MailTemplates};
+use super::notifications::{Notification, VERIFICATION_REQUESTED, rfc3339};
 use super::opaque_tokens::{EMAIL_VERIFICATION, NewOpaqueToken};
-use super::ports::{EmailRecord, MailPurpose, MailTokenRecord, OutboxMail, Store, UserRecord};
+use super::ports::{
+    EmailRecord, MailPurpose, MailTokenRecord, OutboxEntry, OutboxMail, Store, UserRecord,
+};
 use super::second_factor::SecondFactorProof;
 use super::security_notices::SecurityEvent;
 use super::service::{Authenticator, ClientInfo, User};
@@ -27,9 +32,11 @@ use authd_token::Claims;
 /// How mails are composed, and whether any is sent.
 #[derive(Debug, Clone)]
 pub struct MailSettings {
-    /// Whether a sender is configured (`--smtp-url`): without one, nothing
-    /// that needs a mail runs.
-    pub enabled: bool,
+    /// Whether mail is sent (`--smtp-url`).
+    pub smtp: bool,
+    /// Whether notification events are posted
+    /// (`--notification-webhook-url`).
+    pub webhook: bool,
     pub templates: MailTemplates,
     /// Where links point: `--public-url`, else the listen address, without
     /// a trailing slash.
@@ -46,7 +53,8 @@ impl Default for MailSettings {
     /// Mail off.
     fn default() -> Self {
         Self {
-            enabled: false,
+            smtp: false,
+            webhook: false,
             templates: MailTemplates::default(),
             link_base: "http://localhost".into(),
             message_id_domain: "localhost".into(),
@@ -57,6 +65,12 @@ impl Default for MailSettings {
 }
 
 impl MailSettings {
+    /// Whether anything carries a notification (a mail, a webhook event, or
+    /// both): without, nothing that needs one runs (MAIL_NOT_CONFIGURED).
+    pub fn delivers(&self) -> bool {
+        self.smtp || self.webhook
+    }
+
     /// The page's route a verification link opens. In the fragment, so that
     /// the token never reaches a server's access log or a Referer.
     pub const VERIFY_EMAIL_ROUTE: &'static str = "/#/verify-email?token=";
@@ -66,10 +80,11 @@ impl MailSettings {
     pub const RESET_PASSWORD_ROUTE: &'static str = "/#/reset-password?token=";
 }
 
-/// A verification token and the mail that carries it, ready to store.
+/// A verification token and what carries it (a mail, an event, or both),
+/// ready to store.
 struct Verification {
     token: MailTokenRecord,
-    mail: OutboxMail,
+    entries: Vec<OutboxEntry>,
 }
 
 impl<S: Store> Authenticator<S> {
@@ -79,21 +94,21 @@ impl<S: Store> Authenticator<S> {
         Ok(User::new(record, email.as_ref()))
     }
 
-    /// The stored address of a new account, and, when mail is on, its
-    /// verification token and mail (the address's budget spent); `None`
-    /// without an address.
+    /// The stored address of a new account, and, when mail or a webhook is
+    /// on, its verification token and what carries it (the address's budget
+    /// spent); `None` without an address.
     pub(super) async fn new_account_email(
         &self,
         user_id: Uuid,
         username: &str,
         email: Option<&EmailAddress>,
-    ) -> Result<Option<(EmailRecord, Option<(MailTokenRecord, OutboxMail)>)>, AuthError> {
+    ) -> Result<Option<(EmailRecord, Option<(MailTokenRecord, Vec<OutboxEntry>)>)>, AuthError> {
         let Some(address) = email else {
             return Ok(None);
         };
         let now = Utc::now();
         let record = email_record(user_id, address, now);
-        if !self.mail.enabled {
+        if !self.mail.delivers() {
             return Ok(Some((record, None)));
         }
         self.limits
@@ -102,7 +117,7 @@ impl<S: Store> Authenticator<S> {
         let verification = self.verification(user_id, username, address, now)?;
         Ok(Some((
             record,
-            Some((verification.token, verification.mail)),
+            Some((verification.token, verification.entries)),
         )))
     }
 
@@ -120,7 +135,7 @@ impl<S: Store> Authenticator<S> {
     ) -> Result<User, AuthError> {
         let user_id = caller(claims)?;
         // Before the step-up, which may spend a code.
-        if !self.mail.enabled {
+        if !self.mail.delivers() {
             return Err(AuthError::MailNotConfigured);
         }
         self.require_step_up(
@@ -148,15 +163,15 @@ impl<S: Store> Authenticator<S> {
         let verification = self.verification(user_id, &record.username, &address, now)?;
         // A verified address being replaced is told so, in the transaction
         // that replaces it.
-        let mut mails = vec![verification.mail];
-        mails.extend(self.security_notice(
-            &record.username,
+        let mut entries = verification.entries;
+        entries.extend(self.security_notice(
+            &record,
             current.as_ref(),
             SecurityEvent::EmailChanged,
             client,
         ));
         self.store
-            .replace_email(&email, &verification.token, &mails)
+            .replace_email(&email, &verification.token, &entries)
             .await?;
         tracing::info!(replaced = current.is_some(), "email address set");
         Ok(User::new(record, Some(&email)))
@@ -167,7 +182,7 @@ impl<S: Store> Authenticator<S> {
     #[tracing::instrument(skip_all, fields(user_id = %claims.sub))]
     pub async fn resend_email_verification(&self, claims: &Claims) -> Result<(), AuthError> {
         let user_id = caller(claims)?;
-        if !self.mail.enabled {
+        if !self.mail.delivers() {
             return Err(AuthError::MailNotConfigured);
         }
         let email = self
@@ -189,7 +204,7 @@ impl<S: Store> Authenticator<S> {
         })?;
         let verification = self.verification(user_id, &record.username, &address, now)?;
         self.store
-            .replace_mail_token(&verification.token, &verification.mail)
+            .replace_mail_token(&verification.token, &verification.entries)
             .await?;
         tracing::info!("email verification mailed again");
         Ok(())
@@ -199,7 +214,7 @@ impl<S: Store> Authenticator<S> {
     /// verified, unless another account verified it first (EMAIL_TAKEN).
     #[tracing::instrument(skip_all)]
     pub async fn verify_email(&self, token: &str) -> Result<User, AuthError> {
-        if !self.mail.enabled {
+        if !self.mail.delivers() {
             return Err(AuthError::MailNotConfigured);
         }
         let invalid = || {
@@ -228,7 +243,7 @@ impl<S: Store> Authenticator<S> {
             .ok_or(AuthError::SessionEnded)
     }
 
-    /// A new verification token for `address` and its mail.
+    /// A new verification token for `address` and what carries it.
     fn verification(
         &self,
         user_id: Uuid,
@@ -243,6 +258,7 @@ impl<S: Store> Authenticator<S> {
             self.mail.link_base,
             MailSettings::VERIFY_EMAIL_ROUTE
         );
+        let expires_at = now + delta(lifetime);
         Ok(Verification {
             token: MailTokenRecord {
                 token_hash: hash,
@@ -250,17 +266,27 @@ impl<S: Store> Authenticator<S> {
                 purpose: MailPurpose::VerifyEmail,
                 address_normalized: address.normalized().to_owned(),
                 created_at: now,
-                expires_at: now + delta(lifetime),
+                expires_at,
             },
-            mail: self.outbox_mail(
-                MailKind::VerifyEmail,
-                address.as_str(),
-                &[
-                    ("username", username),
-                    ("email", address.as_str()),
-                    ("link", &link),
-                    ("valid_for", &spelled(lifetime)),
-                ],
+            entries: self.notify(
+                Notification {
+                    kind: MailKind::VerifyEmail,
+                    recipient: address.as_str(),
+                    values: &[
+                        ("username", username),
+                        ("email", address.as_str()),
+                        ("link", &link),
+                        ("valid_for", &spelled(lifetime)),
+                    ],
+                    event_type: VERIFICATION_REQUESTED,
+                    data: serde_json::json!({
+                        "user_id": user_id,
+                        "username": username,
+                        "email": address.as_str(),
+                        "link": link,
+                        "expires_at": rfc3339(expires_at),
+                    }),
+                },
                 now,
             ),
         })

@@ -11,6 +11,7 @@ mod error;
 mod key_reloads;
 mod keys;
 mod mail_templates;
+mod notifications;
 pub mod opaque_tokens;
 mod outbox;
 mod passkey_second_factor;
@@ -47,7 +48,10 @@ pub use keys::{
     retired_keys,
 };
 pub use mail_templates::{MailKind, MailTemplate, MailTemplates, RenderedMail, TemplateError};
-pub use outbox::{Delivered, OutboxSettings, deliver_due, report_backlog};
+pub use outbox::{
+    Delivered, OutboxSettings, deliver_due, deliver_due_events, report_backlog,
+    report_webhook_backlog,
+};
 pub use passkeys::{
     OriginNotOnRpId, PasskeyCeremony, PasskeySettings, PasskeySummary, RelyingParty, Started,
     UsedPasskey, credential_id_text, parse_assertion,
@@ -55,12 +59,13 @@ pub use passkeys::{
 pub use password_reset::ResetLookup;
 pub use passwords::{HashingSettings, PasswordHasher, Verification};
 pub use ports::{
-    AccountFacts, CeremonyKind, CeremonyRecord, ClaimedMail, EmailRecord, EmailStore, FactorStore,
-    MailPurpose, MailSender, MailTokenRecord, MfaTicketRecord, OutboxBacklog, OutboxMail,
-    OutboxStore, PasskeyRecord, PasskeyRemoval, PasskeyStore, PasskeyUse, RateLimitStore,
-    RecoveryCodeRecord, RefreshTokenRecord, RevocationEvent, RevocationStore, RevokedToken,
-    SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore, Spend, Store, StoreHealth,
-    TotpRecord, UserRecord, UserStore,
+    AccountFacts, CeremonyKind, CeremonyRecord, ClaimedEvent, ClaimedMail, EmailRecord, EmailStore,
+    FactorStore, MailPurpose, MailSender, MailTokenRecord, MfaTicketRecord, OutboxBacklog,
+    OutboxEntry, OutboxMail, OutboxStore, PasskeyRecord, PasskeyRemoval, PasskeyStore, PasskeyUse,
+    RateLimitStore, RecoveryCodeRecord, RefreshTokenRecord, RevocationEvent, RevocationStore,
+    RevokedToken, SessionRecord, SessionStore, SigningKeyRecord, SigningKeyStore, Spend, Store,
+    StoreHealth, TotpRecord, UserRecord, UserStore, WebhookEvent, WebhookOutboxStore,
+    WebhookSender,
 };
 pub use rate_limits::{
     LOGIN_FAILURES_KEY_PREFIX, Rate, RateLimitSettings, RateLimiter, second_factor_failure_key,

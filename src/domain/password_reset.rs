@@ -23,9 +23,10 @@ use super::credentials::{Password, Username};
 use super::email_addresses::{MailSettings, spelled};
 use super::error::{AuthError, FieldViolation};
 use super::mail_templates::MailKind;
+use super::notifications::{Notification, PASSWORD_RESET_REQUESTED, rfc3339};
 use super::opaque_tokens::{NewOpaqueToken, PASSWORD_RESET};
 use super::passkey_second_factor::Binding;
-use super::ports::{EmailRecord, MailPurpose, MailTokenRecord, OutboxMail, Store, UserRecord};
+use super::ports::{EmailRecord, MailPurpose, MailTokenRecord, OutboxEntry, Store, UserRecord};
 use super::second_factor::{CompletedLogin, SecondFactorProof};
 use super::security_notices::SecurityEvent;
 use super::service::{Authenticator, ClientInfo};
@@ -116,7 +117,7 @@ impl<S: Store> Authenticator<S> {
         lookup: ResetLookup,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        if !self.mail.enabled {
+        if !self.mail.delivers() {
             return Err(AuthError::MailNotConfigured);
         }
         self.limits.admit_login(client.address)?;
@@ -155,8 +156,8 @@ impl<S: Store> Authenticator<S> {
             tracing::info!(user_id = %record.id, "password reset mail budget spent; nothing sent");
             return Ok(());
         }
-        let (token, mail) = self.reset_mail(&record, &email, now)?;
-        self.store.replace_mail_token(&token, &mail).await?;
+        let (token, entries) = self.reset_mail(&record, &email, now)?;
+        self.store.replace_mail_token(&token, &entries).await?;
         tracing::info!(user_id = %record.id, "password reset mailed");
         Ok(())
     }
@@ -187,13 +188,14 @@ impl<S: Store> Authenticator<S> {
         Ok(email.map(|email| (record, email)))
     }
 
-    /// A new reset token for the account and the mail that carries it.
+    /// A new reset token for the account and what carries it (a mail, an
+    /// event, or both).
     fn reset_mail(
         &self,
         record: &UserRecord,
         email: &EmailRecord,
         now: DateTime<Utc>,
-    ) -> Result<(MailTokenRecord, OutboxMail), AuthError> {
+    ) -> Result<(MailTokenRecord, Vec<OutboxEntry>), AuthError> {
         let NewOpaqueToken { token, hash } = PASSWORD_RESET.generate()?;
         let lifetime = self.mail.reset_lifetime;
         let link = format!(
@@ -201,14 +203,25 @@ impl<S: Store> Authenticator<S> {
             self.mail.link_base,
             MailSettings::RESET_PASSWORD_ROUTE
         );
-        let mail = self.outbox_mail(
-            MailKind::ResetPassword,
-            &email.address,
-            &[
-                ("username", &record.username),
-                ("link", &link),
-                ("valid_for", &spelled(lifetime)),
-            ],
+        let expires_at = now + delta(lifetime);
+        let entries = self.notify(
+            Notification {
+                kind: MailKind::ResetPassword,
+                recipient: &email.address,
+                values: &[
+                    ("username", &record.username),
+                    ("link", &link),
+                    ("valid_for", &spelled(lifetime)),
+                ],
+                event_type: PASSWORD_RESET_REQUESTED,
+                data: serde_json::json!({
+                    "user_id": record.id,
+                    "username": record.username,
+                    "email": email.address,
+                    "link": link,
+                    "expires_at": rfc3339(expires_at),
+                }),
+            },
             now,
         );
         let token = MailTokenRecord {
@@ -217,9 +230,9 @@ impl<S: Store> Authenticator<S> {
             purpose: MailPurpose::ResetPassword,
             address_normalized: email.address_normalized.clone(),
             created_at: now,
-            expires_at: now + delta(lifetime),
+            expires_at,
         };
-        Ok((token, mail))
+        Ok((token, entries))
     }
 
     /// Starts a passkey challenge for a reset of an account whose second
@@ -229,7 +242,7 @@ impl<S: Store> Authenticator<S> {
     /// with it at the latest, and a new start replaces it.
     #[tracing::instrument(skip_all)]
     pub async fn start_passkey_password_reset(&self, token: &str) -> Result<String, AuthError> {
-        if !self.mail.enabled {
+        if !self.mail.delivers() {
             return Err(AuthError::MailNotConfigured);
         }
         let (hash, token, _) = self.live_reset_token(token).await?;
@@ -257,7 +270,7 @@ impl<S: Store> Authenticator<S> {
         client: &ClientInfo,
         deadline: Option<Deadline>,
     ) -> Result<CompletedLogin, AuthError> {
-        if !self.mail.enabled {
+        if !self.mail.delivers() {
             return Err(AuthError::MailNotConfigured);
         }
         self.limits.admit_login(client.address)?;
@@ -283,12 +296,8 @@ impl<S: Store> Authenticator<S> {
         }
         let password_hash = self.hasher.hash(ticket, new).await?;
         let now = Utc::now();
-        let notices = self.security_notice(
-            &record.username,
-            Some(&email),
-            SecurityEvent::PasswordReset,
-            client,
-        );
+        let notices =
+            self.security_notice(&record, Some(&email), SecurityEvent::PasswordReset, client);
         // One conditional write: of racing resets with one token, one wins.
         if !self
             .store

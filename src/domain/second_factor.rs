@@ -313,14 +313,15 @@ impl<S: Store> Authenticator<S> {
             .await?;
         let mut spent = vec![Spend::MfaTicket(&ticket_hash)];
         spent.extend(passed.spend.as_spend(user_id));
-        let notices = passed.recovery_codes_left.and_then(|_| {
-            self.security_notice(
-                &facts.user.username,
+        let notices = match passed.recovery_codes_left {
+            Some(_) => self.security_notice(
+                &facts.user,
                 facts.email.as_ref(),
                 SecurityEvent::RecoveryCodeUsed,
                 client,
-            )
-        });
+            ),
+            None => Vec::new(),
+        };
         let authentication = Authentication::password(Utc::now()).and(passed.method);
         let user = User::new(facts.user, facts.email.as_ref());
         let session = match self
@@ -365,7 +366,7 @@ impl<S: Store> Authenticator<S> {
             FactorSpend::TotpStep(step) => self.store.spend_totp_step(user_id, step).await?,
             FactorSpend::RecoveryCode { id, at } => {
                 let notice = self.security_notice(
-                    &facts.user.username,
+                    &facts.user,
                     facts.email.as_ref(),
                     SecurityEvent::RecoveryCodeUsed,
                     client,

@@ -4,14 +4,18 @@
 //! details). The notice is queued in the transaction of the change itself,
 //! so a change is never stored without its notice nor a notice sent for a
 //! change that failed. Never a secret in it: what happened, when, and from
-//! which client.
+//! which client. With a webhook configured, the same facts go out as an
+//! event named by [`SecurityEvent::name`], under the same rule.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use serde_json::json;
+
 use super::error::AuthError;
 use super::mail_templates::MailKind;
-use super::ports::{EmailRecord, OutboxMail, Store};
+use super::notifications::{Notification, rfc3339};
+use super::ports::{EmailRecord, OutboxEntry, Store, UserRecord};
 use super::service::{Authenticator, ClientInfo};
 
 /// A change to how an account signs in that its owner is told of.
@@ -32,6 +36,22 @@ pub enum SecurityEvent {
 }
 
 impl SecurityEvent {
+    /// The webhook event's `type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PasswordChanged => "password.changed",
+            Self::PasswordReset => "password.reset",
+            Self::TotpEnabled => "totp.enabled",
+            Self::TotpDisabled => "totp.disabled",
+            Self::RecoveryCodeUsed => "recovery_code.used",
+            Self::RecoveryCodesRegenerated => "recovery_codes.regenerated",
+            Self::PasskeyAdded => "passkey.added",
+            Self::PasskeyRemoved => "passkey.removed",
+            Self::EmailChanged => "email.changed",
+            Self::AccountDeleted => "account.deleted",
+        }
+    }
+
     /// What the subject says.
     fn headline(self) -> &'static str {
         match self {
@@ -78,50 +98,61 @@ impl SecurityEvent {
 }
 
 impl<S: Store> Authenticator<S> {
-    /// The notice of `event` for the account `user_id`, when it has a
-    /// verified address and mail is on; `client` made the change. (An
-    /// operator's changes, `authd users ...`, send none: the operator
-    /// speaks to the user.)
+    /// The notices of `event` for the account `user_id`, when it has a
+    /// verified address and mail or a webhook is on; `client` made the
+    /// change. (An operator's changes, `authd users ...`, send none: the
+    /// operator speaks to the user.)
     pub(super) async fn security_notice_for(
         &self,
         user_id: Uuid,
         event: SecurityEvent,
         client: &ClientInfo,
-    ) -> Result<Option<OutboxMail>, AuthError> {
-        if !self.mail.enabled {
-            return Ok(None);
+    ) -> Result<Vec<OutboxEntry>, AuthError> {
+        if !self.mail.delivers() {
+            return Ok(Vec::new());
         }
         let Some(facts) = self.store.account_facts(user_id).await? else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        Ok(self.security_notice(&facts.user.username, facts.email.as_ref(), event, client))
+        Ok(self.security_notice(&facts.user, facts.email.as_ref(), event, client))
     }
 
-    /// The notice of `event` to `email`, when it is verified and mail is on.
+    /// The notices of `event` to `email`, when it is verified and mail or a
+    /// webhook is on: the mail, the event, or both.
     pub(super) fn security_notice(
         &self,
-        username: &str,
+        user: &UserRecord,
         email: Option<&EmailRecord>,
         event: SecurityEvent,
         client: &ClientInfo,
-    ) -> Option<OutboxMail> {
-        let email = email.filter(|email| email.verified_at.is_some())?;
-        if !self.mail.enabled {
-            return None;
-        }
+    ) -> Vec<OutboxEntry> {
+        let Some(email) = email.filter(|email| email.verified_at.is_some()) else {
+            return Vec::new();
+        };
         let now = Utc::now();
-        Some(self.outbox_mail(
-            MailKind::SecurityNotice,
-            &email.address,
-            &[
-                ("username", username),
-                ("event", event.headline()),
-                ("event_sentence", event.sentence()),
-                ("when", &spelled_time(now)),
-                ("client", &spelled_client(client)),
-            ],
+        self.notify(
+            Notification {
+                kind: MailKind::SecurityNotice,
+                recipient: &email.address,
+                values: &[
+                    ("username", &user.username),
+                    ("event", event.headline()),
+                    ("event_sentence", event.sentence()),
+                    ("when", &spelled_time(now)),
+                    ("client", &spelled_client(client)),
+                ],
+                event_type: event.name(),
+                data: json!({
+                    "user_id": user.id,
+                    "username": user.username,
+                    "email": email.address,
+                    "occurred_at": rfc3339(now),
+                    "client_address": client.address.to_string(),
+                    "user_agent": client.user_agent,
+                }),
+            },
             now,
-        ))
+        )
     }
 }
 

@@ -194,7 +194,9 @@ impl<S: Store> Authenticator<S> {
                 User::new(record, None)
             }
             Some((address, verification)) => {
-                let verification = verification.as_ref().map(|(token, mail)| (token, mail));
+                let verification = verification
+                    .as_ref()
+                    .map(|(token, entries)| (token, entries.as_slice()));
                 self.store
                     .insert_user_with_email(record.clone(), address, verification)
                     .await?;

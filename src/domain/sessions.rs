@@ -12,7 +12,7 @@ use super::authentication::Authentication;
 use super::credentials::Password;
 use super::error::{AuthError, TokenRejection};
 use super::opaque_tokens::REFRESH_TOKEN;
-use super::ports::{OutboxMail, RefreshTokenRecord, SessionRecord, Spend, Store, UserRecord};
+use super::ports::{OutboxEntry, RefreshTokenRecord, SessionRecord, Spend, Store, UserRecord};
 use super::second_factor::SecondFactorProof;
 use super::security_notices::SecurityEvent;
 use super::service::{Authenticator, ClientInfo, RefreshGrant, Session, User};
@@ -88,7 +88,7 @@ impl<S: Store> Authenticator<S> {
         client: &ClientInfo,
         authentication: Authentication,
         spent: &[Spend<'_>],
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> Result<Result<Session, usize>, AuthError> {
         let now = Utc::now();
         let refresh = REFRESH_TOKEN.generate()?;

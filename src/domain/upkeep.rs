@@ -134,6 +134,14 @@ impl<S: Store> Authenticator<S> {
             Ok(deleted) => tracing::debug!(deleted, "pruned sent mails"),
             Err(error) => tracing::warn!(error = ?error, "cannot prune sent mails"),
         }
+        match self
+            .store
+            .delete_events_delivered_before(before(now, SENT_MAIL_RETENTION))
+            .await
+        {
+            Ok(deleted) => tracing::debug!(deleted, "pruned delivered webhook events"),
+            Err(error) => tracing::warn!(error = ?error, "cannot prune webhook events"),
+        }
     }
 
     /// Reads the signing keys again and deletes the ones no valid token can

@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use super::database::{Database, classify};
 use super::entities::{email_address, mail_token, user};
-use super::outbox::{queue, queue_all};
+use super::outbox::queue_all;
 use super::users::insert_user_row;
 use crate::domain::{
-    AuthError, EmailRecord, EmailStore, MailPurpose, MailTokenRecord, OutboxMail, UserRecord,
+    AuthError, EmailRecord, EmailStore, MailPurpose, MailTokenRecord, OutboxEntry, UserRecord,
 };
 
 impl EmailStore for Database {
@@ -29,14 +29,14 @@ impl EmailStore for Database {
         &self,
         user: UserRecord,
         email: &EmailRecord,
-        verification: Option<(&MailTokenRecord, &OutboxMail)>,
+        verification: Option<(&MailTokenRecord, &[OutboxEntry])>,
     ) -> Result<(), AuthError> {
         let transaction = self.begin_write().await?;
         insert_user_row(&transaction, user).await?;
         put_email(&transaction, email).await?;
-        if let Some((token, mail)) = verification {
+        if let Some((token, entries)) = verification {
             put_token(&transaction, token).await?;
-            queue(&transaction, mail).await?;
+            queue_all(&transaction, entries).await?;
         }
         transaction.commit().await.map_err(classify)
     }
@@ -45,25 +45,23 @@ impl EmailStore for Database {
         &self,
         email: &EmailRecord,
         token: &MailTokenRecord,
-        mails: &[OutboxMail],
+        entries: &[OutboxEntry],
     ) -> Result<(), AuthError> {
         let transaction = self.begin_write().await?;
         put_email(&transaction, email).await?;
         put_token(&transaction, token).await?;
-        for mail in mails {
-            queue(&transaction, mail).await?;
-        }
+        queue_all(&transaction, entries).await?;
         transaction.commit().await.map_err(classify)
     }
 
     async fn replace_mail_token(
         &self,
         token: &MailTokenRecord,
-        mail: &OutboxMail,
+        entries: &[OutboxEntry],
     ) -> Result<(), AuthError> {
         let transaction = self.begin_write().await?;
         put_token(&transaction, token).await?;
-        queue(&transaction, mail).await?;
+        queue_all(&transaction, entries).await?;
         transaction.commit().await.map_err(classify)
     }
 
@@ -143,7 +141,7 @@ impl EmailStore for Database {
         token_hash: &str,
         user_id: Uuid,
         password_hash: &str,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
         now: DateTime<Utc>,
     ) -> Result<bool, AuthError> {
         let transaction = self.begin_write().await?;

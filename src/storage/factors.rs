@@ -14,7 +14,7 @@ use super::database::{Database, classify};
 use super::entities::{mfa_ticket, recovery_code, totp_factor};
 use super::outbox::queue_all;
 use crate::domain::{
-    AuthError, FactorStore, MfaTicketRecord, OutboxMail, RecoveryCodeRecord, TotpRecord,
+    AuthError, FactorStore, MfaTicketRecord, OutboxEntry, RecoveryCodeRecord, TotpRecord,
 };
 
 impl FactorStore for Database {
@@ -62,7 +62,7 @@ impl FactorStore for Database {
         step: i64,
         codes: &[RecoveryCodeRecord],
         at: DateTime<Utc>,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> Result<bool, AuthError> {
         let transaction = self.begin_write().await?;
         let confirmed = totp_factor::Entity::update_many()
@@ -121,7 +121,7 @@ impl FactorStore for Database {
         &self,
         user_id: Uuid,
         codes: &[RecoveryCodeRecord],
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> Result<(), AuthError> {
         let transaction = self.begin_write().await?;
         replace_recovery_codes(&transaction, user_id, codes).await?;
@@ -132,7 +132,7 @@ impl FactorStore for Database {
     async fn delete_second_factors(
         &self,
         user_id: Uuid,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> Result<bool, AuthError> {
         let transaction = self.begin_write().await?;
         let confirmed = totp_factor::Entity::find_by_id(user_id)
@@ -175,7 +175,7 @@ impl FactorStore for Database {
         &self,
         code_id: Uuid,
         at: DateTime<Utc>,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> Result<bool, AuthError> {
         if notices.is_empty() {
             return spend_recovery_code(&self.connection, code_id, at).await;

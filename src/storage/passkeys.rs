@@ -15,7 +15,7 @@ use super::entities::{passkey, passkey_ceremony, passkey_user_handle, user};
 use super::outbox::queue_all;
 use super::users::insert_user_row;
 use crate::domain::{
-    AuthError, CeremonyKind, CeremonyRecord, OutboxMail, PasskeyRecord, PasskeyRemoval,
+    AuthError, CeremonyKind, CeremonyRecord, OutboxEntry, PasskeyRecord, PasskeyRemoval,
     PasskeyStore, PasskeyUse, UserRecord,
 };
 
@@ -53,7 +53,7 @@ impl PasskeyStore for Database {
     async fn insert_passkey(
         &self,
         record: &PasskeyRecord,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> Result<bool, AuthError> {
         if notices.is_empty() {
             return insert_passkey_row(&self.connection, record).await;
@@ -105,7 +105,7 @@ impl PasskeyStore for Database {
         &self,
         user_id: Uuid,
         id: Uuid,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> Result<PasskeyRemoval, AuthError> {
         let transaction = self.begin_write().await?;
         // A write to the account's row first, so that removals for one

@@ -13,7 +13,7 @@ use super::entities::{refresh_token, session};
 use super::outbox::queue_all;
 use super::{factors, passkeys};
 use crate::domain::{
-    AuthError, Authentication, OutboxMail, RefreshTokenRecord, RevocationEvent, SessionRecord,
+    AuthError, Authentication, OutboxEntry, RefreshTokenRecord, RevocationEvent, SessionRecord,
     SessionStore, Spend,
 };
 
@@ -33,7 +33,7 @@ impl SessionStore for Database {
         record: &SessionRecord,
         first_token: &RefreshTokenRecord,
         spent: &[Spend<'_>],
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> Result<Option<usize>, AuthError> {
         let transaction = self.begin_write().await?;
         for (index, spend) in spent.iter().enumerate() {

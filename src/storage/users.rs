@@ -16,7 +16,7 @@ use super::entities::{email_address, passkey, rate_limit, recovery_code, totp_fa
 use super::factors::{delete_factors_of, totp_record};
 use super::outbox::queue_all;
 use crate::domain::{
-    AccountFacts, AuthError, LOGIN_FAILURES_KEY_PREFIX, OutboxMail, RevocationEvent, UserRecord,
+    AccountFacts, AuthError, LOGIN_FAILURES_KEY_PREFIX, OutboxEntry, RevocationEvent, UserRecord,
     UserStore, second_factor_failure_key,
 };
 
@@ -92,7 +92,7 @@ impl UserStore for Database {
         Ok(rows.into_iter().map(user_record).collect())
     }
 
-    async fn delete_user(&self, user_id: Uuid, notices: &[OutboxMail]) -> Result<bool, AuthError> {
+    async fn delete_user(&self, user_id: Uuid, notices: &[OutboxEntry]) -> Result<bool, AuthError> {
         let transaction = self.begin_write().await?;
         delete_factors_of(&transaction, user_id).await?;
         delete_email_of(&transaction, user_id).await?;
@@ -141,7 +141,7 @@ impl UserStore for Database {
         &self,
         user_id: Uuid,
         password_hash: &str,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> Result<(), AuthError> {
         let update = user::Entity::update_many()
             .col_expr(user::Column::PasswordHash, Expr::value(password_hash))

@@ -55,3 +55,4 @@ mod step_up;
 mod token_attacks;
 mod users_cli;
 mod verify;
+mod webhooks;

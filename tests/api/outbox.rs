@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use authd::domain::{
-    AuthError, EmailRecord, EmailStore as _, MailPurpose, MailTokenRecord, OutboxMail,
+    AuthError, EmailRecord, EmailStore as _, MailPurpose, MailTokenRecord, OutboxEntry, OutboxMail,
     OutboxStore as _, UserRecord, UserStore as _,
 };
 use authd::storage::{Database, DatabaseSettings};
@@ -90,7 +90,7 @@ pub async fn register(
         .insert_user_with_email(
             account.clone(),
             &email(account.id, address, now),
-            Some((&token, &mail(address, now))),
+            Some((&token, &[OutboxEntry::Mail(mail(address, now))])),
         )
         .await
         .expect("register");
@@ -269,7 +269,7 @@ async fn a_registration_refused_for_its_name_queues_no_mail() {
             &email(twin.id, "eve@example.com", now),
             Some((
                 &token(twin.id, "eve@example.com", now),
-                &mail("eve@example.com", now),
+                &[OutboxEntry::Mail(mail("eve@example.com", now))],
             )),
         )
         .await;
@@ -291,7 +291,7 @@ async fn a_verification_token_is_spent_once_and_voided_by_a_newer_one() {
 
     let newer = token(account.id, "Ada@Example.com", now);
     store
-        .replace_mail_token(&newer, &mail("Ada@Example.com", now))
+        .replace_mail_token(&newer, &[OutboxEntry::Mail(mail("Ada@Example.com", now))])
         .await
         .unwrap();
     assert_eq!(

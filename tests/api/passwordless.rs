@@ -660,6 +660,17 @@ async fn over_rest_a_passkey_sign_up_sets_the_cookies_and_a_password_is_set_late
     assert_eq!((status, reason.as_str()), (409, "PASSWORD_ALREADY_SET"));
 }
 
+/// How many migrations, newest first, undo the one that made passwords
+/// optional.
+fn back_to_required_passwords() -> u32 {
+    let position = Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|migration| migration.name() == "m20261207_000011_make_password_optional")
+        .expect("the migration exists");
+    u32::try_from(position + 1).expect("few migrations")
+}
+
 #[tokio::test]
 async fn accounts_keep_their_passwords_across_the_migration_to_optional_ones_and_back() {
     let mut app = spawn().await;
@@ -667,8 +678,10 @@ async fn accounts_keep_their_passwords_across_the_migration_to_optional_ones_and
     app.register(&username, PASSWORD).await.expect("registered");
     app.stop().await;
     let connection = app.database.connect().await;
-    // The last migration is the one that made passwords optional.
-    Migrator::down(&connection, Some(1))
+    // Back to before the migration that made passwords optional, and the
+    // ones after it.
+    let steps = back_to_required_passwords();
+    Migrator::down(&connection, Some(steps))
         .await
         .expect("back to required passwords while every account has one");
 
@@ -678,7 +691,7 @@ async fn accounts_keep_their_passwords_across_the_migration_to_optional_ones_and
         .await
         .expect("the password survived both ways");
     let mut account = signed_up(&app).await;
-    let refused = Migrator::down(&connection, Some(1))
+    let refused = Migrator::down(&connection, Some(steps))
         .await
         .expect_err("an account without a password has no place in the older schema");
     assert!(

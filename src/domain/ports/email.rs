@@ -9,7 +9,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::outbox::OutboxMail;
+use super::outbox::OutboxEntry;
 use super::users::UserRecord;
 use crate::domain::AuthError;
 
@@ -80,25 +80,25 @@ pub trait EmailStore: Send + Sync + 'static {
         &self,
         user: UserRecord,
         email: &EmailRecord,
-        verification: Option<(&MailTokenRecord, &OutboxMail)>,
+        verification: Option<(&MailTokenRecord, &[OutboxEntry])>,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
     /// Sets or replaces a user's address (unverified), replaces the user's
     /// verification token with `token` (voiding the previous one) and
-    /// queues `mails`, in one transaction.
+    /// queues `entries`, in one transaction.
     fn replace_email(
         &self,
         email: &EmailRecord,
         token: &MailTokenRecord,
-        mails: &[OutboxMail],
+        entries: &[OutboxEntry],
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
     /// Replaces the user's token of `token.purpose` with `token` (voiding
-    /// the previous one) and queues `mail`, in one transaction.
+    /// the previous one) and queues `entries`, in one transaction.
     fn replace_mail_token(
         &self,
         token: &MailTokenRecord,
-        mail: &OutboxMail,
+        entries: &[OutboxEntry],
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
     /// Spends an email verification token unexpired at `now` and marks the
@@ -143,7 +143,7 @@ pub trait EmailStore: Send + Sync + 'static {
         token_hash: &str,
         user_id: Uuid,
         password_hash: &str,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 

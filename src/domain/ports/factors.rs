@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::AuthError;
-use crate::domain::ports::OutboxMail;
+use crate::domain::ports::OutboxEntry;
 
 /// An account's TOTP authenticator, pending until confirmed.
 #[derive(Clone)]
@@ -88,7 +88,7 @@ pub trait FactorStore: Send + Sync + 'static {
         step: i64,
         codes: &[RecoveryCodeRecord],
         at: DateTime<Utc>,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// Every TOTP secret as stored: `(user id, sealed secret)`.
@@ -120,7 +120,7 @@ pub trait FactorStore: Send + Sync + 'static {
         &self,
         user_id: Uuid,
         codes: &[RecoveryCodeRecord],
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
     /// Forgets every second factor of a user (TOTP, pending or confirmed,
@@ -129,7 +129,7 @@ pub trait FactorStore: Send + Sync + 'static {
     fn delete_second_factors(
         &self,
         user_id: Uuid,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// A user's recovery codes not yet used.
@@ -145,7 +145,7 @@ pub trait FactorStore: Send + Sync + 'static {
         &self,
         code_id: Uuid,
         at: DateTime<Utc>,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// Stores a new ticket.

@@ -20,7 +20,10 @@ pub use factors::{FactorStore, MfaTicketRecord, RecoveryCodeRecord, TotpRecord};
 pub use health::StoreHealth;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use limits::RateLimitStore;
-pub use outbox::{ClaimedMail, MailSender, OutboxBacklog, OutboxMail, OutboxStore};
+pub use outbox::{
+    ClaimedEvent, ClaimedMail, MailSender, OutboxBacklog, OutboxEntry, OutboxMail, OutboxStore,
+    WebhookEvent, WebhookOutboxStore, WebhookSender,
+};
 pub use passkeys::{
     CeremonyKind, CeremonyRecord, PasskeyRecord, PasskeyRemoval, PasskeyStore, PasskeyUse,
 };
@@ -40,6 +43,7 @@ pub trait Store:
     + PasskeyStore
     + EmailStore
     + OutboxStore
+    + WebhookOutboxStore
     + StoreHealth
 {
 }
@@ -54,6 +58,7 @@ impl<T> Store for T where
         + PasskeyStore
         + EmailStore
         + OutboxStore
+        + WebhookOutboxStore
         + StoreHealth
 {
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::AuthError;
-use crate::domain::ports::OutboxMail;
+use crate::domain::ports::OutboxEntry;
 use crate::domain::ports::UserRecord;
 
 /// A registered passkey as stored.
@@ -119,7 +119,7 @@ pub trait PasskeyStore: Send + Sync + 'static {
     fn insert_passkey(
         &self,
         record: &PasskeyRecord,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// An account's passkeys, oldest first.
@@ -150,7 +150,7 @@ pub trait PasskeyStore: Send + Sync + 'static {
         &self,
         user_id: Uuid,
         id: Uuid,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> impl Future<Output = Result<PasskeyRemoval, AuthError>> + Send;
 
     /// Creates an account whose only credential is `passkey`, with its

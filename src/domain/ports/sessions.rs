@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::AuthError;
 use crate::domain::authentication::Authentication;
-use crate::domain::ports::OutboxMail;
+use crate::domain::ports::OutboxEntry;
 use crate::domain::ports::passkeys::{CeremonyKind, PasskeyUse};
 
 /// A session: what one Register or Login started, renewed by refresh tokens.
@@ -84,7 +84,7 @@ pub trait SessionStore: Send + Sync + 'static {
         session: &SessionRecord,
         refresh_token: &RefreshTokenRecord,
         spent: &[Spend<'_>],
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> impl Future<Output = Result<Option<usize>, AuthError>> + Send;
 
     /// A session by id.

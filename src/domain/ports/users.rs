@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::email::EmailRecord;
 use super::factors::TotpRecord;
 use crate::domain::AuthError;
-use crate::domain::ports::OutboxMail;
+use crate::domain::ports::OutboxEntry;
 
 /// An account as stored.
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ pub trait UserStore: Send + Sync + 'static {
     fn delete_user(
         &self,
         user_id: Uuid,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> impl Future<Output = Result<bool, AuthError>> + Send;
 
     /// Disables (`Some`) or enables (`None`) an account and announces it.
@@ -109,7 +109,7 @@ pub trait UserStore: Send + Sync + 'static {
         &self,
         user_id: Uuid,
         password_hash: &str,
-        notices: &[OutboxMail],
+        notices: &[OutboxEntry],
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
     /// Gives an account without a password this one; returns false (and

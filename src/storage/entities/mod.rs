@@ -16,3 +16,4 @@ pub mod session_cutoff;
 pub mod signing_key;
 pub mod totp_factor;
 pub mod user;
+pub mod webhook_event;
