@@ -213,6 +213,17 @@ async fn put_token(
     transaction: &DatabaseTransaction,
     token: &MailTokenRecord,
 ) -> Result<(), AuthError> {
+    // The account's row locked first (PostgreSQL; SQLite's transaction
+    // holds the write lock already): two replacements of one account's
+    // token wait for each other here, where each would otherwise delete the
+    // token it saw and insert its own, and the second insert would break
+    // the one-token-per-purpose index.
+    user::Entity::update_many()
+        .col_expr(user::Column::Id, Expr::col(user::Column::Id))
+        .filter(user::Column::Id.eq(token.user_id))
+        .exec(transaction)
+        .await
+        .map_err(classify)?;
     mail_token::Entity::delete_many()
         .filter(mail_token::Column::UserId.eq(token.user_id))
         .filter(mail_token::Column::Purpose.eq(token.purpose.as_str()))
