@@ -54,6 +54,9 @@ const CHANGE_CONCURRENCY: Concurrency = Concurrency {
     in_flight: 4,
 };
 
+/// Accounts ChangePassword goes round: more than it changes in a second.
+const CHANGE_ACCOUNTS: usize = 600;
+
 /// The Kolmogorov–Smirnov coefficient c(α) at α = 0.01: √(−ln(α/2)/2).
 const KS_COEFFICIENT_1_PERCENT: f64 = 1.628;
 
@@ -299,20 +302,23 @@ fn kolmogorov_smirnov(a: &Histogram<u64>, b: &Histogram<u64>) -> f64 {
 /// ChangePassword at [`CHANGE_CONCURRENCY`] on an authd without mail and on
 /// one whose accounts have verified addresses (each change queues a notice
 /// in its transaction, which the outbox sends to the sink meanwhile), in
-/// turns, each worker changing its own account's password back and forth.
-/// After each turn with mail, the bench waits for the last notice, so that
-/// no turn runs beside another's outbox.
+/// turns. Each call changes the next account's password, from one password
+/// to the other and back: an account changed again within the second gets
+/// a token issued a second later than the last (authd issues a new token
+/// after its account's revocation cutoff), and sixty such seconds ahead it
+/// is not valid yet; with [`CHANGE_ACCOUNTS`] accounts each changes about
+/// once a second or less.
 async fn change_password_cases(run: &Run, report: &mut Report, sink: &Sink) -> anyhow::Result<()> {
     let concurrency = CHANGE_CONCURRENCY;
+    let count = run.scaled(CHANGE_ACCOUNTS);
     let url = sink.url();
     let plain = run.start("change-plain.db", &CHEAP_HASHING).await?;
     let plain_channels = plain.channels(concurrency.connections).await?;
-    let plain_accounts =
-        register_many(&plain_channels, "change-plain", concurrency.total(), false).await?;
+    let plain_accounts = register_many(&plain_channels, "change-plain", count, false).await?;
     let mailing = run.start("change-mail.db", &mail_args(&url, &[])).await?;
     let mail_channels = mailing.channels(concurrency.connections).await?;
     let (mail_accounts, refused) =
-        verified_accounts(&mail_channels, sink, "change-mail", concurrency.total()).await?;
+        verified_accounts(&mail_channels, sink, "change-mail", count).await?;
     verify_refusals(report, mail_accounts.len(), refused);
     let sides = [
         (
@@ -326,22 +332,27 @@ async fn change_password_cases(run: &Run, report: &mut Report, sink: &Sink) -> a
             Arc::new(slots(mail_accounts)),
         ),
     ];
-    let mut notices_lag = Duration::ZERO;
+    let changed_with_mail = Arc::new(AtomicUsize::new(0));
+    let notices_from = sink.count();
+    let unchanged = Arc::new(AtomicUsize::new(0));
     let [without, with] = in_turns(run.turns(), Measured::outcome, async |case| {
         let (pid, channels, accounts) = &sides[case];
-        let changed = Arc::new(AtomicUsize::new(0));
-        let before = sink.count();
-        let calls = change_case(run, channels, accounts, &changed);
-        let measured = with_cpu(run, *pid, None, calls).await?;
-        if case == 1 {
-            let ended = std::time::Instant::now();
-            let expected = before + changed.load(Ordering::Relaxed);
-            sink.wait_for(expected, DELIVERY_TIMEOUT).await?;
-            notices_lag = notices_lag.max(ended.elapsed());
-        }
-        Ok(measured)
+        let changed = if case == 1 {
+            &changed_with_mail
+        } else {
+            &unchanged
+        };
+        let calls = change_case(run, channels, accounts, changed);
+        with_cpu(run, *pid, None, calls).await
     })
     .await?;
+    // The outbox sends on after the turns with mail, through the turns
+    // without: what it has left when they end, counted at the sink
+    // (`authd_mails_queued` is only set between the outbox's rounds, and
+    // one round lasts until the backlog is gone).
+    let backlog = changed_with_mail
+        .load(Ordering::Relaxed)
+        .saturating_sub(sink.count() - notices_from);
     plain.stop().await?;
     mailing.stop().await?;
 
@@ -378,15 +389,18 @@ async fn change_password_cases(run: &Run, report: &mut Report, sink: &Sink) -> a
         String::new(),
     ));
     report.more_figures.push((
-        "ChangePassword with mail: the longest wait, after a turn ended, for its last notice at the sink".into(),
-        format!("{:.2} s", notices_lag.as_secs_f64()),
+        "ChangePassword with mail: notices queued in all its turns; not yet at the sink when the last turn ended".into(),
+        format!(
+            "{}; {backlog}",
+            changed_with_mail.load(Ordering::Relaxed)
+        ),
         String::new(),
     ));
     Ok(())
 }
 
-/// One ChangePassword flat out from each worker on its own account, from
-/// its password to the other and back; `changed` counts the successes.
+/// ChangePassword flat out, each call on the next of `accounts` in turn,
+/// from its password to the other; `changed` counts the successes.
 async fn change_case(
     run: &Run,
     channels: &[Channel],
@@ -395,28 +409,39 @@ async fn change_case(
 ) -> Outcome {
     let (channels, accounts, changed) =
         (channels.to_vec(), Arc::clone(accounts), Arc::clone(changed));
+    let next = Arc::new(AtomicUsize::new(0));
     closed_loop(
         CHANGE_CONCURRENCY,
         run.warmup,
         run.duration,
         move |worker, _| {
             let channel = channels[worker % channels.len()].clone();
-            let (accounts, changed) = (Arc::clone(&accounts), Arc::clone(&changed));
+            let (accounts, changed, next) = (
+                Arc::clone(&accounts),
+                Arc::clone(&changed),
+                Arc::clone(&next),
+            );
             async move {
-                let (token, current) = {
-                    let account = lock(&accounts[worker]);
-                    (account.token.clone(), account.password)
+                // The next account no other call is changing.
+                let (account, token, current) = loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed) % accounts.len();
+                    let mut account = lock(&accounts[n]);
+                    if !account.busy {
+                        account.busy = true;
+                        break (n, account.token.clone(), account.password);
+                    }
                 };
                 let next = if current == PASSWORD {
                     OTHER_PASSWORD
                 } else {
                     PASSWORD
                 };
-                let token = change_password(channel, &token, current, next).await?;
-                changed.fetch_add(1, Ordering::Relaxed);
-                let mut account = lock(&accounts[worker]);
-                account.token = token;
+                let changed_to = change_password(channel, &token, current, next).await;
+                let mut account = lock(&accounts[account]);
+                account.busy = false;
+                account.token = changed_to?;
                 account.password = next;
+                changed.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
         },
@@ -425,7 +450,8 @@ async fn change_case(
 }
 
 fn lock(account: &Mutex<Account>) -> std::sync::MutexGuard<'_, Account> {
-    // Each account is only ever used by one worker, one call at a time.
+    // Held only to read or write the account, never across a call; a
+    // poisoned lock still holds a whole account.
     account
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -440,6 +466,8 @@ struct Account {
     username: String,
     token: String,
     password: &'static str,
+    /// In a ChangePassword call now.
+    busy: bool,
 }
 
 /// `count` accounts named `{prefix}-{n}`, with the address
@@ -474,6 +502,7 @@ async fn register_many(
                 username,
                 token,
                 password: PASSWORD,
+                busy: false,
             })
         });
         if batch.len() >= PREPARING_AT_ONCE {
