@@ -10,6 +10,7 @@ mod client;
 mod clients;
 mod feed;
 mod load;
+mod mail;
 mod memory;
 mod nginx;
 mod node;
@@ -20,6 +21,7 @@ mod report;
 mod revocations;
 mod second_factor;
 mod server;
+mod smtp_sink;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -64,7 +66,7 @@ struct Options {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "verify,stack,revocations,passwords,second-factor,passkeys,overload,sessions,feed,node,introspection,startup,proxies"
+        default_value = "verify,stack,revocations,passwords,second-factor,passkeys,mail,overload,sessions,feed,node,introspection,startup,proxies"
     )]
     cases: Vec<CaseGroup>,
     /// Serve the bare tonic no-op on this address and nothing else (the
@@ -93,6 +95,10 @@ enum CaseGroup {
     /// FinishPasskeyLogin (no argon2) beside Login at the default argon2
     /// cost and beside Verify, in turns, with the CPU each takes.
     Passkeys,
+    /// The mail outbox against an SMTP sink in the bench (and the sink
+    /// alone); RequestPasswordReset for existing accounts and unknown names,
+    /// interleaved; ChangePassword with and without mail, in turns.
+    Mail,
     /// Login goodput and latency at 1, 2, 4 and 10× its capacity, from one
     /// and from many client addresses, with Verify at 1,000/s beside.
     Overload,
@@ -263,6 +269,7 @@ async fn main() -> anyhow::Result<()> {
             CaseGroup::Passwords => password_cases(&run, &mut report).await?,
             CaseGroup::SecondFactor => second_factor_cases(&run, &mut report).await?,
             CaseGroup::Passkeys => passkey_cases(&run, &mut report).await?,
+            CaseGroup::Mail => mail::cases(&run, &mut report).await?,
             CaseGroup::Overload => overload::cases(&run, &mut report).await?,
             CaseGroup::Sessions => session_cases(&run, &mut report).await?,
             CaseGroup::Feed => feed_cases(&run, &mut report).await?,
