@@ -14,7 +14,7 @@ mod m20261207_000008_create_second_factors;
 mod m20261207_000009_create_passkeys;
 mod m20261207_000010_create_mail;
 mod m20261207_000011_make_password_optional;
-mod m20261214_000012_create_webhook_outbox;
+mod m20261207_000012_create_webhook_outbox;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -33,7 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000009_create_passkeys::Migration),
             Box::new(m20261207_000010_create_mail::Migration),
             Box::new(m20261207_000011_make_password_optional::Migration),
-            Box::new(m20261214_000012_create_webhook_outbox::Migration),
+            Box::new(m20261207_000012_create_webhook_outbox::Migration),
         ]
     }
 }
