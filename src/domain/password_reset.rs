@@ -37,10 +37,6 @@ use crate::deadline::Deadline;
 /// them a request is refused with SERVER_BUSY, whatever it names.
 pub(super) const MAX_PENDING_RESET_REQUESTS: usize = 64;
 
-/// How long a reset request's background job waits before it starts: well
-/// past the time its answer takes to leave.
-const RESET_JOB_DELAY: Duration = Duration::from_millis(50);
-
 /// How soon a client refused for too many pending requests may retry.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -134,13 +130,6 @@ impl<S: Store> Authenticator<S> {
         let span = tracing::Span::current();
         tokio::spawn(tracing::Instrument::instrument(
             async move {
-                // Not at once: started right away, the job's writes (there
-                // are some only for an account with an address) would
-                // compete for the CPU with sending this very answer, and
-                // make it measurably slower (the bench's `mail` group saw
-                // 0.5 ms at the median). Later, it falls on other answers,
-                // for any name alike.
-                tokio::time::sleep(RESET_JOB_DELAY).await;
                 if let Err(error) = auth.mail_reset_link(&lookup).await {
                     tracing::warn!(error = ?error, "password reset request failed");
                 }
