@@ -171,27 +171,10 @@ impl RateLimiter {
     }
 
     /// Refuses a second-factor code for an account whose budget of wrong
-    /// codes is spent, before the code is looked at; otherwise says whether
-    /// wrong codes are on record, so that a right one resets the budget
-    /// only when there is something to reset (a write saved on each login).
-    pub async fn check_second_factor_failures<S: RateLimitStore>(
-        &self,
-        store: &S,
-        user_id: Uuid,
-        now_ms: i64,
-    ) -> Result<bool, AuthError> {
-        check_budget(
-            store,
-            self.second_factor_failures_per_account,
-            &second_factor_failure_key(user_id),
-            now_ms,
-            "second_factor_failures_per_account",
-        )
-        .await
-    }
-
-    /// As [`check_second_factor_failures`](Self::check_second_factor_failures),
-    /// on the budget as read with the account.
+    /// codes (as read with the account) is spent, before the code is
+    /// looked at; otherwise says whether wrong codes are on record, so that
+    /// a right one resets the budget only when there is something to reset
+    /// (a write saved on each login).
     pub fn check_read_second_factor_failures(
         &self,
         facts: &AccountFacts,

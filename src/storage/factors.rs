@@ -239,10 +239,6 @@ impl FactorStore for Database {
         }))
     }
 
-    async fn consume_mfa_ticket(&self, ticket_hash: &str) -> Result<bool, AuthError> {
-        consume_mfa_ticket(&self.connection, ticket_hash).await
-    }
-
     async fn delete_mfa_tickets_expired_before(
         &self,
         now: DateTime<Utc>,

@@ -165,13 +165,6 @@ pub trait FactorStore: Send + Sync + 'static {
         max_attempts: i32,
     ) -> impl Future<Output = Result<Option<MfaTicketRecord>, AuthError>> + Send;
 
-    /// Deletes a ticket; returns whether it was there (of racing calls,
-    /// exactly one).
-    fn consume_mfa_ticket(
-        &self,
-        ticket_hash: &str,
-    ) -> impl Future<Output = Result<bool, AuthError>> + Send;
-
     /// Forgets tickets that expired before `now`; returns how many.
     fn delete_mfa_tickets_expired_before(
         &self,
