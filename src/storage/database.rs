@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use sqlx::sqlite::SqliteConnectOptions;
 
-use super::notices;
+use super::{notices, sqlite_busy};
 use crate::domain::{AuthError, RevocationEvent};
 
 /// How to reach the database.
@@ -83,6 +83,9 @@ impl Database {
             // WAL lets readers (logins) proceed while a writer holds the lock.
             .map_sqlx_sqlite_opts(move |options| {
                 sqlite(options.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal))
+            })
+            .map_sqlx_sqlite_pool_opts(|pool| {
+                pool.after_connect(|connection, _| Box::pin(sqlite_busy::install(connection)))
             });
         match sea_orm::Database::connect(options).await {
             Ok(connection) => Ok(Self { connection }),

@@ -15,6 +15,7 @@ mod outbox;
 mod passkeys;
 mod revocations;
 mod sessions;
+mod sqlite_busy;
 mod users;
 
 pub use database::{Database, DatabaseSettings, sqlite_file};
