@@ -3,7 +3,7 @@
 //! whose row count says whether this call won.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
+use sea_orm::sea_query::{DeleteStatement, Expr, ExprTrait as _, OnConflict, UpdateStatement};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult as _,
     QueryFilter, QueryOrder, QueryTrait as _,
@@ -253,14 +253,23 @@ impl FactorStore for Database {
 }
 
 /// Records `step` as the account's last used TOTP step if it is later than
-/// the last, on `connection` (the pool, or the transaction of the session
-/// it starts); whether it was.
+/// the last, on `connection`; whether it was.
 pub(super) async fn spend_totp_step(
     connection: &impl ConnectionTrait,
     user_id: Uuid,
     step: i64,
 ) -> Result<bool, AuthError> {
-    let result = totp_factor::Entity::update_many()
+    let result = connection
+        .execute(&totp_step_spending(user_id, step))
+        .await
+        .map_err(classify)?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// The conditional UPDATE of [`spend_totp_step`]: it changes a row only if
+/// `step` is later than the account's last.
+pub(super) fn totp_step_spending(user_id: Uuid, step: i64) -> UpdateStatement {
+    totp_factor::Entity::update_many()
         .col_expr(totp_factor::Column::LastUsedStep, Expr::value(step))
         .filter(totp_factor::Column::UserId.eq(user_id))
         .filter(totp_factor::Column::ConfirmedAt.is_not_null())
@@ -269,10 +278,7 @@ pub(super) async fn spend_totp_step(
                 .add(totp_factor::Column::LastUsedStep.is_null())
                 .add(totp_factor::Column::LastUsedStep.lt(step)),
         )
-        .exec(connection)
-        .await
-        .map_err(classify)?;
-    Ok(result.rows_affected == 1)
+        .into_query()
 }
 
 /// Marks a recovery code used if it was unused, on `connection`; whether
@@ -282,26 +288,27 @@ pub(super) async fn spend_recovery_code(
     code_id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<bool, AuthError> {
-    let result = recovery_code::Entity::update_many()
+    let result = connection
+        .execute(&recovery_code_spending(code_id, at))
+        .await
+        .map_err(classify)?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// The conditional UPDATE of [`spend_recovery_code`]: it changes a row only
+/// if the code is unused.
+pub(super) fn recovery_code_spending(code_id: Uuid, at: DateTime<Utc>) -> UpdateStatement {
+    recovery_code::Entity::update_many()
         .col_expr(recovery_code::Column::UsedAt, Expr::value(at))
         .filter(recovery_code::Column::Id.eq(code_id))
         .filter(recovery_code::Column::UsedAt.is_null())
-        .exec(connection)
-        .await
-        .map_err(classify)?;
-    Ok(result.rows_affected == 1)
+        .into_query()
 }
 
-/// Deletes a second-factor ticket, on `connection`; whether it existed.
-pub(super) async fn consume_mfa_ticket(
-    connection: &impl ConnectionTrait,
-    ticket_hash: &str,
-) -> Result<bool, AuthError> {
-    let result = mfa_ticket::Entity::delete_by_id(ticket_hash.to_owned())
-        .exec(connection)
-        .await
-        .map_err(classify)?;
-    Ok(result.rows_affected == 1)
+/// The DELETE that spends a second-factor ticket (by its hash): of racing
+/// ones, one deletes the row.
+pub(super) fn mfa_ticket_deletion(ticket_hash: &str) -> DeleteStatement {
+    mfa_ticket::Entity::delete_by_id(ticket_hash.to_owned()).into_query()
 }
 
 /// Deletes a user's recovery codes and stores `codes` instead.

@@ -3,10 +3,10 @@
 //! UPDATE, whose row counts say whether this call won.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{DeleteStatement, Expr, OnConflict, UpdateStatement};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait as _, QueryFilter,
-    QueryOrder, SqlErr,
+    QueryOrder, QueryTrait as _, SqlErr,
 };
 use uuid::Uuid;
 
@@ -306,13 +306,22 @@ fn passkey_record(row: passkey::Model) -> PasskeyRecord {
     }
 }
 
-/// Records a use if the passkey's counter is still the one it was checked
-/// against; whether it did.
+/// Records a passkey's use if its counter is still the one it was checked
+/// against, on `connection`; whether it was.
 pub(super) async fn record_use(
     connection: &impl ConnectionTrait,
     used: &PasskeyUse,
 ) -> Result<bool, AuthError> {
-    let result = passkey::Entity::update_many()
+    let result = connection
+        .execute(&use_recording(used))
+        .await
+        .map_err(classify)?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// The conditional UPDATE of [`record_use`].
+pub(super) fn use_recording(used: &PasskeyUse) -> UpdateStatement {
+    passkey::Entity::update_many()
         .col_expr(
             passkey::Column::Credential,
             Expr::value(used.credential.clone()),
@@ -322,10 +331,7 @@ pub(super) async fn record_use(
         .col_expr(passkey::Column::LastUsedAt, Expr::value(used.at))
         .filter(passkey::Column::Id.eq(used.id))
         .filter(passkey::Column::SignCount.eq(used.previous_sign_count))
-        .exec(connection)
-        .await
-        .map_err(classify)?;
-    Ok(result.rows_affected == 1)
+        .into_query()
 }
 
 /// Deletes a ceremony of `kind`; whether this call did (of racing calls,
@@ -335,13 +341,19 @@ pub(super) async fn delete_ceremony(
     id: Uuid,
     kind: CeremonyKind,
 ) -> Result<bool, AuthError> {
-    let deleted = passkey_ceremony::Entity::delete_many()
-        .filter(passkey_ceremony::Column::Id.eq(id))
-        .filter(passkey_ceremony::Column::Kind.eq(kind.as_str()))
-        .exec(connection)
+    let deleted = connection
+        .execute(&ceremony_deletion(id, kind))
         .await
         .map_err(classify)?;
-    Ok(deleted.rows_affected == 1)
+    Ok(deleted.rows_affected() == 1)
+}
+
+/// The DELETE of [`delete_ceremony`].
+pub(super) fn ceremony_deletion(id: Uuid, kind: CeremonyKind) -> DeleteStatement {
+    passkey_ceremony::Entity::delete_many()
+        .filter(passkey_ceremony::Column::Id.eq(id))
+        .filter(passkey_ceremony::Column::Kind.eq(kind.as_str()))
+        .into_query()
 }
 
 #[cfg(test)]

@@ -1,14 +1,14 @@
 //! The SessionStore port on sea-orm: sessions and their refresh tokens.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait as _, Statement,
 };
 use uuid::Uuid;
 
-use super::database::{Database, classify};
+use super::database::{Database, classify, query_batch};
 use super::entities::{refresh_token, session};
 use super::outbox::queue_all;
 use super::{factors, passkeys};
@@ -35,29 +35,25 @@ impl SessionStore for Database {
         spent: &[Spend<'_>],
         notices: &[OutboxEntry],
     ) -> Result<Option<usize>, AuthError> {
+        let backend = self.connection.get_database_backend();
+        let mut statements: Vec<Statement> = spent
+            .iter()
+            .enumerate()
+            .map(|(index, spend)| spending(backend, spend, index))
+            .collect();
+        statements.extend(session_rows(backend, record, first_token));
         let transaction = self.begin_write().await?;
-        for (index, spend) in spent.iter().enumerate() {
-            let took = match *spend {
-                Spend::PasskeyCeremony { id, kind } => {
-                    passkeys::delete_ceremony(&transaction, id, kind).await?
-                }
-                Spend::PasskeyUse(used) => passkeys::record_use(&transaction, used).await?,
-                Spend::MfaTicket(ticket_hash) => {
-                    factors::consume_mfa_ticket(&transaction, ticket_hash).await?
-                }
-                Spend::TotpStep { user_id, step } => {
-                    factors::spend_totp_step(&transaction, user_id, step).await?
-                }
-                Spend::RecoveryCode { id, at } => {
-                    factors::spend_recovery_code(&transaction, id, at).await?
-                }
-            };
-            if !took {
-                transaction.rollback().await.map_err(classify)?;
-                return Ok(Some(index));
-            }
+        let took = query_batch(&transaction, statements)
+            .await?
+            .iter()
+            .map(|row| row.try_get_by_index::<i32>(0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(classify)?;
+        let missed = (0..spent.len()).find(|&index| !took.iter().any(|&row| row as usize == index));
+        if let Some(index) = missed {
+            transaction.rollback().await.map_err(classify)?;
+            return Ok(Some(index));
         }
-        insert_session_rows(&transaction, record, first_token).await?;
         queue_all(&transaction, notices).await?;
         transaction.commit().await.map_err(classify)?;
         Ok(None)
@@ -299,13 +295,24 @@ fn refresh_token_row(token: &RefreshTokenRecord) -> refresh_token::ActiveModel {
     }
 }
 
-/// A new session's row and its first refresh token's.
+/// A new session's row and its first refresh token's, inserted together.
 async fn insert_session_rows(
     connection: &impl ConnectionTrait,
     record: &SessionRecord,
     first_token: &RefreshTokenRecord,
 ) -> Result<(), AuthError> {
-    session::Entity::insert(session::ActiveModel {
+    let statements = session_rows(connection.get_database_backend(), record, first_token);
+    query_batch(connection, statements.into()).await?;
+    Ok(())
+}
+
+/// The INSERTs of a new session's row and its first refresh token's.
+fn session_rows(
+    backend: DbBackend,
+    record: &SessionRecord,
+    first_token: &RefreshTokenRecord,
+) -> [Statement; 2] {
+    let session = session::Entity::insert(session::ActiveModel {
         id: Set(record.id),
         user_id: Set(record.user_id),
         created_at: Set(record.created_at),
@@ -318,13 +325,31 @@ async fn insert_session_rows(
         user_agent: Set(record.user_agent.clone()),
         auth_time: Set(Some(record.authentication.at)),
         amr: Set(Some(record.authentication.stored_methods())),
-    })
-    .exec_without_returning(connection)
-    .await
-    .map_err(classify)?;
-    refresh_token::Entity::insert(refresh_token_row(first_token))
-        .exec_without_returning(connection)
-        .await
-        .map_err(classify)?;
-    Ok(())
+    });
+    let token = refresh_token::Entity::insert(refresh_token_row(first_token));
+    [session.build(backend), token.build(backend)]
+}
+
+/// The statement that spends `spend`, returning `index` if it took (one
+/// row at most: each spend names its row by key), so that the rows of a
+/// batch say which spends took.
+fn spending(backend: DbBackend, spend: &Spend<'_>, index: usize) -> Statement {
+    // A literal of our own count, not a parameter: PostgreSQL cannot infer
+    // the type of a parameter that only a RETURNING list uses.
+    let took = Query::returning().expr(Expr::cust(format!("CAST({index} AS INTEGER)")));
+    match *spend {
+        Spend::PasskeyCeremony { id, kind } => {
+            backend.build(passkeys::ceremony_deletion(id, kind).returning(took))
+        }
+        Spend::PasskeyUse(used) => backend.build(passkeys::use_recording(used).returning(took)),
+        Spend::MfaTicket(ticket_hash) => {
+            backend.build(factors::mfa_ticket_deletion(ticket_hash).returning(took))
+        }
+        Spend::TotpStep { user_id, step } => {
+            backend.build(factors::totp_step_spending(user_id, step).returning(took))
+        }
+        Spend::RecoveryCode { id, at } => {
+            backend.build(factors::recovery_code_spending(id, at).returning(took))
+        }
+    }
 }
