@@ -16,8 +16,8 @@ use tonic_health::ServingStatus;
 use super::health::HealthStatus;
 use crate::config::Settings;
 use crate::domain::{
-    Authenticator, OutboxSettings, RevocationsFrom, Store, deliver_due, deliver_due_events,
-    report_backlog, report_webhook_backlog,
+    AuthError, Authenticator, Delivered, OutboxSettings, RevocationsFrom, Store, deliver_due,
+    deliver_due_events, report_backlog, report_webhook_backlog,
 };
 use crate::mail::SmtpSender;
 use crate::webhook::HttpWebhookSender;
@@ -93,24 +93,14 @@ async fn deliver_mail<S: Store>(
         send_timeout: crate::mail::SEND_TIMEOUT,
         ..OutboxSettings::default()
     };
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        loop {
-            match deliver_due(auth.store(), sender.as_ref(), Utc::now(), &settings).await {
-                Ok(delivered) if delivered.sent + delivered.failed == settings.batch => {}
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::warn!(error = ?error, "cannot read the mail outbox");
-                    break;
-                }
-            }
-        }
-        if let Err(error) = report_backlog(auth.store(), Utc::now()).await {
-            tracing::warn!(error = ?error, "cannot read the mail outbox's backlog");
-        }
-    }
+    drain_every(
+        interval,
+        settings.batch,
+        "mail outbox",
+        || deliver_due(auth.store(), sender.as_ref(), Utc::now(), &settings),
+        || report_backlog(auth.store(), Utc::now()),
+    )
+    .await;
 }
 
 /// Posts the webhook outbox's due events every `interval`, as
@@ -124,22 +114,47 @@ async fn deliver_webhook_events<S: Store>(
         send_timeout: crate::webhook::SEND_TIMEOUT,
         ..OutboxSettings::default()
     };
+    drain_every(
+        interval,
+        settings.batch,
+        "webhook outbox",
+        || deliver_due_events(auth.store(), sender.as_ref(), Utc::now(), &settings),
+        || report_webhook_backlog(auth.store(), Utc::now()),
+    )
+    .await;
+}
+
+/// Every `interval`, delivers an outbox's due rows with `deliver`, one
+/// batch after another while batches of `batch` come full, then reports
+/// its backlog with `report`.
+async fn drain_every<Deliver, Delivering, Report, Reporting>(
+    interval: Duration,
+    batch: u64,
+    outbox: &str,
+    deliver: Deliver,
+    report: Report,
+) where
+    Deliver: Fn() -> Delivering,
+    Delivering: Future<Output = Result<Delivered, AuthError>>,
+    Report: Fn() -> Reporting,
+    Reporting: Future<Output = Result<(), AuthError>>,
+{
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         loop {
-            match deliver_due_events(auth.store(), sender.as_ref(), Utc::now(), &settings).await {
-                Ok(delivered) if delivered.sent + delivered.failed == settings.batch => {}
+            match deliver().await {
+                Ok(delivered) if delivered.sent + delivered.failed == batch => {}
                 Ok(_) => break,
                 Err(error) => {
-                    tracing::warn!(error = ?error, "cannot read the webhook outbox");
+                    tracing::warn!(error = ?error, "cannot read the {outbox}");
                     break;
                 }
             }
         }
-        if let Err(error) = report_webhook_backlog(auth.store(), Utc::now()).await {
-            tracing::warn!(error = ?error, "cannot read the webhook outbox's backlog");
+        if let Err(error) = report().await {
+            tracing::warn!(error = ?error, "cannot read the {outbox}'s backlog");
         }
     }
 }
