@@ -2,13 +2,14 @@
 //! webhook events are queued inside the caller's transaction (`queue_all`,
 //! used by the other adapters); senders claim due rows with one UPDATE
 //! whose WHERE holds the claim guard, so that of senders claiming at once
-//! each row goes to one. Both tables follow that one rule (`claim_sql`).
+//! each row goes to one. Both tables follow the same rules, written once
+//! over their columns (`OutboxColumns`).
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, IdenStatic as _, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -116,6 +117,147 @@ fn claim_values(
     ]
 }
 
+/// The columns an outbox table's deliveries are kept in. The two tables
+/// name a delivered row's column differently (`sent_at`, `delivered_at`)
+/// and the rest alike; each rule below is written once for both.
+struct OutboxColumns<E: EntityTrait> {
+    id: E::Column,
+    delivered_at: E::Column,
+    claimed_until: E::Column,
+    last_error: E::Column,
+    next_attempt_at: E::Column,
+    created_at: E::Column,
+}
+
+const MAILS: OutboxColumns<outbox_mail::Entity> = OutboxColumns {
+    id: outbox_mail::Column::Id,
+    delivered_at: outbox_mail::Column::SentAt,
+    claimed_until: outbox_mail::Column::ClaimedUntil,
+    last_error: outbox_mail::Column::LastError,
+    next_attempt_at: outbox_mail::Column::NextAttemptAt,
+    created_at: outbox_mail::Column::CreatedAt,
+};
+
+const WEBHOOK_EVENTS: OutboxColumns<webhook_event::Entity> = OutboxColumns {
+    id: webhook_event::Column::Id,
+    delivered_at: webhook_event::Column::DeliveredAt,
+    claimed_until: webhook_event::Column::ClaimedUntil,
+    last_error: webhook_event::Column::LastError,
+    next_attempt_at: webhook_event::Column::NextAttemptAt,
+    created_at: webhook_event::Column::CreatedAt,
+};
+
+impl<E> OutboxColumns<E>
+where
+    E: EntityTrait + Default,
+    E::Model: Sync,
+{
+    /// Claims up to `limit` rows due at `now` until `claimed_until`.
+    async fn claim(
+        &self,
+        database: &Database,
+        now: DateTime<Utc>,
+        claimed_until: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<E::Model>, AuthError> {
+        let backend = database.connection.get_database_backend();
+        let statement = Statement::from_sql_and_values(
+            backend,
+            claim_sql(
+                backend,
+                E::default().table_name(),
+                self.delivered_at.as_str(),
+            ),
+            claim_values(now, claimed_until, limit),
+        );
+        E::find()
+            .from_raw_sql(statement)
+            .all(&database.connection)
+            .await
+            .map_err(classify)
+    }
+
+    /// Marks a row delivered at `at`, its claim and last error cleared.
+    async fn mark_delivered(
+        &self,
+        database: &Database,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        E::update_many()
+            .col_expr(self.delivered_at, Expr::value(at))
+            .col_expr(
+                self.claimed_until,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(self.last_error, Expr::value(Option::<String>::None))
+            .filter(self.id.eq(id))
+            .exec(&database.connection)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Records a failed attempt on an undelivered row: its error, when to
+    /// try again, and its claim released.
+    async fn mark_failed(
+        &self,
+        database: &Database,
+        id: Uuid,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        E::update_many()
+            .col_expr(self.last_error, Expr::value(error))
+            .col_expr(self.next_attempt_at, Expr::value(next_attempt_at))
+            .col_expr(
+                self.claimed_until,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(self.id.eq(id))
+            .filter(self.delivered_at.is_null())
+            .exec(&database.connection)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Deletes the rows delivered before `cutoff`; how many.
+    async fn delete_delivered_before(
+        &self,
+        database: &Database,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64, AuthError> {
+        let result = E::delete_many()
+            .filter(self.delivered_at.lt(cutoff))
+            .exec(&database.connection)
+            .await
+            .map_err(classify)?;
+        Ok(result.rows_affected)
+    }
+
+    /// How many rows wait, and since when the oldest.
+    async fn backlog(&self, database: &Database) -> Result<OutboxBacklog, AuthError> {
+        let waiting = || E::find().filter(self.delivered_at.is_null());
+        let queued = waiting()
+            .count(&database.connection)
+            .await
+            .map_err(classify)?;
+        let oldest_queued_at = waiting()
+            .select_only()
+            .column(self.created_at)
+            .order_by_asc(self.created_at)
+            .into_tuple::<DateTime<Utc>>()
+            .one(&database.connection)
+            .await
+            .map_err(classify)?;
+        Ok(OutboxBacklog {
+            queued,
+            oldest_queued_at,
+        })
+    }
+}
+
 impl OutboxStore for Database {
     async fn claim_due_mails(
         &self,
@@ -123,17 +265,7 @@ impl OutboxStore for Database {
         claimed_until: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<ClaimedMail>, AuthError> {
-        let backend = self.connection.get_database_backend();
-        let statement = Statement::from_sql_and_values(
-            backend,
-            claim_sql(backend, "mail_outbox", "sent_at"),
-            claim_values(now, claimed_until, limit),
-        );
-        let rows = outbox_mail::Entity::find()
-            .from_raw_sql(statement)
-            .all(&self.connection)
-            .await
-            .map_err(classify)?;
+        let rows = MAILS.claim(self, now, claimed_until, limit).await?;
         Ok(rows
             .into_iter()
             .map(|row| ClaimedMail {
@@ -152,21 +284,7 @@ impl OutboxStore for Database {
     }
 
     async fn mark_mail_sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), AuthError> {
-        outbox_mail::Entity::update_many()
-            .col_expr(outbox_mail::Column::SentAt, Expr::value(at))
-            .col_expr(
-                outbox_mail::Column::ClaimedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                outbox_mail::Column::LastError,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(outbox_mail::Column::Id.eq(id))
-            .exec(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(())
+        MAILS.mark_delivered(self, id, at).await
     }
 
     async fn mark_mail_failed(
@@ -175,48 +293,15 @@ impl OutboxStore for Database {
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), AuthError> {
-        outbox_mail::Entity::update_many()
-            .col_expr(outbox_mail::Column::LastError, Expr::value(error))
-            .col_expr(
-                outbox_mail::Column::NextAttemptAt,
-                Expr::value(next_attempt_at),
-            )
-            .col_expr(
-                outbox_mail::Column::ClaimedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(outbox_mail::Column::Id.eq(id))
-            .filter(outbox_mail::Column::SentAt.is_null())
-            .exec(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(())
+        MAILS.mark_failed(self, id, error, next_attempt_at).await
     }
 
     async fn delete_mails_sent_before(&self, cutoff: DateTime<Utc>) -> Result<u64, AuthError> {
-        let result = outbox_mail::Entity::delete_many()
-            .filter(outbox_mail::Column::SentAt.lt(cutoff))
-            .exec(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(result.rows_affected)
+        MAILS.delete_delivered_before(self, cutoff).await
     }
 
     async fn outbox_backlog(&self) -> Result<OutboxBacklog, AuthError> {
-        let unsent = || outbox_mail::Entity::find().filter(outbox_mail::Column::SentAt.is_null());
-        let queued = unsent().count(&self.connection).await.map_err(classify)?;
-        let oldest_queued_at = unsent()
-            .select_only()
-            .column(outbox_mail::Column::CreatedAt)
-            .order_by_asc(outbox_mail::Column::CreatedAt)
-            .into_tuple::<DateTime<Utc>>()
-            .one(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(OutboxBacklog {
-            queued,
-            oldest_queued_at,
-        })
+        MAILS.backlog(self).await
     }
 }
 
@@ -227,17 +312,9 @@ impl WebhookOutboxStore for Database {
         claimed_until: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<ClaimedEvent>, AuthError> {
-        let backend = self.connection.get_database_backend();
-        let statement = Statement::from_sql_and_values(
-            backend,
-            claim_sql(backend, "webhook_outbox", "delivered_at"),
-            claim_values(now, claimed_until, limit),
-        );
-        let rows = webhook_event::Entity::find()
-            .from_raw_sql(statement)
-            .all(&self.connection)
-            .await
-            .map_err(classify)?;
+        let rows = WEBHOOK_EVENTS
+            .claim(self, now, claimed_until, limit)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| ClaimedEvent {
@@ -253,21 +330,7 @@ impl WebhookOutboxStore for Database {
     }
 
     async fn mark_event_delivered(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), AuthError> {
-        webhook_event::Entity::update_many()
-            .col_expr(webhook_event::Column::DeliveredAt, Expr::value(at))
-            .col_expr(
-                webhook_event::Column::ClaimedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                webhook_event::Column::LastError,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(webhook_event::Column::Id.eq(id))
-            .exec(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(())
+        WEBHOOK_EVENTS.mark_delivered(self, id, at).await
     }
 
     async fn mark_event_failed(
@@ -276,51 +339,19 @@ impl WebhookOutboxStore for Database {
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), AuthError> {
-        webhook_event::Entity::update_many()
-            .col_expr(webhook_event::Column::LastError, Expr::value(error))
-            .col_expr(
-                webhook_event::Column::NextAttemptAt,
-                Expr::value(next_attempt_at),
-            )
-            .col_expr(
-                webhook_event::Column::ClaimedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(webhook_event::Column::Id.eq(id))
-            .filter(webhook_event::Column::DeliveredAt.is_null())
-            .exec(&self.connection)
+        WEBHOOK_EVENTS
+            .mark_failed(self, id, error, next_attempt_at)
             .await
-            .map_err(classify)?;
-        Ok(())
     }
 
     async fn delete_events_delivered_before(
         &self,
         cutoff: DateTime<Utc>,
     ) -> Result<u64, AuthError> {
-        let result = webhook_event::Entity::delete_many()
-            .filter(webhook_event::Column::DeliveredAt.lt(cutoff))
-            .exec(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(result.rows_affected)
+        WEBHOOK_EVENTS.delete_delivered_before(self, cutoff).await
     }
 
     async fn webhook_backlog(&self) -> Result<OutboxBacklog, AuthError> {
-        let waiting =
-            || webhook_event::Entity::find().filter(webhook_event::Column::DeliveredAt.is_null());
-        let queued = waiting().count(&self.connection).await.map_err(classify)?;
-        let oldest_queued_at = waiting()
-            .select_only()
-            .column(webhook_event::Column::CreatedAt)
-            .order_by_asc(webhook_event::Column::CreatedAt)
-            .into_tuple::<DateTime<Utc>>()
-            .one(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(OutboxBacklog {
-            queued,
-            oldest_queued_at,
-        })
+        WEBHOOK_EVENTS.backlog(self).await
     }
 }
