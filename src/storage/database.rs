@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use sqlx::sqlite::SqliteConnectOptions;
 
-use super::{notices, sqlite_busy};
+use super::{notices, sqlite_busy, sqlite_transaction};
 use crate::domain::{AuthError, RevocationEvent};
 
 /// How to reach the database.
@@ -85,7 +85,12 @@ impl Database {
                 sqlite(options.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal))
             })
             .map_sqlx_sqlite_pool_opts(|pool| {
-                pool.after_connect(|connection, _| Box::pin(sqlite_busy::install(connection)))
+                pool.after_connect(|connection, _| {
+                    Box::pin(async move {
+                        sqlite_busy::install(connection).await?;
+                        sqlite_transaction::install(connection).await
+                    })
+                })
             });
         match sea_orm::Database::connect(options).await {
             Ok(connection) => Ok(Self { connection }),
@@ -210,42 +215,23 @@ impl Database {
 }
 
 /// Runs `statements` in order on `connection` (a transaction, for them to
-/// stand or fall together) and returns the rows they return, in order.
-/// SQLite runs them as one query of several statements: one trip to the
-/// connection's worker thread rather than one each, and so a shorter hold
-/// of the write lock, which every other writer waits for. PostgreSQL's
-/// protocol takes one statement with parameters per query.
-pub(super) async fn query_batch(
+/// stand or fall together), one query each, and returns the rows they
+/// return, in order. (On SQLite, `sqlite_transaction` sends a whole
+/// transaction as one query instead.)
+pub(super) async fn query_each(
     connection: &impl ConnectionTrait,
     statements: Vec<Statement>,
 ) -> Result<Vec<QueryResult>, AuthError> {
-    if connection.get_database_backend() != DbBackend::Sqlite {
-        let mut rows = Vec::new();
-        for statement in statements {
-            rows.extend(
-                connection
-                    .query_all_raw(statement)
-                    .await
-                    .map_err(classify)?,
-            );
-        }
-        return Ok(rows);
-    }
-    let mut sql = String::new();
-    let mut values = Vec::new();
+    let mut rows = Vec::new();
     for statement in statements {
-        sql.push_str(&statement.sql);
-        sql.push_str(";\n");
-        values.extend(statement.values.map(|bound| bound.0).unwrap_or_default());
+        rows.extend(
+            connection
+                .query_all_raw(statement)
+                .await
+                .map_err(classify)?,
+        );
     }
-    connection
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            sql,
-            values,
-        ))
-        .await
-        .map_err(classify)
+    Ok(rows)
 }
 
 /// Maps a database error to what the client should see: connection trouble

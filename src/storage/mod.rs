@@ -16,6 +16,7 @@ mod passkeys;
 mod revocations;
 mod sessions;
 mod sqlite_busy;
+mod sqlite_transaction;
 mod users;
 
 pub use database::{Database, DatabaseSettings, sqlite_file};

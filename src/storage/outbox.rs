@@ -6,10 +6,10 @@
 //! over their columns (`OutboxColumns`).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, InsertStatement};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, IdenStatic as _, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic as _,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait as _, Statement,
 };
 use uuid::Uuid;
 
@@ -20,12 +20,8 @@ use crate::domain::{
     WebhookEvent, WebhookOutboxStore,
 };
 
-/// Writes `mail` to the outbox, due now, on `connection` (the transaction
-/// of the change it reports).
-async fn queue_mail(
-    connection: &impl sea_orm::ConnectionTrait,
-    mail: &OutboxMail,
-) -> Result<(), AuthError> {
+/// The INSERT that writes `mail` to the outbox, due now.
+fn mail_queueing(mail: &OutboxMail) -> InsertStatement {
     let row = outbox_mail::ActiveModel {
         id: Set(mail.id),
         message_id: Set(mail.message_id.clone()),
@@ -40,18 +36,11 @@ async fn queue_mail(
         sent_at: Set(None),
         last_error: Set(None),
     };
-    outbox_mail::Entity::insert(row)
-        .exec_without_returning(connection)
-        .await
-        .map_err(classify)?;
-    Ok(())
+    outbox_mail::Entity::insert(row).into_query()
 }
 
-/// Writes `event` to the webhook outbox, due now, on `connection`.
-async fn queue_event(
-    connection: &impl sea_orm::ConnectionTrait,
-    event: &WebhookEvent,
-) -> Result<(), AuthError> {
+/// The INSERT that writes `event` to the webhook outbox, due now.
+fn event_queueing(event: &WebhookEvent) -> InsertStatement {
     let row = webhook_event::ActiveModel {
         id: Set(event.id),
         event_type: Set(event.event_type.clone()),
@@ -63,24 +52,28 @@ async fn queue_event(
         delivered_at: Set(None),
         last_error: Set(None),
     };
-    webhook_event::Entity::insert(row)
-        .exec_without_returning(connection)
-        .await
-        .map_err(classify)?;
-    Ok(())
+    webhook_event::Entity::insert(row).into_query()
+}
+
+/// The INSERTs that write each of `entries` to its outbox, for a batch.
+pub(super) fn queueing(backend: DbBackend, entries: &[OutboxEntry]) -> Vec<Statement> {
+    entries
+        .iter()
+        .map(|entry| match entry {
+            OutboxEntry::Mail(mail) => backend.build(&mail_queueing(mail)),
+            OutboxEntry::Webhook(event) => backend.build(&event_queueing(event)),
+        })
+        .collect()
 }
 
 /// Writes each of `entries` to its outbox, on `connection` (the
 /// transaction of the change they report).
 pub(super) async fn queue_all(
-    connection: &impl sea_orm::ConnectionTrait,
+    connection: &impl ConnectionTrait,
     entries: &[OutboxEntry],
 ) -> Result<(), AuthError> {
-    for entry in entries {
-        match entry {
-            OutboxEntry::Mail(mail) => queue_mail(connection, mail).await?,
-            OutboxEntry::Webhook(event) => queue_event(connection, event).await?,
-        }
+    for statement in queueing(connection.get_database_backend(), entries) {
+        connection.execute_raw(statement).await.map_err(classify)?;
     }
     Ok(())
 }

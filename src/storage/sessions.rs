@@ -3,14 +3,15 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait as _, Statement,
+    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait as _, Statement,
 };
 use uuid::Uuid;
 
-use super::database::{Database, classify, query_batch};
+use super::database::{Database, classify, query_each};
 use super::entities::{refresh_token, session};
-use super::outbox::queue_all;
+use super::outbox::queueing;
+use super::sqlite_transaction::{self, Ended, GUARD};
 use super::{factors, passkeys};
 use crate::domain::{
     AuthError, Authentication, OutboxEntry, RefreshTokenRecord, RevocationEvent, SessionRecord,
@@ -23,9 +24,9 @@ impl SessionStore for Database {
         record: &SessionRecord,
         first_token: &RefreshTokenRecord,
     ) -> Result<(), AuthError> {
-        let transaction = self.begin_write().await?;
-        insert_session_rows(&transaction, record, first_token).await?;
-        transaction.commit().await.map_err(classify)
+        self.insert_session_spending(record, first_token, &[], &[])
+            .await
+            .map(drop)
     }
 
     async fn insert_session_spending(
@@ -36,14 +37,29 @@ impl SessionStore for Database {
         notices: &[OutboxEntry],
     ) -> Result<Option<usize>, AuthError> {
         let backend = self.connection.get_database_backend();
-        let mut statements: Vec<Statement> = spent
+        let spends = spent
             .iter()
             .enumerate()
-            .map(|(index, spend)| spending(backend, spend, index))
-            .collect();
-        statements.extend(session_rows(backend, record, first_token));
+            .map(|(index, spend)| spending(backend, spend, index));
+        let writes = session_rows(backend, record, first_token)
+            .into_iter()
+            .chain(queueing(backend, notices));
+        if backend == DbBackend::Sqlite {
+            // One trip; each spend's guard ends the transaction at the first
+            // that did not take.
+            let statements = spends
+                .flat_map(|spend| [spend, Statement::from_string(backend, GUARD)])
+                .chain(writes)
+                .collect();
+            let pool = self.connection.get_sqlite_connection_pool();
+            return Ok(match sqlite_transaction::run(pool, statements).await? {
+                Ended::Committed => None,
+                // Each spend before the refused one returned its row.
+                Ended::Refused(rows) => Some(rows.len()),
+            });
+        }
         let transaction = self.begin_write().await?;
-        let took = query_batch(&transaction, statements)
+        let took = query_each(&transaction, spends.chain(writes).collect())
             .await?
             .iter()
             .map(|row| row.try_get_by_index::<i32>(0))
@@ -54,7 +70,6 @@ impl SessionStore for Database {
             transaction.rollback().await.map_err(classify)?;
             return Ok(Some(index));
         }
-        queue_all(&transaction, notices).await?;
         transaction.commit().await.map_err(classify)?;
         Ok(None)
     }
@@ -293,17 +308,6 @@ fn refresh_token_row(token: &RefreshTokenRecord) -> refresh_token::ActiveModel {
         issued_at: Set(token.issued_at),
         retired_at: Set(token.retired_at),
     }
-}
-
-/// A new session's row and its first refresh token's, inserted together.
-async fn insert_session_rows(
-    connection: &impl ConnectionTrait,
-    record: &SessionRecord,
-    first_token: &RefreshTokenRecord,
-) -> Result<(), AuthError> {
-    let statements = session_rows(connection.get_database_backend(), record, first_token);
-    query_batch(connection, statements.into()).await?;
-    Ok(())
 }
 
 /// The INSERTs of a new session's row and its first refresh token's.
