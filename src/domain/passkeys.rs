@@ -612,20 +612,22 @@ impl<S: Store> Authenticator<S> {
             .parse()
             .map_err(|_| AuthError::PasskeyCeremonyInvalid)?;
         let kind = CeremonyKind::Login;
-        let ceremony = self
+        let assertion = match parse_assertion(credential_json) {
+            Ok(assertion) => assertion,
+            Err(refusal) => return Err(self.spend_refused_ceremony(id, kind, refusal).await?),
+        };
+        let credential_id = credential_id_text(assertion.get_credential_id());
+        let (ceremony, stored) = self
             .store
-            .find_passkey_ceremony(id, kind, Utc::now())
+            .find_sign_in_ceremony(id, kind, Utc::now(), &credential_id)
             .await?
             .ok_or(AuthError::PasskeyCeremonyInvalid)?;
-        let signed_in = match self.check_passkey_sign_in(&ceremony, credential_json).await {
+        let signed_in = match self
+            .check_passkey_sign_in(&ceremony, &assertion, stored)
+            .await
+        {
             Ok(signed_in) => signed_in,
-            Err(refusal) => {
-                // Spent on a refusal too: a ceremony answers one assertion.
-                self.store
-                    .take_passkey_ceremony(id, kind, Utc::now())
-                    .await?;
-                return Err(refusal);
-            }
+            Err(refusal) => return Err(self.spend_refused_ceremony(id, kind, refusal).await?),
         };
         // The ceremony, the counter and the session in one transaction: of
         // racing finishes of one ceremony, or uses of one counter value,
@@ -649,21 +651,37 @@ impl<S: Store> Authenticator<S> {
         }
     }
 
+    /// Spends the sign-in ceremony `id` whose assertion was refused: a
+    /// ceremony answers one assertion. The refusal to answer with, or
+    /// `PasskeyCeremonyInvalid` when there was no ceremony to spend.
+    async fn spend_refused_ceremony(
+        &self,
+        id: Uuid,
+        kind: CeremonyKind,
+        refusal: AuthError,
+    ) -> Result<AuthError, AuthError> {
+        Ok(
+            match self
+                .store
+                .take_passkey_ceremony(id, kind, Utc::now())
+                .await?
+            {
+                Some(_) => refusal,
+                None => AuthError::PasskeyCeremonyInvalid,
+            },
+        )
+    }
+
     /// Checks a sign-in's assertion against its ceremony and the passkey it
-    /// names, within the account's failure budget (a refusal counts in it);
-    /// writes nothing else.
+    /// names (`stored`, if one is registered), within the account's failure
+    /// budget (a refusal counts in it); writes nothing else.
     async fn check_passkey_sign_in(
         &self,
         ceremony: &CeremonyRecord,
-        credential_json: &str,
+        assertion: &PublicKeyCredential,
+        stored: Option<PasskeyRecord>,
     ) -> Result<PasskeySignIn, AuthError> {
-        let assertion = parse_assertion(credential_json)?;
-        let credential_id = credential_id_text(assertion.get_credential_id());
-        let stored = self
-            .store
-            .passkey_by_credential_id(&credential_id)
-            .await?
-            .ok_or(AuthError::PasskeyVerificationFailed)?;
+        let stored = stored.ok_or(AuthError::PasskeyVerificationFailed)?;
         // A sign-in for an account takes that account's passkeys only; a
         // discoverable one, the passkey of the account its user handle names.
         let owner = match ceremony.user_id {
@@ -695,7 +713,7 @@ impl<S: Store> Authenticator<S> {
         let stored_sign_count = u32::try_from(stored.sign_count).map_err(AuthError::internal)?;
         let used = match self.factors.passkeys.relying_party.finish_login(
             &ceremony.state,
-            &assertion,
+            assertion,
             &passkey,
             stored_sign_count,
         ) {

@@ -3,17 +3,19 @@
 //! UPDATE, whose row counts say whether this call won.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{DeleteStatement, Expr, OnConflict, UpdateStatement};
+use sea_orm::sea_query::{
+    Condition, DeleteStatement, Expr, ExprTrait as _, OnConflict, Query, UpdateStatement,
+};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait as _, QueryFilter,
-    QueryOrder, QueryTrait as _, SqlErr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult as _,
+    PaginatorTrait as _, QueryFilter, QueryOrder, QueryTrait as _, SqlErr,
 };
 use uuid::Uuid;
 
 use super::database::{Database, classify};
 use super::entities::{passkey, passkey_ceremony, passkey_user_handle, user};
 use super::outbox::queue_all;
-use super::users::insert_user_row;
+use super::users::{insert_user_row, select_prefixed};
 use crate::domain::{
     AuthError, CeremonyKind, CeremonyRecord, OutboxEntry, PasskeyRecord, PasskeyRemoval,
     PasskeyStore, PasskeyUse, UserRecord,
@@ -213,25 +215,32 @@ impl PasskeyStore for Database {
         Ok(())
     }
 
-    async fn find_passkey_ceremony(
+    async fn find_sign_in_ceremony(
         &self,
         id: Uuid,
         kind: CeremonyKind,
         now: DateTime<Utc>,
-    ) -> Result<Option<CeremonyRecord>, AuthError> {
-        let row = passkey_ceremony::Entity::find_by_id(id)
-            .filter(passkey_ceremony::Column::Kind.eq(kind.as_str()))
-            .filter(passkey_ceremony::Column::ExpiresAt.gt(now))
-            .one(&self.connection)
-            .await
-            .map_err(classify)?;
-        Ok(row.map(|row| CeremonyRecord {
-            id: row.id,
-            kind,
-            user_id: row.user_id,
-            state: row.state,
-            expires_at: row.expires_at,
-        }))
+        credential_id: &str,
+    ) -> Result<Option<(CeremonyRecord, Option<PasskeyRecord>)>, AuthError> {
+        let mut query = Query::select();
+        select_prefixed::<passkey_ceremony::Entity>(&mut query, "c_");
+        select_prefixed::<passkey::Entity>(&mut query, "p_");
+        query
+            .from(passkey_ceremony::Entity)
+            .left_join(
+                passkey::Entity,
+                Expr::col((passkey::Entity, passkey::Column::CredentialId)).eq(credential_id),
+            )
+            .cond_where(ceremony_unexpired(id, kind, now));
+        let Some(row) = self.connection.query_one(&query).await.map_err(classify)? else {
+            return Ok(None);
+        };
+        let ceremony = passkey_ceremony::Model::from_query_result(&row, "c_").map_err(classify)?;
+        let passkey = passkey::Model::from_query_result_optional(&row, "p_").map_err(classify)?;
+        Ok(Some((
+            ceremony_record(ceremony, kind),
+            passkey.map(passkey_record),
+        )))
     }
 
     async fn take_passkey_ceremony(
@@ -240,14 +249,19 @@ impl PasskeyStore for Database {
         kind: CeremonyKind,
         now: DateTime<Utc>,
     ) -> Result<Option<CeremonyRecord>, AuthError> {
-        let Some(ceremony) = self.find_passkey_ceremony(id, kind, now).await? else {
+        let Some(row) = passkey_ceremony::Entity::find()
+            .filter(ceremony_unexpired(id, kind, now))
+            .one(&self.connection)
+            .await
+            .map_err(classify)?
+        else {
             return Ok(None);
         };
         // The read found it; only the call whose DELETE removes it spends it.
         if !delete_ceremony(&self.connection, id, kind).await? {
             return Ok(None);
         }
-        Ok(Some(ceremony))
+        Ok(Some(ceremony_record(row, kind)))
     }
 
     async fn delete_passkey_ceremonies_expired_before(
@@ -303,6 +317,25 @@ fn passkey_record(row: passkey::Model) -> PasskeyRecord {
         last_used_at: row.last_used_at,
         backed_up: row.backed_up,
         sign_count: row.sign_count,
+    }
+}
+
+/// The ceremony `id` if it is of `kind` and unexpired at `now`.
+fn ceremony_unexpired(id: Uuid, kind: CeremonyKind, now: DateTime<Utc>) -> Condition {
+    let column = |column| Expr::col((passkey_ceremony::Entity, column));
+    Condition::all()
+        .add(column(passkey_ceremony::Column::Id).eq(id))
+        .add(column(passkey_ceremony::Column::Kind).eq(kind.as_str()))
+        .add(column(passkey_ceremony::Column::ExpiresAt).gt(now))
+}
+
+fn ceremony_record(row: passkey_ceremony::Model, kind: CeremonyKind) -> CeremonyRecord {
+    CeremonyRecord {
+        id: row.id,
+        kind,
+        user_id: row.user_id,
+        state: row.state,
+        expires_at: row.expires_at,
     }
 }
 

@@ -284,7 +284,7 @@ fn account_facts_query(user_id: Uuid) -> SelectStatement {
 
 /// Selects every column of `E`, each named `prefix` + its name, as the
 /// models' `from_query_result(row, prefix)` read them back.
-fn select_prefixed<E: EntityTrait + Default>(query: &mut SelectStatement, prefix: &str) {
+pub(super) fn select_prefixed<E: EntityTrait + Default>(query: &mut SelectStatement, prefix: &str) {
     for column in E::Column::iter() {
         query.expr_as(
             Expr::col((E::default(), column)),

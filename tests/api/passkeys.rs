@@ -661,6 +661,35 @@ async fn a_sign_in_without_user_verification_is_refused_and_spends_its_ceremony(
 }
 
 #[tokio::test]
+async fn an_answer_that_is_not_an_assertion_spends_its_ceremony_and_names_an_unknown_one() {
+    let app = spawn().await;
+    let mut account = with_passkey(&app).await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    assert_refused(
+        finish_login(&app, &unknown, "{not an assertion").await,
+        Code::FailedPrecondition,
+        "PASSKEY_CEREMONY_INVALID",
+    );
+    let started = start_login(&app, &account.username).await;
+    assert_refused(
+        finish_login(&app, &started.ceremony_id, "{not an assertion").await,
+        Code::Unauthenticated,
+        "PASSKEY_VERIFICATION_FAILED",
+    );
+    let verified = assertion_json(
+        &mut account.authenticator,
+        &started.options_json,
+        ORIGIN,
+        true,
+    );
+    assert_refused(
+        finish_login(&app, &started.ceremony_id, &verified).await,
+        Code::FailedPrecondition,
+        "PASSKEY_CEREMONY_INVALID",
+    );
+}
+
+#[tokio::test]
 async fn the_passkey_rpcs_of_an_account_need_its_token() {
     let app = spawn().await;
     let mut client = app.client.clone();

@@ -190,14 +190,18 @@ pub trait PasskeyStore: Send + Sync + 'static {
         ceremony: &CeremonyRecord,
     ) -> impl Future<Output = Result<(), AuthError>> + Send;
 
-    /// A ceremony of `kind` unexpired at `now`, left in place (a sign-in
-    /// spends it with its session: `SessionStore::insert_session_spending`).
-    fn find_passkey_ceremony(
+    /// A sign-in's ceremony of `kind` unexpired at `now`, left in place (a
+    /// sign-in spends it with its session:
+    /// `SessionStore::insert_session_spending`), with the passkey whose
+    /// credential id is `credential_id` if any account has one: a sign-in
+    /// reads both in one query.
+    fn find_sign_in_ceremony(
         &self,
         id: Uuid,
         kind: CeremonyKind,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Option<CeremonyRecord>, AuthError>> + Send;
+        credential_id: &str,
+    ) -> impl Future<Output = Result<Option<(CeremonyRecord, Option<PasskeyRecord>)>, AuthError>> + Send;
 
     /// Spends a ceremony of `kind` unexpired at `now`: deletes it and
     /// returns it, or `None` when there is none to spend (unknown, expired,
