@@ -37,7 +37,7 @@ const GUARD_SETUP: &str = "\
         SELECT RAISE(IGNORE);
     END;";
 
-/// The error [`GUARD`] aborts with.
+/// The error [`GUARD`] aborts with: the text in [`GUARD_SETUP`].
 const GUARD_MESSAGE: &str = "authd: the statement before changed no row";
 
 /// Follows a statement that must change a row: aborts the query if it
@@ -94,8 +94,10 @@ pub(super) async fn run(
         let Some(error) = failure else {
             return Ok(Ended::Committed);
         };
-        // The query stopped between BEGIN and COMMIT (or at BEGIN, when
-        // ROLLBACK has nothing to undo and fails).
+        // The query stopped between BEGIN and COMMIT. A connection whose
+        // ROLLBACK failed may still be inside the transaction, so it is
+        // closed rather than returned (so is one whose BEGIN failed, with
+        // nothing to roll back: rare, and harmless).
         if sqlx::raw_sql("ROLLBACK")
             .execute(&mut *connection)
             .await
