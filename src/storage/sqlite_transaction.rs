@@ -237,20 +237,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let database = counters(&dir).await;
         let pool = database.connection.get_sqlite_connection_pool();
-        // Dropped at its first wait, with its query under way.
-        let gone = tokio::time::timeout(
-            Duration::ZERO,
-            run(pool, vec![step(1, 0, 0), guard(), step(2, 0, 1)]),
-        )
-        .await;
-        assert!(
-            gone.is_err(),
-            "the call finished before it could be dropped"
-        );
-        // The one connection is free again once that transaction ends, and
-        // not inside it: this one commits on its own.
-        let ended = run_on(&database, vec![step(3, 0, 0)]).await;
-        assert!(matches!(ended, Ended::Committed));
-        assert_eq!(values(&database).await, [1, 1, 1]);
+        // Calls dropped after 0, 1, 2 … polls: some before their query is
+        // sent, some right after, before SQLite has run all of it.
+        for polls in 0..20 {
+            let mut call = Box::pin(run(pool, vec![step(1, 0, 0), guard(), step(2, 0, 1)]));
+            for _ in 0..polls {
+                if futures::poll!(&mut call).is_ready() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            drop(call);
+            // The one connection is free again once that call's
+            // transaction ends, and not inside it: this one commits.
+            let ended = run_on(&database, vec![step(3, polls, 0)]).await;
+            assert!(
+                matches!(ended, Ended::Committed),
+                "after a call dropped at poll {polls}"
+            );
+        }
+        assert_eq!(values(&database).await, [1, 1, 20]);
     }
 }
