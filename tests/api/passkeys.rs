@@ -630,6 +630,26 @@ async fn an_assertion_for_another_ceremonys_challenge_or_from_another_origin_is_
     );
 }
 
+/// A right, verified assertion on `started` is refused: its ceremony was
+/// spent.
+async fn assert_ceremony_spent(
+    app: &TestApp,
+    account: &mut WithPasskey,
+    started: &StartPasskeyLoginResponse,
+) {
+    let verified = assertion_json(
+        &mut account.authenticator,
+        &started.options_json,
+        ORIGIN,
+        true,
+    );
+    assert_refused(
+        finish_login(app, &started.ceremony_id, &verified).await,
+        Code::FailedPrecondition,
+        "PASSKEY_CEREMONY_INVALID",
+    );
+}
+
 #[tokio::test]
 async fn a_sign_in_without_user_verification_is_refused_and_spends_its_ceremony() {
     let app = spawn().await;
@@ -647,17 +667,7 @@ async fn a_sign_in_without_user_verification_is_refused_and_spends_its_ceremony(
         "USER_VERIFICATION_REQUIRED",
     );
     // A ceremony answers one assertion, refused or not.
-    let verified = assertion_json(
-        &mut account.authenticator,
-        &started.options_json,
-        ORIGIN,
-        true,
-    );
-    assert_refused(
-        finish_login(&app, &started.ceremony_id, &verified).await,
-        Code::FailedPrecondition,
-        "PASSKEY_CEREMONY_INVALID",
-    );
+    assert_ceremony_spent(&app, &mut account, &started).await;
 }
 
 #[tokio::test]
@@ -676,17 +686,7 @@ async fn an_answer_that_is_not_an_assertion_spends_its_ceremony_and_names_an_unk
         Code::Unauthenticated,
         "PASSKEY_VERIFICATION_FAILED",
     );
-    let verified = assertion_json(
-        &mut account.authenticator,
-        &started.options_json,
-        ORIGIN,
-        true,
-    );
-    assert_refused(
-        finish_login(&app, &started.ceremony_id, &verified).await,
-        Code::FailedPrecondition,
-        "PASSKEY_CEREMONY_INVALID",
-    );
+    assert_ceremony_spent(&app, &mut account, &started).await;
 }
 
 #[tokio::test]
